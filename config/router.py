@@ -1,0 +1,27 @@
+"""The ``/api/v1/`` router: every API endpoint is registered here."""
+
+from rest_framework.routers import SimpleRouter
+
+from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
+from tenancy.api import (
+    ApiClientViewSet,
+    AuditEventViewSet,
+    CalendarDayViewSet,
+    CurrentTenantViewSet,
+    SiteViewSet,
+    StaffViewSet,
+    TransformerAreaViewSet,
+)
+
+router = SimpleRouter()
+router.register("tenants", CurrentTenantViewSet, basename="tenant")
+router.register("sites", SiteViewSet, basename="site")
+router.register("transformer-areas", TransformerAreaViewSet, basename="transformer-area")
+router.register("calendar", CalendarDayViewSet, basename="calendar-day")
+router.register("staff", StaffViewSet, basename="staff")
+router.register("api-clients", ApiClientViewSet, basename="api-client")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("accounts", AccountViewSet, basename="account")
+router.register("premises", PremiseViewSet, basename="premise")
+router.register("contacts", ContactViewSet, basename="contact")

@@ -1,0 +1,62 @@
+"""Fixtures every test module shares: the two-tenant world and the hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+from hypothesis import HealthCheck, settings
+
+from tests.world import World, build_world
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "local", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "local")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL (row locks, triggers, real concurrency): set DATABASE_URL"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+    """PBKDF2's deliberate slowness protects stored passwords, not tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    return build_world()
+
+
+@pytest.fixture
+def tenant_a(world: World):  # type: ignore[no-untyped-def]
+    with world.a.active():
+        yield world.a
+
+
+@pytest.fixture
+def alice_client(world: World):  # type: ignore[no-untyped-def]
+    return world.client_for(world.alice)
+
+
+@pytest.fixture
+def bob_client(world: World):  # type: ignore[no-untyped-def]
+    return world.client_for(world.bob)
+
+
+@pytest.fixture
+def mallory_client(world: World):  # type: ignore[no-untyped-def]
+    return world.client_for(world.mallory)

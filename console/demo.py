@@ -1,0 +1,362 @@
+"""The demo tenant: two sites, staff of every role, customers with accounts and contacts.
+
+Everything is keyed by natural keys (tenant slug, site code, user name, identity number,
+account number), so seeding again updates in place instead of duplicating. Writes go through
+the same services as the API, as the system principal ``seed_demo``, so the demo's audit trail
+looks like a real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+
+from customers import services as customer_services
+from customers.identifiers import (
+    credit_code_check_char,
+    identity_check_char,
+    make_account_number,
+)
+from customers.models import (
+    Account,
+    Contact,
+    ContactKind,
+    ContactSource,
+    Customer,
+    CustomerClass,
+    CustomerKind,
+    PaymentMode,
+    Premise,
+)
+from tenancy import services as tenancy_services
+from tenancy.context import use_tenant
+from tenancy.fields import search_hash
+from tenancy.models import (
+    ApiClient,
+    CalendarDay,
+    CalendarDayKind,
+    Site,
+    Tenant,
+    TransformerArea,
+    User,
+)
+from tenancy.principal import Principal
+from tenancy.roles import Role
+
+DEMO_SLUG = "demo"
+DEMO_PASSWORD = "Demo@2026!bars"  # noqa: S105 (printed for the demo)
+
+# The State Council's 2026 holiday arrangement (国务院办公厅 2026 年部分节假日安排).
+HOLIDAYS_2026 = {
+    "元旦": ["2026-01-01", "2026-01-02", "2026-01-03"],
+    "春节": [f"2026-02-{day}" for day in range(15, 24)],
+    "清明节": ["2026-04-04", "2026-04-05", "2026-04-06"],
+    "劳动节": ["2026-05-01", "2026-05-02", "2026-05-03", "2026-05-04", "2026-05-05"],
+    "端午节": ["2026-06-19", "2026-06-20", "2026-06-21"],
+    "中秋节": ["2026-09-25", "2026-09-26", "2026-09-27"],
+    "国庆节": [f"2026-10-0{day}" for day in range(1, 8)],
+}
+MAKEUP_WORKDAYS_2026 = {
+    "元旦调休": ["2026-01-04"],
+    "春节调休": ["2026-02-14", "2026-02-28"],
+    "劳动节调休": ["2026-05-09"],
+    "国庆节调休": ["2026-09-20", "2026-10-10"],
+}
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    display_name: str
+    role: str
+    site_code: str | None  # None: all sites
+
+
+DEMO_STAFF = [
+    DemoStaff("demo-admin", "系统管理员 王敏", Role.TENANT_ADMIN, None),
+    DemoStaff("demo-hq", "总部财务 陈静", Role.HQ_FINANCE, None),
+    DemoStaff("demo-manager", "站点经理 刘洋", Role.SITE_MANAGER, "S01"),
+    DemoStaff("demo-reader", "抄表员 赵磊", Role.METER_READER, "S01"),
+    DemoStaff("demo-verifier", "核算员 孙丽", Role.VERIFIER, None),
+    DemoStaff("demo-cashier", "收费员 周强", Role.CASHIER, "S01"),
+    DemoStaff("demo-collector", "催费员 吴刚", Role.COLLECTOR, None),
+    DemoStaff("demo-inspector", "稽查员 郑华", Role.INSPECTOR, None),
+]
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    customer_name: str
+    kind: str
+    id_base: str  # 17 characters; the check character is computed
+    site_code: str
+    area_code: str
+    address: str
+    building: str
+    unit: str
+    room: str
+    floor_area: str
+    payment_mode: str
+    customer_class: str
+    mobile: str
+    household_size: int = 1
+    minimum_living_support: bool = False
+    contracted_capacity_kva: str | None = None
+
+
+DEMO_ACCOUNTS = [
+    DemoAccount(
+        "张伟",
+        CustomerKind.PERSON,
+        "11010519800101123",
+        "S01",
+        "S01-T1",
+        "阳光花园",
+        "1栋",
+        "2单元",
+        "301",
+        "89.50",
+        PaymentMode.POSTPAID,
+        CustomerClass.RESIDENTIAL,
+        "13812345678",
+        household_size=3,
+    ),
+    DemoAccount(
+        "李娜",
+        CustomerKind.PERSON,
+        "31011519850615224",
+        "S01",
+        "S01-T1",
+        "阳光花园",
+        "1栋",
+        "1单元",
+        "502",
+        "120.00",
+        PaymentMode.PREPAID,
+        CustomerClass.RESIDENTIAL,
+        "13987654321",
+        household_size=6,
+    ),
+    DemoAccount(
+        "王芳",
+        CustomerKind.PERSON,
+        "44030619700312346",
+        "S01",
+        "S01-T2",
+        "阳光花园",
+        "3栋",
+        "1单元",
+        "101",
+        "65.20",
+        PaymentMode.PREPAID,
+        CustomerClass.RESIDENTIAL,
+        "15011112222",
+        minimum_living_support=True,
+    ),
+    DemoAccount(
+        "阳光便利店",
+        CustomerKind.ORGANISATION,
+        "92110105MA01ABCD1",
+        "S01",
+        "S01-T2",
+        "阳光花园",
+        "商业街",
+        "",
+        "A-03",
+        "45.00",
+        PaymentMode.PREPAID,
+        CustomerClass.COMMERCIAL,
+        "18600001111",
+    ),
+    DemoAccount(
+        "滨江精密制造有限公司",
+        CustomerKind.ORGANISATION,
+        "91320100MA1XYW789",
+        "S02",
+        "S02-T1",
+        "滨江产业园",
+        "5号厂房",
+        "",
+        "",
+        "3200.00",
+        PaymentMode.POSTPAID,
+        CustomerClass.INDUSTRIAL,
+        "13305556666",
+        contracted_capacity_kva="630.0",
+    ),
+]
+
+
+def _id_number(spec: DemoAccount) -> str:
+    if spec.kind == CustomerKind.ORGANISATION:
+        return spec.id_base + credit_code_check_char(spec.id_base)
+    return spec.id_base + identity_check_char(spec.id_base)
+
+
+@dataclass
+class SeedResult:
+    tenant: Tenant
+    staff: list[DemoStaff]
+    password: str
+    accounts: list[str]
+    api_token: str
+
+
+def seed_demo(password: str = DEMO_PASSWORD) -> SeedResult:
+    with transaction.atomic():
+        tenant, _created = Tenant.objects.get_or_create(
+            slug=DEMO_SLUG,
+            defaults={"name": "示范能源服务有限公司", "payment_term_days": 15},
+        )
+        with use_tenant(tenant):
+            system = Principal.system(tenant, "seed_demo")
+            sites = _seed_sites(system)
+            _seed_calendar(system)
+            _seed_staff(system, sites, password)
+            numbers = _seed_customers(system, sites)
+            token = _seed_api_client(system)
+    return SeedResult(tenant, DEMO_STAFF, password, numbers, token)
+
+
+def _seed_sites(system: Principal) -> dict[str, Site]:
+    site_specs = [
+        ("S01", "阳光花园小区", "滨湖路 88 号", 25),
+        ("S02", "滨江产业园", "江滨大道 1 号", 1),
+    ]
+    sites = {}
+    for code, name, address, reading_day in site_specs:
+        site = Site.objects.filter(code=code).first()
+        if site is None:
+            site = tenancy_services.create_site(
+                system, code=code, name=name, address=address, reading_day=reading_day
+            )
+        sites[code] = site
+    area_specs = [
+        ("S01-T1", "阳光花园1号台区", "S01", "630"),
+        ("S01-T2", "阳光花园2号台区", "S01", "400"),
+        ("S02-T1", "滨江产业园专变", "S02", "1250"),
+    ]
+    for code, name, site_code, capacity in area_specs:
+        if not TransformerArea.objects.filter(code=code).exists():
+            tenancy_services.create_transformer_area(
+                system, site=sites[site_code], code=code, name=name, capacity_kva=Decimal(capacity)
+            )
+    return sites
+
+
+def _seed_calendar(system: Principal) -> None:
+    days = [
+        (day, CalendarDayKind.HOLIDAY, name)
+        for name, dates in HOLIDAYS_2026.items()
+        for day in dates
+    ] + [
+        (day, CalendarDayKind.WORKDAY, name)
+        for name, dates in MAKEUP_WORKDAYS_2026.items()
+        for day in dates
+    ]
+    existing = set(CalendarDay.objects.values_list("date", flat=True))
+    for day, kind, name in days:
+        if date.fromisoformat(day) not in existing:
+            tenancy_services.create_calendar_day(
+                system, date=date.fromisoformat(day), kind=kind, name=name
+            )
+
+
+def _seed_staff(system: Principal, sites: dict[str, Site], password: str) -> None:
+    for spec in DEMO_STAFF:
+        grants = [
+            tenancy_services.GrantSpec(
+                role=spec.role, site=sites[spec.site_code] if spec.site_code else None
+            )
+        ]
+        user = User.objects.filter(username=spec.username).first()
+        if user is None:
+            tenancy_services.create_staff(
+                system,
+                username=spec.username,
+                password=password,
+                grants=grants,
+                display_name=spec.display_name,
+            )
+        else:
+            tenancy_services.update_staff(system, user, {"is_active": True, "grants": grants})
+            if not user.check_password(password):
+                tenancy_services.set_staff_password(system, user, password)
+
+
+def _seed_customers(system: Principal, sites: dict[str, Site]) -> list[str]:
+    areas = {area.code: area for area in TransformerArea.objects.all()}
+    numbers = []
+    for index, spec in enumerate(DEMO_ACCOUNTS, start=1):
+        id_number = _id_number(spec)
+        customer = Customer.objects.filter(id_number_hash=search_hash(id_number)).first()
+        if customer is None:
+            customer = customer_services.register_customer(
+                system,
+                site=sites[spec.site_code],
+                kind=spec.kind,
+                name=spec.customer_name,
+                id_number=id_number,
+            )
+        number = make_account_number(index)
+        numbers.append(number)
+        if Account.objects.filter(number=number).exists():
+            continue
+        premise = Premise.objects.filter(
+            site=sites[spec.site_code],
+            address=spec.address,
+            building=spec.building,
+            unit=spec.unit,
+            room=spec.room,
+        ).first() or customer_services.create_premise(
+            system,
+            site=sites[spec.site_code],
+            transformer_area=areas[spec.area_code],
+            address=spec.address,
+            building=spec.building,
+            unit=spec.unit,
+            room=spec.room,
+            floor_area=Decimal(spec.floor_area),
+        )
+        customer_services.open_account(
+            system,
+            number=number,
+            customer=customer,
+            premise=premise,
+            payment_mode=spec.payment_mode,
+            customer_class=spec.customer_class,
+            opened_on=date(2026, 1, 1),
+            household_size=spec.household_size,
+            minimum_living_support=spec.minimum_living_support,
+            contracted_capacity_kva=(
+                Decimal(spec.contracted_capacity_kva) if spec.contracted_capacity_kva else None
+            ),
+        )
+        if not Contact.objects.filter(customer=customer).exists():
+            customer_services.add_contact(
+                system,
+                customer=customer,
+                kind=ContactKind.MOBILE,
+                value=spec.mobile,
+                source=ContactSource.COUNTER,
+                sms_consent=True,
+                is_primary=True,
+            )
+    return numbers
+
+
+def _seed_api_client(system: Principal) -> str:
+    """A demo integration holding the cashier role for all sites; its token is re-issued on
+    every seed (only a hash is stored, so the old one cannot be shown again)."""
+    client = ApiClient.objects.filter(name="demo-integration").first()
+    if client is None:
+        _client, token = tenancy_services.issue_api_client(
+            system,
+            name="demo-integration",
+            grants=[tenancy_services.GrantSpec(role=Role.CASHIER)],
+        )
+        return token
+    return tenancy_services.rotate_api_client_token(system, client)

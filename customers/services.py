@@ -1,0 +1,282 @@
+"""Write actions for customers, accounts, premises and contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.identifiers import (
+    make_account_number,
+    normalise_identity_number,
+    normalise_mobile,
+    validate_account_number,
+    validate_credit_code,
+    validate_identity_number,
+)
+from customers.models import (
+    Account,
+    AccountStatus,
+    Contact,
+    ContactKind,
+    Customer,
+    CustomerKind,
+    Premise,
+)
+from tenancy.audit import (
+    AuditAction,
+    audit_snapshot,
+    create_with_audit,
+    delete_with_audit,
+    record_audit,
+    update_with_audit,
+)
+from tenancy.fields import search_hash
+from tenancy.principal import Principal
+from tenancy.sequences import take_next
+
+# --- customers --------------------------------------------------------------------------------
+
+
+def normalise_customer_id(kind: str, id_number: str) -> str:
+    """Validated and normalised identity number (person) or credit code (organisation)."""
+    if not id_number:
+        return ""
+    normalised = normalise_identity_number(id_number)
+    try:
+        if kind == CustomerKind.ORGANISATION:
+            validate_credit_code(normalised)
+        else:
+            validate_identity_number(normalised)
+    except ValidationError as exc:
+        raise ValidationError({"id_number": exc.messages}) from exc
+    return normalised
+
+
+def _check_id_number_free(customer_id: int | None, id_hash: str) -> None:
+    if not id_hash:
+        return
+    clash = Customer.objects.filter(id_number_hash=id_hash).exclude(pk=customer_id)
+    if clash.exists():
+        raise ValidationError({"id_number": _("A customer with this number is registered.")})
+
+
+def register_customer(actor: Principal, **fields: Any) -> Customer:
+    id_number = normalise_customer_id(fields["kind"], fields.pop("id_number", ""))
+    id_hash = search_hash(id_number)
+    with transaction.atomic():
+        _check_id_number_free(None, id_hash)
+        return create_with_audit(
+            actor,
+            Customer,
+            AuditAction.CUSTOMER_REGISTERED,
+            id_number=id_number,
+            id_number_hash=id_hash,
+            **fields,
+        )
+
+
+def update_customer(actor: Principal, customer: Customer, changes: dict[str, Any]) -> Customer:
+    if "id_number" in changes or "kind" in changes:
+        kind = changes.get("kind", customer.kind)
+        id_number = normalise_customer_id(kind, changes.get("id_number", customer.id_number))
+        changes["id_number"] = id_number
+        changes["id_number_hash"] = search_hash(id_number)
+    with transaction.atomic():
+        if "id_number_hash" in changes:
+            _check_id_number_free(customer.pk, changes["id_number_hash"])
+        return update_with_audit(actor, customer, changes, AuditAction.CUSTOMER_UPDATED)
+
+
+def reveal_customer_pii(actor: Principal, customer: Customer) -> dict[str, Any]:
+    """The unmasked identity number and contact values; every reveal is audited (PIPL)."""
+    contacts = list(customer.contacts.order_by("id"))
+    record_audit(
+        actor,
+        AuditAction.CUSTOMER_PII_REVEALED,
+        customer,
+        after={"fields": ["id_number", "contacts.value"], "contact_ids": [c.pk for c in contacts]},
+    )
+    return {
+        "id": customer.pk,
+        "id_number": customer.id_number,
+        "contacts": [{"id": c.pk, "kind": c.kind, "value": c.value} for c in contacts],
+    }
+
+
+# --- premises ---------------------------------------------------------------------------------
+
+
+def _check_premise_area(site_id: int, transformer_area: Any) -> None:
+    if transformer_area is not None and transformer_area.site_id != site_id:
+        raise ValidationError(
+            {"transformer_area": _("The transformer area belongs to another site.")}
+        )
+
+
+def create_premise(actor: Principal, **fields: Any) -> Premise:
+    _check_premise_area(fields["site"].pk, fields.get("transformer_area"))
+    return create_with_audit(actor, Premise, AuditAction.PREMISE_CREATED, **fields)
+
+
+def update_premise(actor: Principal, premise: Premise, changes: dict[str, Any]) -> Premise:
+    site = changes.get("site", premise.site)
+    if "site" in changes and changes["site"] != premise.site and premise.accounts.exists():
+        raise ValidationError({"site": _("A premise with accounts cannot move to another site.")})
+    _check_premise_area(site.pk, changes.get("transformer_area", premise.transformer_area))
+    return update_with_audit(actor, premise, changes, AuditAction.PREMISE_UPDATED)
+
+
+def delete_premise(actor: Principal, premise: Premise) -> None:
+    """A premise with accounts is in use and stays (409)."""
+    delete_with_audit(actor, premise, AuditAction.PREMISE_DELETED)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+ACCOUNT_NUMBER_SEQUENCE = "account_number"
+
+
+def open_account(actor: Principal, *, number: str = "", **fields: Any) -> Account:
+    """Open an account at a premise; its site is the premise's. Without a number, the next
+    one of the tenant's sequence is given, with its check digit."""
+    premise: Premise = fields["premise"]
+    fields["site"] = premise.site
+    fields.setdefault("opened_on", timezone.localdate())
+    with transaction.atomic():
+        if number:
+            validate_account_number(number)
+        else:
+            number = _free_account_number(actor)
+        if Account.objects.filter(number=number).exists():
+            raise ValidationError({"number": _("This account number is in use.")})
+        return create_with_audit(
+            actor, Account, AuditAction.ACCOUNT_OPENED, number=number, **fields
+        )
+
+
+def _free_account_number(actor: Principal) -> str:
+    """The next generated number not already taken by an imported one."""
+    while True:
+        number = make_account_number(take_next(actor.tenant, ACCOUNT_NUMBER_SEQUENCE))
+        if not Account.objects.filter(number=number).exists():
+            return number
+
+
+_STATUS_MOVES = {
+    AccountStatus.ACTIVE: {AccountStatus.SUSPENDED, AccountStatus.CLOSED},
+    AccountStatus.SUSPENDED: {AccountStatus.ACTIVE, AccountStatus.CLOSED},
+    AccountStatus.CLOSED: set(),
+}
+
+
+def update_account(actor: Principal, account: Account, changes: dict[str, Any]) -> Account:
+    """Change an account's terms or status. A closed account stays closed (a new account is
+    opened instead); closing records the closing date."""
+    for fixed in ("number", "customer", "site"):
+        if fixed in changes and changes[fixed] != getattr(account, fixed):
+            raise ValidationError({fixed: _("This cannot change on an open account.")})
+    if "premise" in changes:
+        changes["site"] = changes["premise"].site
+        if changes["site"] != account.site:
+            raise ValidationError({"premise": _("The premise belongs to another site.")})
+    new_status = changes.get("status", account.status)
+    if new_status != account.status:
+        if new_status not in _STATUS_MOVES[AccountStatus(account.status)]:
+            raise ValidationError(
+                {
+                    "status": _("An account cannot go from %(old)s to %(new)s.")
+                    % {"old": account.status, "new": new_status}
+                }
+            )
+        if new_status == AccountStatus.CLOSED:
+            changes.setdefault("closed_on", timezone.localdate())
+    return update_with_audit(actor, account, changes, AuditAction.ACCOUNT_UPDATED)
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+def normalise_contact(kind: str, value: str) -> str:
+    try:
+        if kind == ContactKind.MOBILE:
+            return normalise_mobile(value)
+    except ValidationError as exc:
+        raise ValidationError({"value": exc.messages}) from exc
+    email = value.strip()
+    local, at, domain = email.partition("@")
+    if not (local and at and "." in domain) or " " in email:
+        raise ValidationError({"value": _("Enter a valid e-mail address.")})
+    return email.lower()
+
+
+def _check_sms_consent(kind: str, sms_consent: bool) -> None:
+    if sms_consent and kind != ContactKind.MOBILE:
+        raise ValidationError({"sms_consent": _("Only a mobile number can receive SMS.")})
+
+
+def _check_contact_free(customer: Customer, value_hash: str, contact_id: int | None) -> None:
+    clash = Contact.objects.filter(customer=customer, value_hash=value_hash).exclude(pk=contact_id)
+    if clash.exists():
+        raise ValidationError({"value": _("The customer already has this contact.")})
+
+
+def add_contact(actor: Principal, **fields: Any) -> Contact:
+    value = normalise_contact(fields["kind"], fields.pop("value"))
+    _check_sms_consent(fields["kind"], fields.get("sms_consent", False))
+    value_hash = search_hash(value)
+    with transaction.atomic():
+        _check_contact_free(fields["customer"], value_hash, None)
+        if fields.get("is_primary"):
+            Contact.objects.filter(customer=fields["customer"]).update(is_primary=False)
+        return create_with_audit(
+            actor,
+            Contact,
+            AuditAction.CONTACT_ADDED,
+            value=value,
+            value_hash=value_hash,
+            **fields,
+        )
+
+
+def update_contact(actor: Principal, contact: Contact, changes: dict[str, Any]) -> Contact:
+    if "customer" in changes and changes["customer"] != contact.customer:
+        raise ValidationError({"customer": _("A contact cannot move to another customer.")})
+    kind = changes.get("kind", contact.kind)
+    if "value" in changes or "kind" in changes:
+        changes["value"] = normalise_contact(kind, changes.get("value", contact.value))
+        changes["value_hash"] = search_hash(changes["value"])
+    _check_sms_consent(kind, changes.get("sms_consent", contact.sms_consent))
+    with transaction.atomic():
+        if "value_hash" in changes:
+            _check_contact_free(contact.customer, changes["value_hash"], contact.pk)
+        if changes.get("is_primary"):
+            Contact.objects.filter(customer=contact.customer).exclude(pk=contact.pk).update(
+                is_primary=False
+            )
+        return update_with_audit(actor, contact, changes, AuditAction.CONTACT_UPDATED)
+
+
+def remove_contact(actor: Principal, contact: Contact) -> None:
+    delete_with_audit(actor, contact, AuditAction.CONTACT_REMOVED)
+
+
+def confirm_contact(actor: Principal, contact: Contact, when: datetime | None = None) -> Contact:
+    """Record that the customer confirmed this contact is still theirs (now, by default)."""
+    with transaction.atomic():
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        before = audit_snapshot(contact, ["last_confirmed_at"])
+        contact.last_confirmed_at = when or timezone.now()
+        contact.save(update_fields=["last_confirmed_at"])
+        record_audit(
+            actor,
+            AuditAction.CONTACT_CONFIRMED,
+            contact,
+            before=before,
+            after=audit_snapshot(contact, ["last_confirmed_at"]),
+        )
+    return contact

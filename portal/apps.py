@@ -1,0 +1,9 @@
+"""Customer portal: the customer self-service portal."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = _("Customer portal")

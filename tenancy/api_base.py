@@ -1,0 +1,162 @@
+"""The one base viewset and serializer every endpoint builds on.
+
+``TenantViewSet`` owns what every endpoint must get right: the queryset is the model's
+tenant-scoped manager (checked at request time), narrowed to the sites on which the caller
+holds a role the permission matrix lists for the action; an object outside that answers 404
+like one of another tenant; writes go through the service functions the viewset names, with
+the calling principal as the actor. A viewset that must step outside this says so in a method
+named ``dangerously_…``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.request import Request
+
+from tenancy.principal import ALL_SITES, Principal, SiteScope
+from tenancy.scoping import is_tenant_scoped
+
+
+def request_site_scope(request: Request | None) -> SiteScope:
+    return getattr(request, "site_scope", None) or ALL_SITES
+
+
+class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
+    """A foreign key in a request body: only ids of the caller's tenant and permitted sites.
+
+    Anything else is answered like an id that does not exist (400), never revealing that the
+    object exists elsewhere.
+    """
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset = super().get_queryset()
+        scope = request_site_scope(self.context.get("request"))
+        if hasattr(queryset, "for_sites"):
+            queryset = queryset.for_sites(scope.site_ids_or_none)
+        return queryset
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers, booleans and objects instead of converting them."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TenantModelSerializer(serializers.ModelSerializer):
+    """Strict strings, scoped foreign keys, and the tenant's unique constraints checked."""
+
+    serializer_related_field = ScopedRelatedField
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        self.check_tenant_unique_constraints(attrs)
+        return attrs
+
+    def check_tenant_unique_constraints(self, attrs: dict[str, Any]) -> None:
+        """(tenant, field…) unique constraints, as field errors instead of a database error."""
+        model = self.Meta.model
+        instance = getattr(self, "instance", None)
+        for constraint in model._meta.constraints:
+            if not isinstance(constraint, models.UniqueConstraint) or constraint.condition:
+                continue
+            fields = [name for name in constraint.fields if name != "tenant"]
+            if "tenant" not in constraint.fields or not fields:
+                continue
+            if not any(name in attrs for name in fields):
+                continue
+            values = {
+                name: attrs[name] if name in attrs else getattr(instance, name, None)
+                for name in fields
+            }
+            clashes = model._default_manager.filter(**values)
+            if instance is not None:
+                clashes = clashes.exclude(pk=instance.pk)
+            if clashes.exists():
+                message = serializers.UniqueValidator.message
+                raise serializers.ValidationError(
+                    {fields[-1]: [serializers.ErrorDetail(message, code="unique")]}
+                )
+
+
+ServiceFn = Callable[..., Any]
+
+
+class TenantViewSet(viewsets.GenericViewSet):
+    """Base of every API viewset: tenant and site scoping, the matrix, writes via services."""
+
+    permission_resource: ClassVar[str] = ""
+    permission_action: str | None = None
+    permission_by_method: bool = False
+    lookup_value_regex = r"[0-9]+"
+
+    create_service: ClassVar[ServiceFn | None] = None
+    update_service: ClassVar[ServiceFn | None] = None
+    delete_service: ClassVar[ServiceFn | None] = None
+
+    @property
+    def principal(self) -> Principal:
+        return self.request.principal
+
+    @property
+    def site_scope(self) -> SiteScope:
+        return request_site_scope(self.request)
+
+    @property
+    def tenant_wide(self) -> bool:
+        queryset = getattr(self, "queryset", None)
+        return queryset is None or queryset.model.site_path is None
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset = super().get_queryset()
+        if not is_tenant_scoped(queryset):
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}.queryset must come from a tenant-scoped manager"
+            )
+        return queryset.for_sites(self.site_scope.site_ids_or_none)
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        service = type(self).create_service
+        if service is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no create_service")
+        serializer.instance = service(self.principal, **serializer.validated_data)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        service = type(self).update_service
+        if service is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no update_service")
+        serializer.instance = service(
+            self.principal, serializer.instance, dict(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance: models.Model) -> None:
+        service = type(self).delete_service
+        if service is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} has no delete_service")
+        service(self.principal, instance)
+
+
+class ReadOnlyTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    pass
+
+
+class CreateReadUpdateTenantViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, ReadOnlyTenantViewSet
+):
+    pass
+
+
+class CrudTenantViewSet(mixins.DestroyModelMixin, CreateReadUpdateTenantViewSet):
+    pass

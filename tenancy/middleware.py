@@ -1,0 +1,114 @@
+"""Request id and client address for logs and audit; the acting principal and its tenant.
+
+``TenantMiddleware`` resolves who is calling, from an API token (``Authorization: Token …``
+or ``Bearer …``) or the session, and sets the current tenant and its time zone for the whole
+request, so scoped queries, audit events and rendered times all see the same tenant.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from tenancy.context import (
+    RequestMeta,
+    reset_current_tenant,
+    reset_request_meta,
+    set_current_tenant,
+    set_request_meta,
+)
+from tenancy.models import ApiClient, RoleGrant
+from tenancy.principal import Principal
+from tenancy.tokens import hash_token
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_TOKEN_SCHEMES = {"token", "bearer"}
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestMetaMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        offered = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = set_request_meta(RequestMeta(request_id=request_id, ip=client_ip(request)))
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_meta(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+def principal_for_token(token: str) -> Principal | None:
+    """The API client holding ``token`` with its grants, in one query when it has grants."""
+    key_hash = hash_token(token)
+    grant_rows = list(
+        RoleGrant.unscoped.select_related("api_client__tenant").filter(
+            api_client__key_hash=key_hash
+        )
+    )
+    if grant_rows:
+        client = grant_rows[0].api_client
+        grants = tuple((row.role, row.site_id) for row in grant_rows)
+    else:
+        client = ApiClient.unscoped.select_related("tenant").filter(key_hash=key_hash).first()
+        grants = ()
+    if client is None or not client.is_active or not client.tenant.is_active:
+        return None
+    now = timezone.now()
+    if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
+        ApiClient.unscoped.filter(pk=client.pk).update(last_used_at=now)
+    return Principal.for_api_client(client, grants)
+
+
+class TenantMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        principal = self.resolve_principal(request)
+        request.principal = principal  # type: ignore[attr-defined]
+        if principal is None or principal.tenant is None:
+            return self.get_response(request)
+        tenant_token = set_current_tenant(principal.tenant)
+        timezone.activate(principal.tenant.zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+            reset_current_tenant(tenant_token)
+
+    def resolve_principal(self, request: HttpRequest) -> Principal | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() in _TOKEN_SCHEMES:
+                principal = principal_for_token(token.strip()) if token.strip() else None
+                request.api_token_rejected = principal is None  # type: ignore[attr-defined]
+                return principal
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or user.tenant_id is None:
+            return None
+        if not user.tenant.is_active:
+            return None
+        return Principal.for_user(user)

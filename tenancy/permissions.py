@@ -1,0 +1,189 @@
+"""The permission matrix: which roles may do what, as data.
+
+``MATRIX[resource][action]`` is the set of roles allowed. The API's permission class, the
+generated role tests, the OpenAPI descriptions and the README's table all read it, so there is
+one place to change what a role may do.
+
+Actions: ``view`` (GET), ``add`` (POST to a list), ``change`` (PUT, PATCH), ``delete``
+(DELETE), plus named actions of a resource (``reveal``, ``unlock``…). A role held for listed
+sites allows the action on those sites' objects only. Writes to tenant-wide resources (those
+that belong to no site) need the role for all sites.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.permissions import BasePermission
+
+from tenancy.roles import ALL_ROLES, Role
+
+ADMIN = Role.TENANT_ADMIN
+HQ = Role.HQ_FINANCE
+MANAGER = Role.SITE_MANAGER
+READER = Role.METER_READER
+VERIFIER = Role.VERIFIER
+CASHIER = Role.CASHIER
+COLLECTOR = Role.COLLECTOR
+INSPECTOR = Role.INSPECTOR
+
+
+def roles(*granted: str) -> frozenset[str]:
+    return frozenset(granted)
+
+
+EVERYONE = ALL_ROLES
+SITE_ADMINS = roles(ADMIN, MANAGER)
+
+MATRIX: dict[str, dict[str, frozenset[str]]] = {
+    "tenant": {"view": EVERYONE, "change": roles(ADMIN)},
+    "sites": {
+        "view": EVERYONE,
+        "add": roles(ADMIN),
+        "change": roles(ADMIN),
+        "delete": roles(ADMIN),
+    },
+    "transformer_areas": {
+        "view": EVERYONE,
+        "add": SITE_ADMINS,
+        "change": SITE_ADMINS,
+        "delete": SITE_ADMINS,
+    },
+    "calendar": {
+        "view": EVERYONE,
+        "add": roles(ADMIN),
+        "change": roles(ADMIN),
+        "delete": roles(ADMIN),
+    },
+    "staff": {
+        "view": roles(ADMIN, MANAGER, INSPECTOR),
+        "add": roles(ADMIN),
+        "change": roles(ADMIN),
+        "delete": roles(ADMIN),
+        "unlock": roles(ADMIN),
+    },
+    "api_clients": {
+        "view": roles(ADMIN, INSPECTOR),
+        "add": roles(ADMIN),
+        "change": roles(ADMIN),
+        "delete": roles(ADMIN),
+        "rotate": roles(ADMIN),
+    },
+    "audit_events": {"view": roles(ADMIN, INSPECTOR)},
+    "customers": {
+        "view": EVERYONE - {READER},
+        "add": roles(ADMIN, MANAGER, CASHIER),
+        "change": roles(ADMIN, MANAGER, CASHIER),
+        "reveal": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+    },
+    "accounts": {
+        "view": EVERYONE,
+        "add": SITE_ADMINS,
+        "change": SITE_ADMINS,
+    },
+    "premises": {
+        "view": EVERYONE,
+        "add": SITE_ADMINS,
+        "change": SITE_ADMINS,
+        "delete": SITE_ADMINS,
+    },
+    "contacts": {
+        "view": EVERYONE - {READER},
+        "add": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+        "change": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+        "delete": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+        "confirm": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+    },
+}
+
+DRF_ACTIONS = {
+    "list": "view",
+    "retrieve": "view",
+    "metadata": "view",
+    "create": "add",
+    "update": "change",
+    "partial_update": "change",
+    "destroy": "delete",
+}
+
+
+METHOD_ACTIONS = {
+    "GET": "view",
+    "HEAD": "view",
+    "OPTIONS": "view",
+    "POST": "add",
+    "PUT": "change",
+    "PATCH": "change",
+    "DELETE": "delete",
+}
+
+
+def allowed_roles(resource: str, action: str) -> frozenset[str]:
+    try:
+        return MATRIX[resource][action]
+    except KeyError as exc:
+        raise ImproperlyConfigured(
+            f"The permission matrix has no entry for {resource}.{action}"
+        ) from exc
+
+
+def method_not_routed(view) -> bool:  # type: ignore[no-untyped-def]
+    action_map = getattr(view, "action_map", None)
+    return (
+        action_map is not None
+        and view.request.method.lower() not in action_map
+        and (view.request.method != "OPTIONS")
+    )
+
+
+def permission_action_of(view) -> str:  # type: ignore[no-untyped-def]
+    """The matrix action a view's current DRF action maps to."""
+    if getattr(view, "permission_action", None):
+        return view.permission_action
+    drf_action = getattr(view, "action", None)
+    if drf_action in DRF_ACTIONS:
+        return DRF_ACTIONS[drf_action]
+    if getattr(view, "permission_by_method", False):
+        return METHOD_ACTIONS[view.request.method]
+    raise ImproperlyConfigured(
+        f"{type(view).__name__}.{drf_action} needs permission_action= in its @action"
+    )
+
+
+class MatrixPermission(BasePermission):
+    """Allows a request when the principal holds a role the matrix lists for the action.
+
+    Leaves ``request.site_scope`` for the base viewset: the sites on which the principal holds
+    such a role.
+    """
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        principal = getattr(request, "principal", None)
+        if principal is None or principal.tenant is None:
+            return False
+        if method_not_routed(view):
+            return True  # DRF answers 405 for a method the route does not have
+        action = permission_action_of(view)
+        scope = principal.site_scope(allowed_roles(view.permission_resource, action))
+        request.site_scope = scope
+        if not scope.allows_any:
+            return False
+        tenant_wide = getattr(view, "tenant_wide", False)
+        return not (tenant_wide and action != "view" and not scope.all_sites)
+
+
+def role_labels(role_names: frozenset[str]) -> list[str]:
+    return [role.value for role in Role if role.value in role_names]
+
+
+def matrix_markdown() -> str:
+    """The matrix as a Markdown table, one row per resource and action (the README has it)."""
+    header_roles = [role.value for role in Role]
+    lines = [
+        "| permission | " + " | ".join(header_roles) + " |",
+        "| --- | " + " | ".join(":-:" for _ in header_roles) + " |",
+    ]
+    for resource, actions in MATRIX.items():
+        for action, granted in actions.items():
+            cells = ["✓" if role in granted else "" for role in header_roles]
+            lines.append(f"| `{resource}.{action}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""Tenant scoping of querysets, applied when a query runs, not when it is built.
+
+Every tenant-owned model's default manager returns a ``TenantQuerySet`` whose SQL query is a
+``TenantScopedQuery``. The filter ``tenant_id = <current tenant>`` is added at the moment the
+query is compiled, which is the one place every read goes through: iteration, ``count()``,
+``exists()``, aggregates, ``values()``, and use as a subquery inside another query. So:
+
+- a queryset built at import time (``queryset = Account.objects.all()`` on a class) stays
+  lazy and picks up the tenant of the request that evaluates it;
+- evaluating one with no current tenant raises ``TenantNotSet`` (fail closed);
+- ``update()`` and ``delete()`` turn the query into Django's update and delete queries, which
+  are not ours, so they apply the filter to the query first.
+
+The explicitly named ``unscoped`` manager on each model is for system code (migrations,
+operator commands, authentication); every use of it is visible in review. Django's base
+manager, used to follow foreign keys, stays plain: the object you start from already came
+through a scoped query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.db.models.sql import Query
+
+from tenancy.context import get_current_tenant
+
+
+class TenantScopedQuery(Query):
+    tenant_filter_pending = True
+
+    def get_compiler(self, using=None, connection=None, elide_empty=True):  # type: ignore[no-untyped-def]
+        if self.tenant_filter_pending:
+            return self.with_tenant_filter().get_compiler(using, connection, elide_empty)
+        return super().get_compiler(using, connection, elide_empty)
+
+    def with_tenant_filter(self) -> TenantScopedQuery:
+        tenant_id = get_current_tenant().pk
+        scoped = self.clone()
+        scoped.tenant_filter_pending = False
+        scoped.add_q(models.Q(tenant_id=tenant_id))
+        return scoped
+
+
+class TenantQuerySet(models.QuerySet):
+    def __init__(self, model=None, query=None, using=None, hints=None):  # type: ignore[no-untyped-def]
+        super().__init__(model, query or TenantScopedQuery(model), using, hints)
+
+    def _scope_now(self) -> None:
+        if getattr(self._query, "tenant_filter_pending", False):
+            self._query = self._query.with_tenant_filter()
+
+    def update(self, **kwargs: Any) -> int:
+        self._scope_now()
+        return super().update(**kwargs)
+
+    def _update(self, values):  # type: ignore[no-untyped-def]
+        self._scope_now()
+        return super()._update(values)
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        self._scope_now()
+        return super().delete()
+
+    def _raw_delete(self, using):  # type: ignore[no-untyped-def]
+        self._scope_now()
+        return super()._raw_delete(using)
+
+    def for_sites(self, site_ids: frozenset[int] | None) -> TenantQuerySet:
+        """Limit to the given sites (``None`` means every site of the tenant)."""
+        site_path = self.model.site_path
+        if site_ids is None or site_path is None:
+            return self
+        return self.filter(**{f"{site_path}__in": site_ids})
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    """The default manager of a tenant-owned model: scoped to the current tenant."""
+
+
+def is_tenant_scoped(queryset: models.QuerySet) -> bool:
+    return isinstance(queryset.query, TenantScopedQuery)
+
+
+class TenantOwned(models.Model):
+    """Base of every tenant-owned model.
+
+    ``site_path`` names the lookup from the model to its site (``"site"``,
+    ``"customer__site"``), or ``None`` for tenant-wide rows; staff whose grant lists sites see
+    only the rows of those sites.
+    """
+
+    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
+
+    site_path: str | None = None
+
+    objects = TenantManager()
+    unscoped = models.Manager()  # noqa: DJ012 (objects must stay first: it is the default)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.tenant_id is None:
+            self.tenant = get_current_tenant()
+        super().save(*args, **kwargs)

@@ -1,0 +1,172 @@
+"""The test world: two tenants and the people in them.
+
+- **alice**: tenant A, tenant administrator for all sites;
+- **bob**: tenant A, cashier for all sites;
+- **carol**: tenant A, every role but only for site A2 (the site-grant cases);
+- **mallory**: tenant B, tenant administrator for all sites.
+
+Objects are made through the same services the API calls, as the system principal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import count
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from customers import services as customer_services
+from customers.identifiers import identity_check_char
+from customers.models import Account, Contact, Customer, Premise
+from tenancy import services as tenancy_services
+from tenancy.context import use_tenant
+from tenancy.models import ApiClient, Site, Tenant, TransformerArea, User
+from tenancy.principal import Principal
+from tenancy.roles import Role
+
+PASSWORD = "Correct-horse-battery-9"
+_serial = count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_serial)}"
+
+
+def identity_number(serial: int | None = None) -> str:
+    serial = next(_serial) if serial is None else serial
+    born = date(1950, 1, 1) + timedelta(days=serial // 1000)
+    first17 = f"110105{born:%Y%m%d}{serial % 1000:03d}"
+    return first17 + identity_check_char(first17)
+
+
+def mobile_number() -> str:
+    return f"139{next(_serial) % 100000000:08d}"
+
+
+@dataclass
+class TenantWorld:
+    tenant: Tenant
+    sites: list[Site]
+    system: Principal
+    users: dict[str, User] = field(default_factory=dict)
+
+    @contextmanager
+    def active(self) -> Iterator[TenantWorld]:
+        with use_tenant(self.tenant):
+            yield self
+
+    # --- object makers (the caller need not set the tenant) -----------------------------
+
+    def site(self, **fields: Any) -> Site:
+        with self.active():
+            return tenancy_services.create_site(
+                self.system, code=unique("S"), name=fields.pop("name", "站点"), **fields
+            )
+
+    def transformer_area(self, site: Site | None = None) -> TransformerArea:
+        with self.active():
+            return tenancy_services.create_transformer_area(
+                self.system, site=site or self.sites[0], code=unique("T"), name="台区"
+            )
+
+    def calendar_day(self, day: date | None = None, kind: str = "holiday") -> Any:
+        with self.active():
+            return tenancy_services.create_calendar_day(
+                self.system,
+                date=day or date(2030, 1, 1 + next(_serial) % 28),
+                kind=kind,
+                name="假日",
+            )
+
+    def customer(self, site: Site | None = None, **fields: Any) -> Customer:
+        with self.active():
+            fields.setdefault("kind", "person")
+            fields.setdefault("name", "张三")
+            fields.setdefault("id_number", identity_number())
+            return customer_services.register_customer(
+                self.system, site=site or self.sites[0], **fields
+            )
+
+    def premise(self, site: Site | None = None, **fields: Any) -> Premise:
+        with self.active():
+            fields.setdefault("address", "幸福路 1 号")
+            fields.setdefault("room", unique("R"))
+            fields.setdefault("floor_area", Decimal("88.50"))
+            return customer_services.create_premise(
+                self.system, site=site or self.sites[0], **fields
+            )
+
+    def account(self, site: Site | None = None, **fields: Any) -> Account:
+        site = site or self.sites[0]
+        customer = fields.pop("customer", None) or self.customer(site)
+        premise = fields.pop("premise", None) or self.premise(site)
+        with self.active():
+            fields.setdefault("payment_mode", "postpaid")
+            fields.setdefault("customer_class", "residential")
+            fields.setdefault("opened_on", date(2026, 1, 1))
+            return customer_services.open_account(
+                self.system, customer=customer, premise=premise, **fields
+            )
+
+    def contact(self, customer: Customer | None = None, **fields: Any) -> Contact:
+        customer = customer or self.customer()
+        with self.active():
+            fields.setdefault("kind", "mobile")
+            fields.setdefault("value", mobile_number())
+            fields.setdefault("source", "counter")
+            return customer_services.add_contact(self.system, customer=customer, **fields)
+
+    def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
+        with self.active():
+            return tenancy_services.create_staff(
+                self.system,
+                username=username or unique("user"),
+                password=PASSWORD,
+                grants=[tenancy_services.GrantSpec(role, site) for role, site in grants],
+                display_name=username or "",
+            )
+
+    def api_client(self, *grants: tuple[str, Site | None]) -> tuple[ApiClient, str]:
+        with self.active():
+            return tenancy_services.issue_api_client(
+                self.system,
+                name=unique("client"),
+                grants=[tenancy_services.GrantSpec(role, site) for role, site in grants],
+            )
+
+
+def make_tenant_world(name: str, slug: str, site_count: int = 2) -> TenantWorld:
+    tenant = Tenant.objects.create(name=name, slug=slug)
+    world = TenantWorld(tenant=tenant, sites=[], system=Principal.system(tenant, "test setup"))
+    world.sites = [world.site(name=f"{name} site {i + 1}") for i in range(site_count)]
+    return world
+
+
+@dataclass
+class World:
+    a: TenantWorld
+    b: TenantWorld
+    alice: User
+    bob: User
+    carol: User
+    mallory: User
+
+    def client_for(self, user: User) -> APIClient:
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+
+def build_world() -> World:
+    a = make_tenant_world("Tenant A", "tenant-a")
+    b = make_tenant_world("Tenant B", "tenant-b", site_count=1)
+    alice = a.staff((Role.TENANT_ADMIN, None), username="alice")
+    bob = a.staff((Role.CASHIER, None), username="bob")
+    carol = a.staff(*[(role, a.sites[1]) for role in Role.values], username="carol")
+    mallory = b.staff((Role.TENANT_ADMIN, None), username="mallory")
+    return World(a=a, b=b, alice=alice, bob=bob, carol=carol, mallory=mallory)
