@@ -234,6 +234,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(exist_ok=True)  # collectstatic fills it in production
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("BARS_MAX_REQUEST_BYTES", 5 * 1024 * 1024)
 

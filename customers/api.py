@@ -153,6 +153,7 @@ class AccountSerializer(TenantModelSerializer):
             "contracted_capacity_kva",
         ]
         read_only_fields = ["id", "site", "closed_on"]
+        extra_kwargs = {"opened_on": {"required": False}}
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -88,6 +88,11 @@ class SiteViewSet(CrudTenantViewSet):
     update_service = services.update_site
     delete_service = services.delete_site
 
+    @property
+    def tenant_wide(self) -> bool:
+        """A new site is outside every site list, so creating one needs an all-sites grant."""
+        return self.action == "create"
+
 
 class TransformerAreaSerializer(TenantModelSerializer):
     class Meta:

@@ -148,15 +148,19 @@ class TenantViewSet(viewsets.GenericViewSet):
         service(self.principal, instance)
 
 
-class ReadOnlyTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+# TenantViewSet comes first in each base below, so its perform_* (the services) win over DRF's
+# mixins, which would save through the serializer and skip the service and its audit event.
+
+
+class ReadOnlyTenantViewSet(TenantViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     pass
 
 
 class CreateReadUpdateTenantViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, ReadOnlyTenantViewSet
+    ReadOnlyTenantViewSet, mixins.CreateModelMixin, mixins.UpdateModelMixin
 ):
     pass
 
 
-class CrudTenantViewSet(mixins.DestroyModelMixin, CreateReadUpdateTenantViewSet):
+class CrudTenantViewSet(CreateReadUpdateTenantViewSet, mixins.DestroyModelMixin):
     pass

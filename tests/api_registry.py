@@ -1,0 +1,329 @@
+"""Every API route, discovered from the URL conf, and the factory that feeds it in tests.
+
+The isolation walker and the role tests read this registry. A route the URL conf has and this
+registry does not is a failure, so a new endpoint cannot slip past them: add a ``RouteSpec``
+(how to make its object in a tenant and site, valid bodies, a body naming another tenant's
+objects) when you add an endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import count
+from typing import Any
+
+from django.db import models
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from customers.models import Account, Contact, Customer, Premise
+from tenancy.audit import AuditAction, record_audit
+from tenancy.models import ApiClient, AuditEvent, CalendarDay, Site, TransformerArea, User
+from tenancy.permissions import DRF_ACTIONS, METHOD_ACTIONS
+from tenancy.roles import Role
+from tests.world import PASSWORD, TenantWorld, World, identity_number, mobile_number, unique
+
+API_PREFIX = "api/v1/"
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    name: str
+    basename: str
+    suffix: str
+    methods: frozenset[str]
+    detail: bool
+    lookup_kwarg: str | None
+    view_class: type
+    actions: dict[str, str]
+    initkwargs: dict[str, Any]
+
+    def permission(self, method: str) -> tuple[str, str]:
+        """The matrix entry (resource, action) a request with ``method`` is checked against."""
+        drf_action = self.actions[method]
+        if self.initkwargs.get("permission_action"):
+            action = self.initkwargs["permission_action"]
+        elif drf_action in DRF_ACTIONS:
+            action = DRF_ACTIONS[drf_action]
+        else:
+            assert self.initkwargs.get("permission_by_method"), self.name
+            action = METHOD_ACTIONS[method.upper()]
+        return self.view_class.permission_resource, action
+
+    def url(self, lookup: str | None = None) -> str:
+        kwargs = {self.lookup_kwarg: lookup} if self.detail and self.lookup_kwarg else {}
+        return reverse(self.name, kwargs=kwargs)
+
+
+def _walk(patterns: list, prefix: str = ""):  # type: ignore[no-untyped-def]
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route, pattern
+
+
+def discover_api_routes() -> list[Route]:
+    routes = []
+    for path, pattern in _walk(get_resolver().url_patterns):
+        if not path.startswith(API_PREFIX) or "format" in pattern.pattern.regex.groupindex:
+            continue
+        view_class = pattern.callback.cls
+        lookup_kwarg = view_class.lookup_url_kwarg or view_class.lookup_field
+        detail = lookup_kwarg in pattern.pattern.regex.groupindex
+        basename = _basename_of(pattern.name)
+        routes.append(
+            Route(
+                name=pattern.name,
+                basename=basename,
+                suffix=pattern.name.removeprefix(basename + "-"),
+                methods=frozenset(m for m in pattern.callback.actions if m in METHODS),
+                detail=detail,
+                lookup_kwarg=lookup_kwarg if detail else None,
+                view_class=view_class,
+                actions=dict(pattern.callback.actions),
+                initkwargs=dict(pattern.callback.initkwargs),
+            )
+        )
+    return routes
+
+
+def _basename_of(route_name: str) -> str:
+    matches = [basename for basename in SPECS if route_name.startswith(basename + "-")]
+    return max(matches, key=len) if matches else route_name
+
+
+# --- specs ------------------------------------------------------------------------------------
+
+_dates = count(1)
+
+
+def fresh_date() -> date:
+    return date(2031, 1, 1) + timedelta(days=next(_dates))
+
+
+@dataclass
+class ActionSpec:
+    """A custom action: the body (or query) of a request that succeeds, and its status."""
+
+    body: Callable[[TenantWorld, models.Model | None], dict[str, Any]] = lambda w, o: {}
+    query: dict[str, str] = field(default_factory=dict)
+    success: int = 200
+
+
+@dataclass
+class RouteSpec:
+    model: type[models.Model]
+    make: Callable[[TenantWorld, Site], models.Model]
+    site_bound: bool
+    create_body: Callable[[TenantWorld, Site], dict[str, Any]] | None = None
+    foreign_create_body: Callable[[TenantWorld, TenantWorld], dict[str, Any]] | None = None
+    patch_body: Callable[[models.Model], dict[str, Any]] = lambda obj: {}
+    put_body: Callable[[TenantWorld, models.Model], dict[str, Any]] | None = None
+    lookup: Callable[[models.Model], str] = lambda obj: str(obj.pk)
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    no_object: bool = False
+
+    def unscoped(self) -> models.Manager:
+        return getattr(self.model, "unscoped", self.model._default_manager)
+
+
+def _record_event(world: TenantWorld, site: Site) -> AuditEvent:
+    return record_audit(world.system, AuditAction.SITE_UPDATED, site, after={"name": site.name})
+
+
+def _grants(site: Site) -> list[dict[str, Any]]:
+    return [{"role": Role.CASHIER, "site": site.pk}]
+
+
+def _account_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    return {
+        "customer": world.customer(site).pk,
+        "premise": world.premise(site).pk,
+        "payment_mode": "prepaid",
+        "customer_class": "residential",
+    }
+
+
+SPECS: dict[str, RouteSpec] = {
+    "tenant": RouteSpec(
+        model=type("NoModel", (), {}),  # type: ignore[arg-type]
+        make=lambda w, s: w.tenant,
+        site_bound=False,
+        no_object=True,
+        actions={"me": ActionSpec(body=lambda w, o: {"name": unique("Renamed ")})},
+    ),
+    "site": RouteSpec(
+        model=Site,
+        make=lambda w, s: w.site(),
+        site_bound=True,
+        create_body=lambda w, s: {"code": unique("NEW"), "name": "新站点", "reading_day": 5},
+        patch_body=lambda obj: {"name": "改名"},
+        put_body=lambda w, obj: {"code": obj.code, "name": "改名", "reading_day": 9},
+    ),
+    "transformer-area": RouteSpec(
+        model=TransformerArea,
+        make=lambda w, s: w.transformer_area(s),
+        site_bound=True,
+        create_body=lambda w, s: {"site": s.pk, "code": unique("TA"), "name": "台区"},
+        foreign_create_body=lambda a, b: {"site": a.sites[0].pk, "code": "X1", "name": "x"},
+        patch_body=lambda obj: {"name": "改名"},
+        put_body=lambda w, obj: {"site": obj.site_id, "code": obj.code, "name": "改名"},
+    ),
+    "calendar-day": RouteSpec(
+        model=CalendarDay,
+        make=lambda w, s: w.calendar_day(fresh_date()),
+        site_bound=False,
+        create_body=lambda w, s: {"date": fresh_date().isoformat(), "kind": "holiday"},
+        patch_body=lambda obj: {"name": "改名"},
+        put_body=lambda w, obj: {"date": obj.date.isoformat(), "kind": "workday", "name": "调休"},
+        actions={"next-working-day": ActionSpec(query={"date": "2031-03-03"})},
+    ),
+    "staff": RouteSpec(
+        model=User,
+        make=lambda w, s: w.staff((Role.CASHIER, s)),
+        site_bound=False,
+        create_body=lambda w, s: {
+            "username": unique("new-user"),
+            "password": PASSWORD,
+            "grants": _grants(s),
+        },
+        foreign_create_body=lambda a, b: {
+            "username": unique("spy"),
+            "password": PASSWORD,
+            "grants": _grants(a.sites[0]),
+        },
+        patch_body=lambda obj: {"display_name": "改名"},
+        put_body=lambda w, obj: {
+            "display_name": "改名",
+            "email": "x@example.com",
+            "is_active": True,
+            "grants": _grants(w.sites[0]),
+        },
+        actions={
+            "unlock": ActionSpec(success=204),
+            "set-password": ActionSpec(body=lambda w, o: {"password": PASSWORD + "!"}, success=204),
+        },
+    ),
+    "api-client": RouteSpec(
+        model=ApiClient,
+        make=lambda w, s: w.api_client((Role.CASHIER, s))[0],
+        site_bound=False,
+        create_body=lambda w, s: {"name": unique("client"), "grants": _grants(s)},
+        foreign_create_body=lambda a, b: {"name": "spy", "grants": _grants(a.sites[0])},
+        patch_body=lambda obj: {"name": unique("renamed")},
+        put_body=lambda w, obj: {"name": unique("renamed"), "grants": _grants(w.sites[0])},
+        actions={"rotate-token": ActionSpec()},
+    ),
+    "audit-event": RouteSpec(model=AuditEvent, make=_record_event, site_bound=True),
+    "customer": RouteSpec(
+        model=Customer,
+        make=lambda w, s: w.customer(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "site": s.pk,
+            "kind": "person",
+            "name": "新客户",
+            "id_number": identity_number(),
+        },
+        foreign_create_body=lambda a, b: {
+            "site": a.sites[0].pk,
+            "kind": "person",
+            "name": "x",
+            "id_number": identity_number(),
+        },
+        patch_body=lambda obj: {"name": "改名"},
+        put_body=lambda w, obj: {"site": obj.site_id, "kind": "person", "name": "改名"},
+        actions={"reveal": ActionSpec()},
+    ),
+    "account": RouteSpec(
+        model=Account,
+        make=lambda w, s: w.account(s),
+        site_bound=True,
+        lookup=lambda obj: obj.number,
+        create_body=_account_body,
+        foreign_create_body=lambda a, b: {
+            "customer": a.customer().pk,
+            "premise": a.premise().pk,
+            "payment_mode": "prepaid",
+            "customer_class": "residential",
+        },
+        patch_body=lambda obj: {"household_size": 4},
+        put_body=lambda w, obj: {
+            "premise": obj.premise_id,
+            "payment_mode": "prepaid",
+            "customer_class": "commercial",
+            "status": "active",
+            "opened_on": "2026-01-01",
+            "household_size": 2,
+            "minimum_living_support": False,
+            "utility": "electricity",
+        },
+    ),
+    "premise": RouteSpec(
+        model=Premise,
+        make=lambda w, s: w.premise(s),
+        site_bound=True,
+        create_body=lambda w, s: {"site": s.pk, "address": "新址 2 号", "room": "101"},
+        foreign_create_body=lambda a, b: {
+            "site": b.sites[0].pk,
+            "transformer_area": a.transformer_area().pk,
+            "address": "x",
+        },
+        patch_body=lambda obj: {"room": "999"},
+        put_body=lambda w, obj: {"site": obj.site_id, "address": "新址 3 号", "room": "102"},
+    ),
+    "contact": RouteSpec(
+        model=Contact,
+        make=lambda w, s: w.contact(w.customer(s)),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "customer": w.customer(s).pk,
+            "kind": "mobile",
+            "value": mobile_number(),
+            "source": "counter",
+        },
+        foreign_create_body=lambda a, b: {
+            "customer": a.customer().pk,
+            "kind": "mobile",
+            "value": mobile_number(),
+            "source": "counter",
+        },
+        patch_body=lambda obj: {"sms_consent": True},
+        put_body=lambda w, obj: {
+            "customer": obj.customer_id,
+            "kind": "mobile",
+            "value": mobile_number(),
+            "source": "portal",
+            "sms_consent": True,
+            "is_primary": True,
+        },
+        actions={"confirm": ActionSpec()},
+    ),
+}
+
+
+def spec_for(route: Route) -> RouteSpec:
+    return SPECS[route.basename]
+
+
+def snapshot(spec: RouteSpec, obj: models.Model) -> dict[str, Any]:
+    """The stored row, read past the scoped manager, to prove a request left it alone."""
+    if spec.no_object:
+        fresh = type(obj)._base_manager.get(pk=obj.pk)
+    else:
+        fresh = spec.unscoped().get(pk=obj.pk)
+    return {f.attname: getattr(fresh, f.attname) for f in fresh._meta.concrete_fields}
+
+
+def ids_in(response_json: Any) -> set[Any]:
+    rows = response_json.get("results", response_json) if isinstance(response_json, dict) else []
+    return {row.get("id") for row in rows if isinstance(row, dict)}
+
+
+def world_site(world: World, tenant: str = "a") -> tuple[TenantWorld, Site]:
+    tenant_world = world.a if tenant == "a" else world.b
+    return tenant_world, tenant_world.sites[0]
