@@ -253,7 +253,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "tenancy.schema.MatrixAutoSchema",
-    "EXCEPTION_HANDLER": "config.api.error_handler",
+    "EXCEPTION_HANDLER": "config.errors.error_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "config.api.PrincipalRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",

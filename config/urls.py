@@ -5,7 +5,7 @@ from django.views.defaults import page_not_found, server_error
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from config.api import json_error_response
+from config.errors import json_error_response
 from config.router import router
 from tenancy import views as tenancy_views
 

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
+from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -190,9 +191,7 @@ class AccountViewSet(CreateReadUpdateTenantViewSet):
         try:
             validate_account_number(self.kwargs[self.lookup_field])
         except ValidationError as exc:
-            raise exceptions.ValidationError(
-                {"number": exc.messages}, code=exc.error_list[0].code
-            ) from exc
+            raise exceptions.ValidationError({"number": get_error_detail(exc)}) from exc
         return super().get_object()
 
 
@@ -241,7 +240,7 @@ class ContactFilter(django_filters.FilterSet):
         try:
             normalised = normalise_mobile(value)
         except ValidationError as exc:
-            raise exceptions.ValidationError({"mobile": exc.messages}) from exc
+            raise exceptions.ValidationError({"mobile": get_error_detail(exc)}) from exc
         return queryset.filter(value_hash=search_hash(normalised))
 
 

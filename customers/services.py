@@ -53,7 +53,7 @@ def normalise_customer_id(kind: str, id_number: str) -> str:
         else:
             validate_identity_number(normalised)
     except ValidationError as exc:
-        raise ValidationError({"id_number": exc.messages}) from exc
+        raise ValidationError({"id_number": exc.error_list}) from exc
     return normalised
 
 
@@ -206,7 +206,7 @@ def normalise_contact(kind: str, value: str) -> str:
         if kind == ContactKind.MOBILE:
             return normalise_mobile(value)
     except ValidationError as exc:
-        raise ValidationError({"value": exc.messages}) from exc
+        raise ValidationError({"value": exc.error_list}) from exc
     email = value.strip()
     local, at, domain = email.partition("@")
     if not (local and at and "." in domain) or " " in email:

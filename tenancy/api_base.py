@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.request import Request
+from rest_framework.validators import UniqueValidator
 
 from tenancy.principal import ALL_SITES, Principal, SiteScope
 from tenancy.scoping import is_tenant_scoped
@@ -85,7 +86,7 @@ class TenantModelSerializer(serializers.ModelSerializer):
             if instance is not None:
                 clashes = clashes.exclude(pk=instance.pk)
             if clashes.exists():
-                message = serializers.UniqueValidator.message
+                message = UniqueValidator.message
                 raise serializers.ValidationError(
                     {fields[-1]: [serializers.ErrorDetail(message, code="unique")]}
                 )

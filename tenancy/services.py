@@ -136,6 +136,13 @@ def _ensure_an_administrator_remains(actor: Principal) -> None:
 # --- staff users ----------------------------------------------------------------------------
 
 
+def _validate_new_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.error_list}) from exc
+
+
 def create_staff(
     actor: Principal,
     *,
@@ -155,7 +162,7 @@ def create_staff(
             email=email,
             is_staff=False,
         )
-        validate_password(password, user)
+        _validate_new_password(password, user)
         user.set_password(password)
         user.full_clean()
         user.save()
@@ -210,7 +217,7 @@ def deactivate_staff(actor: Principal, user: User) -> None:
 
 def set_staff_password(actor: Principal, user: User, password: str) -> None:
     with transaction.atomic():
-        validate_password(password, user)
+        _validate_new_password(password, user)
         user.set_password(password)
         user.save(update_fields=["password"])
         record_audit(actor, AuditAction.STAFF_PASSWORD_SET, user)

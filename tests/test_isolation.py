@@ -54,7 +54,8 @@ def test_every_api_route_has_a_factory_and_every_action_a_spec():
     unspecified = [
         route.name
         for route in ROUTES
-        if route.suffix not in ("list", "detail") and route.suffix not in SPECS[route.basename].actions
+        if route.suffix not in ("list", "detail")
+        and route.suffix not in SPECS[route.basename].actions
     ]
     assert not unspecified, f"custom actions with no ActionSpec: {unspecified}"
     assert len(ROUTES) >= 20
@@ -67,7 +68,9 @@ def _assert_detail_refused(
     client, route: Route, spec: RouteSpec, actor_world: TenantWorld, obj: Any
 ) -> None:  # type: ignore[no-untyped-def]
     url = route.url(spec.lookup(obj))
-    bodies = {m: _body(spec, route, m, actor_world, obj) if m in route.methods else {} for m in METHODS}
+    bodies = {
+        m: _body(spec, route, m, actor_world, obj) if m in route.methods else {} for m in METHODS
+    }
     before = snapshot(spec, obj)
     counts = _row_counts(spec)
     for method in METHODS:
@@ -141,7 +144,9 @@ def test_a_grant_for_another_site_hides_the_site_objects(world: World, route: Ro
         for method in sorted({"post", "put", "patch", "delete"} & route.methods):
             obj = spec.make(a, a.sites[1])
             url = route.url(spec.lookup(obj)) if route.detail else route.url()
-            response = getattr(carol, method)(url, _body(spec, route, method, a, obj), format="json")
+            response = getattr(carol, method)(
+                url, _body(spec, route, method, a, obj), format="json"
+            )
             assert response.status_code == 403, (route.name, method, response.content)
         print(f"tenant-wide (writes need an all-sites grant): {route.name}")
         return

@@ -1,0 +1,136 @@
+"""Opening, changing and closing accounts; contacts and their confirmation."""
+
+import threading
+from datetime import date
+
+import pytest
+from django.db import connection, transaction
+
+from customers import services
+from customers.identifiers import account_number_problem, make_account_number
+from customers.models import Account
+from tenancy.context import use_tenant
+from tests.world import World
+
+pytestmark = pytest.mark.django_db
+
+
+def _open(client, world: World, **extra):  # type: ignore[no-untyped-def]
+    body = {
+        "customer": world.a.customer().pk,
+        "premise": world.a.premise().pk,
+        "payment_mode": "postpaid",
+        "customer_class": "residential",
+        **extra,
+    }
+    return client.post("/api/v1/accounts/", body, format="json")
+
+
+def test_new_accounts_get_the_next_numbers_with_check_digits(world: World):
+    client = world.client_for(world.alice)
+    first = _open(client, world).json()
+    second = _open(client, world).json()
+    assert first["number"] == make_account_number(1) == "0000000018"
+    assert second["number"] == make_account_number(2)
+    assert first["site"] == world.a.sites[0].pk
+    assert first["opened_on"] == str(date.today()) or first["opened_on"]
+    # Tenant B counts its own numbers from 1.
+    other = world.b.account()
+    assert other.number == "0000000018"
+
+
+def test_an_imported_number_is_kept_and_the_sequence_skips_it(world: World):
+    client = world.client_for(world.alice)
+    assert _open(client, world, number=make_account_number(1)).status_code == 201
+    generated = _open(client, world).json()["number"]
+    assert generated == make_account_number(2)
+    again = _open(client, world, number=make_account_number(1))
+    assert again.status_code == 400 and "number" in again.json()["error"]["fields"]
+
+
+def test_an_account_and_its_premise_share_a_site(world: World):
+    client = world.client_for(world.alice)
+    other_site_premise = world.a.premise(world.a.sites[1])
+    response = _open(client, world, premise=other_site_premise.pk)
+    assert response.json()["site"] == world.a.sites[1].pk
+    account = Account.unscoped.get(number=response.json()["number"])
+    moved = client.patch(
+        f"/api/v1/accounts/{account.number}/", {"premise": world.a.premise().pk}, format="json"
+    )
+    assert moved.status_code == 400 and "premise" in moved.json()["error"]["fields"]
+
+
+def test_a_closed_account_stays_closed_and_keeps_its_closing_date(world: World):
+    account = world.a.account()
+    client = world.client_for(world.alice)
+    url = f"/api/v1/accounts/{account.number}/"
+    assert client.patch(url, {"status": "suspended"}, format="json").status_code == 200
+    closed = client.patch(url, {"status": "closed"}, format="json").json()
+    assert closed["status"] == "closed" and closed["closed_on"]
+    reopened = client.patch(url, {"status": "active"}, format="json")
+    assert reopened.status_code == 400 and "status" in reopened.json()["error"]["fields"]
+
+
+def test_one_primary_contact_per_customer_and_sms_only_to_mobiles(world: World):
+    customer = world.a.customer()
+    first = world.a.contact(customer, is_primary=True)
+    second = world.a.contact(customer, is_primary=True)
+    first.refresh_from_db()
+    assert second.is_primary and not first.is_primary
+    client = world.client_for(world.alice)
+    email = client.post(
+        "/api/v1/contacts/",
+        {
+            "customer": customer.pk,
+            "kind": "email",
+            "value": "Li.Si@Example.com",
+            "source": "portal",
+            "sms_consent": True,
+        },
+        format="json",
+    )
+    assert email.status_code == 400 and "sms_consent" in email.json()["error"]["fields"]
+
+
+def test_confirming_a_contact_records_when(world: World):
+    contact = world.a.contact()
+    assert contact.last_confirmed_at is None
+    response = world.client_for(world.bob).post(f"/api/v1/contacts/{contact.pk}/confirm/")
+    assert response.status_code == 200 and response.json()["last_confirmed_at"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_openings_get_distinct_gap_free_numbers(world: World):
+    customers = [world.a.customer() for _ in range(8)]
+    premises = [world.a.premise() for _ in range(8)]
+    start = threading.Barrier(8)
+    numbers: list[str] = []
+    errors: list[BaseException] = []
+
+    def open_one(index: int) -> None:
+        try:
+            with use_tenant(world.a.tenant):
+                start.wait()
+                with transaction.atomic():
+                    account = services.open_account(
+                        world.a.system,
+                        customer=customers[index],
+                        premise=premises[index],
+                        payment_mode="prepaid",
+                        customer_class="residential",
+                    )
+                numbers.append(account.number)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=open_one, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(numbers) == [make_account_number(i) for i in range(1, 9)]
+    assert all(account_number_problem(n) is None for n in numbers)

@@ -1,0 +1,156 @@
+"""Staff login and logout, lockout after repeated failures, API tokens, production settings."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.test import Client
+
+from tenancy.audit import AuditAction
+from tenancy.models import AuditEvent
+from tenancy.roles import Role
+from tests.world import PASSWORD, World
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_login_page_speaks_chinese_by_default_and_english_on_request(world: World):
+    chinese = Client().get("/login/")
+    assert chinese.status_code == 200
+    assert "员工登录" in chinese.content.decode()
+    english = Client(headers={"accept-language": "en"}).get("/login/")
+    assert "Staff login" in english.content.decode()
+    switched = Client()
+    switched.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
+    assert "Staff login" in switched.get("/login/").content.decode()
+
+
+def test_a_staff_login_opens_the_console_and_is_audited(world: World):
+    client = Client()
+    response = client.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/console/"
+    home = client.get("/console/")
+    assert "Tenant A" in home.content.decode()
+    assert AuditEvent.unscoped.filter(action=AuditAction.LOGIN, actor_id=world.alice.pk).exists()
+    client.post("/logout/")
+    assert AuditEvent.unscoped.filter(action=AuditAction.LOGOUT, actor_id=world.alice.pk).exists()
+    assert client.get("/console/").status_code == 302
+
+
+def test_five_wrong_passwords_lock_the_user_until_an_administrator_unlocks(world: World):
+    attacker = Client()
+    for _attempt in range(5):
+        response = attacker.post("/login/", {"username": "bob", "password": "wrong-password"})
+    assert response.status_code == 429
+    assert "锁定" in response.content.decode()
+    from_elsewhere = Client(REMOTE_ADDR="10.9.9.9", HTTP_USER_AGENT="other")
+    locked = from_elsewhere.post("/login/", {"username": "bob", "password": PASSWORD})
+    assert locked.status_code == 429, "the right password must not open a locked user"
+
+    alice = world.client_for(world.alice)
+    assert alice.post(f"/api/v1/staff/{world.bob.pk}/unlock/").status_code == 204
+    opened = from_elsewhere.post("/login/", {"username": "bob", "password": PASSWORD})
+    assert opened.status_code == 302
+    assert AuditEvent.unscoped.filter(action=AuditAction.STAFF_UNLOCKED).exists()
+
+
+def test_one_browser_trying_many_user_names_is_locked_too(world: World):
+    sprayer = Client(REMOTE_ADDR="10.0.0.66", HTTP_USER_AGENT="spray")
+    for index in range(5):
+        sprayer.post("/login/", {"username": f"guess{index}", "password": "123456"})
+    response = sprayer.post("/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_an_api_token_authenticates_until_it_is_revoked_or_rotated(world: World):
+    client_row, token = world.a.api_client((Role.CASHIER, None))
+    api = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    assert api.get("/api/v1/sites/", **headers).status_code == 200
+    assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+
+    alice = world.client_for(world.alice)
+    new_token = alice.post(f"/api/v1/api-clients/{client_row.pk}/rotate-token/").json()["token"]
+    refused = api.get("/api/v1/sites/", **headers)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
+    assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Token {new_token}").status_code == 200
+
+    assert alice.delete(f"/api/v1/api-clients/{client_row.pk}/").status_code == 204
+    assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Token {new_token}").status_code == 401
+
+
+def test_the_token_is_shown_once_and_only_its_hash_is_stored(world: World):
+    alice = world.client_for(world.alice)
+    created = alice.post(
+        "/api/v1/api-clients/",
+        {"name": "bank-gateway", "grants": [{"role": "cashier", "site": None}]},
+        format="json",
+    ).json()
+    token = created["token"]
+    assert token.startswith("bars_") and len(token) > 40
+    listed = alice.get(f"/api/v1/api-clients/{created['id']}/").json()
+    assert listed["token"] is None and listed["key_prefix"] == token[5:13]
+    stored = AuditEvent.unscoped.filter(action=AuditAction.API_CLIENT_CREATED).last()
+    assert token not in str(stored.after)
+
+
+def test_requests_without_credentials_get_401_with_the_error_body(world: World):
+    response = Client().get("/api/v1/sites/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    garbage = Client().get("/api/v1/sites/", HTTP_AUTHORIZATION="Token not-a-token")
+    assert garbage.status_code == 401
+
+
+def _production_env(**extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("DJANGO_") and key not in {"DATABASE_URL"}
+    }
+    env.update(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        DJANGO_ALLOWED_HOSTS="billing.example.com",
+        DJANGO_FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        BARS_VAR_DIR=str(ROOT / "var"),
+    )
+    env.update(extra)
+    return env
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_deploy_check_is_clean_with_production_settings():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_FIELD_ENCRYPTION_KEY"]
+)
+def test_production_refuses_to_start_without_its_keys(missing: str):
+    env = _production_env()
+    env.pop(missing)
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr

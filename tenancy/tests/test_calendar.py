@@ -1,0 +1,66 @@
+"""Working days follow the tenant's calendar: holidays off, make-up Saturdays and Sundays on."""
+
+from datetime import date
+
+import pytest
+
+from console.demo import HOLIDAYS_2026, MAKEUP_WORKDAYS_2026
+from tenancy.calendar import is_working_day, next_working_day
+from tenancy.models import CalendarDayKind
+from tests.world import World
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def calendar_2026(world: World) -> World:
+    for kind, table in (
+        (CalendarDayKind.HOLIDAY, HOLIDAYS_2026),
+        (CalendarDayKind.WORKDAY, MAKEUP_WORKDAYS_2026),
+    ):
+        for days in table.values():
+            for day in days:
+                world.a.calendar_day(date.fromisoformat(day), kind=kind)
+    return world
+
+
+@pytest.mark.parametrize(
+    "day,expected",
+    [
+        (date(2026, 2, 13), date(2026, 2, 13)),  # Friday before the Spring Festival
+        (date(2026, 2, 14), date(2026, 2, 14)),  # Saturday worked (调休)
+        (date(2026, 2, 15), date(2026, 2, 24)),  # nine days off: back on Tuesday the 24th
+        (date(2026, 2, 21), date(2026, 2, 24)),
+        (date(2026, 2, 28), date(2026, 2, 28)),  # the second make-up Saturday
+        (date(2026, 10, 1), date(2026, 10, 8)),  # National Day week
+        (date(2026, 10, 10), date(2026, 10, 10)),  # Saturday worked after it
+        (date(2026, 11, 28), date(2026, 11, 30)),  # an ordinary weekend
+    ],
+)
+def test_next_working_day_reads_the_calendar(calendar_2026: World, day: date, expected: date):
+    assert next_working_day(calendar_2026.a.tenant, day) == expected
+
+
+def test_another_tenant_with_no_calendar_has_only_weekends(calendar_2026: World):
+    tenant_b = calendar_2026.b.tenant
+    assert next_working_day(tenant_b, date(2026, 2, 16)) == date(2026, 2, 16)
+    assert not is_working_day(tenant_b, date(2026, 2, 14))
+
+
+def test_the_api_answers_for_the_callers_tenant(calendar_2026: World):
+    client = calendar_2026.client_for(calendar_2026.bob)
+    answer = client.get("/api/v1/calendar/next-working-day/", {"date": "2026-02-15"}).json()
+    assert answer == {
+        "date": "2026-02-15",
+        "is_working_day": False,
+        "next_working_day": "2026-02-24",
+    }
+    bad = client.get("/api/v1/calendar/next-working-day/", {"date": "15/02/2026"})
+    assert bad.status_code == 400 and "date" in bad.json()["error"]["fields"]
+
+
+def test_a_day_is_listed_once(calendar_2026: World):
+    response = calendar_2026.client_for(calendar_2026.alice).post(
+        "/api/v1/calendar/", {"date": "2026-10-01", "kind": "holiday"}, format="json"
+    )
+    assert response.status_code == 400 and "date" in response.json()["error"]["fields"]

@@ -1,0 +1,249 @@
+"""Bad input gets a clear 4xx with the error body, never a 500, and writes nothing."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+import pytest
+from django.test import override_settings
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase as HypothesisTestCase
+
+from customers.identifiers import make_account_number
+from customers.models import Account, Contact, Customer
+from tenancy.models import AuditEvent, Site
+from tests.world import World, build_world, identity_number
+
+pytestmark = pytest.mark.django_db
+
+
+@contextmanager
+def nothing_written():
+    before = (
+        AuditEvent.unscoped.count(),
+        Site.unscoped.count(),
+        Customer.unscoped.count(),
+        Account.unscoped.count(),
+        Contact.unscoped.count(),
+    )
+    yield
+    after = (
+        AuditEvent.unscoped.count(),
+        Site.unscoped.count(),
+        Customer.unscoped.count(),
+        Account.unscoped.count(),
+        Contact.unscoped.count(),
+    )
+    assert after == before, "a refused request wrote rows"
+
+
+def _error(response, status: int, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.content
+    body = response.json()["error"]
+    assert set(body) == {"code", "message", "fields"}
+    assert body["message"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def test_malformed_json_is_refused(world: World):
+    client = world.client_for(world.alice)
+    with nothing_written():
+        response = client.post(
+            "/api/v1/sites/", '{"code": "X1", "name": ', content_type="application/json"
+        )
+    _error(response, 400, "parse_error")
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"code": "X1", "code": "X2", "name": "n"}', '{"code": "X1", "name": NaN}']
+)
+def test_repeated_keys_and_nan_are_refused(world: World, raw: str):
+    with nothing_written():
+        response = world.client_for(world.alice).post(
+            "/api/v1/sites/", raw, content_type="application/json"
+        )
+    _error(response, 400, "parse_error")
+
+
+@pytest.mark.parametrize(
+    "body,field,code",
+    [
+        ({"code": "X1", "name": 123}, "name", "invalid"),
+        ({"code": "X1", "name": "n", "reading_day": "soon"}, "reading_day", "invalid"),
+        ({"code": "X1", "name": "n", "reading_day": 31}, "reading_day", "max_value"),
+        ({"code": "X1"}, "name", "required"),
+        ({"code": "X1", "name": "长" * 201}, "name", "max_length"),
+        ({"code": "has space", "name": "n"}, "code", "invalid"),
+        ({"code": ["X1"], "name": "n"}, "code", "invalid"),
+    ],
+)
+def test_wrong_types_missing_and_oversized_fields_name_the_field(world, body, field, code):
+    with nothing_written():
+        response = world.client_for(world.alice).post("/api/v1/sites/", body, format="json")
+    error = _error(response, 400, code)
+    assert field in error["fields"]
+
+
+def test_a_duplicate_code_is_a_field_error_not_a_database_error(world: World):
+    taken = world.a.sites[0].code
+    with nothing_written():
+        response = world.client_for(world.alice).post(
+            "/api/v1/sites/", {"code": taken, "name": "n"}, format="json"
+        )
+    assert "code" in _error(response, 400, "unique")["fields"]
+
+
+def test_an_account_number_with_a_wrong_check_digit_is_caught(world: World):
+    good = make_account_number(424242)
+    mistyped = good[:-1] + str((int(good[-1]) + 1) % 10)
+    client = world.client_for(world.alice)
+    _error(client.get(f"/api/v1/accounts/{mistyped}/"), 400, "bad_check_digit")
+    customer, premise = world.a.customer(), world.a.premise()
+    with nothing_written():
+        response = client.post(
+            "/api/v1/accounts/",
+            {
+                "number": mistyped,
+                "customer": customer.pk,
+                "premise": premise.pk,
+                "payment_mode": "prepaid",
+                "customer_class": "residential",
+            },
+            format="json",
+        )
+    assert "number" in _error(response, 400, "bad_check_digit")["fields"]
+
+
+def test_an_unknown_account_number_is_404_with_the_error_body(world: World):
+    _error(
+        world.client_for(world.alice).get(f"/api/v1/accounts/{make_account_number(999999)}/"),
+        404,
+        "not_found",
+    )
+
+
+def test_a_malformed_mobile_number_is_refused(world: World):
+    customer = world.a.customer()
+    client = world.client_for(world.alice)
+    for value in ("12345", "+1 415 555 0100", "1381234567", "2381234567a"):
+        with nothing_written():
+            response = client.post(
+                "/api/v1/contacts/",
+                {"customer": customer.pk, "kind": "mobile", "value": value, "source": "counter"},
+                format="json",
+            )
+        assert "value" in _error(response, 400, "invalid_mobile")["fields"], value
+
+
+def test_unknown_ids_in_a_body_are_field_errors(world: World):
+    client = world.client_for(world.alice)
+    with nothing_written():
+        response = client.post(
+            "/api/v1/contacts/",
+            {"customer": 987654, "kind": "mobile", "value": "13800138000", "source": "counter"},
+            format="json",
+        )
+    assert "customer" in _error(response, 400, "does_not_exist")["fields"]
+
+
+def test_a_wrong_identity_number_is_refused(world: World):
+    good = identity_number()
+    wrong = good[:-1] + ("0" if good[-1] != "0" else "1")
+    with nothing_written():
+        response = world.client_for(world.alice).post(
+            "/api/v1/customers/",
+            {"site": world.a.sites[0].pk, "kind": "person", "name": "n", "id_number": wrong},
+            format="json",
+        )
+    assert "id_number" in _error(response, 400)["fields"]
+
+
+def test_an_unknown_api_url_answers_json(world: World):
+    _error(world.client_for(world.alice).get("/api/v1/no-such-thing/"), 404, "not_found")
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_an_oversized_body_is_413(world: World):
+    with nothing_written():
+        response = world.client_for(world.alice).post(
+            "/api/v1/sites/", {"code": "X1", "name": "n", "address": "x" * 2000}, format="json"
+        )
+    _error(response, 413, "payload_too_large")
+
+
+def test_deleting_a_site_in_use_is_a_409(world: World):
+    world.a.account(world.a.sites[0])
+    with nothing_written():
+        response = world.client_for(world.alice).delete(f"/api/v1/sites/{world.a.sites[0].pk}/")
+    _error(response, 409, "in_use")
+
+
+def test_too_many_requests_get_429_with_the_error_body(world: World, settings):
+    from django.core.cache import cache
+
+    from config.api import PrincipalRateThrottle
+
+    cache.clear()
+    rates = {**PrincipalRateThrottle.THROTTLE_RATES, "principal": "3/min"}
+    original = PrincipalRateThrottle.THROTTLE_RATES
+    PrincipalRateThrottle.THROTTLE_RATES = rates
+    try:
+        client = world.client_for(world.alice)
+        codes = [client.get("/api/v1/sites/").status_code for _ in range(4)]
+    finally:
+        PrincipalRateThrottle.THROTTLE_RATES = original
+        cache.clear()
+    assert codes[:3] == [200, 200, 200]
+    assert codes[3] == 429
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30) | st.floats(allow_nan=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+CREATE_ROUTES = {
+    "/api/v1/sites/": ["code", "name", "address", "reading_day", "is_active"],
+    "/api/v1/customers/": ["site", "kind", "name", "id_number"],
+    "/api/v1/accounts/": [
+        "number",
+        "customer",
+        "premise",
+        "payment_mode",
+        "customer_class",
+        "household_size",
+        "contracted_capacity_kva",
+        "opened_on",
+    ],
+    "/api/v1/contacts/": ["customer", "kind", "value", "source", "sms_consent", "is_primary"],
+    "/api/v1/staff/": ["username", "password", "grants", "email"],
+}
+
+
+class NeverA500(HypothesisTestCase):
+    """Arbitrary JSON in every field of the create endpoints: a 201 or a 4xx, never a 500."""
+
+    def setUp(self) -> None:
+        self.world = build_world()
+        self.client = self.world.client_for(self.world.alice)
+
+    @given(
+        route=st.sampled_from(sorted(CREATE_ROUTES)),
+        data=st.data(),
+    )
+    def test_random_bodies_never_cause_a_server_error(self, route: str, data) -> None:  # type: ignore[no-untyped-def]
+        fields = CREATE_ROUTES[route]
+        body = data.draw(st.fixed_dictionaries({}, optional={f: json_values for f in fields}))
+        before = AuditEvent.unscoped.count()
+        response = self.client.post(route, json.dumps(body), content_type="application/json")
+        assert response.status_code < 500, (route, body, response.content)
+        if response.status_code >= 400:
+            assert "error" in response.json()
+            assert AuditEvent.unscoped.count() == before

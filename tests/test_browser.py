@@ -1,0 +1,92 @@
+"""Pages in a real browser: headless Chromium driven by Playwright.
+
+The login page works in Chinese and in English, and the API docs list their operations with
+every asset served by this site (the machines are offline).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.world import PASSWORD, World
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
+    # between page steps are ordinary synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def test_staff_log_in_in_chinese_and_switch_to_english(browser, live_server, world: World):
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{live_server.url}/login/")
+    assert page.locator("h1").inner_text() == "员工登录"
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit] >> text=登录")
+    page.wait_for_url(f"{live_server.url}/console/")
+    assert page.locator("h1").inner_text() == "Tenant A"
+    assert "您的角色" in page.content()
+    page.click("button[name=language][value=en]")
+    page.wait_for_load_state()
+    assert "Your roles" in page.content()
+    assert "Tenant administrator" in page.content()
+    page.click("text=Log out")
+    page.wait_for_url(f"{live_server.url}/login/")
+    assert page.locator("h1").inner_text() == "Staff login"
+    page.goto(f"{live_server.url}/console/")
+    assert page.url.startswith(f"{live_server.url}/login/"), "the session must be gone"
+    page.close()
+
+
+def test_a_wrong_password_shows_the_error_in_english(browser, live_server, world: World):
+    page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en"})
+    page.goto(f"{live_server.url}/login/")
+    assert page.locator("h1").inner_text() == "Staff login"
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "not-the-password")
+    page.click("button[type=submit] >> text=Log in")
+    page.wait_for_load_state()
+    assert page.locator(".errors").is_visible()
+    page.close()
+
+
+def test_the_api_docs_list_their_operations_from_local_assets(browser, live_server, db):
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    operations = page.locator(".opblock-summary-path").all_inner_texts()
+    assert len(operations) >= 30
+    assert any("/api/v1/accounts/{number}/" in op.replace("\u200b", "") for op in operations)
+    outside = [url for url in requested if not url.startswith(live_server.url)]
+    assert not outside, f"the docs fetched from outside this site: {outside}"
+    page.close()

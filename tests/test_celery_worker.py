@@ -1,0 +1,80 @@
+"""A real Celery worker on Redis runs a task inside the tenant named in its arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from tests.world import World
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis: set REDIS_URL"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_sets_the_tenant_before_the_task_runs(world: World):
+    from tests.celery_probe import report_tenant
+
+    queue = f"probe-{uuid.uuid4().hex[:8]}"
+    key = f"bars-test:{queue}"
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            queue,
+            "--include",
+            "tests.celery_probe",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    store = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        report_tenant.apply_async(kwargs={"tenant_id": world.b.tenant.pk, "key": key}, queue=queue)
+        deadline = time.monotonic() + 60
+        raw = None
+        while raw is None and time.monotonic() < deadline and worker.poll() is None:
+            raw = store.get(key)
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        output, _ = worker.communicate(timeout=30)
+        store.delete(key)
+    assert raw is not None, f"the worker did not run the task:\n{output}"
+    report = json.loads(raw)
+    assert report == {"tenant": "tenant-b", "sites": [s.pk for s in world.b.sites]}

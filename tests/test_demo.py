@@ -1,0 +1,98 @@
+"""The embedded demo: seeding twice changes nothing, and the demo server starts on SQLite with
+in-process tasks and answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from console.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
+from customers.models import Account, Contact, Customer
+from tenancy.models import AuditEvent, CalendarDay, RoleGrant, Site, User
+from tenancy.roles import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _counts() -> tuple[int, ...]:
+    return tuple(
+        model.unscoped.count() if hasattr(model, "unscoped") else model.objects.count()
+        for model in (Site, User, RoleGrant, Customer, Account, Contact, CalendarDay)
+    )
+
+
+@pytest.mark.django_db
+def test_seeding_twice_changes_nothing_and_every_role_can_log_in(client):
+    first = seed_demo()
+    counts = _counts()
+    events = AuditEvent.unscoped.count()
+    second = seed_demo()
+    assert _counts() == counts
+    assert second.accounts == first.accounts and len(first.accounts) == 5
+    assert AuditEvent.unscoped.count() == events + 1  # only the token re-issue
+    assert {staff.role for staff in DEMO_STAFF} == set(Role.values)
+    for staff in DEMO_STAFF:
+        response = client.post("/login/", {"username": staff.username, "password": DEMO_PASSWORD})
+        assert response.status_code == 302, staff.username
+        client.post("/logout/")
+    response = client.get(
+        f"/api/v1/accounts/{first.accounts[0]}/", HTTP_AUTHORIZATION=f"Token {second.api_token}"
+    )
+    assert response.status_code == 200
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_demo_starts_on_its_embedded_default(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env["BARS_VAR_DIR"] = str(tmp_path)
+    port = _free_port()
+
+    def manage(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+
+    manage("migrate", "--noinput")
+    manage("seed_demo")
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "run_demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        login = None
+        deadline = time.monotonic() + 60
+        while login is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                login = urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5).read()
+            except OSError:
+                time.sleep(0.3)
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert login is not None, output
+    assert "员工登录" in login.decode()
+    assert b'"ok"' in health
+    assert "In-process scheduler running" in output
+    assert (tmp_path / "bars.sqlite3").exists()
