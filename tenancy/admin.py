@@ -18,6 +18,7 @@ from tenancy.models import (
     TransformerArea,
     User,
 )
+from tenancy.principal import forget_tokens
 
 
 class UnscopedAdmin(admin.ModelAdmin):
@@ -25,9 +26,19 @@ class UnscopedAdmin(admin.ModelAdmin):
         return self.model.unscoped.all()
 
 
+def _forget_client_tokens(clients: models.QuerySet) -> None:
+    forget_tokens(*clients.values_list("key_hash", flat=True))
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "time_zone", "currency", "language", "is_active"]
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: object, change: bool) -> None:
+        """A tenant switched off here must refuse its API tokens at once, not when they expire
+        from the cache."""
+        super().save_model(request, obj, form, change)
+        _forget_client_tokens(ApiClient.unscoped.filter(tenant=obj))
 
 
 @admin.register(Site)
@@ -71,6 +82,10 @@ class ApiClientAdmin(UnscopedAdmin):
     list_display = ["name", "tenant", "key_prefix", "is_active", "last_used_at"]
     list_filter = ["tenant", "is_active"]
     readonly_fields = ["key_prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request: HttpRequest, obj: ApiClient, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        _forget_client_tokens(ApiClient.unscoped.filter(pk=obj.pk))
 
 
 @admin.register(AuditEvent)

@@ -10,6 +10,7 @@ named ``dangerously_…``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -51,6 +52,15 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+def _copy_field(field: serializers.Field) -> serializers.Field:
+    holds_fields = (
+        isinstance(field, serializers.BaseSerializer)
+        or hasattr(field, "child")
+        or (hasattr(field, "child_relation"))
+    )
+    return copy.deepcopy(field) if holds_fields else copy.copy(field)
+
+
 class TenantModelSerializer(serializers.ModelSerializer):
     """Strict strings, scoped foreign keys, and the tenant's unique constraints checked."""
 
@@ -60,6 +70,19 @@ class TenantModelSerializer(serializers.ModelSerializer):
         models.CharField: StrictCharField,
         models.TextField: StrictCharField,
     }
+
+    _field_prototypes: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """ModelSerializer introspects the model on every instance; build each class's fields
+        once and hand every instance its own copies. A plain field is copied shallowly (binding
+        sets attributes on the copy only); a field holding other fields (nested serializers,
+        many-related fields) is copied deeply, so binding never touches a shared child."""
+        prototypes = TenantModelSerializer._field_prototypes.get(type(self))
+        if prototypes is None:
+            prototypes = super().get_fields()
+            TenantModelSerializer._field_prototypes[type(self)] = prototypes
+        return {name: _copy_field(field) for name, field in prototypes.items()}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
@@ -127,6 +150,12 @@ class TenantViewSet(viewsets.GenericViewSet):
                 f"{type(self).__name__}.queryset must come from a tenant-scoped manager"
             )
         return queryset.for_sites(self.site_scope.site_ids_or_none)
+
+    def filter_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
+        """List filters narrow lists; an object named by its id is found without them."""
+        if self.detail:
+            return queryset
+        return super().filter_queryset(queryset)
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         service = type(self).create_service

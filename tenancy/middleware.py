@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from rest_framework.settings import api_settings
 
 from tenancy.context import (
     RequestMeta,
@@ -23,13 +23,11 @@ from tenancy.context import (
     set_current_tenant,
     set_request_meta,
 )
-from tenancy.models import ApiClient, RoleGrant
-from tenancy.principal import Principal
-from tenancy.tokens import hash_token
+from tenancy.principal import Principal, principal_for_token
+from tenancy.throttling import current_window
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _TOKEN_SCHEMES = {"token", "bearer"}
-LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -59,28 +57,6 @@ class RequestMetaMiddleware:
         return response
 
 
-def principal_for_token(token: str) -> Principal | None:
-    """The API client holding ``token`` with its grants, in one query when it has grants."""
-    key_hash = hash_token(token)
-    grant_rows = list(
-        RoleGrant.unscoped.select_related("api_client__tenant").filter(
-            api_client__key_hash=key_hash
-        )
-    )
-    if grant_rows:
-        client = grant_rows[0].api_client
-        grants = tuple((row.role, row.site_id) for row in grant_rows)
-    else:
-        client = ApiClient.unscoped.select_related("tenant").filter(key_hash=key_hash).first()
-        grants = ()
-    if client is None or not client.is_active or not client.tenant.is_active:
-        return None
-    now = timezone.now()
-    if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
-        ApiClient.unscoped.filter(pk=client.pk).update(last_used_at=now)
-    return Principal.for_api_client(client, grants)
-
-
 class TenantMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -103,7 +79,11 @@ class TenantMiddleware:
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() in _TOKEN_SCHEMES:
-                principal = principal_for_token(token.strip()) if token.strip() else None
+                principal = None
+                if token.strip():
+                    window = current_window(api_settings.DEFAULT_THROTTLE_RATES["principal"])
+                    principal, count = principal_for_token(token.strip(), window)
+                    request.counted_requests = count  # type: ignore[attr-defined]
                 request.api_token_rejected = principal is None  # type: ignore[attr-defined]
                 return principal
         user = getattr(request, "user", None)

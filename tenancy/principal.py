@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
+from tenancy import fastcache
 from tenancy.models import ActorKind, ApiClient, RoleGrant, Tenant, User
+from tenancy.throttling import Window
+from tenancy.tokens import hash_token
 
 
 @dataclass(frozen=True)
@@ -94,3 +102,93 @@ class Principal:
                 return ALL_SITES
             site_ids.add(site_id)
         return SiteScope(all_sites=False, site_ids=frozenset(site_ids))
+
+
+# --- API tokens -------------------------------------------------------------------------------
+#
+# Every integration request starts by finding the client behind its token. The client, its
+# tenant and grants are cached under the token's hash for a few minutes; every service that
+# changes them (revoke, rotate, new grants, tenant settings) drops the entry when its
+# transaction commits, so a revoked token stops working at once in every process. Edits made
+# around the services (the operators' admin) reach the cache within the entry's lifetime.
+
+TOKEN_CACHE_SECONDS = 300
+LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def _token_cache_key(key_hash: str) -> str:
+    return f"api-token:{key_hash}"
+
+
+def _row(obj: Any) -> dict[str, Any]:
+    values = {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in values.items()
+    }
+
+
+def _restore(model: type[Any], row: dict[str, Any]) -> Any:
+    """An instance as if loaded from the database (``Model.from_db``) from a cached row."""
+    fields = model._meta.concrete_fields
+    values = [field.to_python(row[field.attname]) for field in fields]
+    return model.from_db("default", [field.attname for field in fields], values)
+
+
+def _load_token_entry(key_hash: str) -> dict[str, Any] | None:
+    """The client, tenant and grants behind a token hash, in one query when it has grants."""
+    grant_rows = list(
+        RoleGrant.unscoped.select_related("api_client__tenant").filter(
+            api_client__key_hash=key_hash
+        )
+    )
+    if grant_rows:
+        client = grant_rows[0].api_client
+        grants = [[row.role, row.site_id] for row in grant_rows]
+    else:
+        client = ApiClient.unscoped.select_related("tenant").filter(key_hash=key_hash).first()
+        grants = []
+    if client is None:
+        return None
+    return {"client": _row(client), "tenant": _row(client.tenant), "grants": grants}
+
+
+def _from_entry(entry: dict[str, Any]) -> Principal:
+    client = _restore(ApiClient, entry["client"])
+    client.tenant = _restore(Tenant, entry["tenant"])
+    grants = tuple((role, site_id) for role, site_id in entry["grants"])
+    return Principal.for_api_client(client, grants)
+
+
+def principal_for_token(token: str, window: Window | None = None) -> tuple[Principal | None, int]:
+    """The active API client holding ``token`` (or ``None``), and, when a throttle ``window``
+    is given, how many requests the token has made in it, this one included (else 0)."""
+    key_hash = hash_token(token)
+    cache_key = _token_cache_key(key_hash)
+    if window is None:
+        entry, count = fastcache.get_json(cache_key), 0
+    else:
+        counter = window.counter("principal", f"token:{key_hash}")
+        entry, count = fastcache.get_json_and_count(cache_key, counter, window.seconds + 1)
+    if entry is None:
+        entry = _load_token_entry(key_hash)
+        if entry is None:
+            return None, count
+        fastcache.set_json(cache_key, entry, TOKEN_CACHE_SECONDS)
+    if not entry["client"]["is_active"] or not entry["tenant"]["is_active"]:
+        return None, count
+    now = timezone.now()
+    last_used = entry["client"]["last_used_at"]
+    if last_used is None or now - datetime.fromisoformat(last_used) > LAST_USED_RESOLUTION:
+        ApiClient.unscoped.filter(pk=entry["client"]["id"]).update(last_used_at=now)
+        entry["client"]["last_used_at"] = now.isoformat()
+        fastcache.set_json(cache_key, entry, TOKEN_CACHE_SECONDS)
+    return _from_entry(entry), count
+
+
+def forget_tokens(*key_hashes: str) -> None:
+    """Drop cached token entries now and again when the current transaction commits (a request
+    that read the old rows in between must not leave them cached)."""
+    keys = [_token_cache_key(key_hash) for key_hash in key_hashes]
+    fastcache.delete(*keys)
+    transaction.on_commit(lambda: fastcache.delete(*keys))

@@ -35,7 +35,7 @@ from tenancy.models import (
     TransformerArea,
     User,
 )
-from tenancy.principal import Principal
+from tenancy.principal import Principal, forget_tokens
 from tenancy.roles import Role
 from tenancy.tokens import hash_token, new_token, token_prefix
 
@@ -49,7 +49,10 @@ class GrantSpec:
 
 
 def update_tenant(actor: Principal, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
-    return update_with_audit(actor, tenant, changes, AuditAction.TENANT_UPDATED)
+    with transaction.atomic():
+        tenant = update_with_audit(actor, tenant, changes, AuditAction.TENANT_UPDATED)
+        forget_tokens(*ApiClient.unscoped.filter(tenant=tenant).values_list("key_hash", flat=True))
+    return tenant
 
 
 def create_site(actor: Principal, **fields: Any) -> Site:
@@ -116,6 +119,8 @@ def _check_grants(actor: Principal, grants: Sequence[GrantSpec]) -> None:
 
 def _replace_grants(actor: Principal, holder: dict[str, Any], grants: Sequence[GrantSpec]) -> None:
     _check_grants(actor, grants)
+    if "api_client" in holder:
+        forget_tokens(holder["api_client"].key_hash)
     RoleGrant.objects.filter(**holder).delete()
     RoleGrant.objects.bulk_create(
         [RoleGrant(tenant=actor.tenant, role=g.role, site=g.site, **holder) for g in grants]
@@ -279,6 +284,7 @@ def revoke_api_client(actor: Principal, client: ApiClient) -> None:
         client.is_active = False
         client.revoked_at = timezone.now()
         client.save(update_fields=["is_active", "revoked_at"])
+        forget_tokens(client.key_hash)
         record_audit(
             actor,
             AuditAction.API_CLIENT_REVOKED,
@@ -294,6 +300,7 @@ def rotate_api_client_token(actor: Principal, client: ApiClient) -> str:
         raise ValidationError(_("A revoked client cannot get a new token."))
     token = new_token()
     with transaction.atomic():
+        forget_tokens(client.key_hash)
         client.key_prefix = token_prefix(token)
         client.key_hash = hash_token(token)
         client.save(update_fields=["key_prefix", "key_hash"])

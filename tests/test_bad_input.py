@@ -6,7 +6,8 @@ import json
 from contextlib import contextmanager
 
 import pytest
-from django.test import override_settings
+from django.core.cache import cache
+from django.test import Client, override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
@@ -14,6 +15,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 from customers.identifiers import make_account_number
 from customers.models import Account, Contact, Customer
 from tenancy.models import AuditEvent, Site
+from tenancy.roles import Role
 from tests.world import World, build_world, identity_number
 
 pytestmark = pytest.mark.django_db
@@ -182,23 +184,23 @@ def test_deleting_a_site_in_use_is_a_409(world: World):
     _error(response, 409, "in_use")
 
 
-def test_too_many_requests_get_429_with_the_error_body(world: World, settings):
-    from django.core.cache import cache
-
-    from config.api import PrincipalRateThrottle
-
+@pytest.mark.parametrize("caller", ["session", "token"])
+def test_too_many_requests_get_429_with_the_error_body(world: World, settings, caller: str):
     cache.clear()
-    rates = {**PrincipalRateThrottle.THROTTLE_RATES, "principal": "3/min"}
-    original = PrincipalRateThrottle.THROTTLE_RATES
-    PrincipalRateThrottle.THROTTLE_RATES = rates
-    try:
-        client = world.client_for(world.alice)
-        codes = [client.get("/api/v1/sites/").status_code for _ in range(4)]
-    finally:
-        PrincipalRateThrottle.THROTTLE_RATES = original
-        cache.clear()
-    assert codes[:3] == [200, 200, 200]
-    assert codes[3] == 429
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"principal": "3/min", "anon": "60/min"},
+    }
+    if caller == "session":
+        client, headers = world.client_for(world.alice), {}
+    else:
+        _client_row, token = world.a.api_client((Role.CASHIER, None))
+        client, headers = Client(), {"HTTP_AUTHORIZATION": f"Token {token}"}
+    responses = [client.get("/api/v1/sites/", **headers) for _ in range(4)]
+    cache.clear()
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    _error(responses[3], 429, "throttled")
+    assert int(responses[3]["Retry-After"]) <= 60
 
 
 json_values = st.recursive(

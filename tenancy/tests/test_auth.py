@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 from django.test import Client
 
 from tenancy.audit import AuditAction
-from tenancy.models import AuditEvent
+from tenancy.models import AuditEvent, User
 from tenancy.roles import Role
 from tests.world import PASSWORD, World
 
@@ -154,3 +154,28 @@ def test_production_refuses_to_start_without_its_keys(missing: str):
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert f"{missing} must be set" in result.stderr
+
+
+def test_switching_a_tenant_off_in_the_admin_refuses_its_tokens_at_once(world: World):
+    operator = User.objects.create_superuser("operator", password=PASSWORD)
+    _client_row, token = world.a.api_client((Role.CASHIER, None))
+    api = Client()
+    assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    admin = Client()
+    admin.force_login(operator)
+    tenant = world.a.tenant
+    response = admin.post(
+        f"/admin/tenancy/tenant/{tenant.pk}/change/",
+        {
+            "name": tenant.name,
+            "slug": tenant.slug,
+            "time_zone": tenant.time_zone,
+            "currency": tenant.currency,
+            "language": tenant.language,
+            "payment_term_days": tenant.payment_term_days,
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401
