@@ -3,6 +3,15 @@
 from rest_framework.routers import SimpleRouter
 
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
+from metering.api import (
+    GatewayViewSet,
+    MeterCommandViewSet,
+    MeterEventViewSet,
+    MeterProfileViewSet,
+    MeterViewSet,
+    ReadingCompletenessViewSet,
+    ReadingViewSet,
+)
 from tenancy.api import (
     ApiClientViewSet,
     AuditEventViewSet,
@@ -25,3 +34,10 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("accounts", AccountViewSet, basename="account")
 router.register("premises", PremiseViewSet, basename="premise")
 router.register("contacts", ContactViewSet, basename="contact")
+router.register("gateways", GatewayViewSet, basename="gateway")
+router.register("meters", MeterViewSet, basename="meter")
+router.register("meter-profiles", MeterProfileViewSet, basename="meter-profile")
+router.register("readings", ReadingViewSet, basename="reading")
+router.register("reading-completeness", ReadingCompletenessViewSet, basename="reading-completeness")
+router.register("meter-events", MeterEventViewSet, basename="meter-event")
+router.register("meter-commands", MeterCommandViewSet, basename="meter-command")

@@ -20,6 +20,16 @@ class PeriodicJob:
 
 PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob(
+        name="dispatch polling rounds",
+        task="gateway_bridge.dispatch_polling_rounds",
+        every=timedelta(minutes=1),
+    ),
+    PeriodicJob(
+        name="expire meter commands",
+        task="gateway_bridge.expire_meter_commands",
+        every=timedelta(minutes=5),
+    ),
+    PeriodicJob(
         name="clear expired sessions",
         task="tenancy.clear_expired_sessions",
         every=timedelta(hours=24),

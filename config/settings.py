@@ -152,6 +152,9 @@ CELERY_RESULT_BACKEND = None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# Gateways per polling task: each task polls its shard's buses concurrently in one event loop.
+BARS_POLL_SHARD_SIZE = env_int("BARS_POLL_SHARD_SIZE", 500)
+
 # --- auth, sessions, lockout --------------------------------------------------------------
 
 AUTHENTICATION_BACKENDS = [
@@ -309,5 +312,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # Every Modbus failure is recorded as a meter event; pymodbus's own log would repeat it.
+        "pymodbus": {"level": "CRITICAL"},
     },
 }

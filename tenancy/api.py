@@ -44,7 +44,16 @@ from tenancy.roles import Role
 class TenantSerializer(TenantModelSerializer):
     class Meta:
         model = Tenant
-        fields = ["id", "name", "slug", "time_zone", "currency", "language", "payment_term_days"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "time_zone",
+            "currency",
+            "language",
+            "payment_term_days",
+            "reading_interval_minutes",
+        ]
         read_only_fields = ["id", "slug", "currency"]
 
 

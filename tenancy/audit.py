@@ -55,6 +55,17 @@ class AuditAction(models.TextChoices):
     CONTACT_UPDATED = "contact.updated"
     CONTACT_REMOVED = "contact.removed"
     CONTACT_CONFIRMED = "contact.confirmed"
+    GATEWAY_CREATED = "gateway.created"
+    GATEWAY_UPDATED = "gateway.updated"
+    GATEWAY_DELETED = "gateway.deleted"
+    METER_REGISTERED = "meter.registered"
+    METER_UPDATED = "meter.updated"
+    METER_IMPORTED = "meter.imported"
+    METER_REPLACED = "meter.replaced"
+    READING_ENTERED = "reading.entered"
+    READINGS_INGESTED = "reading.ingested"
+    METER_COMMAND_ISSUED = "meter_command.issued"
+    METER_COMMAND_MOVED = "meter_command.moved"
 
 
 # Never recorded, even masked: secrets and derived search hashes.

@@ -28,6 +28,9 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("Unknown time zone: %(zone)s"), params={"zone": value})
 
 
+READING_INTERVALS = (1, 5, 15, 30, 60)
+
+
 class Language(models.TextChoices):
     ZH_HANS = "zh-hans", "简体中文"
     EN = "en", "English"
@@ -52,6 +55,12 @@ class Tenant(models.Model):
         _("payment term (days)"),
         default=15,
         validators=[MinValueValidator(1), MaxValueValidator(90)],
+    )
+    reading_interval_minutes = models.PositiveSmallIntegerField(
+        _("reading interval (minutes)"),
+        choices=[(minutes, f"{minutes}") for minutes in READING_INTERVALS],
+        default=15,
+        help_text=_("How often the meters are polled; each round reads one slot."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(default=timezone.now)

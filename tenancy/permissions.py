@@ -95,6 +95,34 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     },
 }
 
+MATRIX.update(
+    {
+        "gateways": {
+            "view": EVERYONE,
+            "add": SITE_ADMINS,
+            "change": SITE_ADMINS,
+            "delete": SITE_ADMINS,
+            "health": EVERYONE,
+        },
+        "meters": {
+            "view": EVERYONE,
+            "add": SITE_ADMINS,
+            "change": SITE_ADMINS,
+            "import": SITE_ADMINS,
+            "replace": roles(ADMIN, MANAGER, READER),
+        },
+        "meter_profiles": {"view": EVERYONE},
+        "readings": {
+            "view": EVERYONE,
+            "add": roles(ADMIN, MANAGER, READER),
+            "ingest": roles(ADMIN, MANAGER, READER),
+            "completeness": EVERYONE,
+        },
+        "meter_events": {"view": EVERYONE},
+        "meter_commands": {"view": EVERYONE, "add": roles(ADMIN, MANAGER, COLLECTOR)},
+    }
+)
+
 DRF_ACTIONS = {
     "list": "view",
     "retrieve": "view",

@@ -18,6 +18,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from customers.models import Account, Contact, Customer, Premise
+from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ApiClient, AuditEvent, CalendarDay, Site, TransformerArea, User
 from tenancy.permissions import DRF_ACTIONS, METHOD_ACTIONS
@@ -107,11 +108,19 @@ def fresh_date() -> date:
 
 @dataclass
 class ActionSpec:
-    """A custom action: the body (or query) of a request that succeeds, and its status."""
+    """A custom action: the body (or query) of a request that succeeds, and its status.
+
+    For an action on the list (not on one object): ``foreign_body(a, b)`` is what another
+    tenant (b) sends naming a's objects, answered ``foreign_status`` (any 4xx when None) with
+    nothing written; ``lists_objects`` says its GET answer lists objects that must stay hidden.
+    """
 
     body: Callable[[TenantWorld, models.Model | None], dict[str, Any]] = lambda w, o: {}
     query: dict[str, str] = field(default_factory=dict)
     success: int = 200
+    foreign_body: Callable[[TenantWorld, TenantWorld], dict[str, Any]] | None = None
+    foreign_status: int | None = None
+    lists_objects: bool = False
 
 
 @dataclass
@@ -126,6 +135,8 @@ class RouteSpec:
     lookup: Callable[[models.Model], str] = lambda obj: str(obj.pk)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     no_object: bool = False
+    global_data: bool = False
+    listed_ids: Callable[[Any], set[Any]] | None = None
 
     def unscoped(self) -> models.Manager:
         return getattr(self.model, "unscoped", self.model._default_manager)
@@ -304,6 +315,150 @@ SPECS: dict[str, RouteSpec] = {
         actions={"confirm": ActionSpec()},
     ),
 }
+
+
+def _csv_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    return {
+        "csv": f"serial_number,profile,site\n{unique('9')}{next(_dates)},DDSY1352,{site.code}\n"
+    }
+
+
+def _ingest_body(world: TenantWorld, meter: Meter, total: str = "1.5") -> dict[str, Any]:
+    return {
+        "readings": [
+            {"meter": meter.serial_number, "taken_at": "2025-06-01T00:00:00Z", "total": total}
+        ]
+    }
+
+
+def _replace_body(world: TenantWorld, obj: Any) -> dict[str, Any]:
+    return {
+        "new_serial_number": unique("88"),
+        "replaced_at": "2025-02-01T08:00:00+08:00",
+        "final_reading": {"total": "2000.00"},
+        "first_reading": {"total": "0.00"},
+        "reason": "表计故障更换",
+    }
+
+
+def _completeness_ids(response_json: Any) -> set[Any]:
+    return {row["site"] for row in response_json} if isinstance(response_json, list) else set()
+
+
+METERING_SPECS: dict[str, RouteSpec] = {
+    "gateway": RouteSpec(
+        model=Gateway,
+        make=lambda w, s: w.gateway(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "site": s.pk,
+            "name": unique("GW-new"),
+            "host": "10.1.1.1",
+            "port": 10000 + next(_dates),
+        },
+        foreign_create_body=lambda a, b: {
+            "site": a.sites[0].pk,
+            "name": "spy",
+            "host": "10.1.1.2",
+            "port": 502,
+        },
+        patch_body=lambda obj: {"name": unique("GW-renamed")},
+        put_body=lambda w, obj: {
+            "site": obj.site_id,
+            "name": unique("GW-put"),
+            "host": obj.host,
+            "port": obj.port,
+            "framing": "rtu",
+        },
+        actions={"health": ActionSpec(query={"hours": "24"}, lists_objects=True)},
+    ),
+    "meter": RouteSpec(
+        model=Meter,
+        make=lambda w, s: w.meter(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "serial_number": unique("77"),
+            "profile": "DTSY1352",
+            "site": s.pk,
+            "ct_ratio": "40",
+        },
+        foreign_create_body=lambda a, b: {
+            "serial_number": "spy",
+            "profile": "DDSY1352",
+            "site": b.sites[0].pk,
+            "gateway": a.gateway().pk,
+            "unit_id": 7,
+        },
+        patch_body=lambda obj: {"ct_ratio": "40.00"},
+        put_body=lambda w, obj: {
+            "profile": "DDSY1352",
+            "gateway": obj.gateway_id,
+            "unit_id": 9,
+            "ct_ratio": "20",
+            "status": "active",
+        },
+        actions={
+            "import-csv": ActionSpec(
+                body=lambda w, o: _csv_body(w, w.sites[0]),
+                success=201,
+                foreign_body=lambda a, b: _csv_body(a, a.sites[0]),
+            ),
+            "replace": ActionSpec(body=_replace_body, success=201),
+        },
+    ),
+    "meter-profile": RouteSpec(
+        model=type("NoModel", (), {}),  # type: ignore[arg-type]
+        make=lambda w, s: None,
+        site_bound=False,
+        global_data=True,
+        lookup=lambda obj: "DDSY1352",
+    ),
+    "reading": RouteSpec(
+        model=Reading,
+        make=lambda w, s: w.reading(w.meter(s)),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "meter": w.meter(s).pk,
+            "taken_at": "2025-03-01T00:00:00Z",
+            "total": "123.45",
+        },
+        foreign_create_body=lambda a, b: {
+            "meter": a.meter().pk,
+            "taken_at": "2025-03-01T00:00:00Z",
+            "total": "1",
+        },
+        actions={
+            "ingest": ActionSpec(
+                body=lambda w, o: _ingest_body(w, w.meter(w.sites[0])),
+                foreign_body=lambda a, b: _ingest_body(b, a.meter()),
+                foreign_status=200,
+            ),
+        },
+    ),
+    "reading-completeness": RouteSpec(
+        model=Site,
+        make=lambda w, s: s,
+        site_bound=True,
+        listed_ids=_completeness_ids,
+    ),
+    "meter-event": RouteSpec(model=MeterEvent, make=lambda w, s: w.meter_event(s), site_bound=True),
+    "meter-command": RouteSpec(
+        model=MeterCommand,
+        make=lambda w, s: w.command(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "meter": w.meter(s).pk,
+            "kind": "relay_trip",
+            "reason": "欠费超过30天",
+        },
+        foreign_create_body=lambda a, b: {
+            "meter": a.meter().pk,
+            "kind": "relay_close",
+            "reason": "x",
+        },
+    ),
+}
+SPECS.update(METERING_SPECS)
 
 
 def spec_for(route: Route) -> RouteSpec:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -23,6 +23,8 @@ from rest_framework.test import APIClient
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
+from metering import services as metering_services
+from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy import services as tenancy_services
 from tenancy.context import use_tenant
 from tenancy.models import ApiClient, Site, Tenant, TransformerArea, User
@@ -120,6 +122,53 @@ class TenantWorld:
             fields.setdefault("value", mobile_number())
             fields.setdefault("source", "counter")
             return customer_services.add_contact(self.system, customer=customer, **fields)
+
+    def gateway(self, site: Site | None = None, **fields: Any) -> Gateway:
+        with self.active():
+            fields.setdefault("host", "127.0.0.1")
+            fields.setdefault("port", 20000 + next(_serial) % 10000)
+            return metering_services.create_gateway(
+                self.system, site=site or self.sites[0], name=unique("GW"), **fields
+            )
+
+    def meter(self, site: Site | None = None, *, on_gateway: bool = True, **fields: Any) -> Meter:
+        site = site or self.sites[0]
+        gateway = self.gateway(site) if on_gateway and "gateway" not in fields else None
+        with self.active():
+            fields.setdefault("profile", "DDSY1352")
+            fields.setdefault("serial_number", str(10_000_000 + next(_serial)))
+            if gateway is not None:
+                fields.setdefault("gateway", gateway)
+                fields.setdefault("unit_id", 1)
+            return metering_services.register_meter(self.system, site=site, **fields)
+
+    def reading(self, meter: Meter | None = None, **values: Any) -> Reading:
+        meter = meter or self.meter()
+        taken_at = values.pop("taken_at", None) or datetime(2025, 1, 1, tzinfo=UTC) + timedelta(
+            minutes=15 * next(_serial)
+        )
+        values.setdefault("total", Decimal("1000.50"))
+        with self.active():
+            return metering_services.record_manual_reading(self.system, meter, taken_at, values)
+
+    def meter_event(self, site: Site | None = None) -> MeterEvent:
+        meter = self.meter(site)
+        with self.active():
+            return MeterEvent.objects.create(
+                tenant=self.tenant,
+                site=meter.site,
+                meter=meter,
+                gateway=meter.gateway,
+                kind="timeout",
+                detail={"unit_id": meter.unit_id},
+            )
+
+    def command(self, site: Site | None = None) -> MeterCommand:
+        meter = self.meter(site)
+        with self.active():
+            return metering_services.issue_command(
+                self.system, meter, kind="relay_trip", reason="欠费停电"
+            )
 
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():

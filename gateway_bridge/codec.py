@@ -1,0 +1,67 @@
+"""Registers to values and back, as a meter profile describes them.
+
+Modbus registers are 16-bit words sent big-endian. A 32-bit value spans two registers; which
+comes first is the value's word order ("big": high word first, as Acrel meters send it). A
+value is the raw number times its scale (0.01 kWh, 0.1 V…), kept as ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from decimal import Decimal
+
+from metering.meter_profiles import BlockSpec, ValueSpec, WriteSpec
+
+_FORMATS = {"UINT16": ">H", "INT16": ">h", "UINT32": ">I", "INT32": ">i", "FLOAT32": ">f"}
+_RANGES = {
+    "UINT16": (0, 0xFFFF),
+    "INT16": (-0x8000, 0x7FFF),
+    "UINT32": (0, 0xFFFFFFFF),
+    "INT32": (-0x80000000, 0x7FFFFFFF),
+}
+
+
+class EncodeError(ValueError):
+    """A value that the register cannot hold."""
+
+
+def _words_to_bytes(words: Sequence[int], word_order: str) -> bytes:
+    ordered = list(words) if word_order == "big" else list(reversed(words))
+    return struct.pack(f">{len(ordered)}H", *ordered)
+
+
+def decode_value(spec: ValueSpec | WriteSpec, words: Sequence[int]) -> Decimal:
+    word_order = getattr(spec, "word_order", "big")
+    (raw,) = struct.unpack(_FORMATS[spec.type], _words_to_bytes(words, word_order))
+    if spec.type == "FLOAT32":
+        return Decimal(format(raw, ".7g")) * spec.scale
+    return Decimal(raw) * spec.scale
+
+
+def decode_block(block: BlockSpec, registers: Sequence[int]) -> dict[str, Decimal]:
+    """Every value of a block, from the registers one read of it returned."""
+    if len(registers) < block.count:
+        raise ValueError(f"expected {block.count} registers, got {len(registers)}")
+    values = {}
+    for spec in block.values:
+        offset = spec.address - block.address
+        values[spec.name] = decode_value(spec, registers[offset : offset + spec.words])
+    return values
+
+
+def encode_value(spec: ValueSpec | WriteSpec, value: Decimal) -> list[int]:
+    """The registers that hold ``value`` (a multiple of the spec's scale)."""
+    word_order = getattr(spec, "word_order", "big")
+    if spec.type == "FLOAT32":
+        packed = struct.pack(">f", float(value / spec.scale))
+    else:
+        raw = value / spec.scale
+        if raw != raw.to_integral_value():
+            raise EncodeError(f"{value} is not a multiple of the scale {spec.scale}")
+        low, high = _RANGES[spec.type]
+        if not low <= int(raw) <= high:
+            raise EncodeError(f"{value} does not fit a {spec.type} register at scale {spec.scale}")
+        packed = struct.pack(_FORMATS[spec.type], int(raw))
+    words = list(struct.unpack(f">{len(packed) // 2}H", packed))
+    return words if word_order == "big" else list(reversed(words))

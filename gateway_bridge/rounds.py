@@ -1,0 +1,348 @@
+"""Polling rounds: from the registry to the poller and from its results to the database.
+
+A round reads every active meter of a site's gateways for one scheduled slot. The database
+work is set-based on both sides: one query plans a shard of gateways, and the results are
+written in bulk (readings, events, per-gateway counts), never a query per reading. The slot is
+an argument, so a round that is retried or redelivered writes the same rows, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from gateway_bridge.poller import (
+    CommandTarget,
+    GatewayResult,
+    GatewayTarget,
+    MeterTarget,
+    command_words,
+    poll_gateways,
+)
+from metering import services as metering_services
+from metering.meter_profiles import READING_COLUMNS, get_profile
+from metering.models import (
+    OPEN_COMMAND_STATES,
+    CommandKind,
+    CommandState,
+    Gateway,
+    Meter,
+    MeterCommand,
+    MeterEvent,
+    MeterStatus,
+    PollRound,
+    Reading,
+    ReadingSource,
+    RoundDispatch,
+)
+from metering.readings import ReadingRow, store_readings
+from tenancy.models import Site, Tenant
+from tenancy.principal import Principal
+
+BRIDGE = "gateway bridge"
+
+
+def slot_for(moment: datetime, interval_minutes: int) -> datetime:
+    """The scheduled slot a moment falls in: the start of its interval, in UTC."""
+    seconds = interval_minutes * 60
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def _command_target(command: MeterCommand, meter: Meter) -> CommandTarget | None:
+    profile = get_profile(meter.profile)
+    if command.kind in (CommandKind.RELAY_TRIP, CommandKind.RELAY_CLOSE):
+        relay = profile.relay
+        if relay is None:
+            return None
+        trip = command.kind == CommandKind.RELAY_TRIP
+        value = relay.trip_value if trip else relay.close_value
+        return CommandTarget(
+            command.pk,
+            relay.control,
+            (value,),
+            "relay",
+            "tripped" if trip else "closed",
+            command.attempts,
+            command.max_attempts,
+        )
+    spec = profile.setpoint(command.setpoint)
+    if spec is None or command.value is None:
+        return None
+    return CommandTarget(
+        command.pk,
+        spec,
+        command_words(spec, command.value),
+        "setpoint",
+        command.value,
+        command.attempts,
+        command.max_attempts,
+    )
+
+
+def plan_shard(
+    gateway_ids: Sequence[int], *, slot: datetime | None = None, read: bool = True
+) -> list[GatewayTarget]:
+    """The gateways of a shard with their active meters and the commands waiting for them.
+
+    Meters that already have a reading for ``slot`` are not read again (a redelivered round
+    polls only what the first delivery did not store). Pending commands are marked sent here:
+    from now on the bridge owns them.
+    """
+    gateways = {
+        gateway.pk: gateway
+        for gateway in Gateway.objects.filter(pk__in=gateway_ids, is_active=True)
+    }
+    meters_by_gateway: dict[int, list[Meter]] = defaultdict(list)
+    for meter in Meter.objects.filter(gateway_id__in=gateways, status=MeterStatus.ACTIVE).order_by(
+        "gateway_id", "unit_id"
+    ):
+        meters_by_gateway[meter.gateway_id].append(meter)
+    already_read: set[int] = set()
+    if read and slot is not None:
+        already_read = set(
+            Reading.objects.filter(meter__gateway_id__in=gateways, taken_at=slot).values_list(
+                "meter_id", flat=True
+            )
+        )
+    open_commands = {
+        command.meter_id: command
+        for command in MeterCommand.objects.filter(
+            meter__gateway_id__in=gateways,
+            state__in=OPEN_COMMAND_STATES,
+            expires_at__gt=timezone.now(),
+        )
+    }
+    targets = []
+    for gateway_id, gateway in gateways.items():
+        meters = []
+        for meter in meters_by_gateway.get(gateway_id, []):
+            command = open_commands.get(meter.pk)
+            command_target = _command_target(command, meter) if command else None
+            to_read = read and meter.pk not in already_read
+            if not to_read and command_target is None:
+                continue
+            meters.append(
+                MeterTarget(
+                    meter.pk,
+                    meter.unit_id,
+                    meter.serial_number,
+                    get_profile(meter.profile),
+                    read=to_read,
+                    command=command_target,
+                )
+            )
+        targets.append(
+            GatewayTarget(
+                gateway.pk,
+                gateway.site_id,
+                gateway.host,
+                gateway.port,
+                gateway.framing,
+                gateway.timeout_ms / 1000,
+                gateway.retries,
+                tuple(meters),
+            )
+        )
+    pending = [c for c in open_commands.values() if c.state == CommandState.PENDING]
+    if pending:
+        system = Principal.system(pending[0].tenant, BRIDGE)
+        for command in pending:
+            metering_services.move_command(system, command, CommandState.SENT)
+    return targets
+
+
+@dataclass
+class RoundSummary:
+    slot: datetime
+    gateways: int
+    meters: int
+    read: int
+    stored: int
+    duplicates: int
+    conflicts: int
+    failures: int
+    commands_confirmed: int
+    commands_failed: int
+
+
+def store_results(
+    tenant: Tenant, slot: datetime, results: Sequence[GatewayResult], *, polled: bool = True
+) -> RoundSummary:
+    """Write a round's results: readings (once per meter and slot), failures as meter events,
+    per-gateway counts (for a polling round), and the commands' outcomes."""
+    meters = {
+        meter.pk: meter
+        for meter in Meter.unscoped.filter(
+            tenant=tenant, pk__in=[read.meter_id for r in results for read in r.reads]
+        ).only("id", "site_id", "gateway_id")
+    }
+    rows = []
+    for result in results:
+        for read in result.reads:
+            meter = meters[read.meter_id]
+            relay_state = read.values.pop("relay_state", "")
+            rows.append(
+                ReadingRow(
+                    meter_id=read.meter_id,
+                    site_id=meter.site_id,
+                    gateway_id=meter.gateway_id,
+                    taken_at=slot,
+                    read_at=read.read_at,
+                    source=ReadingSource.POLLED,
+                    values={k: v for k, v in read.values.items() if k in READING_COLUMNS},
+                    relay_state=relay_state,
+                    extra={k: str(v) for k, v in read.values.items() if k not in READING_COLUMNS},
+                )
+            )
+    system = Principal.system(tenant, BRIDGE)
+    with transaction.atomic():
+        outcomes = store_readings(tenant, rows)
+        events = [
+            MeterEvent(
+                tenant=tenant,
+                gateway_id=failure.gateway_id,
+                meter_id=failure.meter_id,
+                site_id=result.site_id,
+                kind=failure.kind,
+                slot=slot,
+                detail=failure.detail,
+            )
+            for result in results
+            for failure in result.failures
+        ]
+        MeterEvent.objects.bulk_create(events)
+        if polled:
+            _store_poll_rounds(tenant, slot, results)
+    confirmed, failed = _store_command_outcomes(system, results)
+    statuses = [outcome.status for outcome in outcomes]
+    return RoundSummary(
+        slot=slot,
+        gateways=len(results),
+        meters=sum(result.meters_total for result in results),
+        read=len(rows),
+        stored=statuses.count("stored"),
+        duplicates=statuses.count("duplicate"),
+        conflicts=statuses.count("conflict"),
+        failures=len(events),
+        commands_confirmed=confirmed,
+        commands_failed=failed,
+    )
+
+
+def _store_poll_rounds(tenant: Tenant, slot: datetime, results: Sequence[GatewayResult]) -> None:
+    """One row per gateway and slot. The meters read are counted from the stored readings, so
+    a redelivered round that read only the rest still reports the whole gateway."""
+    gateway_ids = [result.gateway_id for result in results]
+    read_counts = dict(
+        Reading.objects.filter(taken_at=slot, meter__gateway_id__in=gateway_ids)
+        .values_list("meter__gateway_id")
+        .annotate(count=Count("id"))
+    )
+    active = dict(
+        Meter.objects.filter(gateway_id__in=gateway_ids, status=MeterStatus.ACTIVE)
+        .values_list("gateway_id")
+        .annotate(count=Count("id"))
+    )
+    PollRound.objects.bulk_create(
+        [
+            PollRound(
+                tenant=tenant,
+                gateway_id=result.gateway_id,
+                site_id=result.site_id,
+                slot=slot,
+                started_at=result.started_at,
+                finished_at=result.finished_at or result.started_at,
+                meters_total=active.get(result.gateway_id, 0),
+                meters_read=read_counts.get(result.gateway_id, 0),
+                requests=result.requests,
+                failed_requests=result.failed_requests,
+                response_ms_total=result.response_seconds * 1000,
+            )
+            for result in results
+        ],
+        update_conflicts=True,
+        unique_fields=["tenant", "gateway", "slot"],
+        update_fields=[
+            "finished_at",
+            "meters_total",
+            "meters_read",
+            "requests",
+            "failed_requests",
+            "response_ms_total",
+        ],
+    )
+
+
+def _store_command_outcomes(system: Principal, results: Sequence[GatewayResult]) -> tuple[int, int]:
+    outcomes = [outcome for result in results for outcome in result.commands]
+    if not outcomes:
+        return 0, 0
+    commands = {
+        c.pk: c for c in MeterCommand.objects.filter(pk__in=[o.command_id for o in outcomes])
+    }
+    confirmed = failed = 0
+    for outcome in outcomes:
+        command = commands[outcome.command_id]
+        if command.state != CommandState.SENT:
+            continue
+        if outcome.confirmed:
+            confirmed += 1
+            metering_services.move_command(
+                system, command, CommandState.CONFIRMED, attempts=outcome.attempts
+            )
+        elif outcome.attempts >= command.max_attempts:
+            failed += 1
+            metering_services.move_command(
+                system, command, CommandState.FAILED, error=outcome.error, attempts=outcome.attempts
+            )
+            MeterEvent.objects.create(
+                tenant=system.tenant,
+                meter_id=command.meter_id,
+                gateway_id=command.meter.gateway_id,
+                site_id=command.meter.site_id,
+                kind="command_failed",
+                detail={"command": command.pk, "error": outcome.error},
+            )
+    return confirmed, failed
+
+
+def run_round(
+    tenant: Tenant,
+    gateway_ids: Sequence[int],
+    slot: datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> RoundSummary:
+    targets = plan_shard(gateway_ids, slot=slot)
+    results = asyncio.run(poll_gateways(targets, progress))
+    return store_results(tenant, slot, results)
+
+
+def run_commands(tenant: Tenant, gateway_id: int) -> RoundSummary:
+    """Send the open commands of one gateway now, between the poller's reads on its bus."""
+    targets = plan_shard([gateway_id], read=False)
+    results = asyncio.run(poll_gateways(targets))
+    return store_results(tenant, timezone.now(), results, polled=False)
+
+
+def claim_round(site: Site, slot: datetime, gateways: int) -> bool:
+    """True for the first caller that claims this site's round for the slot."""
+    _dispatch, created = RoundDispatch.objects.get_or_create(
+        site=site, slot=slot, defaults={"tenant": site.tenant, "gateways": gateways}
+    )
+    return created
+
+
+def shards(gateway_ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(gateway_ids[i : i + size]) for i in range(0, len(gateway_ids), size)]
+
+
+def current_slot(tenant: Tenant, now: datetime | None = None) -> datetime:
+    return slot_for(now or timezone.now(), tenant.reading_interval_minutes)
