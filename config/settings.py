@@ -143,6 +143,14 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 
+# A task whose worker dies unacknowledged goes back to the queue after this long (Redis); a
+# polling round takes seconds, so ten minutes is safe. Tests shorten it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("BARS_BROKER_VISIBILITY_TIMEOUT", 600),
+    # Look for abandoned messages every few seconds (one cheap sorted-set query).
+    "unacked_restore_interval": env_int("BARS_BROKER_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

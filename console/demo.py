@@ -31,6 +31,9 @@ from customers.models import (
     PaymentMode,
     Premise,
 )
+from gateway_bridge.simulator import simulated_serial
+from metering import services as metering_services
+from metering.models import Gateway, Meter
 from tenancy import services as tenancy_services
 from tenancy.context import use_tenant
 from tenancy.fields import search_hash
@@ -47,6 +50,11 @@ from tenancy.principal import Principal
 from tenancy.roles import Role
 
 DEMO_SLUG = "demo"
+DEMO_SIM_BASE_PORT = 15020
+# The simulator the demo starts: two gateways (one per site) of six meters each, dealt these
+# profiles by unit id. seed_demo registers the same layout.
+DEMO_SIM_METERS = 6
+DEMO_SIM_PROFILES = ["DDSY1352", "DDSY1352", "DDSY1352", "DDSY1352", "DTSY1352", "DTSY1352"]
 DEMO_PASSWORD = "Demo@2026!bars"  # noqa: S105 (printed for the demo)
 
 # The State Council's 2026 holiday arrangement (国务院办公厅 2026 年部分节假日安排).
@@ -205,7 +213,7 @@ class SeedResult:
     api_token: str
 
 
-def seed_demo(password: str = DEMO_PASSWORD) -> SeedResult:
+def seed_demo(password: str = DEMO_PASSWORD, sim_base_port: int = DEMO_SIM_BASE_PORT) -> SeedResult:
     with transaction.atomic():
         tenant, _created = Tenant.objects.get_or_create(
             slug=DEMO_SLUG,
@@ -217,6 +225,7 @@ def seed_demo(password: str = DEMO_PASSWORD) -> SeedResult:
             _seed_calendar(system)
             _seed_staff(system, sites, password)
             numbers = _seed_customers(system, sites)
+            _seed_metering(system, sites, sim_base_port)
             token = _seed_api_client(system)
     return SeedResult(tenant, DEMO_STAFF, password, numbers, token)
 
@@ -346,6 +355,56 @@ def _seed_customers(system: Principal, sites: dict[str, Site]) -> list[str]:
                 is_primary=True,
             )
     return numbers
+
+
+def _seed_metering(system: Principal, sites: dict[str, Site], base_port: int) -> None:
+    """Gateways and meters matching the simulator the demo starts: on S01's gateway the four
+    S01 accounts at units 1-4 and the masters of its two transformer areas at units 5-6; on
+    S02's the industrial account at unit 5 and its area's master at unit 6."""
+    accounts = {account.number: account for account in Account.objects.all()}
+    areas = {area.code: area for area in TransformerArea.objects.all()}
+    layout = {
+        ("S01", 0): {
+            1: make_account_number(1),
+            2: make_account_number(2),
+            3: make_account_number(3),
+            4: make_account_number(4),
+            5: "S01-T1",
+            6: "S01-T2",
+        },
+        ("S02", 1): {5: make_account_number(5), 6: "S02-T1"},
+    }
+    for (site_code, index), units in layout.items():
+        port = base_port + index
+        gateway = Gateway.objects.filter(name=f"{site_code}-GW1").first()
+        if gateway is None:
+            gateway = metering_services.create_gateway(
+                system, site=sites[site_code], name=f"{site_code}-GW1", host="127.0.0.1", port=port
+            )
+        elif gateway.port != port:
+            gateway = metering_services.update_gateway(system, gateway, {"port": port})
+        for unit_id, target in units.items():
+            serial = str(simulated_serial(port, unit_id))
+            meter = Meter.objects.filter(gateway=gateway, unit_id=unit_id).first()
+            if meter is not None:
+                if meter.serial_number != serial:
+                    metering_services.update_meter(system, meter, {"serial_number": serial})
+                continue
+            fields = (
+                {"account": accounts[target]}
+                if target in accounts
+                else {"master_of": areas[target]}
+            )
+            metering_services.register_meter(
+                system,
+                site=sites[site_code],
+                serial_number=serial,
+                profile=DEMO_SIM_PROFILES[(unit_id - 1) % len(DEMO_SIM_PROFILES)],
+                gateway=gateway,
+                unit_id=unit_id,
+                installed_on=date(2026, 1, 1),
+                **fields,
+            )
 
 
 def _seed_api_client(system: Principal) -> str:

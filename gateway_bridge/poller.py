@@ -147,6 +147,9 @@ class GatewaySession:
         for attempt in range(self.target.retries + 1):
             if attempt:
                 await asyncio.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+            if not self.client.connected and not await self.connect():
+                # A spoiled frame or a run of silences makes the client drop the connection.
+                raise RequestFailed("gateway_unreachable", {**what, "error": "reconnect failed"})
             self.result.requests += 1
             received_before = self.bytes_received
             started = time.perf_counter()

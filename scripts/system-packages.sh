@@ -8,7 +8,7 @@ set -euo pipefail
 
 declare -A NEED=(
   [runtime]=""
-  [test]="chromium"
+  [test]="chromium mbpoll socat"
   [bench]="wrk"
 )
 

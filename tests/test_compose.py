@@ -9,7 +9,7 @@ from django.core.management import get_commands
 from config.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRED_SERVICES = {"postgres", "redis", "web", "worker", "beat", "bridge"}
+REQUIRED_SERVICES = {"postgres", "redis", "web", "worker", "beat", "bridge", "simulator"}
 
 
 def _compose() -> dict:

@@ -3,18 +3,22 @@ in-process tasks and answers."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from console.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
 from customers.models import Account, Contact, Customer
+from gateway_bridge.testing import free_port_range
 from tenancy.models import AuditEvent, CalendarDay, RoleGrant, Site, User
 from tenancy.roles import Role
 
@@ -57,6 +61,7 @@ def _free_port() -> int:
 def test_the_demo_starts_on_its_embedded_default(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["BARS_VAR_DIR"] = str(tmp_path)
+    env["DEMO_SIM_BASE_PORT"] = str(free_port_range(2))
     port = _free_port()
 
     def manage(*args: str) -> None:
@@ -70,7 +75,16 @@ def test_the_demo_starts_on_its_embedded_default(tmp_path):
         )
 
     manage("migrate", "--noinput")
-    manage("seed_demo")
+    seeded = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    ).stdout
+    token = re.search(r"bars_[\w-]+", seeded).group(0)
     server = subprocess.Popen(
         [sys.executable, "manage.py", "run_demo", "--port", str(port)],
         cwd=ROOT,
@@ -87,7 +101,14 @@ def test_the_demo_starts_on_its_embedded_default(tmp_path):
                 login = urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5).read()
             except OSError:
                 time.sleep(0.3)
+        answered = time.monotonic()
         health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+        completeness = []
+        while time.monotonic() - answered < 60:
+            completeness = _current_completeness(port, token)
+            if completeness and all(row["read"] == row["meters"] for row in completeness):
+                break
+            time.sleep(1)
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
@@ -96,3 +117,19 @@ def test_the_demo_starts_on_its_embedded_default(tmp_path):
     assert b'"ok"' in health
     assert "In-process scheduler running" in output
     assert (tmp_path / "bars.sqlite3").exists()
+    assert [row["meters"] for row in completeness] == [6, 2], output
+    assert all(row["read"] == row["meters"] for row in completeness), completeness
+
+
+def _current_completeness(port: int, token: str) -> list[dict]:
+    """Each site's meters read for the current slot, from the API."""
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    slot -= timedelta(minutes=slot.minute % 15)
+    request = urllib.request.Request(  # noqa: S310 (loopback http)
+        f"http://127.0.0.1:{port}/api/v1/reading-completeness/?slot={slot.isoformat()}".replace(
+            "+", "%2B"
+        ),
+        headers={"Authorization": f"Token {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        return json.loads(response.read())

@@ -173,6 +173,7 @@ def test_switching_a_tenant_off_in_the_admin_refuses_its_tokens_at_once(world: W
             "currency": tenant.currency,
             "language": tenant.language,
             "payment_term_days": tenant.payment_term_days,
+            "reading_interval_minutes": tenant.reading_interval_minutes,
             "created_at_0": "2026-01-01",
             "created_at_1": "00:00:00",
         },

@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from console.demo import DEMO_PASSWORD, seed_demo
+from console.demo import DEMO_PASSWORD, DEMO_SIM_BASE_PORT, seed_demo
 from tenancy.roles import Role
 
 
@@ -18,9 +18,17 @@ class Command(BaseCommand):
             default=os.environ.get("DEMO_PASSWORD", DEMO_PASSWORD),
             help="Password for every demo staff user (default: %(default)s).",
         )
+        parser.add_argument(
+            "--sim-base-port",
+            type=int,
+            default=int(os.environ.get("DEMO_SIM_BASE_PORT", DEMO_SIM_BASE_PORT)),
+            help="Port of the first simulated gateway (default: %(default)s).",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
-        result = seed_demo(password=str(options["password"]))
+        result = seed_demo(
+            password=str(options["password"]), sim_base_port=int(options["sim_base_port"])
+        )
         port = os.environ.get("PORT", "8000")
         self.stdout.write(
             self.style.SUCCESS(f"Demo tenant: {result.tenant.name} ({result.tenant.slug})")

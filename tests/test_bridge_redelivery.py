@@ -1,0 +1,117 @@
+"""A bridge worker killed with SIGKILL in the middle of a round: the task comes back, and every
+meter ends with exactly one reading for the slot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from gateway_bridge.tasks import poll_shard
+from gateway_bridge.testing import register_simulated, start_simulator
+from metering.models import PollRound, Reading
+from tests.world import World
+
+ROOT = Path(__file__).resolve().parent.parent
+SLOT = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis: set REDIS_URL"),
+]
+
+
+def _worker(queue: str) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "BARS_BROKER_VISIBILITY_TIMEOUT": "2",
+        "BARS_BROKER_RESTORE_INTERVAL": "1",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_killed_midway_is_redelivered_and_reads_each_meter_once(world: World):
+    queue = f"polling-{uuid.uuid4().hex[:8]}"
+    with start_simulator(1, 32, profiles=["DDSY1352"], baud=9600) as sim:
+        with world.a.active():
+            gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=1000)
+        bus = sim.gateways[0].stats
+        first = _worker(queue)
+        outputs = []
+        try:
+            poll_shard.apply_async(
+                kwargs={
+                    "tenant_id": world.a.tenant.pk,
+                    "gateway_ids": [g.pk for g in gateways],
+                    "slot": SLOT.isoformat(),
+                },
+                queue=queue,
+            )
+            assert _wait(lambda: bus.requests >= 20, 60), "the first worker never started polling"
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(10)
+            outputs.append(first.stdout.read())
+            killed_at = bus.requests
+            assert killed_at < 64, "the round finished before the kill"
+            assert not Reading.unscoped.filter(taken_at=SLOT).exists()
+            second = _worker(queue)
+            try:
+                done = _wait(
+                    lambda: PollRound.unscoped.filter(slot=SLOT, meters_read=32).exists(), 90
+                )
+            finally:
+                second.terminate()
+                outputs.append(second.communicate(timeout=30)[0])
+        finally:
+            if first.poll() is None:
+                first.kill()
+    assert done, "the task was not redelivered:\n" + "\n".join(outputs)
+    readings = Reading.unscoped.filter(taken_at=SLOT)
+    assert readings.count() == 32
+    assert readings.values("meter_id").distinct().count() == 32
+    assert bus.requests >= killed_at + 64  # the second delivery read all 32 meters (2 blocks each)
