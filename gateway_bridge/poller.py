@@ -280,7 +280,10 @@ async def _execute_command(session: GatewaySession, meter: MeterTarget) -> Comma
     return CommandOutcome(command.command_id, False, attempts, error, str(observed))
 
 
-async def poll_gateway(target: GatewayTarget) -> GatewayResult:
+ReadCallback = Callable[[GatewayTarget, MeterRead], None]
+
+
+async def poll_gateway(target: GatewayTarget, on_read: ReadCallback | None = None) -> GatewayResult:
     """Everything one gateway has to do this round, strictly one request at a time."""
     result = GatewayResult(
         target.gateway_id,
@@ -305,11 +308,15 @@ async def poll_gateway(target: GatewayTarget) -> GatewayResult:
             if not meter.read:
                 continue
             try:
-                result.reads.append(await _read_meter(session, meter))
+                read = await _read_meter(session, meter)
             except RequestFailed as failure:
                 result.failures.append(
                     Failure(failure.kind, target.gateway_id, meter.meter_id, failure.detail)
                 )
+                continue
+            result.reads.append(read)
+            if on_read is not None:
+                on_read(target, read)
     finally:
         session.close()
         result.finished_at = datetime.now(UTC)
@@ -317,15 +324,18 @@ async def poll_gateway(target: GatewayTarget) -> GatewayResult:
 
 
 async def poll_gateways(
-    targets: Sequence[GatewayTarget], progress: Callable[[int, int], None] | None = None
+    targets: Sequence[GatewayTarget],
+    progress: Callable[[int, int], None] | None = None,
+    on_read: ReadCallback | None = None,
 ) -> list[GatewayResult]:
-    """Poll every gateway concurrently; ``progress(done, total)`` after each one finishes."""
+    """Poll every gateway concurrently; ``on_read`` hears of each reading as it is taken, and
+    ``progress(done, total)`` of each gateway as it finishes."""
     done = 0
     total = len(targets)
 
     async def one(target: GatewayTarget) -> GatewayResult:
         nonlocal done
-        result = await poll_gateway(target)
+        result = await poll_gateway(target, on_read)
         done += 1
         if progress is not None:
             progress(done, total)

@@ -2,8 +2,9 @@
 
 A round reads every active meter of a site's gateways for one scheduled slot. The database
 work is set-based on both sides: one query plans a shard of gateways, and the results are
-written in bulk (readings, events, per-gateway counts), never a query per reading. The slot is
-an argument, so a round that is retried or redelivered writes the same rows, once.
+written in bulk (readings every half second while the round goes on, then events and
+per-gateway counts), never a query per reading. The slot is an argument, so a round that is
+retried or redelivered writes the same rows, once.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -22,12 +24,13 @@ from gateway_bridge.poller import (
     CommandTarget,
     GatewayResult,
     GatewayTarget,
+    MeterRead,
     MeterTarget,
     command_words,
     poll_gateways,
 )
 from metering import services as metering_services
-from metering.meter_profiles import READING_COLUMNS, get_profile
+from metering.meter_profiles import READING_COLUMNS, MeterProfile, get_profile
 from metering.models import (
     OPEN_COMMAND_STATES,
     CommandKind,
@@ -42,11 +45,13 @@ from metering.models import (
     ReadingSource,
     RoundDispatch,
 )
-from metering.readings import ReadingRow, store_readings
+from metering.readings import ReadingRow, StoreOutcome, store_readings
+from tenancy.context import use_tenant
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
 
 BRIDGE = "gateway bridge"
+FLUSH_SECONDS = 0.5
 
 
 def slot_for(moment: datetime, interval_minutes: int) -> datetime:
@@ -100,11 +105,13 @@ def plan_shard(
         gateway.pk: gateway
         for gateway in Gateway.objects.filter(pk__in=gateway_ids, is_active=True)
     }
-    meters_by_gateway: dict[int, list[Meter]] = defaultdict(list)
-    for meter in Meter.objects.filter(gateway_id__in=gateways, status=MeterStatus.ACTIVE).order_by(
-        "gateway_id", "unit_id"
+    meters_by_gateway: dict[int, list[tuple[int, int, str, str]]] = defaultdict(list)
+    for gateway_id, *meter in (
+        Meter.objects.filter(gateway_id__in=gateways, status=MeterStatus.ACTIVE)
+        .order_by("gateway_id", "unit_id")
+        .values_list("gateway_id", "id", "unit_id", "serial_number", "profile")
     ):
-        meters_by_gateway[meter.gateway_id].append(meter)
+        meters_by_gateway[gateway_id].append(tuple(meter))
     already_read: set[int] = set()
     if read and slot is not None:
         already_read = set(
@@ -114,27 +121,28 @@ def plan_shard(
         )
     open_commands = {
         command.meter_id: command
-        for command in MeterCommand.objects.filter(
+        for command in MeterCommand.objects.select_related("meter").filter(
             meter__gateway_id__in=gateways,
             state__in=OPEN_COMMAND_STATES,
             expires_at__gt=timezone.now(),
         )
     }
+    profiles: dict[str, MeterProfile] = {}
     targets = []
     for gateway_id, gateway in gateways.items():
         meters = []
-        for meter in meters_by_gateway.get(gateway_id, []):
-            command = open_commands.get(meter.pk)
-            command_target = _command_target(command, meter) if command else None
-            to_read = read and meter.pk not in already_read
+        for meter_id, unit_id, serial_number, profile in meters_by_gateway.get(gateway_id, []):
+            command = open_commands.get(meter_id)
+            command_target = _command_target(command, command.meter) if command else None
+            to_read = read and meter_id not in already_read
             if not to_read and command_target is None:
                 continue
             meters.append(
                 MeterTarget(
-                    meter.pk,
-                    meter.unit_id,
-                    meter.serial_number,
-                    get_profile(meter.profile),
+                    meter_id,
+                    unit_id,
+                    serial_number,
+                    profiles.get(profile) or profiles.setdefault(profile, get_profile(profile)),
                     read=to_read,
                     command=command_target,
                 )
@@ -173,38 +181,89 @@ class RoundSummary:
     commands_failed: int
 
 
+def reading_row(target: GatewayTarget, slot: datetime, read: MeterRead) -> ReadingRow:
+    values = dict(read.values)
+    relay_state = values.pop("relay_state", "")
+    return ReadingRow(
+        meter_id=read.meter_id,
+        site_id=target.site_id,
+        gateway_id=target.gateway_id,
+        taken_at=slot,
+        read_at=read.read_at,
+        source=ReadingSource.POLLED,
+        values={k: v for k, v in values.items() if k in READING_COLUMNS},
+        relay_state=relay_state,
+        extra={k: str(v) for k, v in values.items() if k not in READING_COLUMNS},
+    )
+
+
+class ReadingWriter:
+    """Stores a round's readings while the round goes on, in bulk every half second.
+
+    The writes run on a thread of their own (with its own database connection), so the buses
+    keep being polled while a batch is stored and the round ends a moment after its last
+    answer. Inside a caller's transaction (a test, an operator's atomic block) another
+    connection could not see its rows, so the writer then stores on the caller's connection.
+    """
+
+    def __init__(self, tenant: Tenant, slot: datetime) -> None:
+        self.tenant = tenant
+        self.slot = slot
+        self.pending: list[ReadingRow] = []
+        self.outcomes: list[StoreOutcome] = []
+        background = not transaction.get_connection().in_atomic_block
+        self.executor = ThreadPoolExecutor(1, "reading-writer") if background else None
+
+    def add(self, target: GatewayTarget, read: MeterRead) -> None:
+        self.pending.append(reading_row(target, self.slot, read))
+
+    def _store(self, rows: list[ReadingRow]) -> list[StoreOutcome]:
+        with use_tenant(self.tenant), transaction.atomic():
+            return store_readings(self.tenant, rows)
+
+    async def flush(self) -> None:
+        """Hand what was read since the last flush to the writer thread (in the background
+        mode; inline, everything waits for ``finish``)."""
+        if self.executor is None or not self.pending:
+            return
+        rows, self.pending = self.pending, []
+        loop = asyncio.get_running_loop()
+        self.outcomes.extend(await loop.run_in_executor(self.executor, self._store, rows))
+
+    def finish(self) -> None:
+        """Store what is left, once the event loop is done; release the writer thread."""
+        if self.pending:
+            rows, self.pending = self.pending, []
+            self.outcomes.extend(self._store(rows))
+        if self.executor is not None:
+            self.executor.submit(lambda: connection.close()).result()  # its own connection
+            self.executor.shutdown()
+
+
+async def _poll_and_write(
+    targets: Sequence[GatewayTarget],
+    writer: ReadingWriter,
+    progress: Callable[[int, int], None] | None,
+) -> list[GatewayResult]:
+    polling = asyncio.ensure_future(poll_gateways(targets, progress, writer.add))
+    while not polling.done():
+        await asyncio.wait([polling], timeout=FLUSH_SECONDS)
+        await writer.flush()
+    return polling.result()
+
+
 def store_results(
-    tenant: Tenant, slot: datetime, results: Sequence[GatewayResult], *, polled: bool = True
+    tenant: Tenant,
+    slot: datetime,
+    results: Sequence[GatewayResult],
+    outcomes: Sequence[StoreOutcome] = (),
+    *,
+    polled: bool = True,
 ) -> RoundSummary:
-    """Write a round's results: readings (once per meter and slot), failures as meter events,
-    per-gateway counts (for a polling round), and the commands' outcomes."""
-    meters = {
-        meter.pk: meter
-        for meter in Meter.unscoped.filter(
-            tenant=tenant, pk__in=[read.meter_id for r in results for read in r.reads]
-        ).only("id", "site_id", "gateway_id")
-    }
-    rows = []
-    for result in results:
-        for read in result.reads:
-            meter = meters[read.meter_id]
-            relay_state = read.values.pop("relay_state", "")
-            rows.append(
-                ReadingRow(
-                    meter_id=read.meter_id,
-                    site_id=meter.site_id,
-                    gateway_id=meter.gateway_id,
-                    taken_at=slot,
-                    read_at=read.read_at,
-                    source=ReadingSource.POLLED,
-                    values={k: v for k, v in read.values.items() if k in READING_COLUMNS},
-                    relay_state=relay_state,
-                    extra={k: str(v) for k, v in read.values.items() if k not in READING_COLUMNS},
-                )
-            )
+    """Write the rest of a round (its readings are stored as they come, by ``ReadingWriter``):
+    failures as meter events, per-gateway counts for a polling round, commands' outcomes."""
     system = Principal.system(tenant, BRIDGE)
     with transaction.atomic():
-        outcomes = store_readings(tenant, rows)
         events = [
             MeterEvent(
                 tenant=tenant,
@@ -227,7 +286,7 @@ def store_results(
         slot=slot,
         gateways=len(results),
         meters=sum(result.meters_total for result in results),
-        read=len(rows),
+        read=sum(len(result.reads) for result in results),
         stored=statuses.count("stored"),
         duplicates=statuses.count("duplicate"),
         conflicts=statuses.count("conflict"),
@@ -321,8 +380,12 @@ def run_round(
     progress: Callable[[int, int], None] | None = None,
 ) -> RoundSummary:
     targets = plan_shard(gateway_ids, slot=slot)
-    results = asyncio.run(poll_gateways(targets, progress))
-    return store_results(tenant, slot, results)
+    writer = ReadingWriter(tenant, slot)
+    try:
+        results = asyncio.run(_poll_and_write(targets, writer, progress))
+    finally:
+        writer.finish()
+    return store_results(tenant, slot, results, writer.outcomes)
 
 
 def run_commands(tenant: Tenant, gateway_id: int) -> RoundSummary:

@@ -26,18 +26,14 @@ import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 from pymodbus.framer.rtu import FramerRTU
 
-from gateway_bridge.codec import encode_value
-from metering.meter_profiles import MeterProfile, ValueSpec, get_profile
+from metering.meter_profiles import MeterProfile, get_profile
 
 CHAR_BITS = 11  # 8 data bits, even parity, one stop bit, plus the start bit
 GAP_CHARS = 7  # 3.5 characters of silence before the request and before the answer
 SILENCE_SECONDS = 0.2  # how long the gateway waits for a meter that does not answer
-CHINA = timezone(timedelta(hours=8))
 FAULTS = ("no_answer", "exception", "corrupted", "swapped", "jump_back")
 
 ILLEGAL_FUNCTION = 0x01
@@ -127,8 +123,7 @@ class SimulatedMeter:
     def power_kw(self, at: float) -> float:
         if self.relay_tripped:
             return 0.0
-        local = datetime.fromtimestamp(at, CHINA)
-        return self.base_kw * load_shape(local.hour + local.minute / 60)
+        return self.base_kw * load_shape(_china_hour(at))
 
     def advance(self, now: float) -> None:
         elapsed_hours = (now - self.updated_at) * self.time_scale / 3600
@@ -136,8 +131,7 @@ class SimulatedMeter:
         if elapsed_hours <= 0 or self.relay_tripped:
             return
         added = int(self.power_kw(now) * elapsed_hours * self.resolution + random.random())
-        period = tou_period(datetime.fromtimestamp(now, CHINA).hour)
-        self.tou[period] += added
+        self.tou[tou_period(int(_china_hour(now)))] += added
 
     def jump_back(self, hundredths: int) -> None:
         self.tou[2] = max(0, self.tou[2] - hundredths)
@@ -146,18 +140,21 @@ class SimulatedMeter:
     def total(self) -> int:
         return sum(self.tou) % (self.wrap + 1)
 
-    def values(self, now: float) -> dict[str, float]:
+    def values(self, now: float) -> dict[str, float | int]:
+        """Every quantity a profile may ask for; energies as whole counter steps."""
         power = self.power_kw(now)
         voltage = 220.0 + 4 * math.sin(now / 600)
         power_factor = 0.95
         current = power * 1000 / (voltage * power_factor) if power else 0.0
-        scale = self.resolution
-        values: dict[str, float] = {
-            "total": self.total / scale,
-            "tou_spike": (self.tou[0] % (self.wrap + 1)) / scale,
-            "tou_peak": (self.tou[1] % (self.wrap + 1)) / scale,
-            "tou_flat": (self.tou[2] % (self.wrap + 1)) / scale,
-            "tou_valley": (self.tou[3] % (self.wrap + 1)) / scale,
+        wrap = self.wrap + 1
+        total = sum(self.tou) % wrap
+        return {
+            "total": total,
+            "tou_spike": self.tou[0] % wrap,
+            "tou_peak": self.tou[1] % wrap,
+            "tou_flat": self.tou[2] % wrap,
+            "tou_valley": self.tou[3] % wrap,
+            "reactive_energy": total * 3 // 10,
             "voltage": voltage,
             "voltage_a": voltage,
             "voltage_b": voltage - 1,
@@ -171,15 +168,13 @@ class SimulatedMeter:
             "reactive_power": power * 0.33,
             "power_factor": power_factor if power else 1.0,
             "frequency": 50.0,
-            "reactive_energy": self.total / scale * 0.3,
             "max_demand": self.base_kw * 1.6,
             "flow_rate": power,
             "battery_voltage": 3.6,
-            "relay_state": 1.0 if self.relay_tripped else 0.0,
-            "serial_number": float(self.serial),
-            "code": float(self.unit_id),
+            "relay_state": 1 if self.relay_tripped else 0,
+            "serial_number": self.serial,
+            "code": self.unit_id,
         }
-        return values
 
     def registers(self, function: int, address: int, count: int, now: float) -> list[int] | int:
         """The registers a read returns, or an exception code."""
@@ -196,13 +191,7 @@ class SimulatedMeter:
         )
         if block is None:
             return ILLEGAL_ADDRESS
-        words = [0] * block.count
-        values = self.values(now)
-        for spec in block.values:
-            raw = values.get(spec.name, 0.0)
-            quantised = _quantise(raw, spec)
-            offset = spec.address - block.address
-            words[offset : offset + spec.words] = encode_value(spec, quantised)
+        words = _encoder(block, self.resolution).encode(self.values(now))
         for register, value in self.writes.items():
             if block.address <= register < block.address + block.count:
                 words[register - block.address] = value
@@ -226,14 +215,72 @@ class SimulatedMeter:
         return None
 
 
-def _quantise(raw: float, spec: ValueSpec) -> Decimal:
-    """A float of the simulation as the register stores it: whole steps of the scale."""
-    if spec.type == "FLOAT32":
-        return Decimal(repr(raw))
-    steps = round(raw / float(spec.scale))
-    if spec.type.startswith("UINT"):
-        steps = max(0, min(steps, 0xFFFF if spec.type == "UINT16" else 0xFFFFFFFF))
-    return Decimal(steps) * spec.scale
+ENERGIES = {"total", "tou_spike", "tou_peak", "tou_flat", "tou_valley", "reactive_energy"}
+_LIMITS = {
+    "UINT16": (0, 0xFFFF),
+    "INT16": (-0x8000, 0x7FFF),
+    "UINT32": (0, 0xFFFFFFFF),
+    "INT32": (-0x80000000, 0x7FFFFFFF),
+}
+_PACK = {"UINT16": ">H", "INT16": ">h", "UINT32": ">I", "INT32": ">i", "FLOAT32": ">f"}
+
+
+def _china_hour(at: float) -> float:
+    return ((at + 8 * 3600) % 86400) / 3600
+
+
+class BlockEncoder:
+    """Writes a block's registers from the simulation's numbers, with integer arithmetic where
+    the register is an energy counter (exact: the four time-of-use registers must add up)."""
+
+    def __init__(self, block, resolution: int) -> None:  # type: ignore[no-untyped-def]
+        self.count = block.count
+        self.fields = []
+        for spec in block.values:
+            exact = spec.name in ENERGIES and spec.scale * resolution == 1
+            factor = 1 / (float(spec.scale) * (resolution if spec.name in ENERGIES else 1))
+            self.fields.append(
+                (
+                    spec.address - block.address,
+                    spec.name,
+                    struct.Struct(_PACK[spec.type]),
+                    spec.type,
+                    spec.word_order,
+                    exact,
+                    factor,
+                )
+            )
+
+    def encode(self, values: dict[str, float | int]) -> list[int]:
+        words = [0] * self.count
+        for offset, name, packer, kind, word_order, exact, factor in self.fields:
+            value = values.get(name, 0)
+            if kind == "FLOAT32":
+                raw: float | int = float(value) * factor
+            else:
+                raw = int(value) if exact else round(value * factor)
+                low, high = _LIMITS[kind]
+                raw = min(max(raw, low), high)
+            packed = packer.pack(raw)
+            if len(packed) == 2:
+                words[offset] = int.from_bytes(packed, "big")
+                continue
+            high_word = int.from_bytes(packed[:2], "big")
+            low_word = int.from_bytes(packed[2:], "big")
+            words[offset : offset + 2] = (
+                [high_word, low_word] if word_order == "big" else [low_word, high_word]
+            )
+        return words
+
+
+_ENCODERS: dict[tuple[int, int], tuple[object, BlockEncoder]] = {}
+
+
+def _encoder(block, resolution: int) -> BlockEncoder:  # type: ignore[no-untyped-def]
+    entry = _ENCODERS.get((id(block), resolution))
+    if entry is None or entry[0] is not block:
+        entry = _ENCODERS[(id(block), resolution)] = (block, BlockEncoder(block, resolution))
+    return entry[1]
 
 
 @dataclass

@@ -9,6 +9,7 @@ and recorded as a meter event, never written over the first.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,8 +114,61 @@ def _params(tenant_id: int, row: ReadingRow, now: datetime) -> list[Any]:
     ]
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
+
+
+def _insert_by_copy(tenant_id: int, rows: Sequence[ReadingRow]) -> dict[tuple[int, datetime], int]:
+    """PostgreSQL: COPY the batch into a scratch table, then one INSERT … SELECT that skips the
+    slots already read. COPY's text costs a fraction of binding every value as a parameter."""
+    now = timezone.now().isoformat()
+    lines = []
+    for row in rows:
+        values = [
+            tenant_id,
+            row.meter_id,
+            row.taken_at,
+            row.read_at,
+            row.source,
+            *(_quantised(row.values.get(name)) for name in READING_COLUMNS),
+            row.relay_state,
+            json.dumps(row.extra, sort_keys=True),
+            row.entered_by_id,
+        ]
+        lines.append("\t".join(map(_copy_text, values)) + "\t" + now)
+    table = Reading._meta.db_table
+    columns = ", ".join(_COLUMNS)
+    inserted: dict[tuple[int, datetime], int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS reading_batch AS "  # noqa: S608 - fixed names
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        cursor.execute("TRUNCATE reading_batch")
+        cursor.copy_expert(
+            f"COPY reading_batch ({columns}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
+        )
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM reading_batch "  # noqa: S608
+            "ON CONFLICT (tenant_id, meter_id, taken_at) DO NOTHING "
+            "RETURNING id, meter_id, taken_at"
+        )
+        for reading_id, meter_id, taken_at in cursor.fetchall():
+            inserted[(meter_id, taken_at)] = reading_id
+    return inserted
+
+
 def _insert(tenant_id: int, rows: Sequence[ReadingRow]) -> dict[tuple[int, datetime], int]:
     """Insert what is new; returns the ids of the inserted rows by (meter, slot)."""
+    if connection.vendor == "postgresql":
+        return _insert_by_copy(tenant_id, rows)
     table = Reading._meta.db_table
     placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     inserted: dict[tuple[int, datetime], int] = {}
