@@ -301,7 +301,7 @@ def main() -> None:
             bridges = run_bridges(gateways, meters, args.rounds, args.shards, env)
             pg_cpu = postgres_cpu_seconds() - pg_before
             sim_cpu = _cpu_seconds(simulator.pid) - sim_cpu_before
-            requests = args.rounds * gateways * meters * 2
+            requests = args.rounds * gateways * meters  # one block: one request a meter
             floor = run_floor(gateways, meters, args.base_port)
             sim_rss = _peak_rss_mb(simulator.pid)
         finally:

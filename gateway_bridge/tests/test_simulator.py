@@ -40,11 +40,11 @@ def _mbpoll(*args: str) -> list[int]:
 def test_mbpoll_reads_a_meter_over_modbus_tcp():
     with start_simulator(1, 2, profiles=["DDSY1352"], baud=115200) as sim:
         port = sim.gateways[0].port
-        words = _mbpoll("-m", "tcp", "-p", str(port), "-a", "2", "-r", "0", "-c", "17", "127.0.0.1")
+        words = _mbpoll("-m", "tcp", "-p", str(port), "-a", "2", "-r", "0", "-c", "20", "127.0.0.1")
         identity = _mbpoll(
-            "-m", "tcp", "-p", str(port), "-a", "2", "-r", "65", "-c", "2", "127.0.0.1"
+            "-m", "tcp", "-p", str(port), "-a", "2", "-r", "18", "-c", "2", "127.0.0.1"
         )
-    assert len(words) == 17
+    assert len(words) == 20
     values = decode_block(get_profile("DDSY1352").blocks[0], words)
     tou = values["tou_spike"] + values["tou_peak"] + values["tou_flat"] + values["tou_valley"]
     assert abs(tou - values["total"]) <= Decimal("0.04")  # four registers, one rounding each
@@ -89,9 +89,9 @@ def test_tripping_the_relay_cuts_the_load():
         async def scenario():  # type: ignore[no-untyped-def]
             client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
             await client.connect()
-            before = await client.read_holding_registers(64, count=1, device_id=1)
+            before = await client.read_holding_registers(17, count=1, device_id=1)
             await client.write_register(80, 1, device_id=1)
-            after = await client.read_holding_registers(64, count=1, device_id=1)
+            after = await client.read_holding_registers(17, count=1, device_id=1)
             power = await client.read_holding_registers(13, count=1, device_id=1)
             refused = await client.write_register(80, 9, device_id=1)
             client.close()
@@ -109,7 +109,7 @@ def test_counters_wrap_and_the_time_of_use_registers_still_add_up():
     meter = SimulatedMeter(profile, 1, 1, random.Random(1), start_hundredths=start)
     now = time.time()
     meter.updated_at = now - 3600 * 5  # five hours of load
-    words = meter.registers(3, 0, 17, now)
+    words = meter.registers(3, 0, 20, now)
     values = decode_block(profile.blocks[0], words)
     assert values["total"] < Decimal("100")  # rolled over 42,949,672.95
     wrap = profile.wrap + Decimal("0.01")

@@ -18,7 +18,7 @@ def test_the_built_in_profiles_load():
     ddsy = profiles["DDSY1352"]
     assert ddsy.wrap == Decimal("42949672.95")
     first = ddsy.blocks[0]
-    assert (first.function, first.address, first.count) == (3, 0, 17)
+    assert (first.function, first.address, first.count) == (3, 0, 20)
     assert ddsy.value("total").type == "UINT32" and ddsy.value("total").scale == Decimal("0.01")
     assert ddsy.relay.control.assumed and ddsy.value("relay_state").assumed
     assert not ddsy.value("total").assumed
@@ -52,8 +52,8 @@ def _write(tmp_path: Path, changes) -> Path:  # type: ignore[no-untyped-def]
             "DDSY1352.json: blocks[0].values[7].scale: must not be 0",
         ),
         (
-            lambda d: d["blocks"][0]["values"][10].update(address=17),
-            "DDSY1352.json: blocks[0].values[10].address: power_factor (17..17) lies outside",
+            lambda d: d["blocks"][0]["values"][10].update(address=20),
+            "DDSY1352.json: blocks[0].values[10].address: power_factor (20..20) lies outside",
         ),
         (
             lambda d: d["blocks"][0].update(function=5),
@@ -66,8 +66,8 @@ def _write(tmp_path: Path, changes) -> Path:  # type: ignore[no-untyped-def]
             "DDSY1352.json: relay.state_value: names no value of the profile",
         ),
         (
-            lambda d: d["blocks"][1].update(address=10),
-            "DDSY1352.json: blocks",
+            lambda d: d["blocks"].append({**d["blocks"][0], "values": [], "address": 10}),
+            "DDSY1352.json: blocks: two blocks overlap at register 10",
         ),
     ],
 )
@@ -86,16 +86,19 @@ def test_a_file_that_is_not_json_is_named(tmp_path: Path):
 
 def test_a_deployer_moves_the_assumed_relay_registers_without_code(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     def move(data):  # type: ignore[no-untyped-def]
+        published = data["blocks"][0]
+        prepaid = [v for v in published["values"] if v.get("assumed")]
+        published["values"] = [v for v in published["values"] if not v.get("assumed")]
+        published["count"] = 17
+        prepaid[0]["address"], prepaid[1]["address"] = 256, 257
+        data["blocks"].append({"function": 3, "address": 256, "count": 3, "values": prepaid})
         data["relay"]["control"]["address"] = 300
-        data["blocks"][1]["address"] = 256
-        for offset, value in enumerate(data["blocks"][1]["values"]):
-            value["address"] = 256 + (0 if offset == 0 else 1)
 
     _write(tmp_path, move)
     monkeypatch.setenv("BARS_METER_PROFILES_DIR", str(tmp_path))
     profile = get_profile("DDSY1352")
     assert profile.relay.control.address == 300
-    assert profile.value("relay_state").address == 256
+    assert profile.value("relay_state").address == 256 and len(profile.blocks) == 2
     assert profile.source == "DDSY1352.json"
     monkeypatch.delenv("BARS_METER_PROFILES_DIR")
     assert get_profile("DDSY1352").relay.control.address == 80
