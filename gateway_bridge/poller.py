@@ -30,6 +30,7 @@ from gateway_bridge.codec import decode_block, decode_value, encode_value
 from metering.meter_profiles import MeterProfile, WriteSpec
 
 BACKOFF_SECONDS = 0.05
+STAGGER_SECONDS = 0.05
 # Exception codes worth asking again: device failure, busy, gateway target did not answer.
 RETRYABLE_EXCEPTIONS = {0x04, 0x06, 0x0B}
 
@@ -98,7 +99,8 @@ class GatewayResult:
     started_at: datetime
     finished_at: datetime | None = None
     meters_total: int = 0
-    reads: list[MeterRead] = field(default_factory=list)
+    reads: list[MeterRead] = field(default_factory=list)  # kept only without a read callback
+    meters_read: int = 0
     failures: list[Failure] = field(default_factory=list)
     commands: list[CommandOutcome] = field(default_factory=list)
     requests: int = 0
@@ -314,9 +316,11 @@ async def poll_gateway(target: GatewayTarget, on_read: ReadCallback | None = Non
                     Failure(failure.kind, target.gateway_id, meter.meter_id, failure.detail)
                 )
                 continue
-            result.reads.append(read)
+            result.meters_read += 1
             if on_read is not None:
-                on_read(target, read)
+                on_read(target, read)  # the round stores it; holding it too would cost memory
+            else:
+                result.reads.append(read)
     finally:
         session.close()
         result.finished_at = datetime.now(UTC)
@@ -333,15 +337,19 @@ async def poll_gateways(
     done = 0
     total = len(targets)
 
-    async def one(target: GatewayTarget) -> GatewayResult:
+    async def one(index: int, target: GatewayTarget) -> GatewayResult:
         nonlocal done
+        # Gateways started in the same instant answer in the same instant, round after round,
+        # and the last of each burst waits for all the others to be handled: spreading the
+        # starts over a few milliseconds breaks the lockstep.
+        await asyncio.sleep(STAGGER_SECONDS * index / max(total, 1))
         result = await poll_gateway(target, on_read)
         done += 1
         if progress is not None:
             progress(done, total)
         return result
 
-    return list(await asyncio.gather(*(one(target) for target in targets)))
+    return list(await asyncio.gather(*(one(i, target) for i, target in enumerate(targets))))
 
 
 def command_words(write: WriteSpec, value: Decimal) -> tuple[int, ...]:
