@@ -481,7 +481,7 @@ def issue_command(
             raise ValidationError({"value": _("The value is outside the setpoint's range.")})
     with transaction.atomic():
         if MeterCommand.objects.filter(meter=meter, state__in=OPEN_COMMAND_STATES).exists():
-            raise ValidationError(_("This meter already has an open command."))
+            raise ValidationError(_("This meter already has an open command."), code="open_command")
         command = MeterCommand(
             tenant=actor.tenant,
             meter=meter,

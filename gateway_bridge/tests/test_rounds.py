@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -164,8 +165,9 @@ def test_a_relay_trip_is_confirmed_by_reading_the_relay_back(world: World, bus):
     meter = Meter.objects.get(gateway=gateways[0], unit_id=1)
     with world.a.active():
         command = services.issue_command(world.a.system, meter, kind="relay_trip", reason="欠费")
-        with pytest.raises(Exception, match="open command"):
+        with pytest.raises(ValidationError) as refused:
             services.issue_command(world.a.system, meter, kind="relay_close", reason="again")
+        assert refused.value.code == "open_command"
     summary = _round(world, gateways)
     command.refresh_from_db()
     assert command.state == CommandState.CONFIRMED and command.attempts == 1
