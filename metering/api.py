@@ -198,20 +198,18 @@ class MeterImportSerializer(serializers.Serializer):
     csv = StrictCharField(trim_whitespace=False, help_text=_("The CSV text, with a header row."))
 
 
+def _register_field(required: bool = False) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=16, decimal_places=3, min_value=0, required=required)
+
+
 class RegistersSerializer(serializers.Serializer):
-    total = serializers.DecimalField(max_digits=16, decimal_places=3, min_value=0)
-    tou_spike = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
-    tou_peak = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
-    tou_flat = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
-    tou_valley = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
+    """The energy registers as the meter shows them: the total and the four TOU registers."""
+
+    total = _register_field(required=True)
+    tou_spike = _register_field()
+    tou_peak = _register_field()
+    tou_flat = _register_field()
+    tou_valley = _register_field()
 
 
 class ReplaceSerializer(serializers.Serializer):
@@ -386,23 +384,10 @@ class ReadingFilter(django_filters.FilterSet):
         fields = ["meter", "source", "site", "since", "until"]
 
 
-class IngestItemSerializer(serializers.Serializer):
+class IngestItemSerializer(RegistersSerializer):
     meter = StrictCharField(max_length=40, help_text=_("The meter's serial number."))
     taken_at = serializers.DateTimeField(help_text=_("The scheduled slot the reading is for."))
     read_at = serializers.DateTimeField(required=False)
-    total = serializers.DecimalField(max_digits=16, decimal_places=3, min_value=0)
-    tou_spike = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
-    tou_peak = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
-    tou_flat = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
-    tou_valley = serializers.DecimalField(
-        max_digits=16, decimal_places=3, min_value=0, required=False
-    )
     voltage = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
     current = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
     power = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)

@@ -7,22 +7,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from gateway_bridge.tasks import poll_shard
 from gateway_bridge.testing import register_simulated, start_simulator
 from metering.models import PollRound, Reading
+from tests.workers import start_worker
 from tests.world import World
 
-ROOT = Path(__file__).resolve().parent.parent
 SLOT = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
 
 pytestmark = [
@@ -32,37 +29,10 @@ pytestmark = [
 
 
 def _worker(queue: str) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "BARS_BROKER_VISIBILITY_TIMEOUT": "2",
-        "BARS_BROKER_RESTORE_INTERVAL": "1",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--queues",
-            queue,
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # Abandoned messages come back after 2 s, looked for every second.
+    return start_worker(
+        queue,
+        env={"BARS_BROKER_VISIBILITY_TIMEOUT": "2", "BARS_BROKER_RESTORE_INTERVAL": "1"},
     )
 
 

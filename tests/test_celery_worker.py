@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 
+from tests.workers import start_worker
 from tests.world import World
-
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.postgres,
@@ -31,38 +25,7 @@ def test_a_worker_sets_the_tenant_before_the_task_runs(world: World):
 
     queue = f"probe-{uuid.uuid4().hex[:8]}"
     key = f"bars-test:{queue}"
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--queues",
-            queue,
-            "--include",
-            "tests.celery_probe",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = start_worker(queue, "--include", "tests.celery_probe")
     store = redis.Redis.from_url(settings.REDIS_URL)
     try:
         report_tenant.apply_async(kwargs={"tenant_id": world.b.tenant.pk, "key": key}, queue=queue)
