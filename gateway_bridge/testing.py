@@ -57,11 +57,6 @@ class SimulatorThread:
         self.thread.join(10)
         self.loop.close()
 
-    def call(self, function, *args):  # type: ignore[no-untyped-def]
-        """Run a plain function on the simulator's loop (to change a meter safely)."""
-        future = self.loop.call_soon_threadsafe(function, *args)
-        return future
-
 
 def start_simulator(count: int, meters: int, **options) -> SimulatorThread:  # type: ignore[no-untyped-def]
     base_port = options.pop("base_port", None) or free_port_range(count)

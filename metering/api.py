@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from config.api import StrictJSONParser
 from gateway_bridge.rounds import current_slot, slot_for
 from metering import services
-from metering.meter_profiles import all_profiles
+from metering.meter_profiles import READING_COLUMNS, all_profiles
 from metering.models import (
     Gateway,
     Meter,
@@ -340,15 +340,7 @@ class ReadingSerializer(serializers.ModelSerializer):
             "taken_at",
             "read_at",
             "source",
-            "total",
-            "tou_spike",
-            "tou_peak",
-            "tou_flat",
-            "tou_valley",
-            "voltage",
-            "current",
-            "power",
-            "power_factor",
+            *READING_COLUMNS,
             "relay_state",
             "extra",
             "created_at",

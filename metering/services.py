@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Account
-from metering.meter_profiles import TOU_REGISTERS, ProfileError, all_profiles, get_profile
+from metering.meter_profiles import ProfileError, all_profiles, get_profile
 from metering.models import (
     OPEN_COMMAND_STATES,
     CommandKind,
@@ -25,8 +25,6 @@ from metering.models import (
     Gateway,
     Meter,
     MeterCommand,
-    MeterEvent,
-    MeterEventKind,
     MeterReplacement,
     MeterStatus,
     Reading,
@@ -561,26 +559,3 @@ def expire_commands(actor: Principal, now: datetime | None = None) -> int:
         move_command(actor, command, CommandState.EXPIRED, error="expired before it was confirmed")
         count += 1
     return count
-
-
-def record_events(tenant_id: int, events: Iterable[MeterEvent]) -> None:
-    MeterEvent.objects.bulk_create(list(events))
-
-
-def tou_sum_matches(values: dict[str, Any]) -> bool:
-    parts = [values.get(name) for name in TOU_REGISTERS]
-    if any(part is None for part in parts):
-        return True
-    return abs(sum(parts) - values["total"]) <= Decimal("0.05")
-
-
-def record_conflict_event(meter: Meter, slot: datetime, detail: dict[str, Any]) -> None:
-    MeterEvent.objects.create(
-        tenant_id=meter.tenant_id,
-        meter=meter,
-        gateway_id=meter.gateway_id,
-        site_id=meter.site_id,
-        kind=MeterEventKind.CONFLICTING_READING,
-        slot=slot,
-        detail=detail,
-    )
