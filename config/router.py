@@ -2,6 +2,13 @@
 
 from rest_framework.routers import SimpleRouter
 
+from billing.api import (
+    CorrectionViewSet,
+    LineLossViewSet,
+    PeriodViewSet,
+    VerificationQueueViewSet,
+    VerificationSettingsViewSet,
+)
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
 from metering.api import (
     GatewayViewSet,
@@ -41,3 +48,10 @@ router.register("readings", ReadingViewSet, basename="reading")
 router.register("reading-completeness", ReadingCompletenessViewSet, basename="reading-completeness")
 router.register("meter-events", MeterEventViewSet, basename="meter-event")
 router.register("meter-commands", MeterCommandViewSet, basename="meter-command")
+router.register("verification-queue", VerificationQueueViewSet, basename="verification-item")
+router.register("reading-corrections", CorrectionViewSet, basename="reading-correction")
+router.register("period-consumptions", PeriodViewSet, basename="period-consumption")
+router.register("line-losses", LineLossViewSet, basename="line-loss")
+router.register(
+    "verification-settings", VerificationSettingsViewSet, basename="verification-settings"
+)

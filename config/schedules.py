@@ -25,6 +25,11 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(minutes=1),
     ),
     PeriodicJob(
+        name="validate readings",
+        task="billing.validate_all_readings",
+        every=timedelta(minutes=5),
+    ),
+    PeriodicJob(
         name="expire meter commands",
         task="gateway_bridge.expire_meter_commands",
         every=timedelta(minutes=5),

@@ -297,6 +297,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "tenancy.roles.Role",
         "ActorKindEnum": "tenancy.models.ActorKind",
+        "EstimateMethodEnum": "billing.models.EstimateMethod",
+        "RequestableEstimateEnum": "billing.models.REQUESTABLE_ESTIMATES",
     },
 }
 

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from billing.tasks import queue_validation
 from gateway_bridge.poller import (
     CommandTarget,
     GatewayResult,
@@ -280,6 +281,7 @@ def store_results(
         MeterEvent.objects.bulk_create(events)
         if polled:
             _store_poll_rounds(tenant, slot, results)
+            queue_validation(tenant.pk)
     confirmed, failed = _store_command_outcomes(system, results)
     statuses = [outcome.status for outcome in outcomes]
     return RoundSummary(

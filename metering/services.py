@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from billing.tasks import queue_validation
 from customers.models import Account
 from metering.meter_profiles import ProfileError, all_profiles, get_profile
 from metering.models import (
@@ -386,6 +387,7 @@ def record_manual_reading(
     reading = Reading.objects.get(meter=meter, taken_at=taken_at)
     if outcome.status == "stored":
         record_audit(actor, AuditAction.READING_ENTERED, reading, after=audit_snapshot(reading))
+        queue_validation(actor.tenant.pk)
     return reading
 
 
@@ -422,6 +424,7 @@ def ingest_readings(actor: Principal, items: Sequence[IngestItem]) -> list[dict[
         results[index] = {"index": index, "status": outcome.status}
     stored = [o.reading_id for o in outcomes if o.status == "stored"]
     if stored:
+        queue_validation(actor.tenant.pk)
         record_audit(
             actor,
             AuditAction.READINGS_INGESTED,

@@ -66,6 +66,12 @@ class AuditAction(models.TextChoices):
     READINGS_INGESTED = "reading.ingested"
     METER_COMMAND_ISSUED = "meter_command.issued"
     METER_COMMAND_MOVED = "meter_command.moved"
+    READINGS_APPROVED = "reading.approved"
+    CORRECTION_PROPOSED = "correction.proposed"
+    CORRECTION_APPROVED = "correction.approved"
+    CORRECTION_REJECTED = "correction.rejected"
+    PERIOD_COMPUTED = "period.computed"
+    VERIFICATION_SETTINGS_UPDATED = "verification_settings.updated"
 
 
 # Never recorded, even masked: secrets and derived search hashes.

@@ -120,6 +120,23 @@ MATRIX.update(
         },
         "meter_events": {"view": EVERYONE},
         "meter_commands": {"view": EVERYONE, "add": roles(ADMIN, MANAGER, COLLECTOR)},
+        "verification": {
+            "view": roles(ADMIN, HQ, MANAGER, VERIFIER, INSPECTOR),
+            "approve": roles(ADMIN, VERIFIER),
+            "edit": roles(ADMIN, VERIFIER),
+            "estimate": roles(ADMIN, VERIFIER),
+        },
+        "corrections": {
+            "view": roles(ADMIN, HQ, MANAGER, VERIFIER, INSPECTOR),
+            "add": roles(ADMIN, VERIFIER),
+            "approve": roles(ADMIN, VERIFIER),
+        },
+        "periods": {"view": EVERYONE, "compute": roles(ADMIN, VERIFIER)},
+        "line_losses": {"view": roles(ADMIN, HQ, MANAGER, VERIFIER, INSPECTOR)},
+        "verification_settings": {
+            "view": roles(ADMIN, HQ, MANAGER, VERIFIER, INSPECTOR),
+            "change": roles(ADMIN),
+        },
     }
 )
 

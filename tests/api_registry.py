@@ -18,6 +18,13 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from customers.models import Account, Contact, Customer, Premise
+from billing.models import (
+    LineLoss,
+    PeriodConsumption,
+    ReadingCorrection,
+    VerificationItem,
+    VerificationSettings,
+)
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ApiClient, AuditEvent, CalendarDay, Site, TransformerArea, User
@@ -459,6 +466,69 @@ METERING_SPECS: dict[str, RouteSpec] = {
     ),
 }
 SPECS.update(METERING_SPECS)
+
+
+def _missing_slot_body(item: VerificationItem) -> dict[str, Any]:
+    """An estimate for the slot two hours after a suspect reading (the hours before it read)."""
+    return {
+        "meter": item.meter_id,
+        "taken_at": (item.reading.taken_at + timedelta(hours=2)).isoformat(),
+        "method": "daily_average",
+        "reason": "缺抄",
+    }
+
+
+VERIFY_SPECS: dict[str, RouteSpec] = {
+    "verification-item": RouteSpec(
+        model=VerificationItem,
+        make=lambda w, s: w.suspect_item(s),
+        site_bound=True,
+        actions={
+            "approve": ActionSpec(),
+            "bulk-approve": ActionSpec(
+                body=lambda w, o: {"ids": [w.suspect_item(w.sites[0]).pk]},
+                foreign_body=lambda a, b: {"ids": [a.suspect_item(a.sites[0]).pk]},
+            ),
+            "edit": ActionSpec(
+                body=lambda w, o: {"total": "104.00", "reason": "误读"}, success=201
+            ),
+            "estimate": ActionSpec(
+                body=lambda w, o: {"method": "daily_average", "reason": "表计异常"}, success=201
+            ),
+        },
+    ),
+    "reading-correction": RouteSpec(
+        model=ReadingCorrection,
+        make=lambda w, s: w.correction(s),
+        site_bound=True,
+        create_body=lambda w, s: _missing_slot_body(w.suspect_item(s)),
+        foreign_create_body=lambda a, b: _missing_slot_body(a.suspect_item()),
+        actions={
+            "approve": ActionSpec(),
+            "reject": ActionSpec(body=lambda w, o: {"reason": "不对"}),
+        },
+    ),
+    "period-consumption": RouteSpec(
+        model=PeriodConsumption,
+        make=lambda w, s: w.period(s),
+        site_bound=True,
+        actions={
+            "compute": ActionSpec(
+                body=lambda w, o: {"site": w.sites[0].pk, "period": "2025-10"},
+                foreign_body=lambda a, b: {"site": a.sites[0].pk, "period": "2025-10"},
+            ),
+        },
+    ),
+    "line-loss": RouteSpec(model=LineLoss, make=lambda w, s: w.line_loss(s), site_bound=True),
+    "verification-settings": RouteSpec(
+        model=VerificationSettings,
+        make=lambda w, s: VerificationSettings.for_tenant(w.tenant),
+        site_bound=False,
+        no_object=True,
+        actions={"current": ActionSpec(body=lambda w, o: {"spike_factor": "7.00"})},
+    ),
+}
+SPECS.update(VERIFY_SPECS)
 
 
 def spec_for(route: Route) -> RouteSpec:

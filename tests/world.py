@@ -23,6 +23,9 @@ from rest_framework.test import APIClient
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
+from billing import services as billing_services
+from billing.models import LineLoss, PeriodConsumption, ReadingCorrection, VerificationItem
+from billing.validation import validate_readings
 from metering import services as metering_services
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy import services as tenancy_services
@@ -161,6 +164,53 @@ class TenantWorld:
                 gateway=meter.gateway,
                 kind="timeout",
                 detail={"unit_id": meter.unit_id},
+            )
+
+    def suspect_item(self, site: Site | None = None) -> VerificationItem:
+        """A meter whose fifth hourly reading went backwards, validated: one open item."""
+        meter = self.meter(site)
+        start = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=next(_serial) % 600)
+        for hour, total in enumerate(["100", "101", "102", "103", "90"]):
+            self.reading(meter, taken_at=start + timedelta(hours=hour), total=Decimal(total))
+        with self.active():
+            validate_readings(self.tenant, [meter.pk])
+            return VerificationItem.objects.get(meter=meter)
+
+    def correction(self, site: Site | None = None) -> ReadingCorrection:
+        item = self.suspect_item(site)
+        with self.active():
+            return billing_services.edit_reading(
+                self.system, item, {"total": Decimal("104")}, "digit misread"
+            )
+
+    def period(self, site: Site | None = None) -> PeriodConsumption:
+        account = self.account(site)
+        with self.active():
+            return PeriodConsumption.objects.create(
+                tenant=self.tenant,
+                account=account,
+                site=account.site,
+                period="2025-10",
+                starts_at=datetime(2025, 9, 1, tzinfo=UTC),
+                ends_at=datetime(2025, 10, 1, tzinfo=UTC),
+                status="computed",
+                total=Decimal("123.45"),
+            )
+
+    def line_loss(self, site: Site | None = None) -> LineLoss:
+        area = self.transformer_area(site)
+        with self.active():
+            return LineLoss.objects.create(
+                tenant=self.tenant,
+                transformer_area=area,
+                site=area.site,
+                period="2025-10",
+                master_consumption=Decimal("1000"),
+                customers_consumption=Decimal("900"),
+                loss=Decimal("100"),
+                loss_rate=Decimal("0.1000"),
+                expected_rate=Decimal("0.0800"),
+                flagged=True,
             )
 
     def command(self, site: Site | None = None) -> MeterCommand:
