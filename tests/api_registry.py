@@ -17,7 +17,6 @@ from typing import Any
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from customers.models import Account, Contact, Customer, Premise
 from billing.models import (
     LineLoss,
     PeriodConsumption,
@@ -25,6 +24,7 @@ from billing.models import (
     VerificationItem,
     VerificationSettings,
 )
+from customers.models import Account, Contact, Customer, Premise
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ApiClient, AuditEvent, CalendarDay, Site, TransformerArea, User

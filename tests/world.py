@@ -20,12 +20,12 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from customers import services as customer_services
-from customers.identifiers import identity_check_char
-from customers.models import Account, Contact, Customer, Premise
 from billing import services as billing_services
 from billing.models import LineLoss, PeriodConsumption, ReadingCorrection, VerificationItem
 from billing.validation import validate_readings
+from customers import services as customer_services
+from customers.identifiers import identity_check_char
+from customers.models import Account, Contact, Customer, Premise
 from metering import services as metering_services
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy import services as tenancy_services
