@@ -140,7 +140,11 @@ def meter_consumption(
         )
     if result.problems:
         return result
-    chain = [m for m in meters if _in_service(m, replacements, start, end)]
+    installed_by = {r.new_meter_id: r.replaced_at for r in replacements.values()}
+    chain = sorted(
+        (m for m in meters if _in_service(m, replacements, start, end)),
+        key=lambda m: installed_by.get(m.pk, datetime.min.replace(tzinfo=start.tzinfo)),
+    )
     if not chain:
         result.problems.append("no meter in service in the period")
         return result
