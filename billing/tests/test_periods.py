@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -230,7 +231,7 @@ def test_splitting_readings_across_periods_never_loses_or_doubles(steps, cuts): 
     window = timedelta(hours=24)
     parts = [
         meter_consumption([meter], found, {}, a, b, window).values["total"]
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        for a, b in itertools.pairwise(bounds)
     ]
     whole = meter_consumption([meter], found, {}, bounds[0], bounds[-1], window).values["total"]
     assert sum(parts) == whole
