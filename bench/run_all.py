@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["api", "polling"]
+BENCHMARKS = ["api", "polling", "validation"]
 
 
 def main() -> None:

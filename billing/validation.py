@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from billing.models import (
@@ -45,7 +46,7 @@ from metering.meter_profiles import all_profiles
 from metering.models import Reading
 from tenancy.models import Tenant
 
-METERS_PER_CHUNK = 2000
+METERS_PER_CHUNK = 5000
 WRAP_SHARE = "0.01"  # a wrap consumes less than this share of the counter's range
 
 
@@ -94,12 +95,12 @@ def _check_sql(meter_ids: list[int]) -> str:
 INSERT INTO billing_readingcheck
     (tenant_id, reading_id, meter_id, site_id, taken_at, status, rules,
      previous_reading_id, consumption, checked_at)
-SELECT %(tenant)s, x.id, x.meter_id, x.site_id, x.taken_at,
+SELECT x.tenant_id, x.id, x.meter_id, x.site_id, x.taken_at,
        CASE WHEN x.suspect_rules <> '' THEN 'suspect' ELSE 'valid' END,
        ltrim(x.suspect_rules || x.notice_rules, ','),
        x.prev_id, x.consumption, %(now)s
 FROM (
-  SELECT h.id, h.meter_id, h.site_id, h.taken_at, h.prev_id, h.consumption,
+  SELECT h.id, h.tenant_id, h.meter_id, h.site_id, h.taken_at, h.prev_id, h.consumption,
     (CASE WHEN h.taken_at > %(future)s OR h.read_at > %(future)s THEN ',future' ELSE '' END
      || CASE WHEN h.read_at = h.prev_read_at THEN ',duplicate' ELSE '' END
      || CASE WHEN h.read_at < h.prev_read_at THEN ',out_of_order' ELSE '' END
@@ -143,7 +144,7 @@ FROM (
               AND s.total + s.modulus - s.prev_total <= s.modulus * {WRAP_SHARE}
              THEN 1 ELSE 0 END AS wrapped
       FROM (
-        SELECT r.id, r.meter_id, m.site_id, r.taken_at, r.read_at, r.total, r.power,
+        SELECT r.id, r.tenant_id, r.meter_id, m.site_id, r.taken_at, r.read_at, r.total, r.power,
           r.tou_spike, r.tou_peak, r.tou_flat, r.tou_valley,
           LAG(r.id) OVER w AS prev_id,
           LAG(r.total) OVER w AS prev_total,
@@ -176,6 +177,8 @@ SELECT c.tenant_id, c.site_id, 'reading', c.reading_id, c.meter_id, {first_rule}
        'open', '', %(now)s, ''
 FROM billing_readingcheck c
 WHERE c.tenant_id = %(tenant)s AND c.checked_at = %(now)s AND c.status = 'suspect'
+  AND c.meter_id IN ({meters})
+  AND NOT EXISTS (SELECT 1 FROM billing_verificationitem v WHERE v.reading_id = c.reading_id)
 """
 
 
@@ -185,20 +188,18 @@ def validate_readings(tenant: Tenant, meter_ids: list[int] | None = None) -> Val
     pending = Reading.unscoped.filter(tenant=tenant, validation__isnull=True)
     if meter_ids is not None:
         pending = pending.filter(meter_id__in=meter_ids)
-    meters = sorted(set(pending.values_list("meter_id", flat=True)))
-    summary = ValidationSummary()
-    if not meters:
-        return summary
+    earliest = dict(
+        pending.values_list("meter_id").annotate(earliest=Min("taken_at")).order_by("meter_id")
+    )
+    if not earliest:
+        return ValidationSummary()
+    meters = sorted(earliest)
     now = timezone.now()
     for start in range(0, len(meters), METERS_PER_CHUNK):
         chunk = meters[start : start + METERS_PER_CHUNK]
-        earliest = (
-            Reading.unscoped.filter(tenant=tenant, meter_id__in=chunk, validation__isnull=True)
-            .order_by("taken_at")
-            .values_list("taken_at", flat=True)
-            .first()
+        context = _context_start(
+            tenant, min(earliest[meter] for meter in chunk), settings.history_readings
         )
-        context = _context_start(tenant, earliest, settings.history_readings)
         _check_chunk(tenant, settings, chunk, now, context)
     summary = _summarise(tenant, now)
     summary.superseded_estimates = supersede_estimates(tenant, now)
@@ -239,38 +240,50 @@ def _check_chunk(
     }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_check_sql(meter_ids), named)
-        cursor.execute(_QUEUE_SQL.format(first_rule=_first_rule("c.rules")), named)
+        meters = ", ".join(str(int(meter_id)) for meter_id in meter_ids)
+        cursor.execute(_QUEUE_SQL.format(first_rule=_first_rule("c.rules"), meters=meters), named)
 
 
 def _summarise(tenant: Tenant, now: datetime) -> ValidationSummary:
+    """Counts of this run's checks, by status and by rule, aggregated in the database."""
     summary = ValidationSummary()
-    for status, rules in ReadingCheck.unscoped.filter(tenant=tenant, checked_at=now).values_list(
-        "status", "rules"
-    ):
-        summary.checked += 1
-        summary.suspect += status == CheckStatus.SUSPECT
-        summary.by_rule.update(rule for rule in rules.split(",") if rule)
+    combinations = (
+        ReadingCheck.unscoped.filter(tenant=tenant, checked_at=now)
+        .values_list("status", "rules")
+        .annotate(count=Count("id"))
+    )
+    for status, rules, count in combinations:
+        summary.checked += count
+        summary.suspect += count if status == CheckStatus.SUSPECT else 0
+        for rule in rules.split(","):
+            if rule:
+                summary.by_rule[rule] += count
     return summary
 
 
 def supersede_estimates(tenant: Tenant, now: datetime) -> list[int]:
     """An estimate stands in for a slot until a real reading of that slot checks valid: then
     the estimate is superseded by it. Returns the estimates superseded."""
+    estimates = list(
+        ReadingCorrection.unscoped.filter(
+            tenant=tenant,
+            kind=CorrectionKind.ESTIMATE,
+            reading__isnull=True,
+            state__in=[CorrectionState.PROPOSED, CorrectionState.APPROVED],
+        )
+    )
+    if not estimates:
+        return []
     fresh = {
         (meter_id, taken_at): reading_id
         for meter_id, taken_at, reading_id in ReadingCheck.unscoped.filter(
-            tenant=tenant, checked_at=now, status=CheckStatus.VALID
+            tenant=tenant,
+            checked_at=now,
+            status=CheckStatus.VALID,
+            meter_id__in={estimate.meter_id for estimate in estimates},
+            taken_at__in={estimate.taken_at for estimate in estimates},
         ).values_list("meter_id", "taken_at", "reading_id")
     }
-    if not fresh:
-        return []
-    estimates = ReadingCorrection.unscoped.filter(
-        tenant=tenant,
-        kind=CorrectionKind.ESTIMATE,
-        reading__isnull=True,
-        state__in=[CorrectionState.PROPOSED, CorrectionState.APPROVED],
-        meter_id__in={meter_id for meter_id, _slot in fresh},
-    )
     superseded = []
     for estimate in estimates:
         reading_id = fresh.get((estimate.meter_id, estimate.taken_at))

@@ -145,3 +145,15 @@ def test_validating_again_checks_nothing_twice(world: World):
 
     assert ReadingCheck.unscoped.filter(meter=meter).count() == 3
     assert ReadingCheck.unscoped.filter(meter=meter).order_by("taken_at")[2].consumption == 1
+
+
+def test_meters_validated_in_several_chunks_are_queued_once(world: World, monkeypatch):
+    from billing import validation
+
+    monkeypatch.setattr(validation, "METERS_PER_CHUNK", 1)
+    meters = [world.a.meter(), world.a.meter()]
+    for meter in meters:
+        lay(meter, [{"total": "500.00"}, {"total": "400.00"}])
+    summary = validation.validate_readings(world.a.tenant)
+    assert summary.suspect == 2
+    assert VerificationItem.unscoped.filter(meter__in=meters).count() == 2
