@@ -60,3 +60,19 @@ def bob_client(world: World):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def mallory_client(world: World):  # type: ignore[no-untyped-def]
     return world.client_for(world.mallory)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
+    """After every test that posted to the ledger (before its database is rolled back): every
+    entry sums to zero and every cached balance equals the sum of its lines."""
+    result = yield
+    uses_db = {"db", "transactional_db"} & set(getattr(item, "fixturenames", ()))
+    if uses_db or item.get_closest_marker("django_db"):
+        from collection.ledger import check_ledger
+        from collection.models import JournalLine
+
+        if JournalLine.unscoped.exists():
+            problems = check_ledger()
+            assert not problems, "the ledger is unsound after this test:\n" + "\n".join(problems)
+    return result
