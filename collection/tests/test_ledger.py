@@ -32,7 +32,9 @@ def _bill_accounts(world: World) -> tuple[LedgerAccount, LedgerAccount, LedgerAc
     ]
     return (
         LedgerAccount.unscoped.get(pk=receivable_id),
-        tenant_ledger_account(tenant, LedgerKind.REVENUE, utility="electricity", component="energy"),
+        tenant_ledger_account(
+            tenant, LedgerKind.REVENUE, utility="electricity", component="energy"
+        ),
         tenant_ledger_account(tenant, LedgerKind.VAT_PAYABLE, utility="electricity"),
     )
 
@@ -143,25 +145,24 @@ def test_ledger_check_passes_a_sound_ledger_and_fails_a_stale_cached_balance(wor
 @pytest.mark.postgres
 def test_the_database_refuses_an_entry_whose_lines_do_not_sum_to_zero(world: World):
     receivable, revenue, _vat = _bill_accounts(world)
-    with pytest.raises(DatabaseError, match="does not balance"):
-        with transaction.atomic():
-            entry = JournalEntry.unscoped.create(
-                tenant=world.a.tenant,
-                source_type="raw",
-                source_id="1",
-                digest="-",
-                booked_on="2026-10-01",
-                actor_kind="system",
-                actor_label="raw SQL",
-            )
-            JournalLine.unscoped.create(
-                tenant=world.a.tenant, entry=entry, ledger_account=receivable, amount="10.00"
-            )
-            JournalLine.unscoped.create(
-                tenant=world.a.tenant, entry=entry, ledger_account=revenue, amount="-9.00"
-            )
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
+        entry = JournalEntry.unscoped.create(
+            tenant=world.a.tenant,
+            source_type="raw",
+            source_id="1",
+            digest="-",
+            booked_on="2026-10-01",
+            actor_kind="system",
+            actor_label="raw SQL",
+        )
+        JournalLine.unscoped.create(
+            tenant=world.a.tenant, entry=entry, ledger_account=receivable, amount="10.00"
+        )
+        JournalLine.unscoped.create(
+            tenant=world.a.tenant, entry=entry, ledger_account=revenue, amount="-9.00"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert not JournalEntry.unscoped.filter(source_type="raw").exists()
 
 

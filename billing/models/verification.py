@@ -250,6 +250,7 @@ class ReadingCorrection(TenantOwned):
 
 class ItemKind(models.TextChoices):
     READING = "reading", _("Suspect reading")
+    BILL = "bill", _("Flagged bill")
 
 
 class ItemState(models.TextChoices):
@@ -259,7 +260,7 @@ class ItemState(models.TextChoices):
 
 
 class VerificationItem(TenantOwned):
-    """One thing waiting for a verifier: a suspect reading (the bill issue adds flagged bills)."""
+    """One thing waiting for a verifier: a suspect reading or a flagged draft bill."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=ItemKind.choices, default=ItemKind.READING)
@@ -268,6 +269,13 @@ class VerificationItem(TenantOwned):
     )
     meter = models.ForeignKey(
         Meter, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    bill = models.OneToOneField(
+        "billing.Bill",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="verification_item",
     )
     rule = models.CharField(max_length=32, help_text=_("The first suspect rule, for filtering."))
     rules = models.CharField(max_length=200)

@@ -1,0 +1,200 @@
+"""Bill runs, bills and their lines, and prepaid charges.
+
+A bill is priced from one PeriodConsumption and never edited once issued: a correction is a
+credit note (the bill's lines negated) and, where the consumption changed, a re-bill. Draft
+bills that fail an automatic check wait in the verification queue.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from collection.models import MONEY, JournalEntry
+from customers.models import Account
+from metering.models import ENERGY
+from tenancy.models import Site
+from tenancy.scoping import TenantOwned
+
+PRICE = {"max_digits": 12, "decimal_places": 6}
+
+
+class RunState(models.TextChoices):
+    RUNNING = "running", _("Pricing")
+    DRAFTED = "drafted", _("Drafted, awaiting approval")
+    ISSUING = "issuing", _("Approved, issuing")
+    ISSUED = "issued", _("Issued")
+
+
+class BillRun(TenantOwned):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    period = models.CharField(_("period"), max_length=7)
+    state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.RUNNING)
+    total = models.PositiveIntegerField(_("accounts"), default=0)
+    done = models.PositiveIntegerField(_("accounts done"), default=0)
+    bills = models.PositiveIntegerField(_("bills"), default=0)
+    flagged = models.PositiveIntegerField(_("bills flagged"), default=0)
+    issued = models.PositiveIntegerField(_("bills issued"), default=0)
+    held_back = models.JSONField(_("held back"), default=dict, blank=True)
+    amount = models.DecimalField(_("amount"), default=0, **MONEY)
+    started_by_kind = models.CharField(max_length=16)
+    started_by_id = models.BigIntegerField(null=True, blank=True)
+    started_by_label = models.CharField(max_length=200)
+    approved_by_label = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("bill run")
+        verbose_name_plural = _("bill runs")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "site", "period"], name="bill_run_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.period}"
+
+
+class BillKind(models.TextChoices):
+    BILL = "bill", _("Bill")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    REBILL = "rebill", _("Re-bill")
+
+
+class BillState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    ISSUED = "issued", _("Issued")
+    VOID = "void", _("Void")
+
+
+class Bill(TenantOwned):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="bills")
+    run = models.ForeignKey(
+        BillRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    period = models.CharField(_("period"), max_length=7)
+    kind = models.CharField(max_length=16, choices=BillKind.choices, default=BillKind.BILL)
+    state = models.CharField(max_length=16, choices=BillState.choices, default=BillState.DRAFT)
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrections"
+    )
+    number = models.CharField(_("bill number"), max_length=20, blank=True)
+    utility = models.CharField(max_length=16)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    total = models.DecimalField(_("amount due"), **MONEY)
+    tax_total = models.DecimalField(_("tax"), **MONEY)
+    consumption = models.JSONField(default=dict, help_text=_("The priced determinants."))
+    opening = models.JSONField(default=list)
+    closing = models.JSONField(default=list)
+    annual_quantities = models.JSONField(
+        default=dict, help_text=_("kWh counted towards annual tiers, by calendar year.")
+    )
+    checks = models.CharField(_("checks that fired"), max_length=100, blank=True)
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    buyer_name = models.CharField(max_length=200)
+    buyer_tax_id = models.CharField(
+        _("buyer's unified social credit code"), max_length=18, blank=True
+    )
+    tax_code = models.CharField(_("tax classification code"), max_length=19)
+    payment_reference = models.CharField(max_length=32, blank=True)
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by_kind = models.CharField(max_length=16)
+    created_by_id = models.BigIntegerField(null=True, blank=True)
+    created_by_label = models.CharField(max_length=200)
+    approved_by_label = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("bill")
+        verbose_name_plural = _("bills")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "run", "account"],
+                condition=models.Q(run__isnull=False),
+                name="bill_one_per_account_and_run",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "number"], condition=~models.Q(number=""), name="bill_number"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "account", "period"], name="bill_account_period"),
+            models.Index(fields=["tenant", "site", "period"], name="bill_site_period"),
+            models.Index(fields=["tenant", "run", "state"], name="bill_run_state"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"draft {self.pk}"
+
+
+class BillLine(TenantOwned):
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    component = models.CharField(max_length=32)
+    label = models.CharField(max_length=100)
+    label_en = models.CharField(max_length=100)
+    quantity = models.DecimalField(**ENERGY)
+    unit = models.CharField(max_length=8)
+    unit_price = models.DecimalField(**PRICE)
+    amount = models.DecimalField(**MONEY)
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=4)
+    tax = models.DecimalField(**MONEY)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+
+    site_path = "bill__site"
+
+    class Meta:
+        ordering = ["bill", "position"]
+
+
+class PrepaidCharge(TenantOwned):
+    """One priced stretch of a prepaid account's validated consumption: the reading pair is the
+    source, so the same consumption is never charged twice."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="prepaid_charges")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    from_taken_at = models.DateTimeField()
+    to_taken_at = models.DateTimeField()
+    opening = models.JSONField()
+    closing = models.JSONField()
+    consumption = models.JSONField()
+    lines = models.JSONField()
+    amount = models.DecimalField(**MONEY)
+    tax = models.DecimalField(**MONEY)
+    annual_quantities = models.JSONField(default=dict)
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    charged_at = models.DateTimeField(default=timezone.now)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("prepaid charge")
+        verbose_name_plural = _("prepaid charges")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "account", "from_taken_at"], name="prepaid_charge_pair_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(to_taken_at__gt=models.F("from_taken_at")),
+                name="prepaid_charge_forward",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "account", "-to_taken_at"], name="prepaid_charge_last"),
+        ]
