@@ -72,6 +72,22 @@ class AuditAction(models.TextChoices):
     CORRECTION_REJECTED = "correction.rejected"
     PERIOD_COMPUTED = "period.computed"
     VERIFICATION_SETTINGS_UPDATED = "verification_settings.updated"
+    TARIFF_CREATED = "tariff.created"
+    TARIFF_UPDATED = "tariff.updated"
+    TARIFF_VERSION_ADDED = "tariff.version_added"
+    TARIFF_ASSIGNED = "tariff.assigned"
+    TARIFF_ASSIGNMENT_ENDED = "tariff.assignment_ended"
+    COMMON_AREA_CREATED = "common_area.created"
+    COMMON_AREA_UPDATED = "common_area.updated"
+    BILLING_SETTINGS_UPDATED = "billing_settings.updated"
+    BILL_RUN_STARTED = "bill_run.started"
+    BILL_RUN_PRICED = "bill_run.priced"
+    BILL_RUN_APPROVED = "bill_run.approved"
+    BILLS_ISSUED = "bill.issued"
+    BILL_VOIDED = "bill.voided"
+    BILL_CREDITED = "bill.credited"
+    BILL_REBILLED = "bill.rebilled"
+    PREPAID_CHARGED = "prepaid.charged"
 
 
 # Never recorded, even masked: secrets and derived search hashes.

@@ -90,3 +90,55 @@ def insert_rows(
         if pending:
             flush()
     return count
+
+
+def update_rows(
+    model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Set ``fields`` of many rows in one statement: each row is (primary key, *values)."""
+    if not rows:
+        return
+    meta = model._meta
+    model_fields = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            casts = [f"%s::{field.db_type(connection)}" for field in model_fields]
+            values = ", ".join(["(%s::bigint, " + ", ".join(casts) + ")"] * len(rows))
+            names = ", ".join(quote(f"v{i}") for i in range(len(fields)))
+            assignments = ", ".join(
+                f"{quote(field.column)} = v.{quote(f'v{i}')}"
+                for i, field in enumerate(model_fields)
+            )
+            params = [
+                value
+                for row in rows
+                for value in (
+                    row[0],
+                    *(
+                        f.get_db_prep_save(v, connection)
+                        for f, v in zip(model_fields, row[1:], strict=True)
+                    ),
+                )
+            ]
+            cursor.execute(
+                f"UPDATE {meta.db_table} AS t SET {assignments} "  # noqa: S608 - model names
+                f"FROM (VALUES {values}) AS v(id, {names}) WHERE t.{quote(meta.pk.column)} = v.id",
+                params,
+            )
+            return
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+        cursor.executemany(
+            f"UPDATE {meta.db_table} SET {assignments} "  # noqa: S608 - model names
+            f"WHERE {quote(meta.pk.column)} = %s",
+            [
+                [
+                    *(
+                        f.get_db_prep_save(v, connection)
+                        for f, v in zip(model_fields, row[1:], strict=True)
+                    ),
+                    row[0],
+                ]
+                for row in rows
+            ],
+        )

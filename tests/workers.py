@@ -13,16 +13,21 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process on this test's database and Redis."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL or "",
+        **extra,
+    }
+
+
 def start_worker(
     queue: str, *extra_args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen:
-    db = connection.settings_dict
-    worker_env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        **(env or {}),
-    }
+    worker_env = subprocess_env(**(env or {}))
     return subprocess.Popen(
         [
             sys.executable,

@@ -36,6 +36,9 @@ class BillRun(TenantOwned):
     bills = models.PositiveIntegerField(_("bills"), default=0)
     flagged = models.PositiveIntegerField(_("bills flagged"), default=0)
     issued = models.PositiveIntegerField(_("bills issued"), default=0)
+    cursor = models.BigIntegerField(
+        default=0, help_text="The last account priced: a resumed run goes on after it."
+    )
     held_back = models.JSONField(_("held back"), default=dict, blank=True)
     amount = models.DecimalField(_("amount"), default=0, **MONEY)
     started_by_kind = models.CharField(max_length=16)

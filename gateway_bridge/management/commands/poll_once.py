@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gateway_bridge import rounds
 from metering.models import Gateway
+from tenancy.cli import resolve_tenant
 from tenancy.context import use_tenant
-from tenancy.models import Tenant
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--slot", help="the slot to read (ISO time); default: the current one")
 
     def handle(self, *args: object, **options: object) -> None:
-        tenant = self._tenant(options.get("tenant"))
+        tenant = resolve_tenant(options.get("tenant"))
         with use_tenant(tenant):
             gateways = Gateway.objects.filter(is_active=True)
             if options.get("site"):
@@ -51,14 +51,3 @@ class Command(BaseCommand):
         self.stdout.write(f"\rgateways {done}/{total}", ending="")
         if self.stdout.isatty() if hasattr(self.stdout, "isatty") else False:
             sys.stdout.flush()
-
-    def _tenant(self, slug: object) -> Tenant:
-        if slug:
-            tenant = Tenant.objects.filter(slug=str(slug)).first()
-            if tenant is None:
-                raise CommandError(f"no tenant {slug!r}")
-            return tenant
-        tenants = list(Tenant.objects.filter(is_active=True)[:2])
-        if len(tenants) != 1:
-            raise CommandError("several tenants: name one with --tenant")
-        return tenants[0]

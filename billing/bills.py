@@ -1,0 +1,778 @@
+"""Bill runs: price a site's postpaid accounts for a period, check the drafts, and issue them.
+
+A run goes running → drafted → issuing → issued. Pricing works in chunks of accounts in id
+order; each chunk is one transaction that writes its bills, their lines, the verification items
+of flagged drafts, one audit event, and the run's cursor. A run killed anywhere resumes after
+the last committed chunk, so a restarted run gives the same bills as an uninterrupted one.
+Issuing works the same way: each chunk numbers its bills, sets their due dates and posts them
+to the ledger (idempotent per bill) in one transaction.
+
+Only computed period consumption is billed (verification's output); an account held back there,
+or one that cannot be priced (no tariff, no agency price for the month), is listed on the run
+with its reason. Nobody approves a run they started (four eyes, enforced here).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import (
+    Bill,
+    BillingSettings,
+    BillKind,
+    BillLine,
+    BillRun,
+    BillState,
+    CommonArea,
+    CommonAreaMember,
+    ItemKind,
+    ItemState,
+    PeriodConsumption,
+    PeriodStatus,
+    RunState,
+    SharingMethod,
+    TariffAssignment,
+    TariffVersion,
+    VerificationItem,
+)
+from billing.periods import period_bounds
+from billing.tariffs import (
+    KWH,
+    AccountFacts,
+    Assignment,
+    Priced,
+    PricingError,
+    Usage,
+    Version,
+    price,
+    tariff_segments,
+)
+from billing.tariffs import TariffSpec as Spec
+from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
+from collection.ledger import tenant_ledger_account as ledger_account
+from collection.models import LedgerKind
+from customers.models import Account, Customer, CustomerKind, PaymentMode
+from tenancy.audit import AuditAction, record_audit
+from tenancy.bulk import allocate_ids, insert_rows, update_rows
+from tenancy.calendar import calendar_overrides, is_working_day_in
+from tenancy.models import Site, Tenant
+from tenancy.principal import Principal
+from tenancy.sequences import take_block
+
+CHUNK = 2000
+REGISTERS = ("total", "tou_spike", "tou_peak", "tou_flat", "tou_valley")
+Progress = Callable[[BillRun], None]
+
+
+class FourEyesError(ValidationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="four_eyes")
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Account]:
+    """Postpaid accounts open during the period, except common-area accounts (their
+    consumption is shared on their members' bills)."""
+    return (
+        Account.unscoped.filter(
+            tenant=site.tenant_id,
+            site=site,
+            payment_mode=PaymentMode.POSTPAID,
+            opened_on__lt=ends_on,
+        )
+        .exclude(closed_on__lt=starts_on)
+        .exclude(common_area__isnull=False)
+    )
+
+
+def _same_actor(actor: Principal, kind: str, actor_id: int | None) -> bool:
+    return actor.kind == kind and actor.id == actor_id
+
+
+def open_bill_run(actor: Principal, site: Site, period: str) -> BillRun:
+    """Create the run of a site and period, or return it while it is still pricing (to resume
+    it); a run past pricing is refused (correct its bills with credit notes and re-bills)."""
+    start, end = period_bounds(site, period)
+    with transaction.atomic():
+        existing = BillRun.unscoped.select_for_update().filter(site=site, period=period).first()
+        if existing is not None:
+            if existing.state != RunState.RUNNING:
+                raise ValidationError(
+                    _("The bill run of this site and period exists already (%(state)s).")
+                    % {"state": existing.get_state_display()},
+                    code="exists",
+                )
+            return existing
+        run = BillRun.unscoped.create(
+            tenant=site.tenant,
+            site=site,
+            period=period,
+            total=billable_accounts(site, start.date(), end.date()).count(),
+            started_by_kind=actor.kind,
+            started_by_id=actor.id,
+            started_by_label=actor.label[:200],
+        )
+        record_audit(
+            actor,
+            AuditAction.BILL_RUN_STARTED,
+            run,
+            after={"site": site.pk, "period": period, "accounts": run.total},
+        )
+    return run
+
+
+def start_bill_run(actor: Principal, site: Site, period: str) -> BillRun:
+    """Open the run and price it as a task once the transaction commits."""
+    from billing.tasks import price_bill_run_task
+
+    with transaction.atomic():
+        run = open_bill_run(actor, site, period)
+        transaction.on_commit(
+            lambda: price_bill_run_task.delay(tenant_id=site.tenant_id, run_id=run.pk)
+        )
+    return run
+
+
+@dataclass
+class _RunContext:
+    tenant: Tenant
+    site: Site
+    period: str
+    starts_on: date
+    ends_on: date
+    settings: BillingSettings
+    assignments: list[Assignment]
+    versions: list[Version]
+    common_area_shares: dict[int, Decimal]
+
+
+def _context(site_id: int, period: str) -> _RunContext:
+    site = Site.unscoped.select_related("tenant").get(pk=site_id)
+    start, end = period_bounds(site, period)
+    tenant = site.tenant
+    assignments = [
+        Assignment(a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to)
+        for a in TariffAssignment.unscoped.filter(tenant=tenant, account__isnull=True)
+    ]
+    versions = [
+        Version(v.pk, v.tariff_id, v.effective_from, Spec.parse(v.spec))
+        for v in TariffVersion.unscoped.filter(tenant=tenant)
+    ]
+    return _RunContext(
+        tenant,
+        site,
+        period,
+        start.date(),
+        end.date(),
+        BillingSettings.for_tenant(tenant),
+        assignments,
+        versions,
+        common_area_shares(site, period),
+    )
+
+
+def share_by_weights(total: Decimal, weights: dict[int, Decimal]) -> dict[int, Decimal]:
+    """Share ``total`` kWh by weights to 0.001 with the largest remainders taking the spare
+    thousandths, so the shares add up to the total exactly."""
+    whole = sum(weights.values())
+    if not weights or whole <= 0:
+        return {}
+    units = int((total / KWH).to_integral_value(ROUND_HALF_UP))
+    raw = {key: Decimal(units) * weight / whole for key, weight in weights.items()}
+    floors = {key: int(value) for key, value in raw.items()}
+    spare = units - sum(floors.values())
+    order = sorted(raw, key=lambda key: (raw[key] - floors[key], -key), reverse=True)
+    for key in order[:spare]:
+        floors[key] += 1
+    return {key: Decimal(count) * KWH for key, count in floors.items()}
+
+
+def common_area_shares(site: Site, period: str) -> dict[int, Decimal]:
+    """Each member account's kWh of its common areas' consumption in the period (公摊)."""
+    shares: dict[int, Decimal] = defaultdict(Decimal)
+    areas = CommonArea.unscoped.filter(tenant=site.tenant_id, site=site)
+    members = defaultdict(list)
+    for area_id, account_id, floor_area in CommonAreaMember.unscoped.filter(
+        common_area__in=areas
+    ).values_list("common_area_id", "account_id", "account__premise__floor_area"):
+        members[area_id].append((account_id, floor_area))
+    used = dict(
+        PeriodConsumption.unscoped.filter(
+            account__common_area__in=areas, period=period, status=PeriodStatus.COMPUTED
+        ).values_list("account__common_area__id", "total")
+    )
+    for area in areas:
+        if area.pk not in used or not members[area.pk]:
+            continue
+        if area.method == SharingMethod.FLOOR_AREA:
+            weights = {acc: Decimal(fa or 0) for acc, fa in members[area.pk]}
+        else:
+            weights = {acc: Decimal(1) for acc, _fa in members[area.pk]}
+        for account_id, kwh in share_by_weights(used[area.pk], weights).items():
+            shares[account_id] += kwh
+    return dict(shares)
+
+
+def _year_to_date(
+    account_ids: Sequence[int], starts_on: date, period: str
+) -> dict[int, dict[int, Decimal]]:
+    """kWh counted towards annual tiers before this period, per account and calendar year,
+    from the account's bills of earlier periods (credit notes count negative)."""
+    years = {starts_on.year - 1, starts_on.year}
+    earliest = f"{min(years)}-01"
+    found: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    rows = Bill.unscoped.filter(
+        account_id__in=account_ids, period__gte=earliest, period__lt=period
+    ).exclude(state=BillState.VOID)
+    for account_id, quantities in rows.values_list("account_id", "annual_quantities"):
+        for year, kwh in quantities.items():
+            found[account_id][int(year)] += Decimal(kwh)
+    return found
+
+
+def _history(account_ids: Sequence[int], period: str, keep: int) -> dict[int, Decimal]:
+    """The average of each account's last ``keep`` issued bills before this period."""
+    totals: dict[int, list[Decimal]] = defaultdict(list)
+    rows = (
+        Bill.unscoped.filter(
+            account_id__in=account_ids,
+            state=BillState.ISSUED,
+            kind__in=[BillKind.BILL, BillKind.REBILL],
+            period__lt=period,
+        )
+        .order_by("account_id", "-period", "-pk")
+        .values_list("account_id", "total")
+    )
+    for account_id, total in rows:
+        if len(totals[account_id]) < keep:
+            totals[account_id].append(total)
+    return {key: sum(values) / len(values) for key, values in totals.items()}
+
+
+def bill_checks(total: Decimal, average: Decimal | None, factor: Decimal) -> list[str]:
+    """Automatic checks of a draft: a zero or negative bill, or one far from the account's own
+    recent bills (above factor × average, or below average / factor)."""
+    checks = []
+    if total == 0:
+        checks.append("zero_bill")
+    elif total < 0:
+        checks.append("negative_bill")
+    elif average and average > 0 and (total > average * factor or total < average / factor):
+        checks.append("far_from_history")
+    return checks
+
+
+def _usage(period: PeriodConsumption, common_area: Decimal) -> Usage:
+    return Usage(
+        period.total,
+        {name: getattr(period, name) for name in REGISTERS[1:]},
+        period.reactive_energy,
+        period.max_demand,
+        common_area,
+    )
+
+
+def _price_account(
+    ctx: _RunContext,
+    account: Account,
+    period: PeriodConsumption,
+    own: list[Assignment],
+    ytd: dict[int, Decimal],
+) -> Priced:
+    facts = AccountFacts(
+        account.utility,
+        account.household_size,
+        account.minimum_living_support,
+        account.contracted_capacity_kva,
+        account.opened_on,
+    )
+    segments = tariff_segments(
+        account.pk,
+        account.customer_class,
+        max(ctx.starts_on, account.opened_on),
+        ctx.ends_on,
+        [*ctx.assignments, *own],
+        ctx.versions,
+    )
+    return price(
+        facts,
+        segments,
+        _usage(period, ctx.common_area_shares.get(account.pk, Decimal(0))),
+        period=ctx.period,
+        vat_rate=ctx.settings.vat_rate(account.utility),
+        year_to_date=ytd,
+    )
+
+
+@dataclass
+class Draft:
+    account: Account
+    period: PeriodConsumption
+    priced: Priced
+    checks: list[str]
+
+
+def draft_rows(
+    actor: Principal,
+    ctx: _RunContext,
+    drafts: Sequence[Draft],
+    *,
+    run: BillRun | None,
+    kind: str = BillKind.BILL,
+    corrects: dict[int, int] | None = None,
+) -> list[int]:
+    """Write draft bills, their lines and the queue items of flagged drafts; returns bill ids."""
+    bill_ids = allocate_ids(Bill, len(drafts))
+    now = timezone.now()
+    # Identity numbers are decrypted only for organisations (the fapiao's buyer tax id).
+    organisations = dict(
+        Customer.unscoped.filter(
+            pk__in={d.account.customer_id for d in drafts}, kind=CustomerKind.ORGANISATION
+        ).values_list("pk", "id_number")
+    )
+    insert_rows(
+        Bill,
+        ["id", "tenant_id", "site_id", "account_id", "run_id", "period", "kind", "state",
+         "corrects_id", "utility", "starts_on", "ends_on", "total", "tax_total", "consumption",
+         "opening", "closing", "annual_quantities", "checks", "buyer_name", "buyer_tax_id",
+         "tax_code", "payment_reference", "created_by_kind", "created_by_id",
+         "created_by_label", "created_at", "number", "reason", "approved_by_label"],
+        (
+            (bill_id, ctx.tenant.pk, ctx.site.pk, d.account.pk, run.pk if run else None,
+             ctx.period, kind, BillState.DRAFT, (corrects or {}).get(d.account.pk),
+             d.account.utility, d.period.starts_at.astimezone(ctx.tenant.zone).date(),
+             d.period.ends_at.astimezone(ctx.tenant.zone).date(), d.priced.total,
+             d.priced.tax, _consumption(d.period, ctx), d.period.opening, d.period.closing,
+             {year: str(kwh) for year, kwh in d.priced.annual_quantities.items()},
+             ",".join(d.checks), d.account.customer.name[:200],
+             organisations.get(d.account.customer_id, ""),
+             ctx.settings.tax_code(d.account.utility),
+             f"{d.account.number}{ctx.period.replace('-', '')}", actor.kind, actor.id,
+             actor.label[:200], now, "", "", "")
+            for bill_id, d in zip(bill_ids, drafts, strict=True)
+        ),
+    )  # fmt: skip
+    line_count = sum(len(d.priced.lines) for d in drafts)
+    line_ids = iter(allocate_ids(BillLine, line_count))
+    insert_rows(
+        BillLine,
+        ["id", "tenant_id", "bill_id", "position", "component", "label", "label_en",
+         "quantity", "unit", "unit_price", "amount", "tax_rate", "tax", "starts_on",
+         "ends_on"],
+        (
+            (next(line_ids), ctx.tenant.pk, bill_id, position, line.component, line.label,
+             line.label_en, line.quantity, line.unit, line.unit_price, line.amount,
+             line.tax_rate, line.tax, line.starts_on, line.ends_on)
+            for bill_id, d in zip(bill_ids, drafts, strict=True)
+            for position, line in enumerate(d.priced.lines, start=1)
+        ),
+    )  # fmt: skip
+    VerificationItem.unscoped.bulk_create(
+        [
+            VerificationItem(
+                tenant=ctx.tenant,
+                site=ctx.site,
+                kind=ItemKind.BILL,
+                bill_id=bill_id,
+                rule=d.checks[0],
+                rules=",".join(d.checks),
+            )
+            for bill_id, d in zip(bill_ids, drafts, strict=True)
+            if d.checks
+        ]
+    )
+    return bill_ids
+
+
+def _consumption(period: PeriodConsumption, ctx: _RunContext) -> dict[str, Any]:
+    values = {name: getattr(period, name) for name in REGISTERS}
+    values["reactive_energy"] = period.reactive_energy
+    values["max_demand"] = period.max_demand
+    values["common_area"] = ctx.common_area_shares.get(period.account_id)
+    values["estimated"] = period.estimated
+    return {key: str(value) for key, value in values.items() if value is not None}
+
+
+def price_bill_run(
+    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+) -> BillRun:
+    """Price the run's accounts chunk by chunk from where it stopped; drafts are written, flagged
+    ones queued. Safe to call again at any time: a finished run is returned as it is."""
+    run = BillRun.unscoped.get(pk=run_id)
+    if run.state != RunState.RUNNING:
+        return run
+    ctx = _context(run.site_id, run.period)
+    accounts = billable_accounts(ctx.site, ctx.starts_on, ctx.ends_on)
+    while True:
+        with transaction.atomic():
+            run = BillRun.unscoped.select_for_update().get(pk=run_id)
+            if run.state != RunState.RUNNING:
+                return run
+            batch = list(
+                accounts.filter(pk__gt=run.cursor)
+                .select_related("customer")
+                .defer("customer__id_number")
+                .order_by("pk")[:chunk]
+            )
+            if not batch:
+                run.state = RunState.DRAFTED
+                run.finished_at = timezone.now()
+                run.save(update_fields=["state", "finished_at"])
+                record_audit(
+                    actor,
+                    AuditAction.BILL_RUN_PRICED,
+                    run,
+                    after={"bills": run.bills, "flagged": run.flagged,
+                           "held_back": len(run.held_back), "amount": str(run.amount)},
+                )  # fmt: skip
+                return run
+            _price_chunk(actor, ctx, run, batch)
+        if progress is not None:
+            progress(run)
+
+
+def _price_chunk(actor: Principal, ctx: _RunContext, run: BillRun, batch: list[Account]) -> None:
+    ids = [account.pk for account in batch]
+    periods = {
+        p.account_id: p
+        for p in PeriodConsumption.unscoped.filter(account_id__in=ids, period=ctx.period)
+    }
+    own: dict[int, list[Assignment]] = defaultdict(list)
+    for a in TariffAssignment.unscoped.filter(account_id__in=ids):
+        own[a.account_id].append(
+            Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
+        )
+    ytd = _year_to_date(ids, ctx.starts_on, ctx.period)
+    history = _history(ids, ctx.period, ctx.settings.history_bills)
+    drafts: list[Draft] = []
+    held: dict[str, str] = {}
+    for account in batch:
+        period = periods.get(account.pk)
+        if period is None:
+            held[account.number] = _("no period consumption computed")
+            continue
+        if period.status != PeriodStatus.COMPUTED:
+            held[account.number] = period.hold_reason or _("held back in verification")
+            continue
+        try:
+            priced = _price_account(ctx, account, period, own[account.pk], ytd[account.pk])
+        except PricingError as exc:
+            held[account.number] = str(exc)
+            continue
+        checks = bill_checks(priced.total, history.get(account.pk), ctx.settings.history_factor)
+        drafts.append(Draft(account, period, priced, checks))
+    bill_ids = draft_rows(actor, ctx, drafts, run=run)
+    run.cursor = batch[-1].pk
+    run.done += len(batch)
+    run.bills += len(drafts)
+    run.flagged += sum(1 for d in drafts if d.checks)
+    run.amount += sum((d.priced.total for d in drafts), Decimal(0))
+    run.held_back = {**run.held_back, **held}
+    run.save(update_fields=["cursor", "done", "bills", "flagged", "amount", "held_back"])
+    record_audit(
+        actor,
+        AuditAction.BILL_RUN_PRICED,
+        run,
+        object_type="billing.bill",
+        object_ids=bill_ids,
+        after={"run": run.pk, "chunk_after": ids[0] - 1, "held_back": held},
+    )
+
+
+# --- approval and issue --------------------------------------------------------------------
+
+
+def due_date(tenant: Tenant, issued_on: date, term_days: int, overrides: dict[date, str]) -> date:
+    """Issue date + the tenant's payment term, moved to the next working day (tenant calendar)."""
+    day = issued_on + timedelta(days=term_days)
+    while not is_working_day_in(day, overrides):
+        day += timedelta(days=1)
+    return day
+
+
+def approve_bill_run(
+    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+) -> BillRun:
+    """Approve a drafted run and issue its unflagged drafts (flagged ones wait in the queue).
+    The approver must not be who started the run. Resumable like pricing."""
+    with transaction.atomic():
+        run = BillRun.unscoped.select_for_update().get(pk=run_id)
+        if _same_actor(actor, run.started_by_kind, run.started_by_id):
+            raise FourEyesError(_("Nobody approves a bill run they started."))
+        if run.state == RunState.RUNNING:
+            raise ValidationError(_("The run is still pricing."), code="not_ready")
+        if run.state == RunState.DRAFTED:
+            run.state = RunState.ISSUING
+            run.approved_by_label = actor.label[:200]
+            run.approved_at = timezone.now()
+            run.save(update_fields=["state", "approved_by_label", "approved_at"])
+            record_audit(actor, AuditAction.BILL_RUN_APPROVED, run, after={"bills": run.bills})
+    if run.state == RunState.ISSUED:
+        return run
+    tenant = Tenant.objects.get(pk=run.tenant_id)
+    settings = BillingSettings.for_tenant(tenant)
+    while True:
+        with transaction.atomic():
+            run = BillRun.unscoped.select_for_update().get(pk=run_id)
+            batch = list(
+                Bill.unscoped.filter(run=run, state=BillState.DRAFT)
+                .exclude(verification_item__isnull=False)
+                .order_by("pk")[:chunk]
+            )
+            if not batch:
+                run.state = RunState.ISSUED
+                run.finished_at = timezone.now()
+                run.save(update_fields=["state", "finished_at"])
+                return run
+            run.issued += issue_bills(actor, tenant, settings, batch)
+            run.save(update_fields=["issued"])
+        if progress is not None:
+            progress(run)
+
+
+def issue_bills(
+    actor: Principal, tenant: Tenant, settings: BillingSettings, bills: Sequence[Bill]
+) -> int:
+    """Number the bills, set issue and due dates and post each to the ledger (Dr the customer's
+    receivable, Cr revenue per utility and component, Cr VAT payable); one audit event."""
+    if not bills:
+        return 0
+    issued_on = timezone.localdate(timezone=tenant.zone)
+    overrides = calendar_overrides(
+        tenant, issued_on, issued_on + timedelta(days=settings.payment_term_days + 40)
+    )
+    due = due_date(tenant, issued_on, settings.payment_term_days, overrides)
+    entries = bill_entries(tenant, bills, issued_on)
+    entry_ids = post_entries(actor, entries)
+    first = take_block(tenant, "bill", len(bills))
+    now = timezone.now()
+    update_rows(
+        Bill,
+        ["state", "number", "issue_date", "due_date", "entry", "issued_at", "approved_by_label"],
+        [
+            (bill.pk, BillState.ISSUED, f"{issued_on:%Y}{first + i:010d}", issued_on,
+             due if bill.kind != BillKind.CREDIT_NOTE else None,
+             entry_ids.get(str(bill.pk)), now, actor.label[:200])
+            for i, bill in enumerate(bills)
+        ],
+    )  # fmt: skip
+    record_audit(
+        actor,
+        AuditAction.BILLS_ISSUED,
+        object_type="billing.bill",
+        object_ids=[bill.pk for bill in bills],
+        after={"issue_date": issued_on, "due_date": due},
+        site_id=bills[0].site_id,
+    )
+    return len(bills)
+
+
+def bill_entries(tenant: Tenant, bills: Sequence[Bill], booked_on: date) -> list[EntrySpec]:
+    """The journal entry of each bill with money on it (a zero bill posts nothing)."""
+    receivables = customer_ledger_accounts(
+        tenant, LedgerKind.RECEIVABLE, {bill.account_id for bill in bills}
+    )
+    lines_by_bill: dict[int, list[tuple[str, Decimal, Decimal]]] = defaultdict(list)
+    for bill_id, component, amount, tax in BillLine.unscoped.filter(
+        bill_id__in=[bill.pk for bill in bills]
+    ).values_list("bill_id", "component", "amount", "tax"):
+        lines_by_bill[bill_id].append((component, amount, tax))
+    revenue: dict[tuple[str, str], int] = {}
+    vat: dict[str, int] = {}
+    entries = []
+    for bill in bills:
+        net: dict[int, Decimal] = defaultdict(Decimal)
+        tax_total = Decimal(0)
+        for component, amount, tax in lines_by_bill[bill.pk]:
+            key = (bill.utility, _revenue_component(component))
+            if key not in revenue:
+                revenue[key] = ledger_account(
+                    tenant, LedgerKind.REVENUE, utility=key[0], component=key[1]
+                ).pk
+            net[revenue[key]] -= amount - tax
+            tax_total += tax
+        if bill.utility not in vat:
+            vat[bill.utility] = ledger_account(
+                tenant, LedgerKind.VAT_PAYABLE, utility=bill.utility
+            ).pk
+        lines = [(receivables[bill.account_id], bill.total), *net.items()]
+        lines.append((vat[bill.utility], -tax_total))
+        lines = [(account, amount) for account, amount in lines if amount]
+        if not lines:
+            continue
+        entries.append(
+            EntrySpec(
+                "bill" if bill.kind != BillKind.CREDIT_NOTE else "credit_note",
+                str(bill.pk),
+                lines,
+                booked_on,
+                memo=f"{bill.get_kind_display()} {bill.period} {bill.account_id}"[:200],
+                site_id=bill.site_id,
+            )
+        )
+    return entries
+
+
+def _revenue_component(component: str) -> str:
+    """Revenue accounts by charge: TOU and tier lines are all energy revenue."""
+    if component.startswith("tou_") or component in ("tier_surcharge", "free_allowance"):
+        return "energy"
+    return component
+
+
+# --- flagged drafts, voids, credit notes and re-bills --------------------------------------
+
+
+def _open_bill_item(bill: Bill) -> VerificationItem:
+    item = VerificationItem.unscoped.select_for_update().filter(bill=bill).first()
+    if item is None or item.state == ItemState.RESOLVED:
+        raise ValidationError(_("The bill is not waiting in the verification queue."))
+    return item
+
+
+def _check_not_creator(actor: Principal, bill: Bill) -> None:
+    run = BillRun.unscoped.filter(pk=bill.run_id).first() if bill.run_id else None
+    if _same_actor(actor, bill.created_by_kind, bill.created_by_id) or (
+        run is not None and _same_actor(actor, run.started_by_kind, run.started_by_id)
+    ):
+        raise FourEyesError(_("Nobody approves a bill they produced."))
+
+
+def approve_bill(actor: Principal, bill: Bill) -> Bill:
+    """Approve and issue one flagged draft (or a re-bill) from the verification queue."""
+    with transaction.atomic():
+        bill = Bill.unscoped.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.DRAFT:
+            raise ValidationError(_("Only a draft bill can be approved."))
+        item = _open_bill_item(bill)
+        _check_not_creator(actor, bill)
+        tenant = Tenant.objects.get(pk=bill.tenant_id)
+        issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
+        _resolve(item, actor, "approved")
+        if bill.run_id:
+            BillRun.unscoped.filter(pk=bill.run_id).update(issued=F("issued") + 1)
+    bill.refresh_from_db()
+    return bill
+
+
+def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
+    """Void a draft that should not be issued (the account is corrected and re-billed)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("A reason is required.")})
+    with transaction.atomic():
+        bill = Bill.unscoped.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.DRAFT:
+            raise ValidationError(_("Only a draft bill can be voided; credit an issued one."))
+        Bill.unscoped.filter(pk=bill.pk).update(state=BillState.VOID, reason=reason[:300])
+        item = VerificationItem.unscoped.filter(bill=bill, state=ItemState.OPEN).first()
+        if item is not None:
+            _resolve(item, actor, "voided")
+        record_audit(actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason})
+    bill.refresh_from_db()
+    return bill
+
+
+def _resolve(item: VerificationItem, actor: Principal, resolution: str) -> None:
+    item.state = ItemState.RESOLVED
+    item.resolution = resolution
+    item.resolved_at = timezone.now()
+    item.resolved_by_label = actor.label[:200]
+    item.save(update_fields=["state", "resolution", "resolved_at", "resolved_by_label"])
+
+
+def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
+    """Issue a credit note that reverses an issued bill line by line (the bill itself is never
+    edited), posted to the ledger at once."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("A reason is required.")})
+    with transaction.atomic():
+        bill = Bill.unscoped.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.ISSUED or bill.kind == BillKind.CREDIT_NOTE:
+            raise ValidationError(_("Only an issued bill can be credited."))
+        if Bill.unscoped.filter(
+            corrects=bill, kind=BillKind.CREDIT_NOTE, state=BillState.ISSUED
+        ).exists():
+            raise ValidationError(_("The bill has been credited already."), code="credited")
+        tenant = Tenant.objects.get(pk=bill.tenant_id)
+        [note_id] = allocate_ids(Bill, 1)
+        note = Bill.unscoped.get(pk=bill.pk)
+        note.pk = note_id
+        note.kind = BillKind.CREDIT_NOTE
+        note.state = BillState.DRAFT
+        note.corrects_id = bill.pk
+        note.run_id = None
+        note.number = ""
+        note.entry_id = None
+        note.total, note.tax_total = -bill.total, -bill.tax_total
+        note.annual_quantities = {y: str(-Decimal(q)) for y, q in bill.annual_quantities.items()}
+        note.checks = ""
+        note.reason = reason[:300]
+        note.created_by_kind, note.created_by_id = actor.kind, actor.id
+        note.created_by_label = actor.label[:200]
+        note.created_at = timezone.now()
+        note.save(force_insert=True)
+        lines = list(BillLine.unscoped.filter(bill=bill).order_by("position"))
+        line_ids = allocate_ids(BillLine, len(lines))
+        for line, line_id in zip(lines, line_ids, strict=True):
+            line.pk, line.bill_id = line_id, note_id
+            line.quantity, line.amount, line.tax = -line.quantity, -line.amount, -line.tax
+        BillLine.unscoped.bulk_create(lines)
+        issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [note])
+        record_audit(
+            actor, AuditAction.BILL_CREDITED, bill, after={"credit_note": note_id, "reason": reason}
+        )
+    return Bill.unscoped.get(pk=note_id)
+
+
+def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
+    """Correct an issued bill: credit it, then draft a re-bill from the account's current
+    period consumption (recomputed after the verifier's corrections). The re-bill waits in the
+    queue for a second person."""
+    with transaction.atomic():
+        note = credit_bill(actor, bill, reason)
+        account = (
+            Account.unscoped.select_related("customer")
+            .defer("customer__id_number")
+            .get(pk=bill.account_id)
+        )
+        period = PeriodConsumption.unscoped.filter(account=account, period=bill.period).first()
+        if period is None or period.status != PeriodStatus.COMPUTED:
+            raise ValidationError(
+                _("The account's period consumption is not computed: %(reason)s")
+                % {"reason": period.hold_reason if period else _("none")}
+            )
+        ctx = _context(bill.site_id, bill.period)
+        own = [
+            Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
+            for a in TariffAssignment.unscoped.filter(account=account)
+        ]
+        ytd = _year_to_date([account.pk], ctx.starts_on, ctx.period)[account.pk]
+        try:
+            priced = _price_account(ctx, account, period, own, ytd)
+        except PricingError as exc:
+            raise ValidationError(str(exc)) from exc
+        [new_id] = draft_rows(
+            actor,
+            ctx,
+            [Draft(account, period, priced, ["rebill"])],
+            run=None,
+            kind=BillKind.REBILL,
+            corrects={account.pk: bill.pk},
+        )
+        record_audit(
+            actor, AuditAction.BILL_REBILLED, bill, after={"credit_note": note.pk, "rebill": new_id}
+        )
+    return note, Bill.unscoped.get(pk=new_id)
