@@ -14,7 +14,7 @@ with its reason. Nobody approves a run they started (four eyes, enforced here).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -72,7 +72,38 @@ from tenancy.sequences import take_block
 
 CHUNK = 2000
 REGISTERS = ("total", "tou_spike", "tou_peak", "tou_flat", "tou_valley")
+ISSUE_FIELDS = ("pk", "tenant_id", "site_id", "account_id", "run_id", "period", "kind",
+                "utility", "total")  # fmt: skip
 Progress = Callable[[BillRun], None]
+
+
+ACCOUNT_FIELDS = {
+    "pk": "pk", "number": "number", "customer_id": "customer_id",
+    "customer_name": "customer__name", "utility": "utility",
+    "customer_class": "customer_class", "household_size": "household_size",
+    "minimum_living_support": "minimum_living_support",
+    "contracted_capacity_kva": "contracted_capacity_kva", "opened_on": "opened_on",
+}  # fmt: skip
+AccountRow = namedtuple("AccountRow", list(ACCOUNT_FIELDS))
+PERIOD_FIELDS = (
+    "account_id", "status", "hold_reason", *REGISTERS, "reactive_energy", "max_demand",
+    "estimated", "opening", "closing", "starts_at", "ends_at",
+)  # fmt: skip
+PeriodRow = namedtuple("PeriodRow", PERIOD_FIELDS)
+
+
+class BillRow(namedtuple("BillRow", ISSUE_FIELDS)):
+    """What issuing needs of a bill, without building a model instance per bill."""
+
+    __slots__ = ()
+
+    @property
+    def source_type(self) -> str:
+        return "credit_note" if self.kind == BillKind.CREDIT_NOTE else "bill"
+
+
+def account_rows(accounts: QuerySet[Account]) -> list[AccountRow]:
+    return [AccountRow(*row) for row in accounts.values_list(*ACCOUNT_FIELDS.values())]
 
 
 class FourEyesError(ValidationError):
@@ -275,7 +306,7 @@ def bill_checks(total: Decimal, average: Decimal | None, factor: Decimal) -> lis
     return checks
 
 
-def _usage(period: PeriodConsumption, common_area: Decimal) -> Usage:
+def _usage(period: PeriodRow | PeriodConsumption, common_area: Decimal) -> Usage:
     return Usage(
         period.total,
         {name: getattr(period, name) for name in REGISTERS[1:]},
@@ -287,8 +318,8 @@ def _usage(period: PeriodConsumption, common_area: Decimal) -> Usage:
 
 def _price_account(
     ctx: _RunContext,
-    account: Account,
-    period: PeriodConsumption,
+    account: AccountRow,
+    period: PeriodRow | PeriodConsumption,
     own: list[Assignment],
     ytd: dict[int, Decimal],
 ) -> Priced:
@@ -319,8 +350,8 @@ def _price_account(
 
 @dataclass
 class Draft:
-    account: Account
-    period: PeriodConsumption
+    account: AccountRow
+    period: PeriodRow | PeriodConsumption
     priced: Priced
     checks: list[str]
 
@@ -357,7 +388,7 @@ def draft_rows(
              d.period.ends_at.astimezone(ctx.tenant.zone).date(), d.priced.total,
              d.priced.tax, _consumption(d.period, ctx), d.period.opening, d.period.closing,
              {year: str(kwh) for year, kwh in d.priced.annual_quantities.items()},
-             ",".join(d.checks), d.account.customer.name[:200],
+             ",".join(d.checks), d.account.customer_name[:200],
              organisations.get(d.account.customer_id, ""),
              ctx.settings.tax_code(d.account.utility),
              f"{d.account.number}{ctx.period.replace('-', '')}", actor.kind, actor.id,
@@ -365,15 +396,13 @@ def draft_rows(
             for bill_id, d in zip(bill_ids, drafts, strict=True)
         ),
     )  # fmt: skip
-    line_count = sum(len(d.priced.lines) for d in drafts)
-    line_ids = iter(allocate_ids(BillLine, line_count))
     insert_rows(
         BillLine,
-        ["id", "tenant_id", "bill_id", "position", "component", "label", "label_en",
+        ["tenant_id", "bill_id", "position", "component", "label", "label_en",
          "quantity", "unit", "unit_price", "amount", "tax_rate", "tax", "starts_on",
          "ends_on"],
         (
-            (next(line_ids), ctx.tenant.pk, bill_id, position, line.component, line.label,
+            (ctx.tenant.pk, bill_id, position, line.component, line.label,
              line.label_en, line.quantity, line.unit, line.unit_price, line.amount,
              line.tax_rate, line.tax, line.starts_on, line.ends_on)
             for bill_id, d in zip(bill_ids, drafts, strict=True)
@@ -397,7 +426,7 @@ def draft_rows(
     return bill_ids
 
 
-def _consumption(period: PeriodConsumption, ctx: _RunContext) -> dict[str, Any]:
+def _consumption(period: PeriodRow | PeriodConsumption, ctx: _RunContext) -> dict[str, Any]:
     values = {name: getattr(period, name) for name in REGISTERS}
     values["reactive_energy"] = period.reactive_energy
     values["max_demand"] = period.max_demand
@@ -421,12 +450,7 @@ def price_bill_run(
             run = BillRun.unscoped.select_for_update().get(pk=run_id)
             if run.state != RunState.RUNNING:
                 return run
-            batch = list(
-                accounts.filter(pk__gt=run.cursor)
-                .select_related("customer")
-                .defer("customer__id_number")
-                .order_by("pk")[:chunk]
-            )
+            batch = account_rows(accounts.filter(pk__gt=run.cursor).order_by("pk")[:chunk])
             if not batch:
                 run.state = RunState.DRAFTED
                 run.finished_at = timezone.now()
@@ -444,11 +468,13 @@ def price_bill_run(
             progress(run)
 
 
-def _price_chunk(actor: Principal, ctx: _RunContext, run: BillRun, batch: list[Account]) -> None:
+def _price_chunk(actor: Principal, ctx: _RunContext, run: BillRun, batch: list[AccountRow]) -> None:
     ids = [account.pk for account in batch]
     periods = {
-        p.account_id: p
-        for p in PeriodConsumption.unscoped.filter(account_id__in=ids, period=ctx.period)
+        row[0]: PeriodRow(*row)
+        for row in PeriodConsumption.unscoped.filter(
+            account_id__in=ids, period=ctx.period
+        ).values_list(*PERIOD_FIELDS)
     }
     own: dict[int, list[Assignment]] = defaultdict(list)
     for a in TariffAssignment.unscoped.filter(account_id__in=ids):
@@ -527,11 +553,13 @@ def approve_bill_run(
     while True:
         with transaction.atomic():
             run = BillRun.unscoped.select_for_update().get(pk=run_id)
-            batch = list(
-                Bill.unscoped.filter(run=run, state=BillState.DRAFT)
+            batch = [
+                BillRow(*row)
+                for row in Bill.unscoped.filter(run=run, state=BillState.DRAFT)
                 .exclude(verification_item__isnull=False)
-                .order_by("pk")[:chunk]
-            )
+                .order_by("pk")
+                .values_list(*ISSUE_FIELDS)[:chunk]
+            ]
             if not batch:
                 run.state = RunState.ISSUED
                 run.finished_at = timezone.now()
@@ -544,7 +572,7 @@ def approve_bill_run(
 
 
 def issue_bills(
-    actor: Principal, tenant: Tenant, settings: BillingSettings, bills: Sequence[Bill]
+    actor: Principal, tenant: Tenant, settings: BillingSettings, bills: Sequence[Bill | BillRow]
 ) -> int:
     """Number the bills, set issue and due dates and post each to the ledger (Dr the customer's
     receivable, Cr revenue per utility and component, Cr VAT payable); one audit event."""
@@ -556,16 +584,15 @@ def issue_bills(
     )
     due = due_date(tenant, issued_on, settings.payment_term_days, overrides)
     entries = bill_entries(tenant, bills, issued_on)
-    entry_ids = post_entries(actor, entries)
+    post_entries(actor, entries)
     first = take_block(tenant, "bill", len(bills))
-    now = timezone.now()
+    now, label = timezone.now(), actor.label[:200]
     update_rows(
         Bill,
-        ["state", "number", "issue_date", "due_date", "entry", "issued_at", "approved_by_label"],
+        ["state", "number", "issue_date", "due_date", "issued_at", "approved_by_label"],
         [
             (bill.pk, BillState.ISSUED, f"{issued_on:%Y}{first + i:010d}", issued_on,
-             due if bill.kind != BillKind.CREDIT_NOTE else None,
-             entry_ids.get(str(bill.pk)), now, actor.label[:200])
+             due if bill.kind != BillKind.CREDIT_NOTE else None, now, label)
             for i, bill in enumerate(bills)
         ],
     )  # fmt: skip
@@ -580,7 +607,9 @@ def issue_bills(
     return len(bills)
 
 
-def bill_entries(tenant: Tenant, bills: Sequence[Bill], booked_on: date) -> list[EntrySpec]:
+def bill_entries(
+    tenant: Tenant, bills: Sequence[Bill | BillRow], booked_on: date
+) -> list[EntrySpec]:
     """The journal entry of each bill with money on it (a zero bill posts nothing)."""
     receivables = customer_ledger_accounts(
         tenant, LedgerKind.RECEIVABLE, {bill.account_id for bill in bills}
@@ -615,11 +644,11 @@ def bill_entries(tenant: Tenant, bills: Sequence[Bill], booked_on: date) -> list
             continue
         entries.append(
             EntrySpec(
-                "bill" if bill.kind != BillKind.CREDIT_NOTE else "credit_note",
+                bill.source_type,
                 str(bill.pk),
                 lines,
                 booked_on,
-                memo=f"{bill.get_kind_display()} {bill.period} {bill.account_id}"[:200],
+                memo=f"{bill.kind} {bill.period} account {bill.account_id}",
                 site_id=bill.site_id,
             )
         )
@@ -715,7 +744,6 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
         note.corrects_id = bill.pk
         note.run_id = None
         note.number = ""
-        note.entry_id = None
         note.total, note.tax_total = -bill.total, -bill.tax_total
         note.annual_quantities = {y: str(-Decimal(q)) for y, q in bill.annual_quantities.items()}
         note.checks = ""
@@ -743,12 +771,10 @@ def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
     queue for a second person."""
     with transaction.atomic():
         note = credit_bill(actor, bill, reason)
-        account = (
-            Account.unscoped.select_related("customer")
-            .defer("customer__id_number")
-            .get(pk=bill.account_id)
-        )
-        period = PeriodConsumption.unscoped.filter(account=account, period=bill.period).first()
+        [account] = account_rows(Account.unscoped.filter(pk=bill.account_id))
+        period = PeriodConsumption.unscoped.filter(
+            account_id=account.pk, period=bill.period
+        ).first()
         if period is None or period.status != PeriodStatus.COMPUTED:
             raise ValidationError(
                 _("The account's period consumption is not computed: %(reason)s")
@@ -757,7 +783,7 @@ def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
         ctx = _context(bill.site_id, bill.period)
         own = [
             Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
-            for a in TariffAssignment.unscoped.filter(account=account)
+            for a in TariffAssignment.unscoped.filter(account_id=account.pk)
         ]
         ytd = _year_to_date([account.pk], ctx.starts_on, ctx.period)[account.pk]
         try:

@@ -455,28 +455,25 @@ def split_days(quantity: Decimal, days: Sequence[int]) -> list[Decimal]:
 
 
 def _cut(segments: Sequence[Segment]) -> list[Segment]:
-    """Cut segments where annual tiers reset (1 January) and where a TOU season changes."""
+    """Cut segments where annual tiers reset (1 January) and where a TOU season changes: both
+    fall on the first of a month, so only those days are looked at."""
     result = []
     for segment in segments:
-        start = segment.starts_on
-        day = start
-        while day < segment.ends_on:
-            following = day + timedelta(days=1)
-            boundary = following == segment.ends_on
-            if not boundary and segment.spec.annual and following.month == 1 and following.day == 1:
-                boundary = True
-            if (
-                not boundary
-                and segment.spec.kind == "tou"
-                and following.day == 1
-                and segment.spec.season_for(following.month)
-                is not segment.spec.season_for(day.month)
-            ):
-                boundary = True
-            if boundary:
-                result.append(replace(segment, starts_on=start, ends_on=following))
-                start = following
-            day = following
+        spec, start = segment.spec, segment.starts_on
+        if spec.annual or spec.kind == "tou":
+            month = date(start.year, start.month, 1)
+            while True:
+                month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+                if month >= segment.ends_on:
+                    break
+                new_year = spec.annual and month.month == 1
+                new_season = spec.kind == "tou" and spec.season_for(month.month) is not (
+                    spec.season_for(month.month - 1 or 12)
+                )
+                if new_year or new_season:
+                    result.append(replace(segment, starts_on=start, ends_on=month))
+                    start = month
+        result.append(replace(segment, starts_on=start))
     return result
 
 

@@ -54,7 +54,8 @@ class EntrySpec:
     def checked(self) -> EntrySpec:
         if len(self.lines) < 2:
             raise PostingError(f"{self}: an entry needs at least two lines")
-        amounts = [Money(amount) for _account, amount in self.lines]
+        self.lines = [(account, Money(amount)) for account, amount in self.lines]
+        amounts = [amount for _account, amount in self.lines]
         if any(amount == 0 for amount in amounts):
             raise PostingError(f"{self}: a line of zero is not a movement")
         if sum(amounts) != 0:
@@ -63,7 +64,7 @@ class EntrySpec:
 
     @property
     def digest(self) -> str:
-        canonical = ";".join(f"{account}:{Money(amount)}" for account, amount in sorted(self.lines))
+        canonical = ";".join(f"{account}:{amount}" for account, amount in sorted(self.lines))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def __str__(self) -> str:
@@ -157,8 +158,6 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
                 movements[account] += Decimal(amount)
         lock_ledger_accounts(movements)
         entry_ids = allocate_ids(JournalEntry, len(fresh))
-        line_count = sum(len(spec.lines) for spec in fresh)
-        line_ids = iter(allocate_ids(JournalLine, line_count))
         insert_rows(
             JournalEntry,
             ["id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo",
@@ -172,9 +171,9 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         )  # fmt: skip
         insert_rows(
             JournalLine,
-            ["id", "tenant_id", "entry_id", "ledger_account_id", "amount"],
+            ["tenant_id", "entry_id", "ledger_account_id", "amount"],
             (
-                (next(line_ids), tenant.pk, entry_id, account, Money(amount))
+                (tenant.pk, entry_id, account, amount)
                 for entry_id, spec in zip(entry_ids, fresh, strict=True)
                 for account, amount in spec.lines
             ),
@@ -248,39 +247,26 @@ def tenant_ledger_account(
 def customer_ledger_accounts(
     tenant: Tenant, kind: str, account_ids: Iterable[int]
 ) -> dict[int, int]:
-    """The receivable or wallet ledger account of each customer account, created in bulk for
-    those that have none yet: {customer account id: ledger account id}."""
-    wanted = set(account_ids)
-    found = dict(
+    """The receivable or wallet ledger account of each customer account, created in one
+    statement for those that have none yet: {customer account id: ledger account id}."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return {}
+    table, accounts = LedgerAccount._meta.db_table, Account._meta.db_table
+    placeholders = ", ".join(["%s"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, kind, account_id, site_id, utility, component, "  # noqa: S608
+            f"name, balance) SELECT a.tenant_id, %s, a.id, a.site_id, '', '', %s || a.number, 0 "
+            f"FROM {accounts} a WHERE a.tenant_id = %s AND a.id IN ({placeholders}) "
+            "ON CONFLICT DO NOTHING",
+            [kind, f"{LedgerKind(kind).label} ", tenant.pk, *wanted],
+        )
+    return dict(
         LedgerAccount.unscoped.filter(tenant=tenant, kind=kind, account_id__in=wanted).values_list(
             "account_id", "pk"
         )
     )
-    missing = sorted(wanted - found.keys())
-    if missing:
-        accounts = Account.unscoped.filter(tenant=tenant, pk__in=missing).values_list(
-            "pk", "number", "site_id"
-        )
-        label = LedgerKind(kind).label
-        LedgerAccount.unscoped.bulk_create(
-            [
-                LedgerAccount(
-                    tenant=tenant,
-                    kind=kind,
-                    account_id=pk,
-                    site_id=site_id,
-                    name=f"{label} {number}",
-                )
-                for pk, number, site_id in accounts
-            ],
-            ignore_conflicts=True,
-        )
-        found.update(
-            LedgerAccount.unscoped.filter(
-                tenant=tenant, kind=kind, account_id__in=missing
-            ).values_list("account_id", "pk")
-        )
-    return found
 
 
 def derived_balance(ledger_account: LedgerAccount) -> Decimal:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, models
 
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _SQLITE_BATCH = 500
 
@@ -37,8 +40,15 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
 
 
 def _copy_text(value: Any) -> str:
+    kind = type(value)
+    if kind is int or kind is Decimal:
+        return str(value)
     if value is None:
         return "\\N"
+    if kind is str:
+        return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
+    if kind is bool:
+        return "t" if value else "f"
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict | list):

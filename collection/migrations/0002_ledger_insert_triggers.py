@@ -1,0 +1,69 @@
+"""The ledger's insert triggers on PostgreSQL, in plain PL/pgSQL (see collection.models)."""
+
+from django.db import migrations
+
+CREATE = """
+CREATE FUNCTION ledger_entry_txid() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.txid := txid_current();
+    RETURN NEW;
+END $$;
+CREATE TRIGGER ledger_entry_txid BEFORE INSERT ON collection_journalentry
+    FOR EACH ROW EXECUTE FUNCTION ledger_entry_txid();
+
+CREATE FUNCTION ledger_entry_zero_sum() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    line_count integer;
+    line_sum numeric;
+BEGIN
+    SELECT count(*), coalesce(sum(amount), 0) INTO line_count, line_sum
+        FROM collection_journalline WHERE entry_id = NEW.id;
+    IF line_count < 2 OR line_sum <> 0 THEN
+        RAISE EXCEPTION 'journal entry % does not balance: % lines summing to %',
+            NEW.id, line_count, line_sum USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER ledger_entry_zero_sum AFTER INSERT ON collection_journalentry
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_entry_zero_sum();
+
+CREATE FUNCTION ledger_line_same_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM new_lines n JOIN collection_journalentry e ON e.id = n.entry_id
+        WHERE e.txid IS DISTINCT FROM txid_current()
+    ) THEN
+        RAISE EXCEPTION 'lines can only be added to an entry while it is posted'
+            USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER ledger_line_same_transaction AFTER INSERT ON collection_journalline
+    REFERENCING NEW TABLE AS new_lines
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_line_same_transaction();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS ledger_line_same_transaction ON collection_journalline;
+DROP FUNCTION IF EXISTS ledger_line_same_transaction();
+DROP TRIGGER IF EXISTS ledger_entry_zero_sum ON collection_journalentry;
+DROP FUNCTION IF EXISTS ledger_entry_zero_sum();
+DROP TRIGGER IF EXISTS ledger_entry_txid ON collection_journalentry;
+DROP FUNCTION IF EXISTS ledger_entry_txid();
+"""
+
+
+def create(apps, schema_editor):  # type: ignore[no-untyped-def]
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE, params=None)
+
+
+def drop(apps, schema_editor):  # type: ignore[no-untyped-def]
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("collection", "0001_ledger")]
+
+    operations = [migrations.RunPython(create, drop)]
