@@ -68,7 +68,6 @@ from tenancy.bulk import allocate_ids, insert_rows, update_rows
 from tenancy.calendar import calendar_overrides, is_working_day_in
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
-from tenancy.sequences import take_block
 
 CHUNK = 2000
 REGISTERS = ("total", "tou_spike", "tou_peak", "tou_flat", "tou_valley")
@@ -365,8 +364,11 @@ def draft_rows(
     kind: str = BillKind.BILL,
     corrects: dict[int, int] | None = None,
 ) -> list[int]:
-    """Write draft bills, their lines and the queue items of flagged drafts; returns bill ids."""
+    """Write draft bills, their lines and the queue items of flagged drafts; returns the bill
+    ids. A bill's number is the year and its id: unique, given without a lock that concurrent
+    runs would queue on, and kept by a voided draft."""
     bill_ids = allocate_ids(Bill, len(drafts))
+    year = timezone.localdate(timezone=ctx.tenant.zone).year
     now = timezone.now()
     # Identity numbers are decrypted only for organisations (the fapiao's buyer tax id).
     organisations = dict(
@@ -392,7 +394,7 @@ def draft_rows(
              organisations.get(d.account.customer_id, ""),
              ctx.settings.tax_code(d.account.utility),
              f"{d.account.number}{ctx.period.replace('-', '')}", actor.kind, actor.id,
-             actor.label[:200], now, "", "", "")
+             actor.label[:200], now, f"{year}{bill_id:010d}", "", "")
             for bill_id, d in zip(bill_ids, drafts, strict=True)
         ),
     )  # fmt: skip
@@ -550,16 +552,24 @@ def approve_bill_run(
         return run
     tenant = Tenant.objects.get(pk=run.tenant_id)
     settings = BillingSettings.for_tenant(tenant)
+    after = 0
     while True:
         with transaction.atomic():
             run = BillRun.unscoped.select_for_update().get(pk=run_id)
-            batch = [
-                BillRow(*row)
-                for row in Bill.unscoped.filter(run=run, state=BillState.DRAFT)
-                .exclude(verification_item__isnull=False)
-                .order_by("pk")
-                .values_list(*ISSUE_FIELDS)[:chunk]
-            ]
+            drafts = Bill.unscoped.filter(
+                tenant_id=run.tenant_id, run=run, state=BillState.DRAFT, pk__gt=after
+            ).order_by("pk")
+            rows = [BillRow(*row) for row in drafts.values_list(*ISSUE_FIELDS)[:chunk]]
+            if rows:
+                after = rows[-1].pk
+            flagged = set(
+                VerificationItem.unscoped.filter(bill_id__in=[row.pk for row in rows]).values_list(
+                    "bill_id", flat=True
+                )
+            )
+            batch = [row for row in rows if row.pk not in flagged]
+            if rows and not batch:
+                continue
             if not batch:
                 run.state = RunState.ISSUED
                 run.finished_at = timezone.now()
@@ -574,8 +584,10 @@ def approve_bill_run(
 def issue_bills(
     actor: Principal, tenant: Tenant, settings: BillingSettings, bills: Sequence[Bill | BillRow]
 ) -> int:
-    """Number the bills, set issue and due dates and post each to the ledger (Dr the customer's
-    receivable, Cr revenue per utility and component, Cr VAT payable); one audit event."""
+    """Set the bills' issue and due dates and post them to the ledger in one journal entry: a
+    line on each customer's receivable naming its bill, revenue per utility and component and
+    VAT payable summed over the batch (the customers' receivables are the subledger; revenue is
+    posted in summary, as utilities post to the general ledger). One audit event."""
     if not bills:
         return 0
     issued_on = timezone.localdate(timezone=tenant.zone)
@@ -583,17 +595,16 @@ def issue_bills(
         tenant, issued_on, issued_on + timedelta(days=settings.payment_term_days + 40)
     )
     due = due_date(tenant, issued_on, settings.payment_term_days, overrides)
-    entries = bill_entries(tenant, bills, issued_on)
-    post_entries(actor, entries)
-    first = take_block(tenant, "bill", len(bills))
+    entry = bills_entry(tenant, bills, issued_on)
+    entry_id = post_entries(actor, [entry])[entry.source_id] if entry else None
     now, label = timezone.now(), actor.label[:200]
     update_rows(
         Bill,
-        ["state", "number", "issue_date", "due_date", "issued_at", "approved_by_label"],
+        ["state", "issue_date", "due_date", "issued_at", "approved_by_label", "entry"],
         [
-            (bill.pk, BillState.ISSUED, f"{issued_on:%Y}{first + i:010d}", issued_on,
-             due if bill.kind != BillKind.CREDIT_NOTE else None, now, label)
-            for i, bill in enumerate(bills)
+            (bill.pk, BillState.ISSUED, issued_on,
+             due if bill.kind != BillKind.CREDIT_NOTE else None, now, label, entry_id)
+            for bill in bills
         ],
     )  # fmt: skip
     record_audit(
@@ -601,58 +612,55 @@ def issue_bills(
         AuditAction.BILLS_ISSUED,
         object_type="billing.bill",
         object_ids=[bill.pk for bill in bills],
-        after={"issue_date": issued_on, "due_date": due},
+        after={"issue_date": issued_on, "due_date": due, "entry": entry_id},
         site_id=bills[0].site_id,
     )
     return len(bills)
 
 
-def bill_entries(
+def bills_entry(
     tenant: Tenant, bills: Sequence[Bill | BillRow], booked_on: date
-) -> list[EntrySpec]:
-    """The journal entry of each bill with money on it (a zero bill posts nothing)."""
+) -> EntrySpec | None:
+    """The journal entry of a batch of bills (none when nothing in it moves money). Its source
+    names the batch's bills, so posting the same batch again returns the first posting."""
     receivables = customer_ledger_accounts(
         tenant, LedgerKind.RECEIVABLE, {bill.account_id for bill in bills}
     )
-    lines_by_bill: dict[int, list[tuple[str, Decimal, Decimal]]] = defaultdict(list)
-    for bill_id, component, amount, tax in BillLine.unscoped.filter(
-        bill_id__in=[bill.pk for bill in bills]
-    ).values_list("bill_id", "component", "amount", "tax"):
-        lines_by_bill[bill_id].append((component, amount, tax))
+    utility_of = {bill.pk: bill.utility for bill in bills}
     revenue: dict[tuple[str, str], int] = {}
     vat: dict[str, int] = {}
-    entries = []
-    for bill in bills:
-        net: dict[int, Decimal] = defaultdict(Decimal)
-        tax_total = Decimal(0)
-        for component, amount, tax in lines_by_bill[bill.pk]:
-            key = (bill.utility, _revenue_component(component))
-            if key not in revenue:
-                revenue[key] = ledger_account(
-                    tenant, LedgerKind.REVENUE, utility=key[0], component=key[1]
-                ).pk
-            net[revenue[key]] -= amount - tax
-            tax_total += tax
-        if bill.utility not in vat:
-            vat[bill.utility] = ledger_account(
-                tenant, LedgerKind.VAT_PAYABLE, utility=bill.utility
+    summed: dict[int, Decimal] = defaultdict(Decimal)
+    for bill_id, component, amount, tax in BillLine.unscoped.filter(
+        bill_id__in=list(utility_of)
+    ).values_list("bill_id", "component", "amount", "tax"):
+        utility = utility_of[bill_id]
+        key = (utility, _revenue_component(component))
+        if key not in revenue:
+            revenue[key] = ledger_account(
+                tenant, LedgerKind.REVENUE, utility=key[0], component=key[1]
             ).pk
-        lines = [(receivables[bill.account_id], bill.total), *net.items()]
-        lines.append((vat[bill.utility], -tax_total))
-        lines = [(account, amount) for account, amount in lines if amount]
-        if not lines:
-            continue
-        entries.append(
-            EntrySpec(
-                bill.source_type,
-                str(bill.pk),
-                lines,
-                booked_on,
-                memo=f"{bill.kind} {bill.period} account {bill.account_id}",
-                site_id=bill.site_id,
-            )
-        )
-    return entries
+        if utility not in vat:
+            vat[utility] = ledger_account(tenant, LedgerKind.VAT_PAYABLE, utility=utility).pk
+        summed[revenue[key]] -= amount - tax
+        summed[vat[utility]] -= tax
+    lines = [(receivables[bill.account_id], bill.total) for bill in bills if bill.total]
+    references = [f"{bill.source_type}:{bill.pk}" for bill in bills if bill.total]
+    for ledger_id, amount in sorted(summed.items()):
+        if amount:
+            lines.append((ledger_id, amount))
+            references.append("")
+    if not lines:
+        return None
+    ids = sorted(bill.pk for bill in bills)
+    return EntrySpec(
+        "bills",
+        f"{ids[0]}-{ids[-1]}:{len(ids)}",
+        lines,
+        booked_on,
+        memo=f"{len(ids)} bills, {bills[0].period}",
+        site_id=bills[0].site_id,
+        references=references,
+    )
 
 
 def _revenue_component(component: str) -> str:
@@ -743,7 +751,8 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
         note.state = BillState.DRAFT
         note.corrects_id = bill.pk
         note.run_id = None
-        note.number = ""
+        note.number = f"{timezone.localdate(timezone=tenant.zone):%Y}{note_id:010d}"
+        note.entry_id = None
         note.total, note.tax_total = -bill.total, -bill.tax_total
         note.annual_quantities = {y: str(-Decimal(q)) for y, q in bill.annual_quantities.items()}
         note.checks = ""

@@ -425,6 +425,7 @@ class PricedLine:
 class Priced:
     lines: list[PricedLine]
     annual_quantities: dict[str, Decimal]
+    monthly_quantities: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:
@@ -454,13 +455,14 @@ def split_days(quantity: Decimal, days: Sequence[int]) -> list[Decimal]:
     return [*parts, quantity - sum(parts, Decimal(0))]
 
 
-def _cut(segments: Sequence[Segment]) -> list[Segment]:
-    """Cut segments where annual tiers reset (1 January) and where a TOU season changes: both
-    fall on the first of a month, so only those days are looked at."""
+def _cut(segments: Sequence[Segment], every_month: bool = False) -> list[Segment]:
+    """Cut segments where annual tiers reset (1 January) and where a TOU season changes (and,
+    for prepaid charges, at every month, whose tiers and allowance start again): all fall on
+    the first of a month, so only those days are looked at."""
     result = []
     for segment in segments:
         spec, start = segment.spec, segment.starts_on
-        if spec.annual or spec.kind == "tou":
+        if every_month or spec.annual or spec.kind == "tou":
             month = date(start.year, start.month, 1)
             while True:
                 month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
@@ -470,7 +472,7 @@ def _cut(segments: Sequence[Segment]) -> list[Segment]:
                 new_season = spec.kind == "tou" and spec.season_for(month.month) is not (
                     spec.season_for(month.month - 1 or 12)
                 )
-                if new_year or new_season:
+                if every_month or new_year or new_season:
                     result.append(replace(segment, starts_on=start, ends_on=month))
                     start = month
         result.append(replace(segment, starts_on=start))
@@ -570,19 +572,25 @@ def price(
     period: str,
     vat_rate: Decimal,
     year_to_date: dict[int, Decimal] | None = None,
+    month_to_date: dict[str, Decimal] | None = None,
 ) -> Priced:
     """Price one account's usage over consecutive segments (the tariff versions that apply).
 
     ``year_to_date`` holds the kWh already counted towards annual tiers in each calendar year
-    before this usage. Monthly tier limits and monthly fees apply per billing period and
-    prorate by days when a period is split.
+    before this usage. For a bill, monthly tier limits and monthly fees apply per billing
+    period and prorate by days when a period is split. For a prepaid charge (a few hours of
+    usage), ``month_to_date`` holds the kWh charged earlier in each month ("YYYY-MM"): monthly
+    tiers and the free allowance continue from it, and the monthly charges (fixed fee,
+    capacity, demand, power factor, common area) are left to the monthly statement.
     """
+    mtd = dict(month_to_date or {})
     if not segments:
         raise PricingError("no tariff applies to the account in the period")
     for earlier, later in itertools.pairwise(segments):
         if earlier.ends_on != later.starts_on:
             raise PricingError(f"no tariff applies from {earlier.ends_on} to {later.starts_on}")
-    parts = _cut(segments)
+    recurring = month_to_date is None
+    parts = _cut(segments, every_month=not recurring)
     days = [part.days for part in parts]
     period_days = sum(days)
     totals = split_days(usage.total, days)
@@ -596,6 +604,7 @@ def price(
     builder = _Builder(facts, vat_rate)
     ytd = dict(year_to_date or {})
     annual: dict[str, Decimal] = {}
+    monthly: dict[str, Decimal] = {}
     for index, part in enumerate(parts):
         spec = part.spec
         quantity = totals[index]
@@ -603,11 +612,20 @@ def price(
         year = part.starts_on.year
         # Annual tiers continue from the year's count; monthly limits are the period's, shared
         # by days among its segments, each segment starting from zero.
-        position = ytd.get(year, Decimal(0)) if spec.annual else Decimal(0)
+        month = f"{part.starts_on:%Y-%m}"
+        if spec.annual:
+            position = ytd.get(year, Decimal(0))
+        else:
+            position = Decimal(0) if recurring else mtd.get(month, Decimal(0))
         free = Decimal(0)
         if facts.minimum_living_support and spec.free_allowance:
-            free = min(quantity, (spec.free_allowance * share).quantize(KWH, ROUND_HALF_UP))
-            builder.add("free_allowance", part, free, Decimal(0))
+            if recurring:
+                allowance = (spec.free_allowance * share).quantize(KWH, ROUND_HALF_UP)
+            else:
+                allowance = max(Decimal(0), spec.free_allowance - mtd.get(month, Decimal(0)))
+            free = min(quantity, allowance)
+            if free or recurring:
+                builder.add("free_allowance", part, free, Decimal(0))
         if spec.kind == "flat":
             builder.add("energy", part, quantity - free, spec.price or Decimal(0))
         elif spec.kind == "tou":
@@ -617,7 +635,7 @@ def price(
                 builder.add(register, part, tou[name][index], season.prices[name])
         if spec.tiers:
             limits = tier_limits(spec, facts, year)
-            if not spec.annual:
+            if not spec.annual and recurring:
                 limits = [
                     (limit * share).quantize(KWH, ROUND_HALF_UP) if limit is not None else None
                     for limit in limits
@@ -631,6 +649,8 @@ def price(
             if spec.annual:
                 ytd[year] = position + quantity
                 annual[str(year)] = annual.get(str(year), Decimal(0)) + quantity
+        monthly[month] = monthly.get(month, Decimal(0)) + quantity
+        mtd[month] = mtd.get(month, Decimal(0)) + quantity
         if spec.agency_prices is not None:
             agency = spec.agency_prices.get(period)
             if agency is None:
@@ -638,6 +658,8 @@ def price(
             builder.add("agency_purchase", part, quantity, agency)
         if spec.funds_per_kwh:
             builder.add("funds", part, quantity, spec.funds_per_kwh)
+        if not recurring:
+            continue
         if spec.fixed_monthly_fee:
             months = share.quantize(KWH, ROUND_HALF_UP)
             builder.add(
@@ -671,11 +693,11 @@ def price(
                 amount=round_fen(usage.max_demand * spec.demand_per_kw * share),
             )
     last = parts[-1]
-    if last.spec.power_factor_standard is not None and usage.reactive is not None:
+    if recurring and last.spec.power_factor_standard is not None and usage.reactive is not None:
         _power_factor_line(builder, last, usage)
-    if usage.common_area:
+    if recurring and usage.common_area:
         builder.add("common_area", last, usage.common_area, last.spec.base_price())
-    return Priced(builder.lines, annual)
+    return Priced(builder.lines, annual, monthly)
 
 
 def _power_factor_line(builder: _Builder, segment: Segment, usage: Usage) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from billing.bills import price_bill_run
-from billing.models import BillRun
+from billing.models import BillingSettings, BillRun
+from billing.prepaid import charge_prepaid_accounts
 from billing.validation import validate_readings
 from tenancy.context import get_current_tenant
 from tenancy.models import ActorKind, Tenant, User
@@ -49,3 +53,27 @@ def price_bill_run_task(tenant_id: int, run_id: int) -> dict:
     run = BillRun.objects.get(pk=run_id)
     run = price_bill_run(_starter(run), run_id)
     return {"state": run.state, "done": run.done, "total": run.total}
+
+
+@shared_task(name="billing.charge_prepaid", acks_late=True)
+def charge_prepaid_task(tenant_id: int) -> dict:
+    """Charge the tenant's prepaid accounts now (safe to run twice: a reading pair is charged
+    once)."""
+    tenant = get_current_tenant()
+    summary = charge_prepaid_accounts(Principal.system(tenant, "prepaid charging"), tenant)
+    BillingSettings.objects.filter(tenant=tenant).update(prepaid_charged_at=timezone.now())
+    return {"accounts": summary.accounts, "charged": summary.charged, "amount": str(summary.amount)}
+
+
+@shared_task(name="billing.charge_prepaid_due")
+def charge_prepaid_due() -> int:
+    """The sweep: charge each tenant whose prepaid charging interval has passed."""
+    now = timezone.now()
+    queued = 0
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("id", flat=True):
+        settings = BillingSettings.for_tenant(Tenant.objects.get(pk=tenant_id))
+        interval = timedelta(minutes=settings.prepaid_charge_interval_minutes)
+        if settings.prepaid_charged_at is None or now - settings.prepaid_charged_at >= interval:
+            charge_prepaid_task.delay(tenant_id=tenant_id)
+            queued += 1
+    return queued

@@ -49,9 +49,12 @@ class EntrySpec:
     booked_on: date
     memo: str = ""
     site_id: int | None = None
+    references: list[str] | None = None  # per line, e.g. "bill:42" on a customer's line
     entry_id: int | None = field(default=None, compare=False)
 
     def checked(self) -> EntrySpec:
+        if self.references is not None and len(self.references) != len(self.lines):
+            raise PostingError(f"{self}: one reference per line")
         if len(self.lines) < 2:
             raise PostingError(f"{self}: an entry needs at least two lines")
         self.lines = [(account, Money(amount)) for account, amount in self.lines]
@@ -64,24 +67,28 @@ class EntrySpec:
 
     @property
     def digest(self) -> str:
-        canonical = ";".join(f"{account}:{amount}" for account, amount in sorted(self.lines))
+        references = self.references or [""] * len(self.lines)
+        canonical = ";".join(
+            f"{account}:{amount}:{reference}"
+            for (account, amount), reference in sorted(zip(self.lines, references, strict=True))
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def __str__(self) -> str:
         return f"{self.source_type}:{self.source_id}"
 
 
-def lock_ledger_accounts(ids: Iterable[int]) -> None:
-    """Lock ledger account rows in primary-key order: every posting takes its locks through
-    here, so two postings that touch the same accounts queue instead of deadlocking."""
+def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
+    """Lock the tenant's ledger account rows in primary-key order: every posting takes its
+    locks through here, so two postings that touch the same accounts queue instead of
+    deadlocking. An id that is not one of the tenant's ledger accounts is refused."""
     ordered = sorted(set(ids))
-    if ordered and connection.vendor == "postgresql":
-        list(
-            LedgerAccount.unscoped.select_for_update()
-            .filter(pk__in=ordered)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+    accounts = LedgerAccount.unscoped.filter(tenant=tenant, pk__in=ordered).order_by("pk")
+    if connection.vendor == "postgresql":
+        accounts = accounts.select_for_update()
+    found = set(accounts.values_list("pk", flat=True))
+    if missing := set(ordered) - found:
+        raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
 
 
 def _move_balances(movements: dict[int, Decimal]) -> None:
@@ -106,15 +113,6 @@ def _move_balances(movements: dict[int, Decimal]) -> None:
             )
 
 
-def _check_accounts_belong(tenant: Tenant, specs: Sequence[EntrySpec]) -> None:
-    wanted = {account for spec in specs for account, _amount in spec.lines}
-    found = set(
-        LedgerAccount.unscoped.filter(tenant=tenant, pk__in=wanted).values_list("pk", flat=True)
-    )
-    if missing := wanted - found:
-        raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
-
-
 def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]:
     """Post a batch of entries; returns the entry id of every source id (the first posting's for
     sources posted before). Set-based: one query for what exists, one id allocation, one COPY
@@ -132,7 +130,6 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         by_source[(spec.source_type, spec.source_id)] = spec
     result: dict[str, int] = {}
     with transaction.atomic():
-        _check_accounts_belong(tenant, specs)
         existing = {}
         for source_type in {spec.source_type for spec in specs}:
             ids = [spec.source_id for spec in specs if spec.source_type == source_type]
@@ -156,7 +153,7 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         for spec in fresh:
             for account, amount in spec.lines:
                 movements[account] += Decimal(amount)
-        lock_ledger_accounts(movements)
+        lock_ledger_accounts(tenant, movements)
         entry_ids = allocate_ids(JournalEntry, len(fresh))
         insert_rows(
             JournalEntry,
@@ -171,11 +168,13 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         )  # fmt: skip
         insert_rows(
             JournalLine,
-            ["tenant_id", "entry_id", "ledger_account_id", "amount"],
+            ["tenant_id", "entry_id", "ledger_account_id", "amount", "reference"],
             (
-                (tenant.pk, entry_id, account, amount)
+                (tenant.pk, entry_id, account, amount, reference)
                 for entry_id, spec in zip(entry_ids, fresh, strict=True)
-                for account, amount in spec.lines
+                for (account, amount), reference in zip(
+                    spec.lines, spec.references or [""] * len(spec.lines), strict=True
+                )
             ),
         )
         _move_balances(movements)

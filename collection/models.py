@@ -91,8 +91,13 @@ class JournalEntry(TenantOwned):
         max_length=64,
         help_text=_("Hash of the lines, to refuse a retry that posts something else."),
     )
-    site = models.ForeignKey(
-        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    site = models.ForeignKey(  # copied from the source (a bill's site); no key check a row
+        Site,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     memo = models.CharField(_("memo"), max_length=200, blank=True)
     booked_on = models.DateField(_("booking date"))
@@ -136,6 +141,9 @@ class JournalLine(TenantOwned):
     )
     amount = models.DecimalField(
         _("amount"), help_text=_("Debit positive, credit negative."), **MONEY
+    )
+    reference = models.CharField(
+        _("reference"), max_length=32, blank=True, help_text=_('The document, e.g. "bill:42".')
     )
 
     site_path = "entry__site"

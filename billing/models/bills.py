@@ -100,7 +100,11 @@ class Bill(TenantOwned):
         related_name="corrections",
         db_index=False,
     )
-    number = models.CharField(_("bill number"), max_length=20, blank=True)
+    number = models.CharField(
+        _("bill number"),
+        max_length=20,
+        help_text=_("Given when drafted (year and a platform-wide serial); a void keeps it."),
+    )
     utility = models.CharField(max_length=16)
     starts_on = models.DateField()
     ends_on = models.DateField()
@@ -122,6 +126,16 @@ class Bill(TenantOwned):
     payment_reference = models.CharField(max_length=32, blank=True)
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
+    entry = models.ForeignKey(
+        JournalEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,  # set with the entry it names, in the same transaction
+        help_text=_("The journal entry that posted the bill (with the others of its batch)."),
+    )
     created_by_kind = models.CharField(max_length=16)
     created_by_id = models.BigIntegerField(null=True, blank=True)
     created_by_label = models.CharField(max_length=200)
@@ -140,14 +154,11 @@ class Bill(TenantOwned):
                 condition=models.Q(run__isnull=False),
                 name="bill_one_per_account_and_run",
             ),
-            models.UniqueConstraint(
-                fields=["tenant", "number"], condition=~models.Q(number=""), name="bill_number"
-            ),
+            models.UniqueConstraint(fields=["tenant", "number"], name="bill_number"),
         ]
         indexes = [
             models.Index(fields=["tenant", "account", "period"], name="bill_account_period"),
             models.Index(fields=["tenant", "site", "period"], name="bill_site_period"),
-            models.Index(fields=["tenant", "run", "state"], name="bill_run_state"),
         ]
 
     def __str__(self) -> str:
@@ -156,13 +167,6 @@ class Bill(TenantOwned):
     @property
     def source_type(self) -> str:
         return "credit_note" if self.kind == BillKind.CREDIT_NOTE else "bill"
-
-    @property
-    def journal_entry(self) -> JournalEntry | None:
-        """The ledger posting of an issued bill (none for a zero bill)."""
-        return JournalEntry.unscoped.filter(
-            tenant_id=self.tenant_id, source_type=self.source_type, source_id=str(self.pk)
-        ).first()
 
 
 class BillLine(TenantOwned):

@@ -179,6 +179,10 @@ class BillingSettings(models.Model):
         validators=[MinValueValidator(5), MaxValueValidator(1440)],
     )
 
+    prepaid_charged_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When prepaid accounts were last charged."
+    )
+
     def __str__(self) -> str:
         return f"billing settings of tenant {self.tenant_id}"
 

@@ -1,0 +1,253 @@
+"""Prepaid charging (远程费控): the balance lives on the platform, in the account's wallet.
+
+At the tenant's interval (hourly by default) each prepaid account's validated consumption since
+its last charge is priced (TOU and tiers included, tiers continuing from the month's and year's
+earlier charges) and posted against its wallet: Dr wallet, Cr revenue, Cr VAT payable. The
+reading pair is the source: a charge runs from the previous charge's closing reading to the
+latest effective reading, it is unique per (account, opening reading), and the account row is
+locked while it is charged, so concurrent tasks never charge the same consumption twice. A
+suspect reading stops the stretch before it until a verifier has dealt with it.
+
+The collection issue adds the thresholds, alerts and relay control on top of the wallet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.effective import REGISTERS, Effective, consumption_between, effective_readings
+from billing.models import (
+    BillingSettings,
+    PrepaidCharge,
+    TariffAssignment,
+    TariffVersion,
+)
+from billing.tariffs import (
+    KWH,
+    AccountFacts,
+    Assignment,
+    PricingError,
+    TariffSpec,
+    Usage,
+    Version,
+    price,
+    tariff_segments,
+)
+from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
+from collection.ledger import tenant_ledger_account as ledger_account
+from collection.models import LedgerKind
+from customers.models import Account, AccountStatus, PaymentMode
+from metering.models import Meter
+from tenancy.audit import AuditAction, record_audit
+from tenancy.models import Tenant
+from tenancy.principal import Principal
+
+
+@dataclass
+class ChargeSummary:
+    accounts: int = 0
+    charged: int = 0
+    amount: Decimal = Decimal("0.00")
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _effective_from(data: dict[str, Any]) -> Effective:
+    """Rebuild the reading a charge closed on (stored as ``Effective.describe()``)."""
+    return Effective(
+        data["meter"],
+        datetime.fromisoformat(data["taken_at"]),
+        {name: Decimal(data[name]) if name in data else None for name in REGISTERS},
+        data["source"],
+        reading_id=data.get("reading"),
+        correction_id=data.get("correction"),
+    )
+
+
+def _opening_and_closing(
+    account: Account, meter_ids: list[int], last: PrepaidCharge | None, now: datetime
+) -> tuple[Effective | None, Effective | None]:
+    """The pair to charge: from the last charge's closing reading (or the account's first
+    effective reading) to the latest effective reading before anything still pending."""
+    start = (
+        last.to_taken_at
+        if last
+        else timezone.make_aware(datetime.combine(account.opened_on, datetime.min.time()))
+    )
+    found = effective_readings(meter_ids, start, now)
+    pending = min(
+        (at for readings in found.values() for at, _why in readings.pending), default=None
+    )
+    effective = sorted(
+        (e for readings in found.values() for e in readings.effective),
+        key=lambda e: e.taken_at,
+    )
+    if pending is not None:
+        effective = [e for e in effective if e.taken_at < pending]
+    opening = _effective_from(last.closing) if last else (effective[0] if effective else None)
+    later = [e for e in effective if opening is not None and e.taken_at > opening.taken_at]
+    return opening, (later[-1] if later else None)
+
+
+def _to_date(account: Account, since: datetime, kind: str) -> dict[Any, Decimal]:
+    """kWh charged earlier this year (by year) or this month (by YYYY-MM)."""
+    totals: dict[Any, Decimal] = defaultdict(Decimal)
+    field_name = "annual_quantities" if kind == "year" else "consumption"
+    rows = PrepaidCharge.unscoped.filter(account=account, to_taken_at__gte=since)
+    for quantities in rows.values_list(field_name, flat=True):
+        source = quantities if kind == "year" else quantities.get("months", {})
+        for key, kwh in source.items():
+            totals[int(key) if kind == "year" else key] += Decimal(kwh)
+    return totals
+
+
+def charge_account(
+    actor: Principal, account_id: int, *, now: datetime | None = None
+) -> PrepaidCharge | None:
+    """Charge one prepaid account's new validated consumption; None when there is none."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = Account.unscoped.select_for_update().get(pk=account_id)
+        tenant = Tenant.objects.get(pk=account.tenant_id)
+        last = PrepaidCharge.unscoped.filter(account=account).order_by("-to_taken_at").first()
+        meter_ids = list(Meter.unscoped.filter(account=account).values_list("pk", flat=True))
+        if not meter_ids:
+            return None
+        opening, closing = _opening_and_closing(account, meter_ids, last, now)
+        if opening is None or closing is None:
+            return None
+        used = {
+            name: value.quantize(KWH) if value is not None else None
+            for name, value in consumption_between(opening, closing).items()
+        }
+        total = used.get("total")
+        if total is None or total <= 0:
+            return None
+        zone = tenant.zone
+        starts_on = opening.taken_at.astimezone(zone).date()
+        ends_on = closing.taken_at.astimezone(zone).date() + timedelta(days=1)
+        assignments = [
+            Assignment(
+                a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to
+            )
+            for a in TariffAssignment.unscoped.filter(
+                Q(account=account) | Q(account__isnull=True, customer_class=account.customer_class),
+                tenant=tenant,
+            )
+        ]
+        versions = [
+            Version(v.pk, v.tariff_id, v.effective_from, TariffSpec.parse(v.spec))
+            for v in TariffVersion.unscoped.filter(
+                tenant=tenant, tariff_id__in={a.tariff_id for a in assignments}
+            )
+        ]
+        year_start = timezone.make_aware(datetime(starts_on.year, 1, 1), zone)
+        month_start = timezone.make_aware(datetime(starts_on.year, starts_on.month, 1), zone)
+        settings = BillingSettings.for_tenant(tenant)
+        priced = price(
+            AccountFacts(
+                account.utility,
+                account.household_size,
+                account.minimum_living_support,
+                account.contracted_capacity_kva,
+                account.opened_on,
+            ),
+            tariff_segments(
+                account.pk, account.customer_class, starts_on, ends_on, assignments, versions
+            ),
+            Usage(total, {name: used.get(name) for name in REGISTERS[1:]}),
+            period=f"{ends_on - timedelta(days=1):%Y-%m}",
+            vat_rate=settings.vat_rate(account.utility),
+            year_to_date=_to_date(account, year_start, "year"),
+            month_to_date=_to_date(account, month_start, "month"),
+        )
+        charge = PrepaidCharge.unscoped.create(
+            tenant=tenant,
+            account=account,
+            site_id=account.site_id,
+            from_taken_at=opening.taken_at,
+            to_taken_at=closing.taken_at,
+            opening=opening.describe(),
+            closing=closing.describe(),
+            consumption={
+                **{name: str(value) for name, value in used.items() if value is not None},
+                "months": {m: str(kwh) for m, kwh in priced.monthly_quantities.items()},
+            },
+            lines=[
+                {
+                    "component": line.component,
+                    "label": line.label,
+                    "label_en": line.label_en,
+                    "quantity": str(line.quantity),
+                    "unit_price": str(line.unit_price),
+                    "amount": str(line.amount),
+                    "tax": str(line.tax),
+                }
+                for line in priced.lines
+            ],
+            amount=priced.total,
+            tax=priced.tax,
+            annual_quantities={y: str(kwh) for y, kwh in priced.annual_quantities.items()},
+        )
+        if priced.total:
+            post_entries(actor, [_charge_entry(tenant, account, charge, priced.lines)])
+        record_audit(
+            actor,
+            AuditAction.PREPAID_CHARGED,
+            charge,
+            after={"account": account.number, "amount": charge.amount, "kwh": total},
+        )
+    return charge
+
+
+def _charge_entry(
+    tenant: Tenant, account: Account, charge: PrepaidCharge, lines: list
+) -> EntrySpec:  # type: ignore[type-arg]
+    wallet = customer_ledger_accounts(tenant, LedgerKind.WALLET, [account.pk])[account.pk]
+    net: dict[int, Decimal] = defaultdict(Decimal)
+    tax = Decimal(0)
+    for line in lines:
+        component = "energy" if line.component.startswith("tou_") or line.component in (
+            "tier_surcharge", "free_allowance") else line.component  # fmt: skip
+        revenue = ledger_account(
+            tenant, LedgerKind.REVENUE, utility=account.utility, component=component
+        )
+        net[revenue.pk] -= line.amount - line.tax
+        tax += line.tax
+    vat = ledger_account(tenant, LedgerKind.VAT_PAYABLE, utility=account.utility)
+    entry_lines = [(wallet, charge.amount), *net.items(), (vat.pk, -tax)]
+    return EntrySpec(
+        "prepaid_charge",
+        str(charge.pk),
+        [(ledger, amount) for ledger, amount in entry_lines if amount],
+        timezone.localdate(timezone=tenant.zone),
+        memo=f"prepaid {account.number} {charge.from_taken_at:%Y-%m-%d %H:%M}",
+        site_id=account.site_id,
+    )
+
+
+def charge_prepaid_accounts(actor: Principal, tenant: Tenant) -> ChargeSummary:
+    """Charge every active prepaid account of the tenant (each in its own transaction, so one
+    account that cannot be priced does not stop the others)."""
+    summary = ChargeSummary()
+    accounts = Account.unscoped.filter(
+        tenant=tenant, payment_mode=PaymentMode.PREPAID, status=AccountStatus.ACTIVE
+    ).values_list("pk", "number")
+    for account_id, number in accounts.order_by("pk").iterator(chunk_size=2000):
+        summary.accounts += 1
+        try:
+            charge = charge_account(actor, account_id)
+        except PricingError as exc:
+            summary.skipped[number] = str(exc)
+            continue
+        if charge is not None:
+            summary.charged += 1
+            summary.amount += charge.amount
+    return summary

@@ -1,0 +1,133 @@
+"""Prepaid charging: validated consumption since the last charge, priced and posted against
+the wallet; a reading pair is charged once, even by concurrent tasks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+
+from billing import tariff_services
+from billing.models import PrepaidCharge
+from billing.prepaid import charge_account, charge_prepaid_accounts
+from billing.tests.helpers import checks, lay
+from billing.tests.test_tariffs import BEIJING
+from collection.ledger import check_ledger
+from collection.models import LedgerAccount, LedgerKind
+from tenancy.context import use_tenant
+from tests.world import World
+
+NOW = datetime(2026, 9, 2, tzinfo=UTC)
+
+
+@pytest.fixture
+def prepaid(world: World):  # type: ignore[no-untyped-def]
+    with world.a.active():
+        tariff = tariff_services.create_tariff(
+            world.a.system, code="RES", name="居民阶梯", utility="electricity"
+        )
+        tariff_services.add_tariff_version(
+            world.a.system, tariff, effective_from=date(2020, 1, 1), spec=BEIJING
+        )
+        tariff_services.assign_tariff(
+            world.a.system, tariff, effective_from=date(2020, 1, 1), customer_class="residential"
+        )
+    account = world.a.account(payment_mode="prepaid", opened_on=date(2026, 1, 1))
+    meter = world.a.meter(account.site, account=account)
+    return account, meter
+
+
+def wallet(account) -> D:  # type: ignore[no-untyped-def]
+    ledger = LedgerAccount.unscoped.filter(kind=LedgerKind.WALLET, account=account).first()
+    return ledger.balance if ledger else D("0.00")
+
+
+def test_validated_consumption_is_charged_to_the_wallet_once(world: World, prepaid):  # type: ignore[no-untyped-def]
+    account, meter = prepaid
+    lay(meter, [{"total": "100.00"}, {"total": "103.00"}, {"total": "105.50"}])
+    checks(meter)
+    with world.a.active():
+        charge = charge_account(world.a.system, account.pk, now=NOW)
+        # 08:00 → 10:00: 5.5 kWh in tier 1: 5.5 × 0.4883 = 2.68565 → 2.69.
+        assert (charge.amount, charge.consumption["total"]) == (D("2.69"), "5.500")
+        assert wallet(account) == D("2.69")  # the wallet's credit went down by 2.69
+        assert charge_account(world.a.system, account.pk, now=NOW) is None
+    lay(meter, [{"taken_at": datetime(2026, 9, 1, 3, tzinfo=UTC), "total": "107.00"}])
+    checks(meter)
+    with world.a.active():
+        again = charge_account(world.a.system, account.pk, now=NOW)
+    # From the last charge's closing reading: 1.5 × 0.4883 = 0.73245 → 0.73.
+    assert (again.from_taken_at, again.amount) == (charge.to_taken_at, D("0.73"))
+    assert wallet(account) == D("3.42")
+    assert check_ledger(world.a.tenant) == []
+
+
+def test_a_suspect_reading_stops_the_charge_before_it(world: World, prepaid):  # type: ignore[no-untyped-def]
+    account, meter = prepaid
+    lay(meter, [{"total": "100.00"}, {"total": "101.00"}, {"total": "90.00"}, {"total": "91.0"}])
+    assert [status for status, _rules in checks(meter)][2] == "suspect"
+    with world.a.active():
+        charge = charge_account(world.a.system, account.pk, now=NOW)
+    assert charge.consumption["total"] == "1.000"
+
+
+def test_tiers_continue_from_the_years_earlier_charges(world: World, prepaid):  # type: ignore[no-untyped-def]
+    account, meter = prepaid
+    lay(meter, [{"total": "0.00"}, {"total": "2870.00"}])
+    checks(meter)
+    with world.a.active():
+        charge_account(world.a.system, account.pk, now=NOW)
+    lay(meter, [{"taken_at": datetime(2026, 9, 1, 2, tzinfo=UTC), "total": "2890.00"}])
+    checks(meter)
+    with world.a.active():
+        charge = charge_account(world.a.system, account.pk, now=NOW)
+    # 10 kWh left in tier 1 (4.88), 10 in tier 2 (5.38).
+    assert [(line["label"], line["amount"]) for line in charge.lines] == [
+        ("第1档电量电费", "4.88"),
+        ("第2档电量电费", "5.38"),
+    ]
+
+
+def test_the_sweep_charges_every_prepaid_account(world: World, prepaid):  # type: ignore[no-untyped-def]
+    _account, meter = prepaid
+    lay(meter, [{"total": "10.00"}, {"total": "20.00"}])
+    checks(meter)
+    world.a.account(payment_mode="postpaid")
+    with world.a.active():
+        summary = charge_prepaid_accounts(world.a.system, world.a.tenant)
+    assert (summary.accounts, summary.charged, summary.amount) == (1, 1, D("4.88"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_charging_tasks_charge_a_reading_pair_once(world: World, prepaid):  # type: ignore[no-untyped-def]
+    account, meter = prepaid
+    lay(meter, [{"total": "100.00"}, {"total": "150.00"}])
+    checks(meter)
+    start = threading.Barrier(6)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def charge() -> None:
+        try:
+            with use_tenant(world.a.tenant):
+                start.wait()
+                results.append(charge_account(world.a.system, account.pk, now=NOW))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=charge) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(1 for result in results if result is not None) == 1
+    assert PrepaidCharge.unscoped.filter(account=account).count() == 1
+    # 50 × 0.4883 = 24.415 → 24.42, once.
+    assert wallet(account) == D("24.42")
