@@ -531,11 +531,8 @@ def due_date(tenant: Tenant, issued_on: date, term_days: int, overrides: dict[da
     return day
 
 
-def approve_bill_run(
-    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
-) -> BillRun:
-    """Approve a drafted run and issue its unflagged drafts (flagged ones wait in the queue).
-    The approver must not be who started the run. Resumable like pricing."""
+def approve_run(actor: Principal, run_id: int) -> BillRun:
+    """Approve a drafted run: the approver must not be who started it (four eyes)."""
     with transaction.atomic():
         run = BillRun.unscoped.select_for_update().get(pk=run_id)
         if _same_actor(actor, run.started_by_kind, run.started_by_id):
@@ -544,11 +541,48 @@ def approve_bill_run(
             raise ValidationError(_("The run is still pricing."), code="not_ready")
         if run.state == RunState.DRAFTED:
             run.state = RunState.ISSUING
+            run.approved_by_kind, run.approved_by_id = actor.kind, actor.id
             run.approved_by_label = actor.label[:200]
             run.approved_at = timezone.now()
-            run.save(update_fields=["state", "approved_by_label", "approved_at"])
+            run.save(
+                update_fields=[
+                    "state", "approved_by_kind", "approved_by_id", "approved_by_label",
+                    "approved_at",
+                ]
+            )  # fmt: skip
             record_audit(actor, AuditAction.BILL_RUN_APPROVED, run, after={"bills": run.bills})
-    if run.state == RunState.ISSUED:
+    return run
+
+
+def start_approval(actor: Principal, run: BillRun) -> BillRun:
+    """Approve the run now and issue its bills as a task once the approval commits."""
+    from billing.tasks import issue_bill_run_task
+
+    with transaction.atomic():
+        run = approve_run(actor, run.pk)
+        if run.state == RunState.ISSUING:
+            transaction.on_commit(
+                lambda: issue_bill_run_task.delay(tenant_id=run.tenant_id, run_id=run.pk)
+            )
+    run.refresh_from_db()
+    return run
+
+
+def approve_bill_run(
+    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+) -> BillRun:
+    """Approve a drafted run and issue its unflagged drafts in the foreground."""
+    approve_run(actor, run_id)
+    return issue_bill_run(actor, run_id, chunk=chunk, progress=progress)
+
+
+def issue_bill_run(
+    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+) -> BillRun:
+    """Issue an approved run's unflagged drafts chunk by chunk (flagged ones wait in the
+    queue); resumable: a chunk issues its bills and posts them in one transaction."""
+    run = BillRun.unscoped.get(pk=run_id)
+    if run.state != RunState.ISSUING:
         return run
     tenant = Tenant.objects.get(pk=run.tenant_id)
     settings = BillingSettings.for_tenant(tenant)

@@ -233,13 +233,18 @@ def _charge_entry(
     )
 
 
-def charge_prepaid_accounts(actor: Principal, tenant: Tenant) -> ChargeSummary:
-    """Charge every active prepaid account of the tenant (each in its own transaction, so one
-    account that cannot be priced does not stop the others)."""
+def charge_prepaid_accounts(
+    actor: Principal, tenant: Tenant, site_ids: frozenset[int] | None = None
+) -> ChargeSummary:
+    """Charge every active prepaid account of the tenant, or of these sites (each account in
+    its own transaction, so one that cannot be priced does not stop the others)."""
     summary = ChargeSummary()
     accounts = Account.unscoped.filter(
         tenant=tenant, payment_mode=PaymentMode.PREPAID, status=AccountStatus.ACTIVE
-    ).values_list("pk", "number")
+    )
+    if site_ids is not None:
+        accounts = accounts.filter(site_id__in=site_ids)
+    accounts = accounts.values_list("pk", "number")
     for account_id, number in accounts.order_by("pk").iterator(chunk_size=2000):
         summary.accounts += 1
         try:
@@ -250,4 +255,11 @@ def charge_prepaid_accounts(actor: Principal, tenant: Tenant) -> ChargeSummary:
         if charge is not None:
             summary.charged += 1
             summary.amount += charge.amount
+    record_audit(
+        actor,
+        AuditAction.PREPAID_CHARGED,
+        object_type="billing.prepaidcharge",
+        after={"accounts": summary.accounts, "charged": summary.charged,
+               "amount": summary.amount, "skipped": summary.skipped},
+    )  # fmt: skip
     return summary

@@ -47,6 +47,12 @@ def create_tariff(
     )
 
 
+def update_tariff(actor: Principal, tariff: Tariff, changes: dict[str, Any]) -> Tariff:
+    if "utility" in changes and changes["utility"] != tariff.utility and tariff.versions.exists():
+        raise ValidationError({"utility": _("A tariff with versions keeps its utility.")})
+    return update_with_audit(actor, tariff, changes, AuditAction.TARIFF_UPDATED)
+
+
 def add_tariff_version(
     actor: Principal, tariff: Tariff, *, effective_from: date, spec: Any, note: str = ""
 ) -> TariffVersion:
@@ -116,6 +122,10 @@ def assign_tariff(
             effective_from=effective_from,
             effective_to=effective_to,
         )
+
+
+def assign_tariff_from_api(actor: Principal, *, tariff: Tariff, **fields: Any) -> TariffAssignment:
+    return assign_tariff(actor, tariff, **fields)
 
 
 def end_tariff_assignment(

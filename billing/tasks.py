@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from billing.bills import price_bill_run
+from billing.bills import issue_bill_run, price_bill_run
 from billing.models import BillingSettings, BillRun
 from billing.prepaid import charge_prepaid_accounts
 from billing.validation import validate_readings
@@ -38,21 +38,31 @@ def queue_validation(tenant_id: int) -> None:
     transaction.on_commit(lambda: validate_tenant_readings.delay(tenant_id=tenant_id))
 
 
-def _starter(run: BillRun) -> Principal:
-    """The run is priced in the name of whoever started it."""
-    if run.started_by_kind == ActorKind.STAFF and run.started_by_id:
-        user = User.objects.filter(pk=run.started_by_id).first()
+def _actor(kind: str, actor_id: int | None, label: str) -> Principal:
+    """A run is priced in the name of whoever started it, issued in the approver's."""
+    if kind == ActorKind.STAFF and actor_id:
+        user = User.objects.filter(pk=actor_id).first()
         if user is not None:
             return Principal.for_user(user)
-    return Principal.system(get_current_tenant(), run.started_by_label)
+    return Principal.system(get_current_tenant(), label)
 
 
 @shared_task(name="billing.price_bill_run", acks_late=True)
 def price_bill_run_task(tenant_id: int, run_id: int) -> dict:
     """Price a bill run from where it stopped (idempotent: a redelivered task resumes it)."""
     run = BillRun.objects.get(pk=run_id)
-    run = price_bill_run(_starter(run), run_id)
+    actor = _actor(run.started_by_kind, run.started_by_id, run.started_by_label)
+    run = price_bill_run(actor, run_id)
     return {"state": run.state, "done": run.done, "total": run.total}
+
+
+@shared_task(name="billing.issue_bill_run", acks_late=True)
+def issue_bill_run_task(tenant_id: int, run_id: int) -> dict:
+    """Issue an approved run from where it stopped (a redelivered task resumes it)."""
+    run = BillRun.objects.get(pk=run_id)
+    actor = _actor(run.approved_by_kind, run.approved_by_id, run.approved_by_label)
+    run = issue_bill_run(actor, run_id)
+    return {"state": run.state, "issued": run.issued}
 
 
 @shared_task(name="billing.charge_prepaid", acks_late=True)

@@ -9,6 +9,16 @@ from billing.api import (
     VerificationQueueViewSet,
     VerificationSettingsViewSet,
 )
+from billing.api_bills import (
+    BillingSettingsViewSet,
+    BillRunViewSet,
+    BillViewSet,
+    CommonAreaViewSet,
+    PrepaidChargeViewSet,
+    TariffAssignmentViewSet,
+    TariffViewSet,
+)
+from collection.api import JournalEntryViewSet, LedgerAccountViewSet
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
 from metering.api import (
     GatewayViewSet,
@@ -55,3 +65,12 @@ router.register("line-losses", LineLossViewSet, basename="line-loss")
 router.register(
     "verification-settings", VerificationSettingsViewSet, basename="verification-settings"
 )
+router.register("tariffs", TariffViewSet, basename="tariff")
+router.register("tariff-assignments", TariffAssignmentViewSet, basename="tariff-assignment")
+router.register("common-areas", CommonAreaViewSet, basename="common-area")
+router.register("billing-settings", BillingSettingsViewSet, basename="billing-settings")
+router.register("bill-runs", BillRunViewSet, basename="bill-run")
+router.register("bills", BillViewSet, basename="bill")
+router.register("prepaid-charges", PrepaidChargeViewSet, basename="prepaid-charge")
+router.register("ledger-accounts", LedgerAccountViewSet, basename="ledger-account")
+router.register("journal-entries", JournalEntryViewSet, basename="journal-entry")

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a purpose needs, only those missing.
 #   scripts/system-packages.sh [runtime|test|bench]...   (default: runtime)
-# runtime: what the platform needs to run (the demo)
+# runtime: what the platform needs to run (the demo): the CJK font and Pango for PDF bills
 # test:    runtime + headless Chromium for the browser tests
 # bench:   runtime + wrk for HTTP load
 set -euo pipefail
 
 declare -A NEED=(
-  [runtime]=""
-  [test]="chromium mbpoll socat"
+  [runtime]="fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"
+  [test]="chromium mbpoll socat poppler-utils"
   [bench]="wrk"
 )
 

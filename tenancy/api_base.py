@@ -186,6 +186,10 @@ class ReadOnlyTenantViewSet(TenantViewSet, mixins.ListModelMixin, mixins.Retriev
     pass
 
 
+class CreateReadTenantViewSet(ReadOnlyTenantViewSet, mixins.CreateModelMixin):
+    pass
+
+
 class CreateReadUpdateTenantViewSet(
     ReadOnlyTenantViewSet, mixins.CreateModelMixin, mixins.UpdateModelMixin
 ):

@@ -140,6 +140,32 @@ MATRIX.update(
     }
 )
 
+BILLING_STAFF = roles(ADMIN, HQ, MANAGER, VERIFIER, INSPECTOR)
+MATRIX.update(
+    {
+        "tariffs": {"view": EVERYONE, "add": roles(ADMIN, HQ), "change": roles(ADMIN, HQ)},
+        "tariff_assignments": {
+            "view": EVERYONE,
+            "add": roles(ADMIN, HQ),
+            "change": roles(ADMIN, HQ),
+        },
+        "common_areas": {"view": EVERYONE, "add": SITE_ADMINS},
+        "billing_settings": {"view": BILLING_STAFF | roles(CASHIER), "change": roles(ADMIN)},
+        "bill_runs": {
+            "view": BILLING_STAFF,
+            "add": roles(ADMIN, VERIFIER),
+            "approve": roles(ADMIN, VERIFIER),
+        },
+        "bills": {
+            "view": EVERYONE - {READER},
+            "approve": roles(ADMIN, VERIFIER),
+            "correct": roles(ADMIN, VERIFIER),
+        },
+        "ledger": {"view": roles(ADMIN, HQ, MANAGER, CASHIER, INSPECTOR)},
+        "prepaid_charges": {"view": EVERYONE - {READER}, "run": roles(ADMIN)},
+    }
+)
+
 DRF_ACTIONS = {
     "list": "view",
     "retrieve": "view",

@@ -18,12 +18,20 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import (
+    Bill,
+    BillingSettings,
+    BillRun,
+    CommonArea,
     LineLoss,
     PeriodConsumption,
+    PrepaidCharge,
     ReadingCorrection,
+    Tariff,
+    TariffAssignment,
     VerificationItem,
     VerificationSettings,
 )
+from collection.models import JournalEntry, LedgerAccount
 from customers.models import Account, Contact, Customer, Premise
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy.audit import AuditAction, record_audit
@@ -128,6 +136,7 @@ class ActionSpec:
     foreign_body: Callable[[TenantWorld, TenantWorld], dict[str, Any]] | None = None
     foreign_status: int | None = None
     lists_objects: bool = False
+    make: Callable[[TenantWorld, Site], models.Model] | None = None  # instead of the route's
 
 
 @dataclass
@@ -530,9 +539,114 @@ VERIFY_SPECS: dict[str, RouteSpec] = {
 }
 SPECS.update(VERIFY_SPECS)
 
+_FLAT = {"energy": {"kind": "flat", "price": "0.6000"}}
+
+BILLING_SPECS: dict[str, RouteSpec] = {
+    "tariff": RouteSpec(
+        model=Tariff,
+        make=lambda w, s: w.tariff(),
+        site_bound=False,
+        create_body=lambda w, s: {"code": unique("T"), "name": "新电价", "utility": "electricity"},
+        patch_body=lambda obj: {"name": "改名"},
+        put_body=lambda w, obj: {"code": obj.code, "name": "改名", "utility": "electricity"},
+        actions={
+            "versions": ActionSpec(
+                body=lambda w, o: {"effective_from": fresh_date().isoformat(), "spec": _FLAT},
+                success=201,
+            )
+        },
+    ),
+    "tariff-assignment": RouteSpec(
+        model=TariffAssignment,
+        make=lambda w, s: w.tariff_assignment(s),
+        site_bound=False,
+        create_body=lambda w, s: {
+            "tariff": w.tariff().pk,
+            "account": w.account(s).pk,
+            "effective_from": "2020-01-01",
+        },
+        foreign_create_body=lambda a, b: {
+            "tariff": a.tariff().pk,
+            "account": a.account().pk,
+            "effective_from": "2020-01-01",
+        },
+        actions={"end": ActionSpec(body=lambda w, o: {"effective_to": "2030-01-01"})},
+    ),
+    "common-area": RouteSpec(
+        model=CommonArea,
+        make=lambda w, s: w.common_area(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "site": s.pk,
+            "name": "2号楼公摊",
+            "account": w.account(s).pk,
+            "method": "equal",
+            "members": [w.account(s).pk, w.account(s).pk],
+        },
+        foreign_create_body=lambda a, b: {
+            "site": a.sites[0].pk,
+            "name": "x",
+            "account": a.account().pk,
+            "method": "equal",
+            "members": [a.account().pk],
+        },
+    ),
+    "billing-settings": RouteSpec(
+        model=BillingSettings,
+        make=lambda w, s: BillingSettings.for_tenant(w.tenant),
+        site_bound=False,
+        no_object=True,
+        actions={"current": ActionSpec(body=lambda w, o: {"payment_term_days": 20})},
+    ),
+    "bill-run": RouteSpec(
+        model=BillRun,
+        make=lambda w, s: w.bill_run(s),
+        site_bound=True,
+        create_body=lambda w, s: {"site": s.pk, "period": w.next_period()},
+        foreign_create_body=lambda a, b: {"site": a.sites[0].pk, "period": "2026-10"},
+        actions={"approve": ActionSpec(success=202)},
+    ),
+    "bill": RouteSpec(
+        model=Bill,
+        make=lambda w, s: w.bill(s),
+        site_bound=True,
+        actions={
+            "approve": ActionSpec(make=lambda w, s: w.bill(s, state="flagged")),
+            "void": ActionSpec(
+                body=lambda w, o: {"reason": "表计故障"},
+                make=lambda w, s: w.bill(s, state="flagged"),
+            ),
+            "credit": ActionSpec(body=lambda w, o: {"reason": "抄错"}, success=201),
+            "rebill": ActionSpec(body=lambda w, o: {"reason": "抄错"}, success=201),
+            "document": ActionSpec(query={"as": "html"}),
+        },
+    ),
+    "prepaid-charge": RouteSpec(
+        model=PrepaidCharge,
+        make=lambda w, s: w.prepaid_charge(s),
+        site_bound=True,
+        actions={"run": ActionSpec(foreign_body=lambda a, b: {}, foreign_status=200)},
+    ),
+    "ledger-account": RouteSpec(
+        model=LedgerAccount, make=lambda w, s: w.ledger_account(s), site_bound=True
+    ),
+    "journal-entry": RouteSpec(
+        model=JournalEntry, make=lambda w, s: w.journal_entry(s), site_bound=True
+    ),
+}
+SPECS.update(BILLING_SPECS)
+
 
 def spec_for(route: Route) -> RouteSpec:
     return SPECS[route.basename]
+
+
+def make_for(route: Route, world: TenantWorld, site: Site) -> models.Model:
+    """The object a request to ``route`` is about (an action may need one of its own kind:
+    approving needs a flagged draft, crediting an issued bill)."""
+    spec = spec_for(route)
+    action = spec.actions.get(route.suffix)
+    return (action.make if action and action.make else spec.make)(world, site)
 
 
 def snapshot(spec: RouteSpec, obj: models.Model) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django.db import transaction
 from tenancy.models import AuditEvent
 from tenancy.permissions import MATRIX
 from tenancy.roles import Role
-from tests.api_registry import METHODS, Route, discover_api_routes, spec_for
+from tests.api_registry import METHODS, Route, discover_api_routes, make_for, spec_for
 from tests.world import World
 
 ROUTES = discover_api_routes()
@@ -31,7 +31,7 @@ def _success_status(route: Route, method: str) -> int:
 def _request(client, route: Route, method: str, world: World):  # type: ignore[no-untyped-def]
     spec = spec_for(route)
     a = world.a
-    obj = spec.make(a, a.sites[0])
+    obj = make_for(route, a, a.sites[0])
     url = route.url(spec.lookup(obj)) if route.detail else route.url()
     if route.suffix in spec.actions:
         action = spec.actions[route.suffix]

@@ -20,9 +20,24 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
+from billing import bills, tariff_services
 from billing import services as billing_services
-from billing.models import LineLoss, PeriodConsumption, ReadingCorrection, VerificationItem
+from billing.models import (
+    Bill,
+    BillRun,
+    CommonArea,
+    LineLoss,
+    PeriodConsumption,
+    PrepaidCharge,
+    ReadingCorrection,
+    Tariff,
+    TariffAssignment,
+    VerificationItem,
+)
+from billing.periods import period_bounds
 from billing.validation import validate_readings
+from collection.ledger import customer_ledger_accounts, post_entry, tenant_ledger_account
+from collection.models import JournalEntry, LedgerAccount
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
@@ -219,6 +234,96 @@ class TenantWorld:
             return metering_services.issue_command(
                 self.system, meter, kind="relay_trip", reason="欠费停电"
             )
+
+    # --- billing (issue 6) ---------------------------------------------------------------
+
+    def tariff(self, price: str = "0.5000") -> Tariff:
+        with self.active():
+            tariff = tariff_services.create_tariff(
+                self.system, code=unique("TAR"), name="居民电价", utility="electricity"
+            )
+            tariff_services.add_tariff_version(
+                self.system,
+                tariff,
+                effective_from=date(2020, 1, 1),
+                spec={"energy": {"kind": "flat", "price": price}},
+            )
+            return tariff
+
+    def tariff_assignment(self, site: Site | None = None) -> TariffAssignment:
+        account = self.account(site)
+        tariff = self.tariff()
+        with self.active():
+            return tariff_services.assign_tariff(
+                self.system, tariff, effective_from=date(2020, 1, 1), account=account
+            )
+
+    def common_area(self, site: Site | None = None) -> CommonArea:
+        site = site or self.sites[0]
+        members = [self.account(site) for _ in range(2)]
+        shared = self.account(site)
+        with self.active():
+            return tariff_services.create_common_area(
+                self.system, site=site, name="1号楼公摊", account=shared, method="equal",
+                members=members,
+            )  # fmt: skip
+
+    def next_period(self) -> str:
+        n = next(_serial)
+        return f"{2026 + n // 12:04d}-{n % 12 + 1:02d}"
+
+    def billed_account(self, site: Site, period: str, total: str = "200") -> Account:
+        """An account with its own tariff and a computed period, ready for a bill run."""
+        assignment = self.tariff_assignment(site)
+        start, end = period_bounds(site, period)
+        PeriodConsumption.unscoped.create(
+            tenant=self.tenant, account=assignment.account, site=site, period=period,
+            starts_at=start, ends_at=end, status="computed", total=Decimal(total),
+        )  # fmt: skip
+        return assignment.account
+
+    def bill_run(self, site: Site | None = None, total: str = "200") -> BillRun:
+        """A priced (drafted) run of one account, started by the system."""
+        site = site or self.sites[0]
+        period = self.next_period()
+        self.billed_account(site, period, total)
+        with self.active():
+            run = bills.open_bill_run(self.system, site, period)
+            return bills.price_bill_run(self.system, run.pk)
+
+    def bill(self, site: Site | None = None, *, state: str = "issued") -> Bill:
+        """An issued bill, a draft, or (``flagged``) a zero bill waiting in the queue."""
+        run = self.bill_run(site, total="0" if state == "flagged" else "200")
+        if state == "issued":
+            approver = Principal.for_user(self.staff((Role.VERIFIER, None)))
+            with self.active():
+                bills.approve_bill_run(approver, run.pk)
+        return Bill.unscoped.get(run=run)
+
+    def ledger_account(self, site: Site | None = None) -> LedgerAccount:
+        account = self.account(site)
+        ledger_id = customer_ledger_accounts(self.tenant, "receivable", [account.pk])[account.pk]
+        return LedgerAccount.unscoped.get(pk=ledger_id)
+
+    def journal_entry(self, site: Site | None = None) -> JournalEntry:
+        receivable = self.ledger_account(site)
+        revenue = tenant_ledger_account(self.tenant, "revenue", utility="electricity")
+        with self.active():
+            return post_entry(
+                self.system, source_type="test", source_id=unique("E"),
+                lines=[(receivable, Decimal("10.00")), (revenue, Decimal("-10.00"))],
+                site_id=receivable.site_id,
+            )  # fmt: skip
+
+    def prepaid_charge(self, site: Site | None = None) -> PrepaidCharge:
+        account = self.account(site, payment_mode="prepaid")
+        return PrepaidCharge.unscoped.create(
+            tenant=self.tenant, account=account, site=account.site,
+            from_taken_at=datetime(2026, 9, 1, tzinfo=UTC),
+            to_taken_at=datetime(2026, 9, 1, 1, tzinfo=UTC),
+            opening={}, closing={}, consumption={"total": "1.000"}, lines=[],
+            amount=Decimal("0.49"), tax=Decimal("0.06"),
+        )  # fmt: skip
 
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():

@@ -44,6 +44,8 @@ class BillRun(TenantOwned):
     started_by_kind = models.CharField(max_length=16)
     started_by_id = models.BigIntegerField(null=True, blank=True)
     started_by_label = models.CharField(max_length=200)
+    approved_by_kind = models.CharField(max_length=16, blank=True)
+    approved_by_id = models.BigIntegerField(null=True, blank=True)
     approved_by_label = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)

@@ -131,7 +131,7 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
     assert (run.state, run.total, run.done, run.bills) == (RunState.DRAFTED, 3, 3, 1)
     assert run.held_back == {
         held.number: "suspect reading 17 of meter 4",
-        missing.number: "no period consumption computed",
+        missing.number: "本期电量尚未计算",  # no period consumption computed
     }
     bill = Bill.unscoped.get(run=run)
     assert bill.account_id == priced.pk and bill.state == BillState.DRAFT
@@ -261,13 +261,20 @@ def test_a_run_interrupted_between_any_chunks_ends_as_an_uninterrupted_one(world
 def test_starting_a_run_prices_it_after_commit_and_a_second_start_is_refused(
     billing, django_capture_on_commit_callbacks
 ):  # type: ignore[no-untyped-def]
+    from config.celery import app
+
     billing.account("200")
-    with billing.world.a.active():
-        with django_capture_on_commit_callbacks(execute=True):
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the task runs here instead of waiting for a worker
+    try:
+        with billing.world.a.active(), django_capture_on_commit_callbacks(execute=True):
             run = start_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
+    finally:
+        app.conf.task_always_eager = eager
+    with billing.world.a.active():
         run.refresh_from_db()
         assert (run.state, run.bills) == (RunState.DRAFTED, 1)
-        with pytest.raises(ValidationError, match="exists already"):
+        with pytest.raises(ValidationError, match="已存在"):
             start_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
 
 
@@ -279,7 +286,7 @@ def test_a_credit_note_reverses_an_issued_bill_and_a_rebill_waits_for_a_second_p
     corrector = billing.as_(billing.approver)
     with billing.world.a.active():
         note, again = rebill(corrector, bill, "reading corrected")
-        with pytest.raises(ValidationError, match="credited already"):
+        with pytest.raises(ValidationError, match="已冲红"):
             credit_bill(corrector, bill, "twice")
     assert (note.kind, note.state, note.total) == (
         BillKind.CREDIT_NOTE,

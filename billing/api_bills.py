@@ -1,0 +1,410 @@
+"""REST endpoints of billing: tariffs and their assignments, common areas, billing settings,
+bill runs (with progress), bills and their corrections, and prepaid charges."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing import bills as bill_services
+from billing import tariff_services
+from billing.models import (
+    Bill,
+    BillingSettings,
+    BillLine,
+    BillRun,
+    CommonArea,
+    PrepaidCharge,
+    RunState,
+    SharingMethod,
+    Tariff,
+    TariffAssignment,
+    TariffVersion,
+)
+from billing.periods import PeriodError
+from customers.models import Account, CustomerClass
+from tenancy.api_base import (
+    CreateReadTenantViewSet,
+    CreateReadUpdateTenantViewSet,
+    ReadOnlyTenantViewSet,
+    ScopedRelatedField,
+    StrictCharField,
+    TenantModelSerializer,
+    TenantViewSet,
+)
+from tenancy.models import Site
+
+# --- tariffs -------------------------------------------------------------------------------
+
+
+class TariffVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TariffVersion
+        fields = ["id", "effective_from", "spec", "note", "created_at", "created_by_label"]
+        read_only_fields = ["id", "created_at", "created_by_label"]
+
+
+class TariffSerializer(TenantModelSerializer):
+    versions = TariffVersionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Tariff
+        fields = ["id", "code", "name", "utility", "description", "created_at", "versions"]
+        read_only_fields = ["id", "created_at", "versions"]
+
+
+class NewVersionSerializer(serializers.Serializer):
+    effective_from = serializers.DateField()
+    spec = serializers.JSONField(help_text="The tariff specification (see the API docs).")
+    note = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class TariffViewSet(CreateReadUpdateTenantViewSet):
+    """Tariffs as data; each version starts on a date and keeps its specification (flat,
+    tiered, time of use, fees, two-part, power factor, agency price, funds, resale cap)."""
+
+    permission_resource = "tariffs"
+    queryset = Tariff.objects.prefetch_related("versions")
+    serializer_class = TariffSerializer
+    filterset_fields = ["utility", "code"]
+    create_service = tariff_services.create_tariff
+    update_service = tariff_services.update_tariff
+
+    @extend_schema(request=NewVersionSerializer, responses={201: TariffVersionSerializer})
+    @action(detail=True, methods=["post"], permission_action="change")
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        """Add a version from a date; a bad specification is answered with the field at fault."""
+        tariff = self.get_object()
+        body = NewVersionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = tariff_services.add_tariff_version(self.principal, tariff, **body.validated_data)
+        return Response(TariffVersionSerializer(version).data, status=201)
+
+
+class TariffAssignmentSerializer(TenantModelSerializer):
+    tariff = ScopedRelatedField(queryset=Tariff.objects.all())
+    account = ScopedRelatedField(queryset=Account.objects.all(), required=False, allow_null=True)
+    customer_class = serializers.ChoiceField(
+        choices=CustomerClass.choices, required=False, allow_blank=True, default=""
+    )
+
+    class Meta:
+        model = TariffAssignment
+        fields = ["id", "tariff", "account", "customer_class", "effective_from", "effective_to"]
+        read_only_fields = ["id"]
+
+
+class EndAssignmentSerializer(serializers.Serializer):
+    effective_to = serializers.DateField()
+
+
+class TariffAssignmentViewSet(CreateReadTenantViewSet):
+    """Which tariff applies to a customer class or to one account, from when until when."""
+
+    permission_resource = "tariff_assignments"
+    queryset = TariffAssignment.objects.select_related("tariff")
+    serializer_class = TariffAssignmentSerializer
+    filterset_fields = ["tariff", "account", "customer_class"]
+    create_service = tariff_services.assign_tariff_from_api
+
+    @extend_schema(request=EndAssignmentSerializer, responses=TariffAssignmentSerializer)
+    @action(detail=True, methods=["post"], permission_action="change")
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        """End the assignment on a date (exclusive)."""
+        body = EndAssignmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        assignment = tariff_services.end_tariff_assignment(
+            self.principal, self.get_object(), body.validated_data["effective_to"]
+        )
+        return Response(self.get_serializer(assignment).data)
+
+
+class CommonAreaSerializer(TenantModelSerializer):
+    site = ScopedRelatedField(queryset=Site.objects.all())
+    account = ScopedRelatedField(queryset=Account.objects.all())
+    members = serializers.ListField(
+        child=ScopedRelatedField(queryset=Account.objects.all()), write_only=True, min_length=1
+    )
+    member_accounts = serializers.SerializerMethodField()
+    method = serializers.ChoiceField(choices=SharingMethod.choices)
+
+    class Meta:
+        model = CommonArea
+        fields = ["id", "site", "name", "account", "method", "members", "member_accounts"]
+        read_only_fields = ["id", "member_accounts"]
+
+    def get_member_accounts(self, area: CommonArea) -> list[int]:
+        return [member.account_id for member in area.members.all()]
+
+
+class CommonAreaViewSet(CreateReadTenantViewSet):
+    """公摊: a common-area meter's account shared among member accounts on their bills."""
+
+    permission_resource = "common_areas"
+    queryset = CommonArea.objects.prefetch_related("members")
+    serializer_class = CommonAreaSerializer
+    filterset_fields = ["site"]
+    create_service = tariff_services.create_common_area
+
+
+class BillingSettingsSerializer(TenantModelSerializer):
+    class Meta:
+        model = BillingSettings
+        exclude = ["id", "tenant", "prepaid_charged_at"]
+
+
+class BillingSettingsViewSet(TenantViewSet):
+    """Payment term, VAT rates and tax codes, bill checks and the prepaid charging interval."""
+
+    permission_resource = "billing_settings"
+    serializer_class = BillingSettingsSerializer
+
+    @property
+    def tenant_wide(self) -> bool:
+        return True
+
+    @extend_schema(methods=["GET"], responses=BillingSettingsSerializer)
+    @extend_schema(
+        methods=["PATCH"], request=BillingSettingsSerializer, responses=BillingSettingsSerializer
+    )
+    @action(detail=False, methods=["get", "patch"], url_path="current", permission_by_method=True)
+    def current(self, request: Request) -> Response:
+        settings = BillingSettings.for_tenant(self.principal.tenant)
+        if request.method == "GET":
+            return Response(self.get_serializer(settings).data)
+        body = self.get_serializer(settings, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        settings = tariff_services.update_billing_settings(
+            self.principal, settings, dict(body.validated_data)
+        )
+        return Response(self.get_serializer(settings).data)
+
+
+# --- bill runs and bills -------------------------------------------------------------------
+
+
+class BillRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BillRun
+        fields = [
+            "id", "site", "period", "state", "total", "done", "progress", "bills", "flagged",
+            "issued", "held_back", "amount", "started_by_label", "approved_by_label",
+            "started_at", "approved_at", "finished_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_progress(self, run: BillRun) -> float:
+        """Share of the current stage done: accounts priced, then bills issued."""
+        if run.state == RunState.RUNNING:
+            return round(run.done / run.total, 4) if run.total else 1.0
+        if run.state == RunState.ISSUING:
+            to_issue = run.bills - run.flagged
+            return round(run.issued / to_issue, 4) if to_issue else 1.0
+        return 1.0
+
+
+class StartRunSerializer(serializers.Serializer):
+    site = ScopedRelatedField(queryset=Site.objects.all())
+    period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
+
+
+class BillRunViewSet(ReadOnlyTenantViewSet):
+    """Bill runs per site and period: pricing runs as a task (watch ``done`` of ``total``);
+    a second person approves, which issues the unflagged bills and posts them."""
+
+    permission_resource = "bill_runs"
+    queryset = BillRun.objects.all()
+    serializer_class = BillRunSerializer
+    filterset_fields = ["site", "period", "state"]
+
+    @extend_schema(request=StartRunSerializer, responses={201: BillRunSerializer})
+    def create(self, request: Request) -> Response:
+        """Start (or resume) the run of a site and period."""
+        body = StartRunSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        try:
+            run = bill_services.start_bill_run(
+                self.principal, body.validated_data["site"], body.validated_data["period"]
+            )
+        except PeriodError as exc:
+            raise exceptions.ValidationError({"period": [str(exc)]}) from exc
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=201)
+
+    @extend_schema(request=None, responses={202: BillRunSerializer})
+    @action(detail=True, methods=["post"], permission_action="approve")
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Approve the drafted run (not by who started it) and issue its bills."""
+        run = self.get_object()
+        run = bill_services.start_approval(self.principal, run)
+        return Response(self.get_serializer(run).data, status=202)
+
+
+class BillLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BillLine
+        fields = [
+            "position", "component", "label", "label_en", "quantity", "unit", "unit_price",
+            "amount", "tax_rate", "tax", "starts_on", "ends_on",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class BillSerializer(serializers.ModelSerializer):
+    lines = BillLineSerializer(many=True, read_only=True)
+    account_number = serializers.CharField(source="account.number", read_only=True)
+
+    class Meta:
+        model = Bill
+        fields = [
+            "id", "number", "site", "account", "account_number", "run", "period", "kind",
+            "state", "corrects", "utility", "starts_on", "ends_on", "total", "tax_total",
+            "consumption", "opening", "closing", "checks", "reason", "buyer_name",
+            "buyer_tax_id", "tax_code", "payment_reference", "issue_date", "due_date", "entry",
+            "created_by_label", "approved_by_label", "created_at", "issued_at", "lines",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=300)
+
+
+class BillViewSet(ReadOnlyTenantViewSet):
+    """Bills, credit notes and re-bills. An issued bill is never edited: credit it, or re-bill
+    it from the corrected period consumption."""
+
+    permission_resource = "bills"
+    queryset = Bill.objects.select_related("account").prefetch_related("lines")
+    serializer_class = BillSerializer
+    filterset_fields = ["site", "account", "period", "state", "kind", "run"]
+
+    @extend_schema(request=None, responses=BillSerializer)
+    @action(detail=True, methods=["post"], permission_action="approve")
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Approve and issue a flagged draft or a re-bill waiting in the queue."""
+        bill = bill_services.approve_bill(self.principal, self.get_object())
+        return Response(self.get_serializer(bill).data)
+
+    @extend_schema(request=ReasonSerializer, responses=BillSerializer)
+    @action(detail=True, methods=["post"], permission_action="correct")
+    def void(self, request: Request, pk: str | None = None) -> Response:
+        """Void a draft that must not be issued."""
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        bill = bill_services.void_bill(
+            self.principal, self.get_object(), body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(bill).data)
+
+    @extend_schema(request=ReasonSerializer, responses={201: BillSerializer})
+    @action(detail=True, methods=["post"], permission_action="correct")
+    def credit(self, request: Request, pk: str | None = None) -> Response:
+        """Issue a credit note reversing the bill."""
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        note = bill_services.credit_bill(
+            self.principal, self.get_object(), body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(note).data, status=201)
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={
+            201: inline_serializer(
+                "Rebilled", {"credit_note": BillSerializer(), "rebill": BillSerializer()}
+            )
+        },
+    )
+    @action(detail=True, methods=["post"], permission_action="correct")
+    def rebill(self, request: Request, pk: str | None = None) -> Response:
+        """Credit the bill and draft a re-bill from the current period consumption."""
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        note, again = bill_services.rebill(
+            self.principal, self.get_object(), body.validated_data["reason"]
+        )
+        return Response(
+            {
+                "credit_note": self.get_serializer(note).data,
+                "rebill": self.get_serializer(again).data,
+            },
+            status=201,
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lang", str, enum=["zh-hans", "en"], description="Language"),
+            OpenApiParameter("as", str, enum=["pdf", "html"], description="Document format"),
+        ],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], permission_action="view")
+    def document(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The bill as a document: PDF (default) or HTML, in Chinese (default) or English."""
+        from billing.documents import render_bill
+
+        bill = self.get_object()
+        language = request.query_params.get("lang", "zh-hans")
+        kind = request.query_params.get("as", "pdf")
+        if language not in ("zh-hans", "en") or kind not in ("pdf", "html"):
+            raise exceptions.ValidationError({"lang": ["zh-hans or en"], "as": ["pdf or html"]})
+        body, content_type = render_bill(bill, language=language, as_pdf=kind == "pdf")
+        response = HttpResponse(body, content_type=content_type)
+        if kind == "pdf":
+            response["Content-Disposition"] = f'inline; filename="bill-{bill.number}.pdf"'
+        return response
+
+
+# --- prepaid charges -----------------------------------------------------------------------
+
+
+class PrepaidChargeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PrepaidCharge
+        fields = [
+            "id", "account", "site", "from_taken_at", "to_taken_at", "opening", "closing",
+            "consumption", "lines", "amount", "tax", "entry", "charged_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PrepaidChargeViewSet(ReadOnlyTenantViewSet):
+    """What each prepaid account's validated consumption was charged to its wallet."""
+
+    permission_resource = "prepaid_charges"
+    queryset = PrepaidCharge.objects.all()
+    serializer_class = PrepaidChargeSerializer
+    filterset_fields = ["account", "site"]
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "PrepaidCharged",
+            {
+                "accounts": serializers.IntegerField(),
+                "charged": serializers.IntegerField(),
+                "amount": serializers.DecimalField(max_digits=16, decimal_places=2),
+                "skipped": serializers.DictField(child=serializers.CharField()),
+            },
+        ),
+    )
+    @action(detail=False, methods=["post"], url_path="run", permission_action="run")
+    def run(self, request: Request) -> Response:
+        """Charge every prepaid account now, without waiting for the interval."""
+        from billing.prepaid import charge_prepaid_accounts
+
+        summary = charge_prepaid_accounts(
+            self.principal, self.principal.tenant, self.site_scope.site_ids_or_none
+        )
+        return Response(
+            {"accounts": summary.accounts, "charged": summary.charged,
+             "amount": str(summary.amount), "skipped": summary.skipped}
+        )  # fmt: skip
