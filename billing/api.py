@@ -16,8 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import services
+from billing.bills import approve_bill
 from billing.models import (
     REQUESTABLE_ESTIMATES,
+    BillCheck,
+    ItemKind,
     ItemState,
     LineLoss,
     PeriodConsumption,
@@ -56,6 +59,7 @@ class VerificationItemSerializer(serializers.ModelSerializer):
             "state",
             "resolution",
             "correction",
+            "bill",
             "created_at",
             "resolved_at",
             "resolved_by_label",
@@ -84,13 +88,14 @@ class VerificationItemSerializer(serializers.ModelSerializer):
 
 
 class VerificationItemFilter(django_filters.FilterSet):
-    rule = django_filters.ChoiceFilter(choices=Rule.choices)
+    rule = django_filters.ChoiceFilter(choices=Rule.choices + BillCheck.choices)
+    kind = django_filters.ChoiceFilter(choices=ItemKind.choices)
     state = django_filters.ChoiceFilter(choices=ItemState.choices)
     older_than_hours = django_filters.NumberFilter(method="filter_age", min_value=0)
 
     class Meta:
         model = VerificationItem
-        fields = ["site", "rule", "state", "meter", "older_than_hours"]
+        fields = ["site", "kind", "rule", "state", "meter", "older_than_hours"]
 
     def filter_age(self, queryset, name, value):  # type: ignore[no-untyped-def]
         return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
@@ -118,12 +123,24 @@ class VerificationQueueViewSet(ReadOnlyTenantViewSet):
     serializer_class = VerificationItemSerializer
     filterset_class = VerificationItemFilter
 
+    def _reading_item(self) -> VerificationItem:
+        item = self.get_object()
+        if item.kind != ItemKind.READING:
+            raise exceptions.ValidationError(
+                _("Only a suspect reading is edited or estimated; a flagged bill is approved, "
+                  "or voided on the bill.")
+            )  # fmt: skip
+        return item
+
     @extend_schema(request=None, responses=VerificationItemSerializer)
     @action(detail=True, methods=["post"], permission_action="approve")
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        """Accept the reading as it was read."""
+        """Accept the reading as it was read, or approve and issue the flagged bill."""
         item = self.get_object()
-        services.approve_readings(self.principal, [item])
+        if item.kind == ItemKind.BILL:
+            approve_bill(self.principal, item.bill)
+        else:
+            services.approve_readings(self.principal, [item])
         item.refresh_from_db()
         return Response(self.get_serializer(item).data)
 
@@ -151,13 +168,18 @@ class VerificationQueueViewSet(ReadOnlyTenantViewSet):
                     ]
                 }
             )
-        return Response({"approved": len(services.approve_readings(self.principal, items))})
+        bills = [item for item in items if item.kind == ItemKind.BILL]
+        readings = [item for item in items if item.kind != ItemKind.BILL]
+        approved = len(services.approve_readings(self.principal, readings)) if readings else 0
+        for item in bills:
+            approve_bill(self.principal, item.bill)
+        return Response({"approved": approved + len(bills)})
 
     @extend_schema(request=EditSerializer, responses={201: None})
     @action(detail=True, methods=["post"], permission_action="edit")
     def edit(self, request: Request, pk: str | None = None) -> Response:
         """Corrected registers with a reason; counts once another verifier approves it."""
-        item = self.get_object()
+        item = self._reading_item()
         body = EditSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
@@ -169,7 +191,7 @@ class VerificationQueueViewSet(ReadOnlyTenantViewSet):
     @action(detail=True, methods=["post"], permission_action="estimate")
     def estimate(self, request: Request, pk: str | None = None) -> Response:
         """Replace the reading by an estimate; counts once another verifier approves it."""
-        item = self.get_object()
+        item = self._reading_item()
         body = EstimateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         correction = services.estimate_reading(

@@ -159,7 +159,7 @@ class BillingSettingsSerializer(TenantModelSerializer):
 
 
 class BillingSettingsViewSet(TenantViewSet):
-    """Payment term, VAT rates and tax codes, bill checks and the prepaid charging interval."""
+    """VAT rates and tax codes, bill checks and the prepaid charging interval."""
 
     permission_resource = "billing_settings"
     serializer_class = BillingSettingsSerializer

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from billing.models import (
     Bill,
+    BillCheck,
     BillingSettings,
     BillKind,
     BillLine,
@@ -297,11 +298,11 @@ def bill_checks(total: Decimal, average: Decimal | None, factor: Decimal) -> lis
     recent bills (above factor × average, or below average / factor)."""
     checks = []
     if total == 0:
-        checks.append("zero_bill")
+        checks.append(BillCheck.ZERO_BILL.value)
     elif total < 0:
-        checks.append("negative_bill")
+        checks.append(BillCheck.NEGATIVE_BILL.value)
     elif average and average > 0 and (total > average * factor or total < average / factor):
-        checks.append("far_from_history")
+        checks.append(BillCheck.FAR_FROM_HISTORY.value)
     return checks
 
 
@@ -626,9 +627,9 @@ def issue_bills(
         return 0
     issued_on = timezone.localdate(timezone=tenant.zone)
     overrides = calendar_overrides(
-        tenant, issued_on, issued_on + timedelta(days=settings.payment_term_days + 40)
+        tenant, issued_on, issued_on + timedelta(days=tenant.payment_term_days + 40)
     )
-    due = due_date(tenant, issued_on, settings.payment_term_days, overrides)
+    due = due_date(tenant, issued_on, tenant.payment_term_days, overrides)
     entry = bills_entry(tenant, bills, issued_on)
     entry_id = post_entries(actor, [entry])[entry.source_id] if entry else None
     now, label = timezone.now(), actor.label[:200]
@@ -836,7 +837,7 @@ def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
         [new_id] = draft_rows(
             actor,
             ctx,
-            [Draft(account, period, priced, ["rebill"])],
+            [Draft(account, period, priced, [BillCheck.REBILL.value])],
             run=None,
             kind=BillKind.REBILL,
             corrects={account.pk: bill.pk},

@@ -30,6 +30,11 @@ PERIODIC_JOBS: list[PeriodicJob] = [
         every=timedelta(minutes=5),
     ),
     PeriodicJob(
+        name="charge prepaid accounts",
+        task="billing.charge_prepaid_due",
+        every=timedelta(minutes=5),
+    ),
+    PeriodicJob(
         name="expire meter commands",
         task="gateway_bridge.expire_meter_commands",
         every=timedelta(minutes=5),

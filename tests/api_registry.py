@@ -596,7 +596,7 @@ BILLING_SPECS: dict[str, RouteSpec] = {
         make=lambda w, s: BillingSettings.for_tenant(w.tenant),
         site_bound=False,
         no_object=True,
-        actions={"current": ActionSpec(body=lambda w, o: {"payment_term_days": 20})},
+        actions={"current": ActionSpec(body=lambda w, o: {"history_bills": 9})},
     ),
     "bill-run": RouteSpec(
         model=BillRun,

@@ -22,6 +22,7 @@ from billing.models.tariffs import (
 from billing.models.verification import (
     NOTICE_RULES,
     REQUESTABLE_ESTIMATES,
+    BillCheck,
     CheckStatus,
     CorrectionKind,
     CorrectionState,
@@ -42,6 +43,7 @@ __all__ = [
     "NOTICE_RULES",
     "REQUESTABLE_ESTIMATES",
     "Bill",
+    "BillCheck",
     "BillKind",
     "BillLine",
     "BillRun",

@@ -134,13 +134,10 @@ class CommonAreaMember(TenantOwned):
 
 
 class BillingSettings(models.Model):
-    """A tenant's billing rules: payment term, VAT rates and tax codes, bill checks, prepaid
-    charging interval."""
+    """A tenant's billing rules: VAT rates and tax codes, bill checks, the prepaid charging
+    interval (the payment term is the tenant's own)."""
 
     tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
-    payment_term_days = models.PositiveIntegerField(
-        _("payment term (days)"), default=15, validators=[MaxValueValidator(365)]
-    )
     vat_rate_electricity = models.DecimalField(
         _("VAT rate, electricity"),
         max_digits=5,

@@ -253,6 +253,15 @@ class ItemKind(models.TextChoices):
     BILL = "bill", _("Flagged bill")
 
 
+class BillCheck(models.TextChoices):
+    """Automatic checks of a draft bill; one that fires sends the bill to the queue."""
+
+    ZERO_BILL = "zero_bill", _("Zero bill")
+    NEGATIVE_BILL = "negative_bill", _("Negative bill")
+    FAR_FROM_HISTORY = "far_from_history", _("Far from the account's history")
+    REBILL = "rebill", _("Re-bill to approve")
+
+
 class ItemState(models.TextChoices):
     OPEN = "open", _("Open")
     AWAITING_APPROVAL = "awaiting_approval", _("Correction awaiting approval")

@@ -351,3 +351,19 @@ def test_every_posted_bill_balances_and_cached_balances_match(world: World, tota
             assert sum(amounts) == 0
             mine = JournalLine.unscoped.get(entry_id=bill.entry_id, reference=f"bill:{bill.pk}")
             assert mine.amount == bill.total
+
+
+def test_a_flagged_bill_is_approved_from_the_verification_queue(billing):  # type: ignore[no-untyped-def]
+    billing.account("0")
+    run = billing.run()
+    item = VerificationItem.unscoped.get(bill__run=run)
+    alice = billing.world.client_for(billing.world.alice)
+    listed = alice.get("/api/v1/verification-queue/", {"kind": "bill", "rule": "zero_bill"})
+    assert [row["bill"] for row in listed.json()["results"]] == [item.bill_id]
+    refused = alice.post(
+        f"/api/v1/verification-queue/{item.pk}/edit/", {"total": "1", "reason": "x"}
+    )
+    assert refused.status_code == 400
+    response = alice.post(f"/api/v1/verification-queue/{item.pk}/approve/")
+    assert response.status_code == 200 and response.json()["state"] == "resolved"
+    assert Bill.unscoped.get(pk=item.bill_id).state == BillState.ISSUED
