@@ -149,8 +149,9 @@ def run(args: argparse.Namespace) -> dict:
     from django.db import connection
 
     from billing import tariff_services
-    from billing.bills import approve_bill_run, open_bill_run, price_bill_run
+    from billing.bills import approve_bill_run, approve_run, open_bill_run, price_bill_run
     from billing.models import Bill, BillState
+    from billing.parallel import run_shards
     from billing.periods import period_bounds
     from collection.ledger import check_ledger
     from collection.models import JournalEntry, JournalLine
@@ -199,18 +200,25 @@ def run(args: argparse.Namespace) -> dict:
             nonlocal chunks
             chunks += 1
 
+        starter_actor, approver_actor = Principal.for_user(starter), Principal.for_user(approver)
         started = time.perf_counter()
         with connection.execute_wrapper(count):
-            run = open_bill_run(Principal.for_user(starter), site, "2026-10")
-            run = price_bill_run(
-                Principal.for_user(starter), run.pk, chunk=args.chunk, progress=progress
-            )
+            run = open_bill_run(starter_actor, site, "2026-10", shards=args.workers)
+            if args.workers == 1:
+                run = price_bill_run(starter_actor, run.pk, chunk=args.chunk, progress=progress)
+            else:
+                run = run_shards("price", run, starter_actor, chunk=args.chunk)
             priced = time.perf_counter() - started
-            run = approve_bill_run(
-                Principal.for_user(approver), run.pk, chunk=args.chunk, progress=progress
-            )
+            if args.workers == 1:
+                run = approve_bill_run(approver_actor, run.pk, chunk=args.chunk, progress=progress)
+            else:
+                run = approve_run(approver_actor, run.pk)
+                run = run_shards("issue", run, approver_actor, chunk=args.chunk)
         elapsed = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = max(
+            resource.getrusage(who).ru_maxrss / 1024
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
         issued = Bill.objects.filter(state=BillState.ISSUED).count()
         checking = time.perf_counter()
         problems = check_ledger(tenant)
@@ -227,9 +235,12 @@ def run(args: argparse.Namespace) -> dict:
             "peak_rss_mb": round(peak, 1),
             "rss_before_run_mb": round(rss_before, 1),
             "chunk": args.chunk,
-            "chunks": chunks,
-            "queries": queries,
-            "queries_per_chunk": round(queries / max(chunks, 1), 1),
+            "workers": args.workers,
+            **(
+                {"chunks": chunks, "queries_per_chunk": round(queries / max(chunks, 1), 1)}
+                if args.workers == 1
+                else {}
+            ),
             "journal_entries": JournalEntry.objects.count(),
             "journal_lines": JournalLine.objects.count(),
             "amount": str(run.amount),
@@ -252,7 +263,7 @@ def floor(accounts: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def one_size(accounts: int, chunk: int) -> dict:
+def one_size(accounts: int, chunk: int, workers: int) -> dict:
     env = {**os.environ, "DATABASE_URL": recreate_database(BENCH_DB), "BARS_LOG_LEVEL": "ERROR"}
     env.pop("REDIS_URL", None)
     subprocess.run(
@@ -262,7 +273,7 @@ def one_size(accounts: int, chunk: int) -> dict:
     try:
         output = subprocess.run(
             [sys.executable, "-m", "bench.billing", "--inner", "--accounts", str(accounts),
-             "--chunk", str(chunk)],
+             "--chunk", str(chunk), "--workers", str(workers)],
             cwd=ROOT, env=env, check=True, capture_output=True, text=True,
         ).stdout.strip().splitlines()  # fmt: skip
     finally:
@@ -276,6 +287,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", default="100000", help="sizes, comma-separated")
     parser.add_argument("--chunk", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="processes, one per shard")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
@@ -286,7 +298,7 @@ def main() -> None:
     require_free_disk(2 + max(sizes) / 100_000)
     results = []
     for size in sizes:
-        figures = one_size(size, args.chunk)
+        figures = one_size(size, args.chunk, args.workers)
         floor_figures = floor(size)
         figures["floor_bills_per_s"] = floor_figures["bills_per_s"]
         figures["floor_peak_rss_mb"] = floor_figures["peak_rss_mb"]
@@ -295,7 +307,7 @@ def main() -> None:
             f"{size:,} accounts: {figures['bills_issued']:,} bills issued and posted in "
             f"{figures['seconds']} s = {figures['bills_per_s']:,} bills/s (floor "
             f"{figures['floor_bills_per_s']:,}/s, ratio {figures['ratio_to_floor']}), peak "
-            f"{figures['peak_rss_mb']} MB, {figures['queries_per_chunk']} queries per chunk, "
+            f"{figures['peak_rss_mb']} MB with {figures['workers']} workers, "
             f"ledger problems {figures['ledger_problems']}",
             flush=True,
         )

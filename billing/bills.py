@@ -34,6 +34,7 @@ from billing.models import (
     BillKind,
     BillLine,
     BillRun,
+    BillRunShard,
     BillState,
     CommonArea,
     CommonAreaMember,
@@ -62,7 +63,7 @@ from billing.tariffs import (
 from billing.tariffs import TariffSpec as Spec
 from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
 from collection.ledger import tenant_ledger_account as ledger_account
-from collection.models import LedgerKind
+from collection.models import JournalEntry, LedgerKind
 from customers.models import Account, Customer, CustomerKind, PaymentMode
 from tenancy.audit import AuditAction, record_audit
 from tenancy.bulk import allocate_ids, insert_rows, update_rows
@@ -133,7 +134,7 @@ def _same_actor(actor: Principal, kind: str, actor_id: int | None) -> bool:
     return actor.kind == kind and actor.id == actor_id
 
 
-def open_bill_run(actor: Principal, site: Site, period: str) -> BillRun:
+def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -> BillRun:
     """Create the run of a site and period, or return it while it is still pricing (to resume
     it); a run past pricing is refused (correct its bills with credit notes and re-bills)."""
     start, end = period_bounds(site, period)
@@ -147,14 +148,20 @@ def open_bill_run(actor: Principal, site: Site, period: str) -> BillRun:
                     code="exists",
                 )
             return existing
+        if not 1 <= shards <= 16:
+            raise ValidationError(_("A run has 1 to 16 workers."), code="shards")
         run = BillRun.unscoped.create(
             tenant=site.tenant,
             site=site,
             period=period,
+            shards=shards,
             total=billable_accounts(site, start.date(), end.date()).count(),
             started_by_kind=actor.kind,
             started_by_id=actor.id,
             started_by_label=actor.label[:200],
+        )
+        BillRunShard.unscoped.bulk_create(
+            BillRunShard(tenant=site.tenant, run=run, shard=number) for number in range(shards)
         )
         record_audit(
             actor,
@@ -165,15 +172,18 @@ def open_bill_run(actor: Principal, site: Site, period: str) -> BillRun:
     return run
 
 
-def start_bill_run(actor: Principal, site: Site, period: str) -> BillRun:
-    """Open the run and price it as a task once the transaction commits."""
+def start_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -> BillRun:
+    """Open the run and price it as tasks (one per shard) once the transaction commits."""
     from billing.tasks import price_bill_run_task
 
     with transaction.atomic():
-        run = open_bill_run(actor, site, period)
-        transaction.on_commit(
-            lambda: price_bill_run_task.delay(tenant_id=site.tenant_id, run_id=run.pk)
-        )
+        run = open_bill_run(actor, site, period, shards)
+        for number in range(run.shards):
+            transaction.on_commit(
+                lambda number=number: price_bill_run_task.delay(
+                    tenant_id=site.tenant_id, run_id=run.pk, shard=number
+                )
+            )
     return run
 
 
@@ -438,37 +448,67 @@ def _consumption(period: PeriodRow | PeriodConsumption, ctx: _RunContext) -> dic
     return {key: str(value) for key, value in values.items() if value is not None}
 
 
+def _shard_of(queryset: QuerySet, field: str, shards: int, number: int) -> QuerySet:
+    if shards == 1:
+        return queryset
+    return queryset.annotate(_shard=F(field) % shards).filter(_shard=number)
+
+
 def price_bill_run(
-    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+    actor: Principal,
+    run_id: int,
+    *,
+    shard: int | None = None,
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
 ) -> BillRun:
-    """Price the run's accounts chunk by chunk from where it stopped; drafts are written, flagged
-    ones queued. Safe to call again at any time: a finished run is returned as it is."""
+    """Price the run's accounts (one shard's, or all shards in turn) chunk by chunk from where
+    each stopped; drafts are written, flagged ones queued. Safe to call again at any time: a
+    finished shard or run is left as it is."""
     run = BillRun.unscoped.get(pk=run_id)
     if run.state != RunState.RUNNING:
         return run
     ctx = _context(run.site_id, run.period)
     accounts = billable_accounts(ctx.site, ctx.starts_on, ctx.ends_on)
-    while True:
-        with transaction.atomic():
-            run = BillRun.unscoped.select_for_update().get(pk=run_id)
-            if run.state != RunState.RUNNING:
-                return run
-            batch = account_rows(accounts.filter(pk__gt=run.cursor).order_by("pk")[:chunk])
-            if not batch:
-                run.state = RunState.DRAFTED
-                run.finished_at = timezone.now()
-                run.save(update_fields=["state", "finished_at"])
-                record_audit(
-                    actor,
-                    AuditAction.BILL_RUN_PRICED,
-                    run,
-                    after={"bills": run.bills, "flagged": run.flagged,
-                           "held_back": len(run.held_back), "amount": str(run.amount)},
-                )  # fmt: skip
-                return run
-            _price_chunk(actor, ctx, run, batch)
-        if progress is not None:
-            progress(run)
+    for number in [shard] if shard is not None else range(run.shards):
+        while True:
+            with transaction.atomic():
+                part = BillRunShard.unscoped.select_for_update().get(run_id=run_id, shard=number)
+                if part.priced:
+                    break
+                todo = _shard_of(accounts.filter(pk__gt=part.cursor), "pk", run.shards, number)
+                batch = account_rows(todo.order_by("pk")[:chunk])
+                if not batch:
+                    part.priced = True
+                    part.save(update_fields=["priced"])
+                    break
+                part.held_back = {**part.held_back, **_price_chunk(actor, ctx, run, batch)}
+                part.cursor = batch[-1].pk
+                part.save(update_fields=["cursor", "held_back"])
+            if progress is not None:
+                progress(BillRun.unscoped.get(pk=run_id))
+    return _finish_pricing(actor, run_id)
+
+
+def _finish_pricing(actor: Principal, run_id: int) -> BillRun:
+    """When the last shard is priced, the run is drafted (and waits for approval)."""
+    with transaction.atomic():
+        run = BillRun.unscoped.select_for_update().get(pk=run_id)
+        parts = list(BillRunShard.unscoped.filter(run=run).order_by("shard"))
+        if run.state != RunState.RUNNING or not all(part.priced for part in parts):
+            return run
+        run.held_back = {number: why for part in parts for number, why in part.held_back.items()}
+        run.state = RunState.DRAFTED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["held_back", "state", "finished_at"])
+        record_audit(
+            actor,
+            AuditAction.BILL_RUN_PRICED,
+            run,
+            after={"bills": run.bills, "flagged": run.flagged,
+                   "held_back": len(run.held_back), "amount": str(run.amount)},
+        )  # fmt: skip
+    return run
 
 
 def _price_chunk(actor: Principal, ctx: _RunContext, run: BillRun, batch: list[AccountRow]) -> None:
@@ -504,13 +544,6 @@ def _price_chunk(actor: Principal, ctx: _RunContext, run: BillRun, batch: list[A
         checks = bill_checks(priced.total, history.get(account.pk), ctx.settings.history_factor)
         drafts.append(Draft(account, period, priced, checks))
     bill_ids = draft_rows(actor, ctx, drafts, run=run)
-    run.cursor = batch[-1].pk
-    run.done += len(batch)
-    run.bills += len(drafts)
-    run.flagged += sum(1 for d in drafts if d.checks)
-    run.amount += sum((d.priced.total for d in drafts), Decimal(0))
-    run.held_back = {**run.held_back, **held}
-    run.save(update_fields=["cursor", "done", "bills", "flagged", "amount", "held_back"])
     record_audit(
         actor,
         AuditAction.BILL_RUN_PRICED,
@@ -519,6 +552,14 @@ def _price_chunk(actor: Principal, ctx: _RunContext, run: BillRun, batch: list[A
         object_ids=bill_ids,
         after={"run": run.pk, "chunk_after": ids[0] - 1, "held_back": held},
     )
+    # The run's counters move last, so the run row is locked only while the chunk commits.
+    BillRun.unscoped.filter(pk=run.pk).update(
+        done=F("done") + len(batch),
+        bills=F("bills") + len(drafts),
+        flagged=F("flagged") + sum(1 for d in drafts if d.checks),
+        amount=F("amount") + sum((d.priced.total for d in drafts), Decimal(0)),
+    )
+    return held
 
 
 # --- approval and issue --------------------------------------------------------------------
@@ -562,9 +603,12 @@ def start_approval(actor: Principal, run: BillRun) -> BillRun:
     with transaction.atomic():
         run = approve_run(actor, run.pk)
         if run.state == RunState.ISSUING:
-            transaction.on_commit(
-                lambda: issue_bill_run_task.delay(tenant_id=run.tenant_id, run_id=run.pk)
-            )
+            for number in range(run.shards):
+                transaction.on_commit(
+                    lambda number=number: issue_bill_run_task.delay(
+                        tenant_id=run.tenant_id, run_id=run.pk, shard=number
+                    )
+                )
     run.refresh_from_db()
     return run
 
@@ -578,42 +622,63 @@ def approve_bill_run(
 
 
 def issue_bill_run(
-    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+    actor: Principal,
+    run_id: int,
+    *,
+    shard: int | None = None,
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
 ) -> BillRun:
-    """Issue an approved run's unflagged drafts chunk by chunk (flagged ones wait in the
-    queue); resumable: a chunk issues its bills and posts them in one transaction."""
+    """Issue an approved run's unflagged drafts (one shard's, or all in turn) chunk by chunk;
+    flagged ones wait in the queue. Resumable: a chunk issues its bills and posts them in one
+    transaction."""
     run = BillRun.unscoped.get(pk=run_id)
     if run.state != RunState.ISSUING:
         return run
     tenant = Tenant.objects.get(pk=run.tenant_id)
     settings = BillingSettings.for_tenant(tenant)
-    after = 0
-    while True:
-        with transaction.atomic():
-            run = BillRun.unscoped.select_for_update().get(pk=run_id)
-            drafts = Bill.unscoped.filter(
-                tenant_id=run.tenant_id, run=run, state=BillState.DRAFT, pk__gt=after
-            ).order_by("pk")
-            rows = [BillRow(*row) for row in drafts.values_list(*ISSUE_FIELDS)[:chunk]]
-            if rows:
-                after = rows[-1].pk
-            flagged = set(
-                VerificationItem.unscoped.filter(bill_id__in=[row.pk for row in rows]).values_list(
-                    "bill_id", flat=True
+    for number in [shard] if shard is not None else range(run.shards):
+        after = 0
+        while True:
+            with transaction.atomic():
+                part = BillRunShard.unscoped.select_for_update().get(run_id=run_id, shard=number)
+                if part.issued:
+                    break
+                drafts = Bill.unscoped.filter(
+                    tenant_id=run.tenant_id, run=run, state=BillState.DRAFT, pk__gt=after
                 )
-            )
-            batch = [row for row in rows if row.pk not in flagged]
-            if rows and not batch:
-                continue
-            if not batch:
-                run.state = RunState.ISSUED
-                run.finished_at = timezone.now()
-                run.save(update_fields=["state", "finished_at"])
-                return run
-            run.issued += issue_bills(actor, tenant, settings, batch)
-            run.save(update_fields=["issued"])
-        if progress is not None:
-            progress(run)
+                drafts = _shard_of(drafts, "account_id", run.shards, number).order_by("pk")
+                rows = [BillRow(*row) for row in drafts.values_list(*ISSUE_FIELDS)[:chunk]]
+                if not rows:
+                    part.issued = True
+                    part.save(update_fields=["issued"])
+                    break
+                after = rows[-1].pk
+                flagged = set(
+                    VerificationItem.unscoped.filter(
+                        bill_id__in=[row.pk for row in rows]
+                    ).values_list("bill_id", flat=True)
+                )
+                batch = [row for row in rows if row.pk not in flagged]
+                if batch:
+                    issued = issue_bills(actor, tenant, settings, batch)
+                    BillRun.unscoped.filter(pk=run_id).update(issued=F("issued") + issued)
+            if progress is not None and batch:
+                progress(BillRun.unscoped.get(pk=run_id))
+    return _finish_issuing(run_id)
+
+
+def _finish_issuing(run_id: int) -> BillRun:
+    with transaction.atomic():
+        run = BillRun.unscoped.select_for_update().get(pk=run_id)
+        if (
+            run.state == RunState.ISSUING
+            and not BillRunShard.unscoped.filter(run=run, issued=False).exists()
+        ):
+            run.state = RunState.ISSUED
+            run.finished_at = timezone.now()
+            run.save(update_fields=["state", "finished_at"])
+    return run
 
 
 def issue_bills(
@@ -631,7 +696,7 @@ def issue_bills(
     )
     due = due_date(tenant, issued_on, tenant.payment_term_days, overrides)
     entry = bills_entry(tenant, bills, issued_on)
-    entry_id = post_entries(actor, [entry])[entry.source_id] if entry else None
+    entry_id = allocate_ids(JournalEntry, 1)[0] if entry else None
     now, label = timezone.now(), actor.label[:200]
     update_rows(
         Bill,
@@ -642,6 +707,11 @@ def issue_bills(
             for bill in bills
         ],
     )  # fmt: skip
+    if entry is not None:
+        entry.entry_id = entry_id
+        posted = post_entries(actor, [entry])[entry.source_id]
+        if posted != entry_id:  # posted before (a retried batch): name the first posting
+            Bill.unscoped.filter(pk__in=[bill.pk for bill in bills]).update(entry_id=posted)
     record_audit(
         actor,
         AuditAction.BILLS_ISSUED,

@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from billing.bills import issue_bill_run, price_bill_run
 from billing.models import BillingSettings, BillRun
+from billing.parallel import actor_for
 from billing.prepaid import charge_prepaid_accounts
 from billing.validation import validate_readings
 from tenancy.context import get_current_tenant
-from tenancy.models import ActorKind, Tenant, User
+from tenancy.models import Tenant
 from tenancy.principal import Principal
 
 
@@ -40,28 +41,25 @@ def queue_validation(tenant_id: int) -> None:
 
 def _actor(kind: str, actor_id: int | None, label: str) -> Principal:
     """A run is priced in the name of whoever started it, issued in the approver's."""
-    if kind == ActorKind.STAFF and actor_id:
-        user = User.objects.filter(pk=actor_id).first()
-        if user is not None:
-            return Principal.for_user(user)
-    return Principal.system(get_current_tenant(), label)
+    return actor_for(get_current_tenant(), kind, actor_id, label)
 
 
 @shared_task(name="billing.price_bill_run", acks_late=True)
-def price_bill_run_task(tenant_id: int, run_id: int) -> dict:
-    """Price a bill run from where it stopped (idempotent: a redelivered task resumes it)."""
+def price_bill_run_task(tenant_id: int, run_id: int, shard: int | None = None) -> dict:
+    """Price a bill run's shard from where it stopped (idempotent: a redelivered task
+    resumes it)."""
     run = BillRun.objects.get(pk=run_id)
     actor = _actor(run.started_by_kind, run.started_by_id, run.started_by_label)
-    run = price_bill_run(actor, run_id)
+    run = price_bill_run(actor, run_id, shard=shard)
     return {"state": run.state, "done": run.done, "total": run.total}
 
 
 @shared_task(name="billing.issue_bill_run", acks_late=True)
-def issue_bill_run_task(tenant_id: int, run_id: int) -> dict:
-    """Issue an approved run from where it stopped (a redelivered task resumes it)."""
+def issue_bill_run_task(tenant_id: int, run_id: int, shard: int | None = None) -> dict:
+    """Issue an approved run's shard from where it stopped (a redelivered task resumes it)."""
     run = BillRun.objects.get(pk=run_id)
     actor = _actor(run.approved_by_kind, run.approved_by_id, run.approved_by_label)
-    run = issue_bill_run(actor, run_id)
+    run = issue_bill_run(actor, run_id, shard=shard)
     return {"state": run.state, "issued": run.issued}
 
 

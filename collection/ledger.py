@@ -50,7 +50,7 @@ class EntrySpec:
     memo: str = ""
     site_id: int | None = None
     references: list[str] | None = None  # per line, e.g. "bill:42" on a customer's line
-    entry_id: int | None = field(default=None, compare=False)
+    entry_id: int | None = field(default=None, compare=False)  # given, or set when posted
 
     def checked(self) -> EntrySpec:
         if self.references is not None and len(self.references) != len(self.lines):
@@ -153,8 +153,8 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         for spec in fresh:
             for account, amount in spec.lines:
                 movements[account] += Decimal(amount)
-        lock_ledger_accounts(tenant, movements)
-        entry_ids = allocate_ids(JournalEntry, len(fresh))
+        allocated = iter(allocate_ids(JournalEntry, sum(1 for x in fresh if not x.entry_id)))
+        entry_ids = [spec.entry_id or next(allocated) for spec in fresh]
         insert_rows(
             JournalEntry,
             ["id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo",
@@ -177,6 +177,9 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
                 )
             ),
         )
+        # Locked last, so postings that share accounts (revenue, VAT) queue only for the
+        # balance update and the commit; an unknown account is refused here too.
+        lock_ledger_accounts(tenant, movements)
         _move_balances(movements)
         for entry_id, spec in zip(entry_ids, fresh, strict=True):
             spec.entry_id = entry_id

@@ -7,6 +7,7 @@ bills that fail an automatic check wait in the verification queue.
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -36,8 +37,11 @@ class BillRun(TenantOwned):
     bills = models.PositiveIntegerField(_("bills"), default=0)
     flagged = models.PositiveIntegerField(_("bills flagged"), default=0)
     issued = models.PositiveIntegerField(_("bills issued"), default=0)
-    cursor = models.BigIntegerField(
-        default=0, help_text="The last account priced: a resumed run goes on after it."
+    shards = models.PositiveSmallIntegerField(
+        _("workers"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(16)],
+        help_text=_("Shares of the accounts priced and issued side by side."),
     )
     held_back = models.JSONField(_("held back"), default=dict, blank=True)
     amount = models.DecimalField(_("amount"), default=0, **MONEY)
@@ -62,6 +66,26 @@ class BillRun(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.period}"
+
+
+class BillRunShard(TenantOwned):
+    """One share of a run's accounts (account id modulo the run's shards), priced and issued by
+    a worker of its own: each worker locks only its own shard, so shards run side by side, and
+    a worker that stops resumes after its shard's cursor."""
+
+    run = models.ForeignKey(BillRun, on_delete=models.CASCADE, related_name="parts")
+    shard = models.PositiveSmallIntegerField()
+    cursor = models.BigIntegerField(default=0, help_text="The last account priced.")
+    held_back = models.JSONField(default=dict, blank=True)
+    priced = models.BooleanField(default=False)
+    issued = models.BooleanField(default=False)
+
+    site_path = "run__site"
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "run", "shard"], name="bill_run_shard"),
+        ]
 
 
 class BillKind(models.TextChoices):

@@ -7,8 +7,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.bills import approve_bill_run, open_bill_run, price_bill_run
+from billing.bills import approve_bill_run, approve_run, open_bill_run, price_bill_run
 from billing.models import BillRun, RunState
+from billing.parallel import run_shards
 from tenancy.cli import progress_bar, resolve_tenant
 from tenancy.context import use_tenant
 from tenancy.models import Site, User
@@ -33,6 +34,12 @@ class Command(BaseCommand):
             help="approve and issue the drafted run (not by who started it)",
         )
         parser.add_argument("--chunk", type=int, default=2000, help="accounts per transaction")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes pricing and issuing side by side (a new run's shards; 1–16)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = resolve_tenant(options["tenant"])
@@ -46,15 +53,28 @@ class Command(BaseCommand):
                     run = BillRun.objects.filter(site=site, period=options["period"]).first()
                     if run is None:
                         raise CommandError("no bill run of this site and period to approve")
-                    run = approve_bill_run(
-                        actor, run.pk, chunk=options["chunk"], progress=self._issued
-                    )
+                    if run.shards == 1:
+                        run = approve_bill_run(
+                            actor, run.pk, chunk=options["chunk"], progress=self._issued
+                        )
+                    else:
+                        run = approve_run(actor, run.pk)
+                        run = run_shards(
+                            "issue", run, actor, chunk=options["chunk"], progress=self._issued
+                        )
                 else:
-                    run = open_bill_run(actor, site, options["period"])
-                    self.stdout.write(f"bill run {run.pk}: {run.total} accounts")
-                    run = price_bill_run(
-                        actor, run.pk, chunk=options["chunk"], progress=self._priced
+                    run = open_bill_run(actor, site, options["period"], options["workers"])
+                    self.stdout.write(
+                        f"bill run {run.pk}: {run.total} accounts, {run.shards} workers"
                     )
+                    if run.shards == 1:
+                        run = price_bill_run(
+                            actor, run.pk, chunk=options["chunk"], progress=self._priced
+                        )
+                    else:
+                        run = run_shards(
+                            "price", run, actor, chunk=options["chunk"], progress=self._priced
+                        )
             except ValidationError as exc:
                 raise CommandError("; ".join(exc.messages)) from exc
         self.stdout.write("")
