@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,7 @@ from bench.common import (
     ROOT,
     drop_database,
     free_port,
+    production_env,
     recreate_database,
     require_free_disk,
     run_wrk,
@@ -39,23 +38,6 @@ from bench.common import (
 BENCH_DB = "bars_bench_api"
 FLOOR_DB = "bars_baseline"
 CONNECTIONS = (1, 10, 50)
-FIELD_KEY = "YmVuY2gtb25seS1maWVsZC1rZXktbm90LWZvci11c2U="
-
-
-def production_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.update(
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_FIELD_ENCRYPTION_KEY=FIELD_KEY,
-        DATABASE_URL=database_url,
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
-        BARS_THROTTLE_PRINCIPAL="100000000/min",
-        BARS_LOG_LEVEL="ERROR",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    return env
 
 
 def seed_platform(env: dict[str, str], accounts: int) -> list[str]:

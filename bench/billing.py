@@ -31,6 +31,7 @@ from bench.common import (
     BASELINES,
     ROOT,
     drop_database,
+    production_env,
     recreate_database,
     require_free_disk,
     write_result,
@@ -38,40 +39,7 @@ from bench.common import (
 
 BENCH_DB = "bars_bench_billing"
 FLOOR_DB = "bars_baseline"
-SEED_CHUNK = 100_000
-TOU = {
-    "energy": {
-        "kind": "tou",
-        "seasons": [
-            {"name": "summer", "months": [7, 8],
-             "prices": {"spike": "1.2", "peak": "0.9", "flat": "0.6", "valley": "0.3"}},
-            {"name": "other", "months": [1, 2, 3, 4, 5, 6, 9, 10, 11, 12],
-             "prices": {"spike": "1.1", "peak": "0.85", "flat": "0.55", "valley": "0.28"}},
-        ],
-        "tier_surcharges": {
-            "cumulation": "month",
-            "tiers": [{"up_to": "1000", "surcharge": "0"}, {"up_to": None, "surcharge": "0.05"}],
-        },
-    }
-}  # fmt: skip
-TIERED = {
-    "energy": {
-        "kind": "tiered",
-        "cumulation": "year",
-        "tiers": [
-            {"up_to": "2880", "price": "0.4883"},
-            {"up_to": "4800", "price": "0.5383"},
-            {"up_to": None, "price": "0.7883"},
-        ],
-    }
-}
-TWO_PART = {
-    "energy": {"kind": "flat", "price": "0.1856"},
-    "agency_purchase_prices": {"2026-10": "0.4123"},
-    "funds_per_kwh": "0.029",
-    "capacity_charge_per_kva": "30",
-    "power_factor_standard": "0.90",
-}
+SEED_CHUNK = 20_000
 CLASSES = ("residential", "commercial", "industrial")
 
 
@@ -153,6 +121,11 @@ def run(args: argparse.Namespace) -> dict:
     from billing.models import Bill, BillState
     from billing.parallel import run_shards
     from billing.periods import period_bounds
+    from billing.tariff_examples import (
+        BEIJING_RESIDENTIAL,
+        TOU_WITH_SURCHARGES,
+        two_part_industrial,
+    )
     from collection.ledger import check_ledger
     from collection.models import JournalEntry, JournalLine
     from tenancy.context import use_tenant
@@ -164,9 +137,9 @@ def run(args: argparse.Namespace) -> dict:
         site = Site.objects.create(tenant=tenant, code="B1", name="bench", reading_day=25)
         system = Principal.system(tenant, "bench seed")
         for code, spec, customer_class in (
-            ("RES", TIERED, "residential"),
-            ("COM", TOU, "commercial"),
-            ("IND", TWO_PART, "industrial"),
+            ("RES", BEIJING_RESIDENTIAL, "residential"),
+            ("COM", TOU_WITH_SURCHARGES, "commercial"),
+            ("IND", two_part_industrial(["2026-10"]), "industrial"),
         ):
             tariff = tariff_services.create_tariff(
                 system, code=code, name=code, utility="electricity"
@@ -264,7 +237,7 @@ def floor(accounts: int) -> dict:
 
 
 def one_size(accounts: int, chunk: int, workers: int) -> dict:
-    env = {**os.environ, "DATABASE_URL": recreate_database(BENCH_DB), "BARS_LOG_LEVEL": "ERROR"}
+    env = production_env(recreate_database(BENCH_DB))  # no query log: DEBUG keeps every query
     env.pop("REDIS_URL", None)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -285,7 +258,7 @@ def one_size(accounts: int, chunk: int, workers: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", default="100000", help="sizes, comma-separated")
+    parser.add_argument("--accounts", default="100000,1000000", help="sizes, comma-separated")
     parser.add_argument("--chunk", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="processes, one per shard")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)

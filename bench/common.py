@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -108,3 +109,24 @@ def run_wrk(
         "non_2xx": bad,
         "timeouts": int(socket_errors.group(1)) if socket_errors else 0,
     }
+
+
+FIELD_KEY = "YmVuY2gtb25seS1maWVsZC1rZXktbm90LWZvci11c2U="
+
+
+def production_env(database_url: str) -> dict[str, str]:
+    """Production settings (``DJANGO_DEBUG=0``: no query log, the real security settings)
+    with throwaway secrets, for a benchmark's processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_FIELD_ENCRYPTION_KEY=FIELD_KEY,
+        DATABASE_URL=database_url,
+        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        BARS_THROTTLE_PRINCIPAL="100000000/min",
+        BARS_LOG_LEVEL="ERROR",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env

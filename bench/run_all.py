@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["api", "polling", "validation"]
+BENCHMARKS = ["api", "polling", "validation", "billing"]
 
 
 def main() -> None:

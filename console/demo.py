@@ -16,6 +16,7 @@ from django.db import transaction
 
 from billing import tariff_services
 from billing.models import Tariff
+from billing.tariff_examples import BEIJING_RESIDENTIAL, TOU_COMMERCIAL, two_part_industrial
 from customers import services as customer_services
 from customers.identifiers import (
     credit_code_check_char,
@@ -234,63 +235,15 @@ def seed_demo(password: str = DEMO_PASSWORD, sim_base_port: int = DEMO_SIM_BASE_
 
 
 DEMO_TARIFFS = [
-    (
-        "RES-2026",
-        "居民阶梯电价",
-        "residential",
-        {
-            "energy": {
-                "kind": "tiered",
-                "cumulation": "year",
-                "tiers": [
-                    {"up_to": "2880", "price": "0.4883"},
-                    {"up_to": "4800", "price": "0.5383"},
-                    {"up_to": None, "price": "0.7883"},
-                ],
-            },
-            "large_household": {"min_members": 5, "extra": ["1200", "1200"]},
-            "free_allowance_kwh_per_month": "10",
-        },
-    ),
-    (
-        "COM-TOU",
-        "工商业分时电价",
-        "commercial",
-        {
-            "energy": {
-                "kind": "tou",
-                "seasons": [
-                    {"name": "夏季", "months": [7, 8],
-                     "prices": {"spike": "1.2", "peak": "0.9", "flat": "0.6", "valley": "0.3"}},
-                    {"name": "其他", "months": [1, 2, 3, 4, 5, 6, 9, 10, 11, 12],
-                     "prices": {"spike": "1.1", "peak": "0.85", "flat": "0.55", "valley": "0.28"}},
-                ],
-                "schedule": [
-                    {"from": "00:00", "to": "08:00", "register": "valley"},
-                    {"from": "08:00", "to": "10:00", "register": "flat"},
-                    {"from": "10:00", "to": "12:00", "register": "spike"},
-                    {"from": "12:00", "to": "22:00", "register": "peak"},
-                    {"from": "22:00", "to": "24:00", "register": "valley"},
-                ],
-            },
-            "fixed_monthly_fee": "10",
-        },
-    ),
+    ("RES-2026", "居民阶梯电价", "residential", BEIJING_RESIDENTIAL),
+    ("COM-TOU", "工商业分时电价", "commercial", {**TOU_COMMERCIAL, "fixed_monthly_fee": "10"}),
     (
         "IND-2P",
         "大工业两部制电价",
         "industrial",
-        {
-            "energy": {"kind": "flat", "price": "0.1856"},
-            "capacity_charge_per_kva": "30",
-            "power_factor_standard": "0.90",
-            "agency_purchase_prices": {
-                f"2026-{month:02d}": "0.4123" for month in range(1, 13)
-            },
-            "funds_per_kwh": "0.029",
-        },
+        two_part_industrial(f"2026-{month:02d}" for month in range(1, 13)),
     ),
-]  # fmt: skip
+]
 
 
 def _seed_tariffs(system: Principal) -> None:

@@ -97,3 +97,24 @@ def test_the_api_docs_list_their_operations_from_local_assets(browser, live_serv
     outside = [url for url in requested if not url.startswith(live_server.url)]
     assert not outside, f"the docs fetched from outside this site: {outside}"
     page.close()
+
+
+def test_a_bill_page_shows_its_lines_amount_due_and_payment_code(
+    browser, live_server, world: World
+):
+    bill = world.a.bill()
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "bob")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit] >> text=登录")
+    page.wait_for_url(f"{live_server.url}/console/")
+    page.goto(f"{live_server.url}/console/bills/{bill.pk}/")
+    text = page.locator("body").inner_text()
+    assert "电费账单" in text and bill.number in text
+    assert "应缴金额: ¥100.00" in text.replace("：", ":")
+    assert "电度电费" in text and "11.50" in text  # the line and its tax
+    assert page.locator(".qr svg").count() == 1
+    page.goto(f"{live_server.url}/console/bills/{bill.pk}/?lang=en")
+    assert "Amount due: ¥100.00" in page.locator("body").inner_text()
+    page.close()

@@ -185,6 +185,8 @@ class Bill(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "account", "period"], name="bill_account_period"),
             models.Index(fields=["tenant", "site", "period"], name="bill_site_period"),
+            # A run's bills in id order: issuing walks them from a cursor, chunk by chunk.
+            models.Index(fields=["tenant", "run", "id"], name="bill_run_id"),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@ then started again, ends with the same bills and ledger, to the fen, as an unint
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -30,13 +31,18 @@ def _kill_when(billing: Billing, command: list[str], field: str) -> int:
     """Start the command, SIGKILL it once the run shows some progress in ``field``; returns the
     progress seen in the database after the kill."""
     process = subprocess.Popen(
-        command, cwd=ROOT, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its worker processes die with it
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         run = BillRun.unscoped.filter(site=billing.site).first()
         if run is not None and getattr(run, field) >= 3:
-            process.send_signal(signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
             break
         if process.poll() is not None:
             raise AssertionError(f"finished before it could be killed: {process.stderr.read()}")
@@ -55,7 +61,8 @@ def _finish(command: list[str]) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_and_restarted_bill_run_matches_an_uninterrupted_one(world: World):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_killed_and_restarted_bill_run_matches_an_uninterrupted_one(world: World, workers):  # type: ignore[no-untyped-def]
     calm = Billing(world, world.a.sites[0])
     killed = Billing(world, world.a.site())
     for index in range(ACCOUNTS):
@@ -64,7 +71,7 @@ def test_a_killed_and_restarted_bill_run_matches_an_uninterrupted_one(world: Wor
             billing.account(str(37 * index + 10 + index % 7), premise=premise)
     calm.approve(calm.run())
 
-    starter = ["--as", killed.starter.username]
+    starter = ["--as", killed.starter.username, "--workers", str(workers)]
     approver = ["--approve", "--as", killed.approver.username]
     priced_at_kill = _kill_when(killed, _command(killed, *starter), "done")
     assert 0 < priced_at_kill < ACCOUNTS
@@ -74,6 +81,6 @@ def test_a_killed_and_restarted_bill_run_matches_an_uninterrupted_one(world: Wor
     _finish(_command(killed, *approver))
 
     run = BillRun.unscoped.get(site=killed.site)
-    assert (run.state, run.bills, run.issued) == ("issued", ACCOUNTS, ACCOUNTS)
+    assert (run.state, run.bills, run.issued, run.shards) == ("issued", ACCOUNTS, ACCOUNTS, workers)
     assert _bills_and_ledger(killed.site.pk) == _bills_and_ledger(calm.site.pk)
     assert check_ledger(world.a.tenant) == []

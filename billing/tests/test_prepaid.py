@@ -3,12 +3,10 @@ the wallet; a reading pair is charged once, even by concurrent tasks."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
 
 from billing import tariff_services
 from billing.models import PrepaidCharge
@@ -17,7 +15,7 @@ from billing.tests.helpers import checks, lay
 from billing.tests.test_tariffs import BEIJING
 from collection.ledger import check_ledger
 from collection.models import LedgerAccount, LedgerKind
-from tenancy.context import use_tenant
+from tests.concurrency import run_together
 from tests.world import World
 
 NOW = datetime(2026, 9, 2, tzinfo=UTC)
@@ -107,25 +105,9 @@ def test_concurrent_charging_tasks_charge_a_reading_pair_once(world: World, prep
     account, meter = prepaid
     lay(meter, [{"total": "100.00"}, {"total": "150.00"}])
     checks(meter)
-    start = threading.Barrier(6)
-    results: list[object] = []
-    errors: list[BaseException] = []
-
-    def charge() -> None:
-        try:
-            with use_tenant(world.a.tenant):
-                start.wait()
-                results.append(charge_account(world.a.system, account.pk, now=NOW))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=charge) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_together(
+        6, lambda _i: charge_account(world.a.system, account.pk, now=NOW), world.a.tenant
+    )
     assert not errors
     assert sum(1 for result in results if result is not None) == 1
     assert PrepaidCharge.unscoped.filter(account=account).count() == 1

@@ -10,6 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.tariff_examples import (
+    BEIJING_RESIDENTIAL,
+    TOU_COMMERCIAL,
+    TOU_SEASONS,
+    TOU_WITH_SURCHARGES,
+)
 from billing.tariffs import (
     AccountFacts,
     Assignment,
@@ -25,51 +31,10 @@ from billing.tariffs import (
     tariff_segments,
 )
 
-BEIJING = {
-    "energy": {
-        "kind": "tiered",
-        "cumulation": "year",
-        "tiers": [
-            {"up_to": "2880", "price": "0.4883"},
-            {"up_to": "4800", "price": "0.5383"},
-            {"up_to": None, "price": "0.7883"},
-        ],
-    },
-    "large_household": {"min_members": 5, "extra": ["1200", "1200"]},
-    "free_allowance_kwh_per_month": "10",
-}
-SEASONS = [
-    {"name": "summer", "months": [7, 8],
-     "prices": {"spike": "1.2", "peak": "0.9", "flat": "0.6", "valley": "0.3"}},
-    {"name": "other", "months": [1, 2, 3, 4, 5, 6, 9, 10, 11, 12],
-     "prices": {"spike": "1.1", "peak": "0.85", "flat": "0.55", "valley": "0.28"}},
-]  # fmt: skip
-TOU = {
-    "energy": {
-        "kind": "tou",
-        "seasons": SEASONS,
-        "schedule": [
-            {"from": "00:00", "to": "08:00", "register": "valley"},
-            {"from": "08:00", "to": "10:00", "register": "flat"},
-            {"from": "10:00", "to": "12:00", "register": "spike"},
-            {"from": "12:00", "to": "23:00", "register": "peak"},
-            {"from": "23:00", "to": "24:00", "register": "valley"},
-        ],
-    }
-}
-TOU_SURCHARGED = {
-    "energy": {
-        **TOU["energy"],
-        "tier_surcharges": {
-            "cumulation": "year",
-            "tiers": [
-                {"up_to": "2880", "surcharge": "0"},
-                {"up_to": "4800", "surcharge": "0.05"},
-                {"up_to": None, "surcharge": "0.30"},
-            ],
-        },
-    }
-}
+BEIJING = BEIJING_RESIDENTIAL  # 0.4883 / 0.5383 / 0.7883, limits 2,880 and 4,800 a year
+SEASONS = TOU_SEASONS
+TOU = TOU_COMMERCIAL
+TOU_SURCHARGED = TOU_WITH_SURCHARGES  # + 0.05 above 2,880 kWh a year, + 0.30 above 4,800
 VAT = D("0.13")
 OCTOBER = (date(2026, 9, 25), date(2026, 10, 25))  # 30 days
 

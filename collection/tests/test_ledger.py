@@ -3,7 +3,6 @@ refuses."""
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -20,7 +19,7 @@ from collection.ledger import (
     tenant_ledger_account,
 )
 from collection.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
-from tenancy.context import use_tenant
+from tests.concurrency import run_together
 from tests.world import World
 
 
@@ -198,27 +197,11 @@ def test_lines_cannot_be_added_to_an_entry_posted_in_an_earlier_transaction(worl
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_retries_of_one_posting_post_it_once(world: World):
     accounts = _bill_accounts(world)
-    start = threading.Barrier(6)
-    entry_ids: list[int] = []
-    errors: list[BaseException] = []
-
-    def post() -> None:
-        try:
-            with use_tenant(world.a.tenant):
-                start.wait()
-                entry_ids.append(_post_bill(world, accounts, source_id="same").pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    entries, errors = run_together(
+        6, lambda _i: _post_bill(world, accounts, source_id="same").pk, world.a.tenant
+    )
     assert not errors
-    assert len(set(entry_ids)) == 1
+    assert len(set(entries)) == 1
     assert LedgerAccount.unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
 
 
@@ -226,25 +209,12 @@ def test_concurrent_retries_of_one_posting_post_it_once(world: World):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_postings_to_one_account_lose_no_update(world: World):
     accounts = _bill_accounts(world)
-    start = threading.Barrier(8)
-    errors: list[BaseException] = []
 
-    def post(index: int) -> None:
-        try:
-            with use_tenant(world.a.tenant):
-                start.wait()
-                for n in range(5):
-                    _post_bill(world, accounts, source_id=f"{index}-{n}")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def post_five(index: int) -> None:
+        for n in range(5):
+            _post_bill(world, accounts, source_id=f"{index}-{n}")
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _results, errors = run_together(8, post_five, world.a.tenant)
     assert not errors
     assert LedgerAccount.unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00") * 40
     assert check_ledger(world.a.tenant) == []

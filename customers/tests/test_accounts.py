@@ -1,15 +1,14 @@
 """Opening, changing and closing accounts; contacts and their confirmation."""
 
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from customers import services
 from customers.identifiers import account_number_problem, make_account_number
 from customers.models import Account
-from tenancy.context import use_tenant
+from tests.concurrency import run_together
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -104,33 +103,19 @@ def test_confirming_a_contact_records_when(world: World):
 def test_concurrent_openings_get_distinct_gap_free_numbers(world: World):
     customers = [world.a.customer() for _ in range(8)]
     premises = [world.a.premise() for _ in range(8)]
-    start = threading.Barrier(8)
-    numbers: list[str] = []
-    errors: list[BaseException] = []
 
-    def open_one(index: int) -> None:
-        try:
-            with use_tenant(world.a.tenant):
-                start.wait()
-                with transaction.atomic():
-                    account = services.open_account(
-                        world.a.system,
-                        customer=customers[index],
-                        premise=premises[index],
-                        payment_mode="prepaid",
-                        customer_class="residential",
-                    )
-                numbers.append(account.number)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def open_one(index: int) -> str:
+        with transaction.atomic():
+            account = services.open_account(
+                world.a.system,
+                customer=customers[index],
+                premise=premises[index],
+                payment_mode="prepaid",
+                customer_class="residential",
+            )
+        return account.number
 
-    threads = [threading.Thread(target=open_one, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    numbers, errors = run_together(8, open_one, world.a.tenant)
     assert not errors
     assert sorted(numbers) == [make_account_number(i) for i in range(1, 9)]
     assert all(account_number_problem(n) is None for n in numbers)
