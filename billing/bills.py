@@ -74,7 +74,7 @@ from tenancy.principal import Principal
 CHUNK = 2000
 REGISTERS = ("total", "tou_spike", "tou_peak", "tou_flat", "tou_valley")
 ISSUE_FIELDS = ("pk", "tenant_id", "site_id", "account_id", "run_id", "period", "kind",
-                "utility", "total")  # fmt: skip
+                "utility", "total", "posting")  # fmt: skip
 Progress = Callable[[BillRun], None]
 
 
@@ -118,6 +118,9 @@ class FourEyesError(ValidationError):
 def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Account]:
     """Postpaid accounts open during the period, except common-area accounts (their
     consumption is shared on their members' bills)."""
+    shared = CommonArea.unscoped.filter(tenant=site.tenant_id, site=site).values_list(
+        "account_id", flat=True
+    )
     return (
         Account.unscoped.filter(
             tenant=site.tenant_id,
@@ -126,7 +129,7 @@ def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Ac
             opened_on__lt=ends_on,
         )
         .exclude(closed_on__lt=starts_on)
-        .exclude(common_area__isnull=False)
+        .exclude(pk__in=list(shared))
     )
 
 
@@ -393,7 +396,7 @@ def draft_rows(
          "corrects_id", "utility", "starts_on", "ends_on", "total", "tax_total", "consumption",
          "opening", "closing", "annual_quantities", "checks", "buyer_name", "buyer_tax_id",
          "tax_code", "payment_reference", "created_by_kind", "created_by_id",
-         "created_by_label", "created_at", "number", "reason", "approved_by_label"],
+         "created_by_label", "created_at", "number", "reason", "approved_by_label", "posting"],
         (
             (bill_id, ctx.tenant.pk, ctx.site.pk, d.account.pk, run.pk if run else None,
              ctx.period, kind, BillState.DRAFT, (corrects or {}).get(d.account.pk),
@@ -405,7 +408,7 @@ def draft_rows(
              organisations.get(d.account.customer_id, ""),
              ctx.settings.tax_code(d.account.utility),
              f"{d.account.number}{ctx.period.replace('-', '')}", actor.kind, actor.id,
-             actor.label[:200], now, f"{year}{bill_id:010d}", "", "")
+             actor.label[:200], now, f"{year}{bill_id:010d}", "", "", posting(d.priced))
             for bill_id, d in zip(bill_ids, drafts, strict=True)
         ),
     )  # fmt: skip
@@ -437,6 +440,16 @@ def draft_rows(
         ]
     )
     return bill_ids
+
+
+def posting(priced: Priced) -> dict[str, list[str]]:
+    """What issuing will post for the bill: net amount and tax per revenue component."""
+    sums: dict[str, list[Decimal]] = {}
+    for line in priced.lines:
+        net_tax = sums.setdefault(_revenue_component(line.component), [Decimal(0), Decimal(0)])
+        net_tax[0] += line.amount - line.tax
+        net_tax[1] += line.tax
+    return {component: [str(net), str(tax)] for component, (net, tax) in sums.items()}
 
 
 def _consumption(period: PeriodRow | PeriodConsumption, ctx: _RunContext) -> dict[str, Any]:
@@ -731,23 +744,21 @@ def bills_entry(
     receivables = customer_ledger_accounts(
         tenant, LedgerKind.RECEIVABLE, {bill.account_id for bill in bills}
     )
-    utility_of = {bill.pk: bill.utility for bill in bills}
     revenue: dict[tuple[str, str], int] = {}
     vat: dict[str, int] = {}
     summed: dict[int, Decimal] = defaultdict(Decimal)
-    for bill_id, component, amount, tax in BillLine.unscoped.filter(
-        bill_id__in=list(utility_of)
-    ).values_list("bill_id", "component", "amount", "tax"):
-        utility = utility_of[bill_id]
-        key = (utility, _revenue_component(component))
-        if key not in revenue:
-            revenue[key] = ledger_account(
-                tenant, LedgerKind.REVENUE, utility=key[0], component=key[1]
-            ).pk
+    for bill in bills:
+        utility = bill.utility
         if utility not in vat:
             vat[utility] = ledger_account(tenant, LedgerKind.VAT_PAYABLE, utility=utility).pk
-        summed[revenue[key]] -= amount - tax
-        summed[vat[utility]] -= tax
+        for component, (net, tax) in bill.posting.items():
+            key = (utility, component)
+            if key not in revenue:
+                revenue[key] = ledger_account(
+                    tenant, LedgerKind.REVENUE, utility=utility, component=component
+                ).pk
+            summed[revenue[key]] -= Decimal(net)
+            summed[vat[utility]] -= Decimal(tax)
     lines = [(receivables[bill.account_id], bill.total) for bill in bills if bill.total]
     references = [f"{bill.source_type}:{bill.pk}" for bill in bills if bill.total]
     for ledger_id, amount in sorted(summed.items()):
@@ -860,6 +871,10 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
         note.entry_id = None
         note.total, note.tax_total = -bill.total, -bill.tax_total
         note.annual_quantities = {y: str(-Decimal(q)) for y, q in bill.annual_quantities.items()}
+        note.posting = {
+            component: [str(-Decimal(net)), str(-Decimal(tax))]
+            for component, (net, tax) in bill.posting.items()
+        }
         note.checks = ""
         note.reason = reason[:300]
         note.created_by_kind, note.created_by_id = actor.kind, actor.id

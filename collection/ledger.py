@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from collection.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from customers.models import Account
-from tenancy.bulk import allocate_ids, insert_rows
+from tenancy.bulk import allocate_ids, id_clusters, insert_rows
 from tenancy.models import Tenant
 from tenancy.money import Money, round_fen
 from tenancy.principal import Principal
@@ -99,12 +99,19 @@ def _move_balances(movements: dict[int, Decimal]) -> None:
     table = LedgerAccount._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            values = ", ".join(["(%s::bigint, %s::numeric)"] * len(moved))
-            cursor.execute(
-                f"UPDATE {table} AS la SET balance = la.balance + v.amount "  # noqa: S608
-                f"FROM (VALUES {values}) AS v(id, amount) WHERE la.id = v.id",
-                [value for pair in moved for value in (pair[0], str(pair[1]))],
-            )
+            amounts = dict(moved)
+            for cluster in id_clusters(list(amounts)):  # in key order: the lock order
+                values = ", ".join(["(%s::bigint, %s::numeric)"] * len(cluster))
+                cursor.execute(
+                    f"UPDATE {table} AS la SET balance = la.balance + v.amount "  # noqa: S608
+                    f"FROM (VALUES {values}) AS v(id, amount) "
+                    "WHERE la.id = v.id AND la.id BETWEEN %s AND %s",
+                    [
+                        *(value for key in cluster for value in (key, str(amounts[key]))),
+                        cluster[0],
+                        cluster[-1],
+                    ],
+                )
         else:
             cursor.executemany(
                 f"UPDATE {table} SET balance = balance + %s "  # noqa: S608

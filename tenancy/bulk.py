@@ -102,6 +102,19 @@ def insert_rows(
     return count
 
 
+def id_clusters(ids: Sequence[int], gap: int = 10_000) -> list[list[int]]:
+    """Sorted ids cut where two neighbours are more than ``gap`` apart. An UPDATE … FROM
+    (VALUES …) bounded to one cluster's id range reads that range by index; unbounded, a
+    table that grew since it was last analysed is scanned whole by a hash join, every batch."""
+    clusters: list[list[int]] = []
+    for key in sorted(ids):
+        if clusters and key - clusters[-1][-1] <= gap:
+            clusters[-1].append(key)
+        else:
+            clusters.append([key])
+    return clusters
+
+
 def update_rows(
     model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:

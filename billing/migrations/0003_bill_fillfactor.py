@@ -1,12 +1,12 @@
 """Bills are written drafted and updated once when issued; with free room on each page that
-update stays on the page and touches no index (a HOT update), a third of a bill run's issuing."""
+update stays on the page and touches no index (a HOT update)."""
 
 from django.db import migrations
 
 
 def fillfactor(apps, schema_editor):  # type: ignore[no-untyped-def]
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE billing_bill SET (fillfactor = 70)")
+        schema_editor.execute("ALTER TABLE billing_bill SET (fillfactor = 50)")
 
 
 def reset(apps, schema_editor):  # type: ignore[no-untyped-def]

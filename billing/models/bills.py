@@ -142,6 +142,10 @@ class Bill(TenantOwned):
     annual_quantities = models.JSONField(
         default=dict, help_text=_("kWh counted towards annual tiers, by calendar year.")
     )
+    posting = models.JSONField(
+        default=dict,
+        help_text=_("Net amount and tax per revenue component: what issuing posts."),
+    )
     checks = models.CharField(_("checks that fired"), max_length=100, blank=True)
     reason = models.CharField(_("reason"), max_length=300, blank=True)
     buyer_name = models.CharField(max_length=200)
