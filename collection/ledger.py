@@ -83,10 +83,14 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
     locks through here, so two postings that touch the same accounts queue instead of
     deadlocking. An id that is not one of the tenant's ledger accounts is refused."""
     ordered = sorted(set(ids))
-    accounts = LedgerAccount.unscoped.filter(tenant=tenant, pk__in=ordered).order_by("pk")
-    if connection.vendor == "postgresql":
-        accounts = accounts.select_for_update()
-    found = set(accounts.values_list("pk", flat=True))
+    found: set[int] = set()
+    for cluster in id_clusters(ordered):
+        accounts = LedgerAccount.unscoped.filter(
+            tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
+        ).order_by("pk")
+        if connection.vendor == "postgresql":
+            accounts = accounts.select_for_update()
+        found.update(accounts.values_list("pk", flat=True))
     if missing := set(ordered) - found:
         raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
 
@@ -271,11 +275,21 @@ def customer_ledger_accounts(
             "ON CONFLICT DO NOTHING",
             [kind, f"{LedgerKind(kind).label} ", tenant.pk, *wanted],
         )
-    return dict(
-        LedgerAccount.unscoped.filter(tenant=tenant, kind=kind, account_id__in=wanted).values_list(
-            "account_id", "pk"
+    found: dict[int, int] = {}
+    wanted_set = set(wanted)
+    for cluster in id_clusters(wanted):
+        rows = LedgerAccount.unscoped.filter(tenant=tenant, kind=kind)
+        if cluster[-1] - cluster[0] < 4 * len(cluster):
+            # Dense (a chunk of a run): one index range read, not one probe per account.
+            rows = rows.filter(account_id__gte=cluster[0], account_id__lte=cluster[-1])
+        else:
+            rows = rows.filter(account_id__in=cluster)
+        found.update(
+            (account_id, pk)
+            for account_id, pk in rows.values_list("account_id", "pk")
+            if account_id in wanted_set
         )
-    )
+    return found
 
 
 def derived_balance(ledger_account: LedgerAccount) -> Decimal:
