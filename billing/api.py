@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import services
-from billing.bills import approve_bill
+from billing.corrections import approve_bill
 from billing.models import (
     REQUESTABLE_ESTIMATES,
     BillCheck,

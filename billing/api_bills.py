@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing import bills as bill_services
-from billing import tariff_services
+from billing import corrections, tariff_services
 from billing.models import (
     Bill,
     BillingSettings,
@@ -290,7 +290,7 @@ class BillViewSet(ReadOnlyTenantViewSet):
     @action(detail=True, methods=["post"], permission_action="approve")
     def approve(self, request: Request, pk: str | None = None) -> Response:
         """Approve and issue a flagged draft or a re-bill waiting in the queue."""
-        bill = bill_services.approve_bill(self.principal, self.get_object())
+        bill = corrections.approve_bill(self.principal, self.get_object())
         return Response(self.get_serializer(bill).data)
 
     @extend_schema(request=ReasonSerializer, responses=BillSerializer)
@@ -299,7 +299,7 @@ class BillViewSet(ReadOnlyTenantViewSet):
         """Void a draft that must not be issued."""
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        bill = bill_services.void_bill(
+        bill = corrections.void_bill(
             self.principal, self.get_object(), body.validated_data["reason"]
         )
         return Response(self.get_serializer(bill).data)
@@ -310,7 +310,7 @@ class BillViewSet(ReadOnlyTenantViewSet):
         """Issue a credit note reversing the bill."""
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        note = bill_services.credit_bill(
+        note = corrections.credit_bill(
             self.principal, self.get_object(), body.validated_data["reason"]
         )
         return Response(self.get_serializer(note).data, status=201)
@@ -328,7 +328,7 @@ class BillViewSet(ReadOnlyTenantViewSet):
         """Credit the bill and draft a re-bill from the current period consumption."""
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        note, again = bill_services.rebill(
+        note, again = corrections.rebill(
             self.principal, self.get_object(), body.validated_data["reason"]
         )
         return Response(

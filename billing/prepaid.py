@@ -30,16 +30,18 @@ from billing.models import (
     TariffAssignment,
     TariffVersion,
 )
-from billing.tariffs import (
-    KWH,
+from billing.pricing import (
     AccountFacts,
     Assignment,
-    PricingError,
-    TariffSpec,
     Usage,
     Version,
     price,
     tariff_segments,
+)
+from billing.tariffs import (
+    KWH,
+    PricingError,
+    TariffSpec,
 )
 from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
 from collection.ledger import tenant_ledger_account as ledger_account

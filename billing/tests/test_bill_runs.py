@@ -16,16 +16,13 @@ from hypothesis import strategies as st
 from billing import tariff_services
 from billing.bills import (
     FourEyesError,
-    approve_bill,
     approve_bill_run,
-    credit_bill,
     open_bill_run,
     price_bill_run,
-    rebill,
-    share_by_weights,
     start_bill_run,
-    void_bill,
 )
+from billing.corrections import approve_bill, credit_bill, rebill, void_bill
+from billing.drafting import share_by_weights
 from billing.models import (
     Bill,
     BillKind,

@@ -10,6 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from billing.pricing import (
+    AccountFacts,
+    Assignment,
+    Segment,
+    Usage,
+    Version,
+    price,
+    split_days,
+    tariff_segments,
+)
 from billing.tariff_examples import (
     BEIJING_RESIDENTIAL,
     TOU_COMMERCIAL,
@@ -17,18 +27,10 @@ from billing.tariff_examples import (
     TOU_WITH_SURCHARGES,
 )
 from billing.tariffs import (
-    AccountFacts,
-    Assignment,
     PricingError,
-    Segment,
     TariffSpec,
     TariffSpecError,
-    Usage,
-    Version,
     power_factor_rate,
-    price,
-    split_days,
-    tariff_segments,
 )
 
 BEIJING = BEIJING_RESIDENTIAL  # 0.4883 / 0.5383 / 0.7883, limits 2,880 and 4,800 a year

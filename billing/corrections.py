@@ -1,0 +1,192 @@
+"""After drafting: a flagged draft approved or voided from the verification queue, and an
+issued bill corrected by a credit note and a re-bill (an issued bill is never edited). Four
+eyes: nobody approves a bill they produced or whose run they started."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.bills import FourEyesError, issue_bills, same_actor
+from billing.drafting import (
+    Draft,
+    account_rows,
+    draft_rows,
+    price_account,
+    run_context,
+    year_to_date,
+)
+from billing.models import (
+    Bill,
+    BillCheck,
+    BillingSettings,
+    BillKind,
+    BillLine,
+    BillRun,
+    BillState,
+    ItemState,
+    PeriodConsumption,
+    PeriodStatus,
+    TariffAssignment,
+    VerificationItem,
+)
+from billing.pricing import (
+    Assignment,
+)
+from billing.tariffs import (
+    PricingError,
+)
+from customers.models import Account
+from tenancy.audit import AuditAction, record_audit
+from tenancy.bulk import allocate_ids
+from tenancy.models import Tenant
+from tenancy.principal import Principal
+
+
+def _open_bill_item(bill: Bill) -> VerificationItem:
+    item = VerificationItem.unscoped.select_for_update().filter(bill=bill).first()
+    if item is None or item.state == ItemState.RESOLVED:
+        raise ValidationError(_("The bill is not waiting in the verification queue."))
+    return item
+
+
+def _check_not_creator(actor: Principal, bill: Bill) -> None:
+    run = BillRun.unscoped.filter(pk=bill.run_id).first() if bill.run_id else None
+    if same_actor(actor, bill.created_by_kind, bill.created_by_id) or (
+        run is not None and same_actor(actor, run.started_by_kind, run.started_by_id)
+    ):
+        raise FourEyesError(_("Nobody approves a bill they produced."))
+
+
+def approve_bill(actor: Principal, bill: Bill) -> Bill:
+    """Approve and issue one flagged draft (or a re-bill) from the verification queue."""
+    with transaction.atomic():
+        bill = Bill.unscoped.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.DRAFT:
+            raise ValidationError(_("Only a draft bill can be approved."))
+        item = _open_bill_item(bill)
+        _check_not_creator(actor, bill)
+        tenant = Tenant.objects.get(pk=bill.tenant_id)
+        issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
+        _resolve(item, actor, "approved")
+        if bill.run_id:
+            BillRun.unscoped.filter(pk=bill.run_id).update(issued=F("issued") + 1)
+    bill.refresh_from_db()
+    return bill
+
+
+def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
+    """Void a draft that should not be issued (the account is corrected and re-billed)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("A reason is required.")})
+    with transaction.atomic():
+        bill = Bill.unscoped.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.DRAFT:
+            raise ValidationError(_("Only a draft bill can be voided; credit an issued one."))
+        Bill.unscoped.filter(pk=bill.pk).update(state=BillState.VOID, reason=reason[:300])
+        item = VerificationItem.unscoped.filter(bill=bill, state=ItemState.OPEN).first()
+        if item is not None:
+            _resolve(item, actor, "voided")
+        record_audit(actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason})
+    bill.refresh_from_db()
+    return bill
+
+
+def _resolve(item: VerificationItem, actor: Principal, resolution: str) -> None:
+    item.state = ItemState.RESOLVED
+    item.resolution = resolution
+    item.resolved_at = timezone.now()
+    item.resolved_by_label = actor.label[:200]
+    item.save(update_fields=["state", "resolution", "resolved_at", "resolved_by_label"])
+
+
+def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
+    """Issue a credit note that reverses an issued bill line by line (the bill itself is never
+    edited), posted to the ledger at once."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("A reason is required.")})
+    with transaction.atomic():
+        bill = Bill.unscoped.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.ISSUED or bill.kind == BillKind.CREDIT_NOTE:
+            raise ValidationError(_("Only an issued bill can be credited."))
+        if Bill.unscoped.filter(
+            corrects=bill, kind=BillKind.CREDIT_NOTE, state=BillState.ISSUED
+        ).exists():
+            raise ValidationError(_("The bill has been credited already."), code="credited")
+        tenant = Tenant.objects.get(pk=bill.tenant_id)
+        [note_id] = allocate_ids(Bill, 1)
+        note = Bill.unscoped.get(pk=bill.pk)
+        note.pk = note_id
+        note.kind = BillKind.CREDIT_NOTE
+        note.state = BillState.DRAFT
+        note.corrects_id = bill.pk
+        note.run_id = None
+        note.number = f"{timezone.localdate(timezone=tenant.zone):%Y}{note_id:010d}"
+        note.entry_id = None
+        note.total, note.tax_total = -bill.total, -bill.tax_total
+        note.annual_quantities = {y: str(-Decimal(q)) for y, q in bill.annual_quantities.items()}
+        note.posting = {
+            component: [str(-Decimal(net)), str(-Decimal(tax))]
+            for component, (net, tax) in bill.posting.items()
+        }
+        note.checks = ""
+        note.reason = reason[:300]
+        note.created_by_kind, note.created_by_id = actor.kind, actor.id
+        note.created_by_label = actor.label[:200]
+        note.created_at = timezone.now()
+        note.save(force_insert=True)
+        lines = list(BillLine.unscoped.filter(bill=bill).order_by("position"))
+        line_ids = allocate_ids(BillLine, len(lines))
+        for line, line_id in zip(lines, line_ids, strict=True):
+            line.pk, line.bill_id = line_id, note_id
+            line.quantity, line.amount, line.tax = -line.quantity, -line.amount, -line.tax
+        BillLine.unscoped.bulk_create(lines)
+        issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [note])
+        record_audit(
+            actor, AuditAction.BILL_CREDITED, bill, after={"credit_note": note_id, "reason": reason}
+        )
+    return Bill.unscoped.get(pk=note_id)
+
+
+def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
+    """Correct an issued bill: credit it, then draft a re-bill from the account's current
+    period consumption (recomputed after the verifier's corrections). The re-bill waits in the
+    queue for a second person."""
+    with transaction.atomic():
+        note = credit_bill(actor, bill, reason)
+        [account] = account_rows(Account.unscoped.filter(pk=bill.account_id))
+        period = PeriodConsumption.unscoped.filter(
+            account_id=account.pk, period=bill.period
+        ).first()
+        if period is None or period.status != PeriodStatus.COMPUTED:
+            raise ValidationError(
+                _("The account's period consumption is not computed: %(reason)s")
+                % {"reason": period.hold_reason if period else _("none")}
+            )
+        ctx = run_context(bill.site_id, bill.period)
+        own = [
+            Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
+            for a in TariffAssignment.unscoped.filter(account_id=account.pk)
+        ]
+        ytd = year_to_date([account.pk], ctx.starts_on, ctx.period)[account.pk]
+        try:
+            priced = price_account(ctx, account, period, own, ytd)
+        except PricingError as exc:
+            raise ValidationError(str(exc)) from exc
+        [new_id] = draft_rows(
+            actor,
+            ctx,
+            [Draft(account, period, priced, [BillCheck.REBILL.value])],
+            run=None,
+            kind=BillKind.REBILL,
+            corrects={account.pk: bill.pk},
+        )
+        record_audit(
+            actor, AuditAction.BILL_REBILLED, bill, after={"credit_note": note.pk, "rebill": new_id}
+        )
+    return note, Bill.unscoped.get(pk=new_id)
