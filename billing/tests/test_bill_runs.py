@@ -331,7 +331,7 @@ def test_shares_add_up_to_the_total_exactly():
     }
 
 
-@settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(totals=st.lists(st.decimals(min_value=0, max_value=9000, places=3), min_size=1, max_size=4))
 def test_every_posted_bill_balances_and_cached_balances_match(world: World, totals):  # type: ignore[no-untyped-def]
     billing = Billing(world, world.a.site())
