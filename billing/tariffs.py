@@ -74,6 +74,10 @@ class PricingError(ValueError):
 # --- the specification ---------------------------------------------------------------------
 
 
+LARGEST = Decimal(1_000_000_000)  # kWh limits and prices stay far inside Decimal's precision
+FINEST = Decimal("0.000001")  # a unit price has at most six decimals (the bill line's column)
+
+
 def _decimal(
     data: dict[str, Any], key: str, path: str, *, required: bool = False
 ) -> Decimal | None:
@@ -90,6 +94,8 @@ def _decimal(
         raise TariffSpecError(f"{path}{key}: not a number: {value!r}") from exc
     if not number.is_finite() or number < 0:
         raise TariffSpecError(f"{path}{key}: must be zero or more")
+    if number > LARGEST or number != number.quantize(FINEST):
+        raise TariffSpecError(f"{path}{key}: at most {LARGEST:,} with 6 decimals")
     return number
 
 

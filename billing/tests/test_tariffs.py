@@ -291,6 +291,8 @@ def test_resold_grid_power_above_the_grid_price_is_refused():
         ({**TOU, "free_allowance_kwh_per_month": "10"}, "not with time-of-use"),
         ({"energy": {"kind": "flat", "price": "1"}, "power_factor_standard": "0.75"}, "0.90"),
         ({"energy": {"kind": "flat", "price": "1"}, "colour": "red"}, "unknown fields: colour"),
+        ({"energy": {"kind": "flat", "price": "1e99"}}, "at most"),
+        ({"energy": {"kind": "flat", "price": "0.1234567"}}, "6 decimals"),
     ],
 )  # fmt: skip
 def test_a_bad_specification_names_the_field(spec, message):  # type: ignore[no-untyped-def]
