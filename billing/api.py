@@ -37,7 +37,7 @@ from tenancy.api_base import (
     ScopedRelatedField,
     StrictCharField,
     TenantModelSerializer,
-    TenantViewSet,
+    TenantSettingsViewSet,
 )
 from tenancy.models import Site
 
@@ -386,27 +386,10 @@ class VerificationSettingsSerializer(TenantModelSerializer):
         exclude = ["id", "tenant"]
 
 
-class VerificationSettingsViewSet(TenantViewSet):
+class VerificationSettingsViewSet(TenantSettingsViewSet):
     """The thresholds of the validation rules and the expected line loss."""
 
     permission_resource = "verification_settings"
     serializer_class = VerificationSettingsSerializer
-    tenant_wide = True
-
-    @extend_schema(methods=["GET"], responses=VerificationSettingsSerializer)
-    @extend_schema(
-        methods=["PATCH"],
-        request=VerificationSettingsSerializer,
-        responses=VerificationSettingsSerializer,
-    )
-    @action(detail=False, methods=["get", "patch"], url_path="current", permission_by_method=True)
-    def current(self, request: Request) -> Response:
-        settings = VerificationSettings.for_tenant(self.principal.tenant)
-        if request.method == "GET":
-            return Response(self.get_serializer(settings).data)
-        body = self.get_serializer(settings, data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
-        settings = services.update_verification_settings(
-            self.principal, settings, dict(body.validated_data)
-        )
-        return Response(self.get_serializer(settings).data)
+    settings_model = VerificationSettings
+    update_service = services.update_verification_settings

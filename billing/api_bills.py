@@ -35,7 +35,7 @@ from tenancy.api_base import (
     ScopedRelatedField,
     StrictCharField,
     TenantModelSerializer,
-    TenantViewSet,
+    TenantSettingsViewSet,
 )
 from tenancy.models import Site
 
@@ -158,31 +158,13 @@ class BillingSettingsSerializer(TenantModelSerializer):
         exclude = ["id", "tenant", "prepaid_charged_at"]
 
 
-class BillingSettingsViewSet(TenantViewSet):
+class BillingSettingsViewSet(TenantSettingsViewSet):
     """VAT rates and tax codes, bill checks and the prepaid charging interval."""
 
     permission_resource = "billing_settings"
     serializer_class = BillingSettingsSerializer
-
-    @property
-    def tenant_wide(self) -> bool:
-        return True
-
-    @extend_schema(methods=["GET"], responses=BillingSettingsSerializer)
-    @extend_schema(
-        methods=["PATCH"], request=BillingSettingsSerializer, responses=BillingSettingsSerializer
-    )
-    @action(detail=False, methods=["get", "patch"], url_path="current", permission_by_method=True)
-    def current(self, request: Request) -> Response:
-        settings = BillingSettings.for_tenant(self.principal.tenant)
-        if request.method == "GET":
-            return Response(self.get_serializer(settings).data)
-        body = self.get_serializer(settings, data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
-        settings = tariff_services.update_billing_settings(
-            self.principal, settings, dict(body.validated_data)
-        )
-        return Response(self.get_serializer(settings).data)
+    settings_model = BillingSettings
+    update_service = tariff_services.update_billing_settings
 
 
 # --- bill runs and bills -------------------------------------------------------------------

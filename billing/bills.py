@@ -14,10 +14,8 @@ with its reason. Nobody approves a run they started (four eyes, enforced here).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -28,6 +26,7 @@ from django.utils.translation import gettext as _
 from billing.drafting import (
     ISSUE_FIELDS,
     BillRow,
+    RevenueCredits,
     account_rows,
     price_chunk,
     run_context,
@@ -45,7 +44,6 @@ from billing.models import (
 )
 from billing.periods import period_bounds
 from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
-from collection.ledger import tenant_ledger_account as ledger_account
 from collection.models import JournalEntry, LedgerKind
 from customers.models import Account, PaymentMode
 from tenancy.audit import AuditAction, record_audit
@@ -203,7 +201,7 @@ def _finish_pricing(actor: Principal, run_id: int) -> BillRun:
     return run
 
 
-def due_date(tenant: Tenant, issued_on: date, term_days: int, overrides: dict[date, str]) -> date:
+def due_date(issued_on: date, term_days: int, overrides: dict[date, str]) -> date:
     """Issue date + the tenant's payment term, moved to the next working day (tenant calendar)."""
     day = issued_on + timedelta(days=term_days)
     while not is_working_day_in(day, overrides):
@@ -332,7 +330,7 @@ def issue_bills(
     overrides = calendar_overrides(
         tenant, issued_on, issued_on + timedelta(days=tenant.payment_term_days + 40)
     )
-    due = due_date(tenant, issued_on, tenant.payment_term_days, overrides)
+    due = due_date(issued_on, tenant.payment_term_days, overrides)
     entry = bills_entry(tenant, bills, issued_on)
     entry_id = allocate_ids(JournalEntry, 1)[0] if entry else None
     now, label = timezone.now(), actor.label[:200]
@@ -369,27 +367,14 @@ def bills_entry(
     receivables = customer_ledger_accounts(
         tenant, LedgerKind.RECEIVABLE, {bill.account_id for bill in bills}
     )
-    revenue: dict[tuple[str, str], int] = {}
-    vat: dict[str, int] = {}
-    summed: dict[int, Decimal] = defaultdict(Decimal)
+    credits = RevenueCredits(tenant)
     for bill in bills:
-        utility = bill.utility
-        if utility not in vat:
-            vat[utility] = ledger_account(tenant, LedgerKind.VAT_PAYABLE, utility=utility).pk
-        for component, (net, tax) in bill.posting.items():
-            key = (utility, component)
-            if key not in revenue:
-                revenue[key] = ledger_account(
-                    tenant, LedgerKind.REVENUE, utility=utility, component=component
-                ).pk
-            summed[revenue[key]] -= Decimal(net)
-            summed[vat[utility]] -= Decimal(tax)
+        credits.add(bill.utility, bill.posting)
     lines = [(receivables[bill.account_id], bill.total) for bill in bills if bill.total]
     references = [f"{bill.source_type}:{bill.pk}" for bill in bills if bill.total]
-    for ledger_id, amount in sorted(summed.items()):
-        if amount:
-            lines.append((ledger_id, amount))
-            references.append("")
+    for line in credits.lines():
+        lines.append(line)
+        references.append("")
     if not lines:
         return None
     ids = sorted(bill.pk for bill in bills)

@@ -38,6 +38,7 @@ from billing.models import (
 from billing.pricing import (
     Assignment,
 )
+from billing.services import resolve_item
 from billing.tariffs import (
     PricingError,
 )
@@ -73,7 +74,7 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
         _check_not_creator(actor, bill)
         tenant = Tenant.objects.get(pk=bill.tenant_id)
         issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
-        _resolve(item, actor, "approved")
+        resolve_item(item, actor, "approved")
         if bill.run_id:
             BillRun.unscoped.filter(pk=bill.run_id).update(issued=F("issued") + 1)
     bill.refresh_from_db()
@@ -91,18 +92,10 @@ def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
         Bill.unscoped.filter(pk=bill.pk).update(state=BillState.VOID, reason=reason[:300])
         item = VerificationItem.unscoped.filter(bill=bill, state=ItemState.OPEN).first()
         if item is not None:
-            _resolve(item, actor, "voided")
+            resolve_item(item, actor, "voided")
         record_audit(actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason})
     bill.refresh_from_db()
     return bill
-
-
-def _resolve(item: VerificationItem, actor: Principal, resolution: str) -> None:
-    item.state = ItemState.RESOLVED
-    item.resolution = resolution
-    item.resolved_at = timezone.now()
-    item.resolved_by_label = actor.label[:200]
-    item.save(update_fields=["state", "resolution", "resolved_at", "resolved_by_label"])
 
 
 def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:

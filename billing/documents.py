@@ -5,7 +5,6 @@ carrying the payment reference."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import segno
@@ -81,7 +80,6 @@ def bill_context(bill: Bill, language: str) -> dict[str, Any]:
         "lines": lines,
         "readings": _readings(bill, english),
         "qr_svg": payment_qr(tenant, bill),
-        "zero": Decimal(0),
     }
 
 

@@ -48,6 +48,8 @@ from billing.tariffs import (
     PricingError,
 )
 from billing.tariffs import TariffSpec as Spec
+from collection.ledger import tenant_ledger_account
+from collection.models import LedgerKind
 from customers.models import Account, Customer, CustomerKind
 from tenancy.audit import AuditAction, record_audit
 from tenancy.bulk import allocate_ids, insert_rows
@@ -356,6 +358,33 @@ def posting(priced: Priced) -> dict[str, list[str]]:
         net_tax[0] += line.amount - line.tax
         net_tax[1] += line.tax
     return {component: [str(net), str(tax)] for component, (net, tax) in sums.items()}
+
+
+class RevenueCredits:
+    """The credit side of a posting: revenue per utility and component and VAT payable per
+    utility, summed over any number of postings, each ledger account looked up once."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        self.ledger_ids: dict[tuple[str, str, str], int] = {}
+        self.amounts: dict[int, Decimal] = defaultdict(Decimal)
+
+    def _ledger(self, kind: str, utility: str, component: str = "") -> int:
+        key = (kind, utility, component)
+        if key not in self.ledger_ids:
+            self.ledger_ids[key] = tenant_ledger_account(
+                self.tenant, kind, utility=utility, component=component
+            ).pk
+        return self.ledger_ids[key]
+
+    def add(self, utility: str, posting: dict[str, list[str]]) -> None:
+        """Credit the net amount and tax of each component of a ``posting(...)``."""
+        for component, (net, tax) in posting.items():
+            self.amounts[self._ledger(LedgerKind.REVENUE, utility, component)] -= Decimal(net)
+            self.amounts[self._ledger(LedgerKind.VAT_PAYABLE, utility)] -= Decimal(tax)
+
+    def lines(self) -> list[tuple[int, Decimal]]:
+        return [(ledger, amount) for ledger, amount in sorted(self.amounts.items()) if amount]
 
 
 def _consumption(period: PeriodRow | PeriodConsumption, ctx: RunContext) -> dict[str, Any]:

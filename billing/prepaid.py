@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.drafting import RevenueCredits, posting
 from billing.effective import REGISTERS, Effective, consumption_between, effective_readings
 from billing.models import (
     BillingSettings,
@@ -33,6 +34,7 @@ from billing.models import (
 from billing.pricing import (
     AccountFacts,
     Assignment,
+    Priced,
     Usage,
     Version,
     price,
@@ -44,7 +46,6 @@ from billing.tariffs import (
     TariffSpec,
 )
 from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
-from collection.ledger import tenant_ledger_account as ledger_account
 from collection.models import LedgerKind
 from customers.models import Account, AccountStatus, PaymentMode
 from metering.models import Meter
@@ -199,7 +200,7 @@ def charge_account(
             annual_quantities={y: str(kwh) for y, kwh in priced.annual_quantities.items()},
         )
         if priced.total:
-            post_entries(actor, [_charge_entry(tenant, account, charge, priced.lines)])
+            post_entries(actor, [_charge_entry(tenant, account, charge, priced)])
         record_audit(
             actor,
             AuditAction.PREPAID_CHARGED,
@@ -210,25 +211,16 @@ def charge_account(
 
 
 def _charge_entry(
-    tenant: Tenant, account: Account, charge: PrepaidCharge, lines: list
-) -> EntrySpec:  # type: ignore[type-arg]
+    tenant: Tenant, account: Account, charge: PrepaidCharge, priced: Priced
+) -> EntrySpec:
+    """Dr the wallet, Cr revenue and VAT payable, as a bill's posting is credited."""
     wallet = customer_ledger_accounts(tenant, LedgerKind.WALLET, [account.pk])[account.pk]
-    net: dict[int, Decimal] = defaultdict(Decimal)
-    tax = Decimal(0)
-    for line in lines:
-        component = "energy" if line.component.startswith("tou_") or line.component in (
-            "tier_surcharge", "free_allowance") else line.component  # fmt: skip
-        revenue = ledger_account(
-            tenant, LedgerKind.REVENUE, utility=account.utility, component=component
-        )
-        net[revenue.pk] -= line.amount - line.tax
-        tax += line.tax
-    vat = ledger_account(tenant, LedgerKind.VAT_PAYABLE, utility=account.utility)
-    entry_lines = [(wallet, charge.amount), *net.items(), (vat.pk, -tax)]
+    credits = RevenueCredits(tenant)
+    credits.add(account.utility, posting(priced))
     return EntrySpec(
         "prepaid_charge",
         str(charge.pk),
-        [(ledger, amount) for ledger, amount in entry_lines if amount],
+        [(wallet, charge.amount), *credits.lines()],
         timezone.localdate(timezone=tenant.zone),
         memo=f"prepaid {account.number} {charge.from_taken_at:%Y-%m-%d %H:%M}",
         site_id=account.site_id,

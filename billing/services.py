@@ -33,7 +33,8 @@ HISTORY_DAYS = 30
 CENT = Decimal("0.01")
 
 
-def _resolve(item: VerificationItem, actor: Principal, resolution: str) -> None:
+def resolve_item(item: VerificationItem, actor: Principal, resolution: str) -> None:
+    """Close a queue item (a suspect reading or a flagged bill) with what was done."""
     item.state = ItemState.RESOLVED
     item.resolution = resolution
     item.resolved_at = timezone.now()
@@ -55,7 +56,7 @@ def approve_readings(actor: Principal, items: Sequence[VerificationItem]) -> lis
         reading_ids = [item.reading_id for item in open_items]
         ReadingCheck.objects.filter(reading_id__in=reading_ids).update(status=CheckStatus.APPROVED)
         for item in open_items:
-            _resolve(item, actor, "approved")
+            resolve_item(item, actor, "approved")
         record_audit(
             actor,
             AuditAction.READINGS_APPROVED,
@@ -205,7 +206,7 @@ def approve_correction(actor: Principal, correction: ReadingCorrection) -> Readi
                 status=CheckStatus.REPLACED
             )
         for item in VerificationItem.objects.filter(correction=correction):
-            _resolve(item, actor, correction.kind)
+            resolve_item(item, actor, correction.kind)
         record_audit(
             actor,
             AuditAction.CORRECTION_APPROVED,

@@ -292,11 +292,6 @@ def customer_ledger_accounts(
     return found
 
 
-def derived_balance(ledger_account: LedgerAccount) -> Decimal:
-    total = JournalLine.unscoped.filter(ledger_account=ledger_account).aggregate(s=Sum("amount"))
-    return total["s"] or Decimal("0.00")
-
-
 def check_ledger(tenant: Tenant | None = None) -> list[str]:
     """Everything that is wrong with the ledger, as sentences (empty when it is sound): entries
     whose lines do not sum to zero or have fewer than two lines, and cached balances that differ

@@ -17,7 +17,9 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
 from tenancy.principal import ALL_SITES, Principal, SiteScope
@@ -176,6 +178,24 @@ class TenantViewSet(viewsets.GenericViewSet):
         if service is None:
             raise ImproperlyConfigured(f"{type(self).__name__} has no delete_service")
         service(self.principal, instance)
+
+
+class TenantSettingsViewSet(TenantViewSet):
+    """``GET`` and ``PATCH …/current/``: the tenant's one settings row of ``settings_model``
+    (made with its defaults on first read), changed only through ``update_service``."""
+
+    settings_model: ClassVar[Any] = None
+    tenant_wide = True  # one row for the whole tenant: changing it needs an all-sites grant
+
+    @action(detail=False, methods=["get", "patch"], url_path="current", permission_by_method=True)
+    def current(self, request: Request) -> Response:
+        settings = self.settings_model.for_tenant(self.principal.tenant)
+        if request.method == "GET":
+            return Response(self.get_serializer(settings).data)
+        body = self.get_serializer(settings, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        settings = type(self).update_service(self.principal, settings, dict(body.validated_data))
+        return Response(self.get_serializer(settings).data)
 
 
 # TenantViewSet comes first in each base below, so its perform_* (the services) win over DRF's

@@ -39,7 +39,8 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
         return list(range(first, first + count))
 
 
-def _copy_text(value: Any) -> str:
+def copy_text(value: Any) -> str:
+    """A value as PostgreSQL's COPY text format reads it."""
     kind = type(value)
     if kind is int or kind is Decimal:
         return str(value)
@@ -69,7 +70,7 @@ def insert_rows(
         if connection.vendor == "postgresql":
             buffer = io.StringIO()
             for row in rows:
-                buffer.write("\t".join(map(_copy_text, row)))
+                buffer.write("\t".join(map(copy_text, row)))
                 buffer.write("\n")
                 count += 1
             buffer.seek(0)

@@ -21,16 +21,3 @@ def take_next(tenant: Tenant, name: str) -> int:
     counter = Sequence.unscoped.filter(tenant=tenant, name=name)
     counter.update(next_value=models.F("next_value") + 1)
     return counter.values_list("next_value", flat=True).get() - 1
-
-
-def take_block(tenant: Tenant, name: str, count: int) -> int:
-    """Reserve ``count`` consecutive numbers of the sequence at once (a chunk of a bill run);
-    returns the first. Same locking as ``take_next``."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("take_block() must run inside transaction.atomic()")
-    Sequence.unscoped.bulk_create(
-        [Sequence(tenant=tenant, name=name, next_value=1)], ignore_conflicts=True
-    )
-    counter = Sequence.unscoped.filter(tenant=tenant, name=name)
-    counter.update(next_value=models.F("next_value") + count)
-    return counter.values_list("next_value", flat=True).get() - count
