@@ -42,24 +42,16 @@ def world(db: None) -> World:
 
 
 @pytest.fixture
-def tenant_a(world: World):  # type: ignore[no-untyped-def]
-    with world.a.active():
-        yield world.a
+def eager_tasks():  # type: ignore[no-untyped-def]
+    """Tasks run in this process, as in the embedded demo, even when a broker is configured."""
+    from celery import current_app
 
-
-@pytest.fixture
-def alice_client(world: World):  # type: ignore[no-untyped-def]
-    return world.client_for(world.alice)
-
-
-@pytest.fixture
-def bob_client(world: World):  # type: ignore[no-untyped-def]
-    return world.client_for(world.bob)
-
-
-@pytest.fixture
-def mallory_client(world: World):  # type: ignore[no-untyped-def]
-    return world.client_for(world.mallory)
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        current_app.conf.task_always_eager = eager
 
 
 @pytest.hookimpl(wrapper=True)
@@ -69,8 +61,8 @@ def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
     result = yield
     uses_db = {"db", "transactional_db"} & set(getattr(item, "fixturenames", ()))
     if uses_db or item.get_closest_marker("django_db"):
-        from collection.ledger import check_ledger
-        from collection.models import JournalLine
+        from ledger.models import JournalLine
+        from ledger.services import check_ledger
 
         if JournalLine.unscoped.exists():
             problems = check_ledger()

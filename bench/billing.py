@@ -98,14 +98,14 @@ def seed(accounts: int, tenant_id: int, site_id: int, start, end) -> None:  # ty
                     f"{end.isoformat()}\tcomputed\t\t{total}\t{spike}\t{peak}\t{flat}\t{valley}\t"
                     f"{reactive}\t\\N\tf\t[]\t[]\t{now}\n"
                 )
-            _copy(cursor, "billing_periodconsumption",
+            _copy(cursor, "verification_periodconsumption",
                   "tenant_id, account_id, site_id, period, starts_at, ends_at, status, "
                   "hold_reason, total, tou_spike, tou_peak, tou_flat, tou_valley, "
                   "reactive_energy, max_demand, estimated, opening, closing, computed_at",
                   periods)  # fmt: skip
         for table in ("customers_customer", "customers_premise", "customers_account"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {accounts})")
-        for table in ("customers_account", "billing_periodconsumption", "customers_customer"):
+        for table in ("customers_account", "verification_periodconsumption", "customers_customer"):
             cursor.execute(f"ANALYZE {table}")
 
 
@@ -116,21 +116,21 @@ def run(args: argparse.Namespace) -> dict:
     django.setup()
     from django.db import connection
 
-    from billing import tariff_services
-    from billing.bills import approve_bill_run, approve_run, open_bill_run, price_bill_run
     from billing.models import Bill, BillState
-    from billing.parallel import run_shards
-    from billing.periods import period_bounds
-    from billing.tariff_examples import (
+    from billing.runs.services import approve_bill_run, approve_run, open_bill_run, price_bill_run
+    from billing.runs.workers import run_shards
+    from billing.tariffs import services as tariff_services
+    from billing.tariffs.examples import (
         BEIJING_RESIDENTIAL,
         TOU_WITH_SURCHARGES,
         two_part_industrial,
     )
-    from collection.ledger import check_ledger
-    from collection.models import JournalEntry, JournalLine
+    from ledger.models import JournalEntry, JournalLine
+    from ledger.services import check_ledger
     from tenancy.context import use_tenant
     from tenancy.models import Site, Tenant, User
     from tenancy.principal import Principal
+    from verification.periods import period_bounds
 
     tenant = Tenant.objects.create(name="Billing bench", slug="billing-bench")
     with use_tenant(tenant):

@@ -225,6 +225,7 @@ def bridge_main(args: argparse.Namespace) -> None:
     from gateway_bridge.simulator import read_wire_seconds
     from metering.meter_profiles import get_profile
     from metering.models import Gateway
+    from metering.slots import current_slot
     from tenancy.context import use_tenant
     from tenancy.models import Tenant
 
@@ -236,7 +237,7 @@ def bridge_main(args: argparse.Namespace) -> None:
         ideal = args.meters_per_gateway * sum(
             read_wire_seconds(block.count, BAUD) for block in profile.blocks
         )
-        slot = rounds.current_slot(tenant)
+        slot = current_slot(tenant)
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         durations, stored, failures = [], 0, 0
         for index in range(args.rounds):

@@ -116,11 +116,11 @@ def run(args: argparse.Namespace) -> dict:
     django.setup()
     from django.db import connection
 
-    from billing.models import ReadingCheck, VerificationItem
-    from billing.validation import validate_readings
     from metering.models import Meter
     from tenancy.context import use_tenant
     from tenancy.models import Site, Tenant
+    from verification.models import ReadingCheck, VerificationItem
+    from verification.rules import validate_readings
 
     per_meter = args.readings // args.meters
     tenant = Tenant.objects.create(name="Validation bench", slug="validation-bench")

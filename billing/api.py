@@ -1,38 +1,46 @@
-"""REST endpoints of verification: the queue, corrections, period consumption, line loss and
-the verification settings."""
+"""REST endpoints of billing: tariffs and their assignments, common areas, billing settings,
+bill runs (with progress), bills and their corrections, flagged bills for review, and prepaid
+charges."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import django_filters
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing import services
-from billing.corrections import approve_bill
+from billing.bills import corrections, review
 from billing.models import (
-    REQUESTABLE_ESTIMATES,
+    Bill,
     BillCheck,
-    ItemKind,
-    ItemState,
-    LineLoss,
-    PeriodConsumption,
-    ReadingCorrection,
-    Rule,
-    VerificationItem,
-    VerificationSettings,
+    BillingSettings,
+    BillLine,
+    BillRun,
+    CommonArea,
+    FlaggedBill,
+    PrepaidCharge,
+    ReviewState,
+    RunState,
+    SharingMethod,
+    Tariff,
+    TariffAssignment,
+    TariffVersion,
 )
-from billing.periods import PeriodError, compute_periods
-from metering.api import RegistersSerializer
-from metering.models import Meter
+from billing.runs import services as bill_services
+from billing.tariffs import services as tariff_services
+from customers.models import Account, CustomerClass
 from tenancy.api_base import (
+    CreateReadTenantViewSet,
+    CreateReadUpdateTenantViewSet,
+    IdsSerializer,
     ReadOnlyTenantViewSet,
     ScopedRelatedField,
     StrictCharField,
@@ -40,356 +48,424 @@ from tenancy.api_base import (
     TenantSettingsViewSet,
 )
 from tenancy.models import Site
+from verification.periods import PeriodError
 
-# --- the verification queue -------------------------------------------------------------------
+# --- tariffs -------------------------------------------------------------------------------
 
 
-class VerificationItemSerializer(serializers.ModelSerializer):
-    reading = serializers.SerializerMethodField()
+class TariffVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TariffVersion
+        fields = ["id", "effective_from", "spec", "note", "created_at", "created_by_label"]
+        read_only_fields = ["id", "created_at", "created_by_label"]
+
+
+class TariffSerializer(TenantModelSerializer):
+    versions = TariffVersionSerializer(many=True, read_only=True)
 
     class Meta:
-        model = VerificationItem
+        model = Tariff
+        fields = ["id", "code", "name", "utility", "description", "created_at", "versions"]
+        read_only_fields = ["id", "created_at", "versions"]
+
+
+class NewVersionSerializer(serializers.Serializer):
+    effective_from = serializers.DateField()
+    spec = serializers.JSONField(help_text="The tariff specification (see the API docs).")
+    note = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class TariffViewSet(CreateReadUpdateTenantViewSet):
+    """Tariffs as data; each version starts on a date and keeps its specification (flat,
+    tiered, time of use, fees, two-part, power factor, agency price, funds, resale cap)."""
+
+    permission_resource = "tariffs"
+    queryset = Tariff.objects.prefetch_related("versions")
+    serializer_class = TariffSerializer
+    filterset_fields = ["utility", "code"]
+    create_service = tariff_services.create_tariff
+    update_service = tariff_services.update_tariff
+
+    @extend_schema(request=NewVersionSerializer, responses={201: TariffVersionSerializer})
+    @action(detail=True, methods=["post"], permission_action="change")
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        """Add a version from a date; a bad specification is answered with the field at fault."""
+        tariff = self.get_object()
+        body = NewVersionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = tariff_services.add_tariff_version(self.principal, tariff, **body.validated_data)
+        return Response(TariffVersionSerializer(version).data, status=201)
+
+
+class TariffAssignmentSerializer(TenantModelSerializer):
+    tariff = ScopedRelatedField(queryset=Tariff.objects.all())
+    account = ScopedRelatedField(queryset=Account.objects.all(), required=False, allow_null=True)
+    customer_class = serializers.ChoiceField(
+        choices=CustomerClass.choices, required=False, allow_blank=True, default=""
+    )
+
+    class Meta:
+        model = TariffAssignment
+        fields = ["id", "tariff", "account", "customer_class", "effective_from", "effective_to"]
+        read_only_fields = ["id"]
+
+
+class EndAssignmentSerializer(serializers.Serializer):
+    effective_to = serializers.DateField()
+
+
+class TariffAssignmentViewSet(CreateReadTenantViewSet):
+    """Which tariff applies to a customer class or to one account, from when until when."""
+
+    permission_resource = "tariff_assignments"
+    queryset = TariffAssignment.objects.select_related("tariff")
+    serializer_class = TariffAssignmentSerializer
+    filterset_fields = ["tariff", "account", "customer_class"]
+    create_service = tariff_services.assign_tariff_from_api
+
+    @extend_schema(request=EndAssignmentSerializer, responses=TariffAssignmentSerializer)
+    @action(detail=True, methods=["post"], permission_action="change")
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        """End the assignment on a date (exclusive)."""
+        body = EndAssignmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        assignment = tariff_services.end_tariff_assignment(
+            self.principal, self.get_object(), body.validated_data["effective_to"]
+        )
+        return Response(self.get_serializer(assignment).data)
+
+
+class CommonAreaSerializer(TenantModelSerializer):
+    site = ScopedRelatedField(queryset=Site.objects.all())
+    account = ScopedRelatedField(queryset=Account.objects.all())
+    members = serializers.ListField(
+        child=ScopedRelatedField(queryset=Account.objects.all()), write_only=True, min_length=1
+    )
+    member_accounts = serializers.SerializerMethodField()
+    method = serializers.ChoiceField(choices=SharingMethod.choices)
+
+    class Meta:
+        model = CommonArea
+        fields = ["id", "site", "name", "account", "method", "members", "member_accounts"]
+        read_only_fields = ["id", "member_accounts"]
+
+    def get_member_accounts(self, area: CommonArea) -> list[int]:
+        return [member.account_id for member in area.members.all()]
+
+
+class CommonAreaViewSet(CreateReadTenantViewSet):
+    """公摊: a common-area meter's account shared among member accounts on their bills."""
+
+    permission_resource = "common_areas"
+    queryset = CommonArea.objects.prefetch_related("members")
+    serializer_class = CommonAreaSerializer
+    filterset_fields = ["site"]
+    create_service = tariff_services.create_common_area
+
+
+class BillingSettingsSerializer(TenantModelSerializer):
+    class Meta:
+        model = BillingSettings
+        exclude = ["id", "tenant", "prepaid_charged_at"]
+
+
+class BillingSettingsViewSet(TenantSettingsViewSet):
+    """VAT rates and tax codes, bill checks and the prepaid charging interval."""
+
+    permission_resource = "billing_settings"
+    serializer_class = BillingSettingsSerializer
+    settings_model = BillingSettings
+    update_service = tariff_services.update_billing_settings
+
+
+# --- bill runs and bills -------------------------------------------------------------------
+
+
+class BillRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BillRun
         fields = [
-            "id",
-            "kind",
-            "site",
-            "meter",
-            "rule",
-            "rules",
-            "state",
-            "resolution",
-            "correction",
-            "bill",
-            "created_at",
-            "resolved_at",
-            "resolved_by_label",
-            "reading",
-        ]
+            "id", "site", "period", "state", "total", "done", "progress", "bills", "flagged",
+            "issued", "held_back", "amount", "started_by_label", "approved_by_label",
+            "started_at", "approved_at", "finished_at",
+        ]  # fmt: skip
         read_only_fields = fields
 
-    def get_reading(self, item: VerificationItem) -> dict[str, Any] | None:
-        reading = item.reading
-        if reading is None:
-            return None
-        check = getattr(reading, "validation", None)
-        return {
-            "id": reading.pk,
-            "taken_at": reading.taken_at,
-            "total": str(reading.total),
-            "tou": [
-                str(v) if v is not None else None
-                for v in (reading.tou_spike, reading.tou_peak, reading.tou_flat, reading.tou_valley)
-            ],
-            "power": str(reading.power) if reading.power is not None else None,
-            "consumption": str(check.consumption)
-            if check and check.consumption is not None
-            else None,
-        }
+    def get_progress(self, run: BillRun) -> float:
+        """Share of the current stage done: accounts priced, then bills issued."""
+        if run.state == RunState.RUNNING:
+            return round(run.done / run.total, 4) if run.total else 1.0
+        if run.state == RunState.ISSUING:
+            to_issue = run.bills - run.flagged
+            return round(run.issued / to_issue, 4) if to_issue else 1.0
+        return 1.0
 
 
-class VerificationItemFilter(django_filters.FilterSet):
-    rule = django_filters.ChoiceFilter(choices=Rule.choices + BillCheck.choices)
-    kind = django_filters.ChoiceFilter(choices=ItemKind.choices)
-    state = django_filters.ChoiceFilter(choices=ItemState.choices)
+class StartRunSerializer(serializers.Serializer):
+    site = ScopedRelatedField(queryset=Site.objects.all())
+    period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
+
+
+class BillRunViewSet(ReadOnlyTenantViewSet):
+    """Bill runs per site and period: pricing runs as a task (watch ``done`` of ``total``);
+    a second person approves, which issues the unflagged bills and posts them."""
+
+    permission_resource = "bill_runs"
+    queryset = BillRun.objects.all()
+    serializer_class = BillRunSerializer
+    filterset_fields = ["site", "period", "state"]
+
+    @extend_schema(request=StartRunSerializer, responses={201: BillRunSerializer})
+    def create(self, request: Request) -> Response:
+        """Start (or resume) the run of a site and period."""
+        body = StartRunSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        try:
+            run = bill_services.start_bill_run(
+                self.principal, body.validated_data["site"], body.validated_data["period"]
+            )
+        except PeriodError as exc:
+            raise exceptions.ValidationError({"period": [str(exc)]}) from exc
+        run.refresh_from_db()
+        return Response(self.get_serializer(run).data, status=201)
+
+    @extend_schema(request=None, responses={202: BillRunSerializer})
+    @action(detail=True, methods=["post"], permission_action="approve")
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Approve the drafted run (not by who started it) and issue its bills."""
+        run = self.get_object()
+        run = bill_services.start_approval(self.principal, run)
+        return Response(self.get_serializer(run).data, status=202)
+
+
+class BillLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BillLine
+        fields = [
+            "position", "component", "label", "label_en", "quantity", "unit", "unit_price",
+            "amount", "tax_rate", "tax", "starts_on", "ends_on",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class BillSerializer(serializers.ModelSerializer):
+    lines = BillLineSerializer(many=True, read_only=True)
+    account_number = serializers.CharField(source="account.number", read_only=True)
+
+    class Meta:
+        model = Bill
+        fields = [
+            "id", "number", "site", "account", "account_number", "run", "period", "kind",
+            "state", "corrects", "utility", "starts_on", "ends_on", "total", "tax_total",
+            "consumption", "opening", "closing", "checks", "reason", "buyer_name",
+            "buyer_tax_id", "tax_code", "payment_reference", "issue_date", "due_date", "entry",
+            "created_by_label", "approved_by_label", "created_at", "issued_at", "lines",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=300)
+
+
+class BillViewSet(ReadOnlyTenantViewSet):
+    """Bills, credit notes and re-bills. An issued bill is never edited: credit it, or re-bill
+    it from the corrected period consumption."""
+
+    permission_resource = "bills"
+    queryset = Bill.objects.select_related("account").prefetch_related("lines")
+    serializer_class = BillSerializer
+    filterset_fields = ["site", "account", "period", "state", "kind", "run"]
+
+    @extend_schema(request=None, responses=BillSerializer)
+    @action(detail=True, methods=["post"], permission_action="approve")
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Approve and issue a flagged draft or a re-bill waiting for review."""
+        bill = review.approve_bill(self.principal, self.get_object())
+        return Response(self.get_serializer(bill).data)
+
+    @extend_schema(request=ReasonSerializer, responses=BillSerializer)
+    @action(detail=True, methods=["post"], permission_action="correct")
+    def void(self, request: Request, pk: str | None = None) -> Response:
+        """Void a draft that must not be issued."""
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        bill = review.void_bill(self.principal, self.get_object(), body.validated_data["reason"])
+        return Response(self.get_serializer(bill).data)
+
+    @extend_schema(request=ReasonSerializer, responses={201: BillSerializer})
+    @action(detail=True, methods=["post"], permission_action="correct")
+    def credit(self, request: Request, pk: str | None = None) -> Response:
+        """Issue a credit note reversing the bill."""
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        note = corrections.credit_bill(
+            self.principal, self.get_object(), body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(note).data, status=201)
+
+    @extend_schema(
+        request=ReasonSerializer,
+        responses={
+            201: inline_serializer(
+                "Rebilled", {"credit_note": BillSerializer(), "rebill": BillSerializer()}
+            )
+        },
+    )
+    @action(detail=True, methods=["post"], permission_action="correct")
+    def rebill(self, request: Request, pk: str | None = None) -> Response:
+        """Credit the bill and draft a re-bill from the current period consumption."""
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        note, again = corrections.rebill(
+            self.principal, self.get_object(), body.validated_data["reason"]
+        )
+        return Response(
+            {
+                "credit_note": self.get_serializer(note).data,
+                "rebill": self.get_serializer(again).data,
+            },
+            status=201,
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lang", str, enum=["zh-hans", "en"], description="Language"),
+            OpenApiParameter("as", str, enum=["pdf", "html"], description="Document format"),
+        ],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], permission_action="view")
+    def document(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The bill as a document: PDF (default) or HTML, in Chinese (default) or English."""
+        from billing.bills.documents import render_bill
+
+        bill = self.get_object()
+        language = request.query_params.get("lang", "zh-hans")
+        kind = request.query_params.get("as", "pdf")
+        if language not in ("zh-hans", "en") or kind not in ("pdf", "html"):
+            raise exceptions.ValidationError({"lang": ["zh-hans or en"], "as": ["pdf or html"]})
+        body, content_type = render_bill(bill, language=language, as_pdf=kind == "pdf")
+        response = HttpResponse(body, content_type=content_type)
+        if kind == "pdf":
+            response["Content-Disposition"] = f'inline; filename="bill-{bill.number}.pdf"'
+        return response
+
+
+# --- flagged bills ---------------------------------------------------------------------------
+
+
+class FlaggedBillSerializer(serializers.ModelSerializer):
+    bill = BillSerializer(read_only=True)
+
+    class Meta:
+        model = FlaggedBill
+        fields = [
+            "id", "site", "first_check", "checks", "state", "resolution", "created_at",
+            "resolved_at", "resolved_by_label", "bill",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class FlaggedBillFilter(django_filters.FilterSet):
+    check = django_filters.ChoiceFilter(field_name="first_check", choices=BillCheck.choices)
+    state = django_filters.ChoiceFilter(choices=ReviewState.choices)
     older_than_hours = django_filters.NumberFilter(method="filter_age", min_value=0)
 
     class Meta:
-        model = VerificationItem
-        fields = ["site", "kind", "rule", "state", "meter", "older_than_hours"]
+        model = FlaggedBill
+        fields = ["site", "check", "state", "older_than_hours"]
 
     def filter_age(self, queryset, name, value):  # type: ignore[no-untyped-def]
         return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 
-class BulkApproveSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+class FlaggedBillViewSet(ReadOnlyTenantViewSet):
+    """Draft bills held for review (zero, negative, far from the account's history, re-bills):
+    the verifier's second list beside the verification queue. Approving issues the bill; void
+    it on the bill (``/bills/{id}/void/``)."""
 
+    permission_resource = "flagged_bills"
+    queryset = FlaggedBill.objects.select_related("bill").prefetch_related("bill__lines")
+    serializer_class = FlaggedBillSerializer
+    filterset_class = FlaggedBillFilter
 
-class EditSerializer(RegistersSerializer):
-    reason = StrictCharField(max_length=300)
-
-
-class EstimateSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=REQUESTABLE_ESTIMATES)
-    reason = StrictCharField(max_length=300)
-
-
-class VerificationQueueViewSet(ReadOnlyTenantViewSet):
-    """What waits for a verifier: suspect readings (open, or with a correction awaiting a second
-    verifier). Approve as read, edit with a reason, or replace by an estimate."""
-
-    permission_resource = "verification"
-    queryset = VerificationItem.objects.select_related("reading__validation")
-    serializer_class = VerificationItemSerializer
-    filterset_class = VerificationItemFilter
-
-    def _reading_item(self) -> VerificationItem:
-        item = self.get_object()
-        if item.kind != ItemKind.READING:
-            raise exceptions.ValidationError(
-                _("Only a suspect reading is edited or estimated; a flagged bill is approved, "
-                  "or voided on the bill.")
-            )  # fmt: skip
-        return item
-
-    @extend_schema(request=None, responses=VerificationItemSerializer)
+    @extend_schema(request=None, responses=FlaggedBillSerializer)
     @action(detail=True, methods=["post"], permission_action="approve")
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        """Accept the reading as it was read, or approve and issue the flagged bill."""
-        item = self.get_object()
-        if item.kind == ItemKind.BILL:
-            approve_bill(self.principal, item.bill)
-        else:
-            services.approve_readings(self.principal, [item])
-        item.refresh_from_db()
-        return Response(self.get_serializer(item).data)
+        """Approve and issue the flagged bill."""
+        flag = self.get_object()
+        review.approve_bill(self.principal, flag.bill)
+        flag.refresh_from_db()
+        return Response(self.get_serializer(flag).data)
 
     @extend_schema(
-        request=BulkApproveSerializer,
-        responses=inline_serializer("BulkApproved", {"approved": serializers.IntegerField()}),
+        request=IdsSerializer,
+        responses=inline_serializer("BillsApproved", {"approved": serializers.IntegerField()}),
     )
     @action(detail=False, methods=["post"], url_path="bulk-approve", permission_action="approve")
     def bulk_approve(self, request: Request) -> Response:
-        """Accept many suspect readings at once (one audit event lists them all)."""
-        body = BulkApproveSerializer(data=request.data)
+        """Approve and issue many flagged bills at once: all or none."""
+        body = IdsSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ids = set(body.validated_data["ids"])
-        items = list(self.get_queryset().filter(pk__in=ids))
-        if len(items) != len(ids):
+        flags = list(self.get_queryset().filter(pk__in=ids))
+        unknown = ids - {flag.pk for flag in flags}
+        if unknown:
             raise exceptions.ValidationError(
                 {
                     "ids": [
-                        _("Unknown items: %(ids)s")
-                        % {
-                            "ids": ", ".join(
-                                str(i) for i in sorted(ids - {item.pk for item in items})
-                            )
-                        }
+                        _("Unknown items: %(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))}
                     ]
                 }
             )
-        bills = [item for item in items if item.kind == ItemKind.BILL]
-        readings = [item for item in items if item.kind != ItemKind.BILL]
-        approved = len(services.approve_readings(self.principal, readings)) if readings else 0
-        for item in bills:
-            approve_bill(self.principal, item.bill)
-        return Response({"approved": approved + len(bills)})
-
-    @extend_schema(request=EditSerializer, responses={201: None})
-    @action(detail=True, methods=["post"], permission_action="edit")
-    def edit(self, request: Request, pk: str | None = None) -> Response:
-        """Corrected registers with a reason; counts once another verifier approves it."""
-        item = self._reading_item()
-        body = EditSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
-        reason = data.pop("reason")
-        correction = services.edit_reading(self.principal, item, data, reason)
-        return Response(CorrectionSerializer(correction).data, status=201)
-
-    @extend_schema(request=EstimateSerializer, responses={201: None})
-    @action(detail=True, methods=["post"], permission_action="estimate")
-    def estimate(self, request: Request, pk: str | None = None) -> Response:
-        """Replace the reading by an estimate; counts once another verifier approves it."""
-        item = self._reading_item()
-        body = EstimateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        correction = services.estimate_reading(
-            self.principal, item, body.validated_data["method"], body.validated_data["reason"]
-        )
-        return Response(CorrectionSerializer(correction).data, status=201)
+        return Response({"approved": review.approve_flagged_bills(self.principal, flags)})
 
 
-# --- corrections ------------------------------------------------------------------------------
+# --- prepaid charges -----------------------------------------------------------------------
 
 
-class CorrectionSerializer(TenantModelSerializer):
+class PrepaidChargeSerializer(serializers.ModelSerializer):
     class Meta:
-        model = ReadingCorrection
+        model = PrepaidCharge
         fields = [
-            "id",
-            "meter",
-            "taken_at",
-            "reading",
-            "kind",
-            "method",
-            "total",
-            "tou_spike",
-            "tou_peak",
-            "tou_flat",
-            "tou_valley",
-            "reason",
-            "state",
-            "created_by_label",
-            "approved_by_label",
-            "approved_at",
-            "superseded_by",
-            "created_at",
-        ]
+            "id", "account", "site", "from_taken_at", "to_taken_at", "opening", "closing",
+            "consumption", "lines", "amount", "tax", "entry", "charged_at",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
-class MissingSlotSerializer(serializers.Serializer):
-    meter = ScopedRelatedField(queryset=Meter.objects.all())
-    taken_at = serializers.DateTimeField()
-    method = serializers.ChoiceField(choices=REQUESTABLE_ESTIMATES)
-    reason = StrictCharField(max_length=300)
+class PrepaidChargeViewSet(ReadOnlyTenantViewSet):
+    """What each prepaid account's validated consumption was charged to its wallet."""
 
-
-class RejectSerializer(serializers.Serializer):
-    reason = StrictCharField(max_length=300)
-
-
-class CorrectionViewSet(ReadOnlyTenantViewSet):
-    """Edits and estimates; each counts once a second verifier approves it (four eyes)."""
-
-    permission_resource = "corrections"
-    queryset = ReadingCorrection.objects.all()
-    serializer_class = CorrectionSerializer
-    filterset_fields = ["meter", "state", "kind"]
-
-    @extend_schema(request=MissingSlotSerializer, responses={201: CorrectionSerializer})
-    def create(self, request: Request) -> Response:
-        """Estimate a slot no reading arrived for."""
-        body = MissingSlotSerializer(data=request.data, context=self.get_serializer_context())
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        correction = services.estimate_missing(
-            self.principal, data["meter"], data["taken_at"], data["method"], data["reason"]
-        )
-        return Response(self.get_serializer(correction).data, status=201)
-
-    @extend_schema(request=None, responses=CorrectionSerializer)
-    @action(detail=True, methods=["post"], permission_action="approve")
-    def approve(self, request: Request, pk: str | None = None) -> Response:
-        """Approve another verifier's edit or estimate."""
-        correction = services.approve_correction(self.principal, self.get_object())
-        return Response(self.get_serializer(correction).data)
-
-    @extend_schema(request=RejectSerializer, responses=CorrectionSerializer)
-    @action(detail=True, methods=["post"], permission_action="approve")
-    def reject(self, request: Request, pk: str | None = None) -> Response:
-        """Send a correction back; its queue item is open again."""
-        body = RejectSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        correction = services.reject_correction(
-            self.principal, self.get_object(), body.validated_data["reason"]
-        )
-        return Response(self.get_serializer(correction).data)
-
-
-# --- period consumption and line loss ----------------------------------------------------------
-
-
-class PeriodSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = PeriodConsumption
-        fields = [
-            "id",
-            "account",
-            "site",
-            "period",
-            "starts_at",
-            "ends_at",
-            "status",
-            "hold_reason",
-            "total",
-            "tou_spike",
-            "tou_peak",
-            "tou_flat",
-            "tou_valley",
-            "reactive_energy",
-            "max_demand",
-            "estimated",
-            "opening",
-            "closing",
-            "computed_at",
-        ]
-        read_only_fields = fields
-
-
-class ComputeSerializer(serializers.Serializer):
-    site = ScopedRelatedField(queryset=Site.objects.all())
-    period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
-
-
-class PeriodViewSet(ReadOnlyTenantViewSet):
-    """What each account consumed per billing period (the bill's determinants)."""
-
-    permission_resource = "periods"
-    queryset = PeriodConsumption.objects.all()
-    serializer_class = PeriodSerializer
-    filterset_fields = ["site", "period", "status", "account", "estimated"]
+    permission_resource = "prepaid_charges"
+    queryset = PrepaidCharge.objects.all()
+    serializer_class = PrepaidChargeSerializer
+    filterset_fields = ["account", "site"]
 
     @extend_schema(
-        request=ComputeSerializer,
+        request=None,
         responses=inline_serializer(
-            "PeriodComputed",
+            "PrepaidCharged",
             {
-                "period": serializers.CharField(),
-                "computed": serializers.IntegerField(),
-                "held_back": serializers.IntegerField(),
-                "held_back_reasons": serializers.DictField(child=serializers.CharField()),
-                "line_losses": serializers.IntegerField(),
+                "accounts": serializers.IntegerField(),
+                "charged": serializers.IntegerField(),
+                "amount": serializers.DecimalField(max_digits=16, decimal_places=2),
+                "skipped": serializers.DictField(child=serializers.CharField()),
             },
         ),
     )
-    @action(detail=False, methods=["post"], permission_action="compute")
-    def compute(self, request: Request) -> Response:
-        """Compute (or recompute) a site's period: every account, and its line losses."""
-        body = ComputeSerializer(data=request.data, context=self.get_serializer_context())
-        body.is_valid(raise_exception=True)
-        try:
-            summary = compute_periods(
-                self.principal, body.validated_data["site"], body.validated_data["period"]
-            )
-        except PeriodError as exc:
-            raise exceptions.ValidationError({"period": [str(exc)]}) from exc
-        return Response(summary.__dict__)
+    @action(detail=False, methods=["post"], url_path="run", permission_action="run")
+    def run(self, request: Request) -> Response:
+        """Charge every prepaid account now, without waiting for the interval."""
+        from billing.prepaid import charge_prepaid_accounts
 
-
-class LineLossSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = LineLoss
-        fields = [
-            "id",
-            "transformer_area",
-            "site",
-            "period",
-            "master_consumption",
-            "customers_consumption",
-            "loss",
-            "loss_rate",
-            "expected_rate",
-            "flagged",
-            "note",
-            "computed_at",
-        ]
-        read_only_fields = fields
-
-
-class LineLossViewSet(ReadOnlyTenantViewSet):
-    """台区线损 per transformer area and period, flagged above the tenant's expected rate."""
-
-    permission_resource = "line_losses"
-    queryset = LineLoss.objects.all()
-    serializer_class = LineLossSerializer
-    filterset_fields = ["site", "period", "flagged", "transformer_area"]
-
-
-# --- settings -------------------------------------------------------------------------------
-
-
-class VerificationSettingsSerializer(TenantModelSerializer):
-    class Meta:
-        model = VerificationSettings
-        exclude = ["id", "tenant"]
-
-
-class VerificationSettingsViewSet(TenantSettingsViewSet):
-    """The thresholds of the validation rules and the expected line loss."""
-
-    permission_resource = "verification_settings"
-    serializer_class = VerificationSettingsSerializer
-    settings_model = VerificationSettings
-    update_service = services.update_verification_settings
+        summary = charge_prepaid_accounts(
+            self.principal, self.principal.tenant, self.site_scope.site_ids_or_none
+        )
+        return Response(
+            {"accounts": summary.accounts, "charged": summary.charged,
+             "amount": str(summary.amount), "skipped": summary.skipped}
+        )  # fmt: skip

@@ -23,15 +23,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.drafting import RevenueCredits, posting
-from billing.effective import REGISTERS, Effective, consumption_between, effective_readings
-from billing.models import (
-    BillingSettings,
-    PrepaidCharge,
-    TariffAssignment,
-    TariffVersion,
-)
-from billing.pricing import (
+from billing.models import BillingSettings, PrepaidCharge, TariffAssignment, TariffVersion
+from billing.runs.drafting import RevenueCredits, posting
+from billing.tariffs.pricing import (
     AccountFacts,
     Assignment,
     Priced,
@@ -40,18 +34,19 @@ from billing.pricing import (
     price,
     tariff_segments,
 )
-from billing.tariffs import (
+from billing.tariffs.spec import (
     KWH,
     PricingError,
     TariffSpec,
 )
-from collection.ledger import EntrySpec, customer_ledger_accounts, post_entries
-from collection.models import LedgerKind
 from customers.models import Account, AccountStatus, PaymentMode
+from ledger.models import LedgerKind
+from ledger.services import EntrySpec, customer_ledger_accounts, post_entries
 from metering.models import Meter
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import Tenant
 from tenancy.principal import Principal
+from verification.effective import REGISTERS, Effective, consumption_between, effective_readings
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Collection: the ledger, payments, receipts, wallets and dunning (the collect stage, 收)."""
+"""Collection: payments, receipts, wallets, cashier shifts and dunning (the collect stage, 收),
+built on the ledger core in ``ledger``."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _

@@ -23,7 +23,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from config.api import Conflict, PayloadTooLarge
+from tenancy.api_plumbing import Conflict, PayloadTooLarge
 
 
 def _flatten_messages(detail: Any) -> list[str]:

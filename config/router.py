@@ -3,23 +3,17 @@
 from rest_framework.routers import SimpleRouter
 
 from billing.api import (
-    CorrectionViewSet,
-    LineLossViewSet,
-    PeriodViewSet,
-    VerificationQueueViewSet,
-    VerificationSettingsViewSet,
-)
-from billing.api_bills import (
     BillingSettingsViewSet,
     BillRunViewSet,
     BillViewSet,
     CommonAreaViewSet,
+    FlaggedBillViewSet,
     PrepaidChargeViewSet,
     TariffAssignmentViewSet,
     TariffViewSet,
 )
-from collection.api import JournalEntryViewSet, LedgerAccountViewSet
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
+from ledger.api import JournalEntryViewSet, LedgerAccountViewSet
 from metering.api import (
     GatewayViewSet,
     MeterCommandViewSet,
@@ -37,6 +31,13 @@ from tenancy.api import (
     SiteViewSet,
     StaffViewSet,
     TransformerAreaViewSet,
+)
+from verification.api import (
+    CorrectionViewSet,
+    LineLossViewSet,
+    PeriodViewSet,
+    VerificationQueueViewSet,
+    VerificationSettingsViewSet,
 )
 
 router = SimpleRouter()
@@ -71,6 +72,7 @@ router.register("common-areas", CommonAreaViewSet, basename="common-area")
 router.register("billing-settings", BillingSettingsViewSet, basename="billing-settings")
 router.register("bill-runs", BillRunViewSet, basename="bill-run")
 router.register("bills", BillViewSet, basename="bill")
+router.register("flagged-bills", FlaggedBillViewSet, basename="flagged-bill")
 router.register("prepaid-charges", PrepaidChargeViewSet, basename="prepaid-charge")
 router.register("ledger-accounts", LedgerAccountViewSet, basename="ledger-account")
 router.register("journal-entries", JournalEntryViewSet, basename="journal-entry")

@@ -54,8 +54,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "tenancy",
     "customers",
+    "ledger",
     "metering",
     "gateway_bridge",
+    "verification",
     "billing",
     "collection",
     "console",
@@ -139,7 +141,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
     # No broker: tasks run in the calling process, and the demo's scheduler runs the periodic
-    # jobs (see tenancy.scheduler).
+    # jobs (see tenancy.schedules).
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 
@@ -258,15 +260,15 @@ REST_FRAMEWORK = {
         "tenancy.authentication.StaffSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.MatrixPermission"],
-    "DEFAULT_PARSER_CLASSES": ["config.api.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tenancy.api_plumbing.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.IdCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "tenancy.api_plumbing.IdCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "tenancy.schema.MatrixAutoSchema",
     "EXCEPTION_HANDLER": "config.errors.error_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "config.api.PrincipalRateThrottle",
+        "tenancy.api_plumbing.PrincipalRateThrottle",
         "rest_framework.throttling.AnonRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
@@ -297,8 +299,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "tenancy.roles.Role",
         "ActorKindEnum": "tenancy.models.ActorKind",
-        "EstimateMethodEnum": "billing.models.EstimateMethod",
-        "RequestableEstimateEnum": "billing.models.REQUESTABLE_ESTIMATES",
+        "EstimateMethodEnum": "verification.models.EstimateMethod",
+        "RequestableEstimateEnum": "verification.models.REQUESTABLE_ESTIMATES",
     },
 }
 

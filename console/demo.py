@@ -14,9 +14,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from billing import tariff_services
 from billing.models import Tariff
-from billing.tariff_examples import BEIJING_RESIDENTIAL, TOU_COMMERCIAL, two_part_industrial
+from billing.tariffs import services as tariff_services
+from billing.tariffs.examples import BEIJING_RESIDENTIAL, TOU_COMMERCIAL, two_part_industrial
 from customers import services as customer_services
 from customers.identifiers import (
     credit_code_check_char,
@@ -38,6 +38,7 @@ from gateway_bridge.simulator import simulated_serial
 from metering import services as metering_services
 from metering.models import Gateway, Meter
 from tenancy import services as tenancy_services
+from tenancy.calendar import HOLIDAYS_2026, MAKEUP_WORKDAYS_2026
 from tenancy.context import use_tenant
 from tenancy.fields import search_hash
 from tenancy.models import (
@@ -60,24 +61,8 @@ DEMO_SIM_METERS = 6
 DEMO_SIM_PROFILES = ["DDSY1352", "DDSY1352", "DDSY1352", "DDSY1352", "DTSY1352", "DTSY1352"]
 DEMO_PASSWORD = "Demo@2026!bars"  # noqa: S105 (printed for the demo)
 
+
 # The State Council's 2026 holiday arrangement (国务院办公厅 2026 年部分节假日安排).
-HOLIDAYS_2026 = {
-    "元旦": ["2026-01-01", "2026-01-02", "2026-01-03"],
-    "春节": [f"2026-02-{day}" for day in range(15, 24)],
-    "清明节": ["2026-04-04", "2026-04-05", "2026-04-06"],
-    "劳动节": ["2026-05-01", "2026-05-02", "2026-05-03", "2026-05-04", "2026-05-05"],
-    "端午节": ["2026-06-19", "2026-06-20", "2026-06-21"],
-    "中秋节": ["2026-09-25", "2026-09-26", "2026-09-27"],
-    "国庆节": [f"2026-10-0{day}" for day in range(1, 8)],
-}
-MAKEUP_WORKDAYS_2026 = {
-    "元旦调休": ["2026-01-04"],
-    "春节调休": ["2026-02-14", "2026-02-28"],
-    "劳动节调休": ["2026-05-09"],
-    "国庆节调休": ["2026-09-20", "2026-10-10"],
-}
-
-
 @dataclass(frozen=True)
 class DemoStaff:
     username: str

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import get_language
 
-from billing.documents import render_bill
+from billing.bills.documents import render_bill
 from billing.models import Bill
 from tenancy.models import Site
 from tenancy.permissions import allowed_roles

@@ -14,13 +14,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from billing.tasks import queue_validation
 from gateway_bridge.poller import (
     CommandTarget,
     GatewayResult,
@@ -48,18 +47,12 @@ from metering.models import (
 )
 from metering.readings import ReadingRow, StoreOutcome, store_readings
 from tenancy.context import use_tenant
+from tenancy.handover import VALIDATE_READINGS, send_task_after_commit
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
 
 BRIDGE = "gateway bridge"
 FLUSH_SECONDS = 0.25
-
-
-def slot_for(moment: datetime, interval_minutes: int) -> datetime:
-    """The scheduled slot a moment falls in: the start of its interval, in UTC."""
-    seconds = interval_minutes * 60
-    epoch = int(moment.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
 def _command_target(command: MeterCommand, meter: Meter) -> CommandTarget | None:
@@ -281,7 +274,7 @@ def store_results(
         MeterEvent.objects.bulk_create(events)
         if polled:
             _store_poll_rounds(tenant, slot, results)
-            queue_validation(tenant.pk)
+            send_task_after_commit(VALIDATE_READINGS, {"tenant_id": tenant.pk})
     confirmed, failed = _store_command_outcomes(system, results)
     statuses = [outcome.status for outcome in outcomes]
     return RoundSummary(
@@ -407,7 +400,3 @@ def claim_round(site: Site, slot: datetime, gateways: int) -> bool:
 
 def shards(gateway_ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(gateway_ids[i : i + size]) for i in range(0, len(gateway_ids), size)]
-
-
-def current_slot(tenant: Tenant, now: datetime | None = None) -> datetime:
-    return slot_for(now or timezone.now(), tenant.reading_interval_minutes)

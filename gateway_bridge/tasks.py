@@ -13,6 +13,7 @@ from django.utils import timezone
 from gateway_bridge import rounds
 from metering import services as metering_services
 from metering.models import Gateway
+from metering.slots import current_slot
 from tenancy.context import get_current_tenant, use_tenant
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
@@ -31,7 +32,7 @@ def poll_site(tenant_id: int, site_id: int, slot: str | None = None) -> int:
     shards of gateways; returns the number of shards sent."""
     tenant = get_current_tenant()
     site = Site.objects.get(pk=site_id)
-    moment = datetime.fromisoformat(slot) if slot else rounds.current_slot(tenant)
+    moment = datetime.fromisoformat(slot) if slot else current_slot(tenant)
     gateway_ids = list(
         Gateway.objects.filter(site=site, is_active=True)
         .order_by("id")

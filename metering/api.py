@@ -19,8 +19,6 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import StrictJSONParser
-from gateway_bridge.rounds import current_slot, slot_for
 from metering import services
 from metering.meter_profiles import READING_COLUMNS, all_profiles
 from metering.models import (
@@ -33,6 +31,7 @@ from metering.models import (
     Reading,
     RelayState,
 )
+from metering.slots import current_slot, slot_for
 from tenancy.api_base import (
     CreateReadUpdateTenantViewSet,
     CrudTenantViewSet,
@@ -41,6 +40,7 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantViewSet,
 )
+from tenancy.api_plumbing import StrictJSONParser
 from tenancy.models import Site
 
 MAX_INGEST_ITEMS = 5000

@@ -355,11 +355,11 @@ class MeterReplacement(TenantOwned):
     """An old meter taken out and a new one put in its place, with the final reading of the
     old and the first of the new, so consumption is joined across the swap."""
 
-    old_meter = models.OneToOneField(
-        Meter, on_delete=models.PROTECT, related_name="replaced_by_record"
+    old_meter = models.ForeignKey(
+        Meter, on_delete=models.PROTECT, related_name="replaced_by_record", db_index=False
     )
-    new_meter = models.OneToOneField(
-        Meter, on_delete=models.PROTECT, related_name="replaces_record"
+    new_meter = models.ForeignKey(
+        Meter, on_delete=models.PROTECT, related_name="replaces_record", db_index=False
     )
     replaced_at = models.DateTimeField()
     old_final_reading = models.ForeignKey(Reading, on_delete=models.PROTECT, related_name="+")
@@ -372,6 +372,11 @@ class MeterReplacement(TenantOwned):
     class Meta:
         verbose_name = _("meter replacement")
         verbose_name_plural = _("meter replacements")
+        constraints = [
+            # A meter is replaced once and replaces at most one (tenant first, as every key).
+            models.UniqueConstraint(fields=["tenant", "old_meter"], name="replacement_old_once"),
+            models.UniqueConstraint(fields=["tenant", "new_meter"], name="replacement_new_once"),
+        ]
 
 
 class RoundDispatch(TenantOwned):

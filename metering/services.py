@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.tasks import queue_validation
 from customers.models import Account
 from metering.meter_profiles import ProfileError, all_profiles, get_profile
 from metering.models import (
@@ -40,6 +39,7 @@ from tenancy.audit import (
     record_audit,
     update_with_audit,
 )
+from tenancy.handover import EXECUTE_GATEWAY_COMMANDS, VALIDATE_READINGS, send_task_after_commit
 from tenancy.models import Site, TransformerArea
 from tenancy.principal import Principal
 
@@ -387,7 +387,7 @@ def record_manual_reading(
     reading = Reading.objects.get(meter=meter, taken_at=taken_at)
     if outcome.status == "stored":
         record_audit(actor, AuditAction.READING_ENTERED, reading, after=audit_snapshot(reading))
-        queue_validation(actor.tenant.pk)
+        send_task_after_commit(VALIDATE_READINGS, {"tenant_id": actor.tenant.pk})
     return reading
 
 
@@ -424,7 +424,7 @@ def ingest_readings(actor: Principal, items: Sequence[IngestItem]) -> list[dict[
         results[index] = {"index": index, "status": outcome.status}
     stored = [o.reading_id for o in outcomes if o.status == "stored"]
     if stored:
-        queue_validation(actor.tenant.pk)
+        send_task_after_commit(VALIDATE_READINGS, {"tenant_id": actor.tenant.pk})
         record_audit(
             actor,
             AuditAction.READINGS_INGESTED,
@@ -505,13 +505,10 @@ def issue_command(
                 command, ["meter", "kind", "setpoint", "value", "reason", "expires_at"]
             ),
         )
-        from gateway_bridge.tasks import execute_gateway_commands
-
-        tenant_id, gateway_id = actor.tenant.pk, meter.gateway_id
-        transaction.on_commit(
-            lambda: execute_gateway_commands.apply_async(
-                kwargs={"tenant_id": tenant_id, "gateway_id": gateway_id}, queue="polling"
-            )
+        send_task_after_commit(
+            EXECUTE_GATEWAY_COMMANDS,
+            {"tenant_id": actor.tenant.pk, "gateway_id": meter.gateway_id},
+            queue="polling",
         )
     return command
 

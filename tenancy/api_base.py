@@ -54,6 +54,12 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class IdsSerializer(serializers.Serializer):
+    """The body of a bulk action: the ids of the objects it acts on (at most 1,000)."""
+
+    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+
+
 def _copy_field(field: serializers.Field) -> serializers.Field:
     holds_fields = (
         isinstance(field, serializers.BaseSerializer)

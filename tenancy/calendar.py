@@ -46,3 +46,22 @@ def next_working_day(tenant: Tenant, day: date) -> date:
                 return candidate
             candidate += timedelta(days=1)
         start = end + timedelta(days=1)
+
+
+# The State Council's 2026 public holidays (放假) and the make-up working days (调休) that go
+# with them: what a tenant's calendar starts from (the demo seeds it; tenants edit their own).
+HOLIDAYS_2026 = {
+    "元旦": ["2026-01-01", "2026-01-02", "2026-01-03"],
+    "春节": [f"2026-02-{day}" for day in range(15, 24)],
+    "清明节": ["2026-04-04", "2026-04-05", "2026-04-06"],
+    "劳动节": ["2026-05-01", "2026-05-02", "2026-05-03", "2026-05-04", "2026-05-05"],
+    "端午节": ["2026-06-19", "2026-06-20", "2026-06-21"],
+    "中秋节": ["2026-09-25", "2026-09-26", "2026-09-27"],
+    "国庆节": [f"2026-10-0{day}" for day in range(1, 8)],
+}
+MAKEUP_WORKDAYS_2026 = {
+    "元旦调休": ["2026-01-04"],
+    "春节调休": ["2026-02-14", "2026-02-28"],
+    "劳动节调休": ["2026-05-09"],
+    "国庆节调休": ["2026-09-20", "2026-10-10"],
+}

@@ -161,6 +161,7 @@ MATRIX.update(
             "approve": roles(ADMIN, VERIFIER),
             "correct": roles(ADMIN, VERIFIER),
         },
+        "flagged_bills": {"view": BILLING_STAFF, "approve": roles(ADMIN, VERIFIER)},
         "ledger": {"view": roles(ADMIN, HQ, MANAGER, CASHIER, INSPECTOR)},
         "prepaid_charges": {"view": EVERYONE - {READER}, "run": roles(ADMIN)},
     }

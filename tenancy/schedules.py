@@ -1,8 +1,12 @@
-"""Writing periodic jobs into django-celery-beat's tables, and running them in process.
+"""Periodic jobs: declared by the apps that own them, written into django-celery-beat's tables,
+and run in process by the demo.
 
-Production runs ``celery beat`` with the database scheduler. The embedded demo has no broker,
-so ``InProcessScheduler`` reads the same table in a thread and runs each due task in the web
-process; both honour the same enabled flags, intervals and last-run times.
+Each app lists its jobs on its ``AppConfig`` as ``periodic_jobs`` (so no app reaches up or
+into ``config`` to name another's tasks); ``manage.py sync_schedules`` writes them all into
+django-celery-beat's tables. Production runs ``celery beat`` with the database scheduler. The
+embedded demo has no broker, so ``InProcessScheduler`` reads the same table in a thread and
+runs each due task in the web process; both honour the same enabled flags, intervals and
+last-run times.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ import json
 import logging
 import threading
 
+from celery import current_app
 from django.db import close_old_connections
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import ModelEntry
 
-from config.celery import app
-from config.schedules import PERIODIC_JOBS, PeriodicJob
+from tenancy.periodic import PeriodicJob, periodic_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def save_periodic_job(job: PeriodicJob) -> PeriodicTask:
 
 
 def sync_periodic_jobs() -> list[PeriodicTask]:
-    return [save_periodic_job(job) for job in PERIODIC_JOBS]
+    return [save_periodic_job(job) for job in periodic_jobs()]
 
 
 def run_due_jobs() -> list[str]:
@@ -48,12 +52,12 @@ def run_due_jobs() -> list[str]:
     for model in PeriodicTask.objects.filter(enabled=True).select_related(
         "interval", "crontab", "solar", "clocked"
     ):
-        entry = ModelEntry(model, app=app)
+        entry = ModelEntry(model, app=current_app)
         due, _next_in = entry.is_due()
         if not due:
             continue
         try:
-            app.tasks[entry.task].apply(args=entry.args, kwargs=entry.kwargs, throw=True)
+            current_app.tasks[entry.task].apply(args=entry.args, kwargs=entry.kwargs, throw=True)
         except Exception:
             logger.exception("periodic job %s failed", entry.name)
         next(entry).save()

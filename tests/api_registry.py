@@ -22,23 +22,26 @@ from billing.models import (
     BillingSettings,
     BillRun,
     CommonArea,
-    LineLoss,
-    PeriodConsumption,
+    FlaggedBill,
     PrepaidCharge,
-    ReadingCorrection,
     Tariff,
     TariffAssignment,
-    VerificationItem,
-    VerificationSettings,
 )
-from collection.models import JournalEntry, LedgerAccount
 from customers.models import Account, Contact, Customer, Premise
+from ledger.models import JournalEntry, LedgerAccount
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ApiClient, AuditEvent, CalendarDay, Site, TransformerArea, User
 from tenancy.permissions import DRF_ACTIONS, METHOD_ACTIONS
 from tenancy.roles import Role
 from tests.world import PASSWORD, TenantWorld, World, identity_number, mobile_number, unique
+from verification.models import (
+    LineLoss,
+    PeriodConsumption,
+    ReadingCorrection,
+    VerificationItem,
+    VerificationSettings,
+)
 
 API_PREFIX = "api/v1/"
 METHODS = ["get", "post", "put", "patch", "delete"]
@@ -619,6 +622,18 @@ BILLING_SPECS: dict[str, RouteSpec] = {
             "credit": ActionSpec(body=lambda w, o: {"reason": "抄错"}, success=201),
             "rebill": ActionSpec(body=lambda w, o: {"reason": "抄错"}, success=201),
             "document": ActionSpec(query={"as": "html"}),
+        },
+    ),
+    "flagged-bill": RouteSpec(
+        model=FlaggedBill,
+        make=lambda w, s: w.flagged_bill(s),
+        site_bound=True,
+        actions={
+            "approve": ActionSpec(),
+            "bulk-approve": ActionSpec(
+                body=lambda w, o: {"ids": [w.flagged_bill(w.sites[0]).pk]},
+                foreign_body=lambda a, b: {"ids": [a.flagged_bill(a.sites[0]).pk]},
+            ),
         },
     ),
     "prepaid-charge": RouteSpec(

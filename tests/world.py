@@ -20,27 +20,22 @@ from typing import Any
 
 from rest_framework.test import APIClient
 
-from billing import bills, tariff_services
-from billing import services as billing_services
 from billing.models import (
     Bill,
     BillRun,
     CommonArea,
-    LineLoss,
-    PeriodConsumption,
+    FlaggedBill,
     PrepaidCharge,
-    ReadingCorrection,
     Tariff,
     TariffAssignment,
-    VerificationItem,
 )
-from billing.periods import period_bounds
-from billing.validation import validate_readings
-from collection.ledger import customer_ledger_accounts, post_entry, tenant_ledger_account
-from collection.models import JournalEntry, LedgerAccount
+from billing.runs import services as bills
+from billing.tariffs import services as tariff_services
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
+from ledger.models import JournalEntry, LedgerAccount
+from ledger.services import customer_ledger_accounts, post_entry, tenant_ledger_account
 from metering import services as metering_services
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy import services as tenancy_services
@@ -48,6 +43,10 @@ from tenancy.context import use_tenant
 from tenancy.models import ApiClient, Site, Tenant, TransformerArea, User
 from tenancy.principal import Principal
 from tenancy.roles import Role
+from verification import services as billing_services
+from verification.models import LineLoss, PeriodConsumption, ReadingCorrection, VerificationItem
+from verification.periods import period_bounds
+from verification.rules import validate_readings
 
 PASSWORD = "Correct-horse-battery-9"
 _serial = count(1)
@@ -292,13 +291,18 @@ class TenantWorld:
             return bills.price_bill_run(self.system, run.pk)
 
     def bill(self, site: Site | None = None, *, state: str = "issued") -> Bill:
-        """An issued bill, a draft, or (``flagged``) a zero bill waiting in the queue."""
+        """An issued bill, a draft, or (``flagged``) a zero bill waiting for review."""
         run = self.bill_run(site, total="0" if state == "flagged" else "200")
         if state == "issued":
             approver = Principal.for_user(self.staff((Role.VERIFIER, None)))
             with self.active():
                 bills.approve_bill_run(approver, run.pk)
         return Bill.unscoped.get(run=run)
+
+    def flagged_bill(self, site: Site | None = None) -> FlaggedBill:
+        """A zero draft bill waiting for review."""
+        bill = self.bill(site, state="flagged")
+        return FlaggedBill.unscoped.get(bill=bill)
 
     def ledger_account(self, site: Site | None = None) -> LedgerAccount:
         account = self.account(site)

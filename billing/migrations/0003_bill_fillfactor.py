@@ -15,6 +15,6 @@ def reset(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("billing", "0002_tariffs_and_bills")]
+    dependencies = [("billing", "0002_initial")]
 
     operations = [migrations.RunPython(fillfactor, reset)]

@@ -1,14 +1,17 @@
-"""Billing models: verification (checks, corrections, the queue, period consumption, line
-loss), tariffs, and bills."""
+"""Billing models: tariffs and their assignments, common areas, bill runs, bills with their
+lines and review, and prepaid charges."""
 
 from billing.models.bills import (
     Bill,
+    BillCheck,
     BillKind,
     BillLine,
     BillRun,
     BillRunShard,
     BillState,
+    FlaggedBill,
     PrepaidCharge,
+    ReviewState,
     RunState,
 )
 from billing.models.tariffs import (
@@ -20,29 +23,8 @@ from billing.models.tariffs import (
     TariffAssignment,
     TariffVersion,
 )
-from billing.models.verification import (
-    NOTICE_RULES,
-    REQUESTABLE_ESTIMATES,
-    BillCheck,
-    CheckStatus,
-    CorrectionKind,
-    CorrectionState,
-    EstimateMethod,
-    ItemKind,
-    ItemState,
-    LineLoss,
-    PeriodConsumption,
-    PeriodStatus,
-    ReadingCheck,
-    ReadingCorrection,
-    Rule,
-    VerificationItem,
-    VerificationSettings,
-)
 
 __all__ = [
-    "NOTICE_RULES",
-    "REQUESTABLE_ESTIMATES",
     "Bill",
     "BillCheck",
     "BillKind",
@@ -51,26 +33,14 @@ __all__ = [
     "BillRunShard",
     "BillState",
     "BillingSettings",
-    "CheckStatus",
     "CommonArea",
     "CommonAreaMember",
-    "CorrectionKind",
-    "CorrectionState",
-    "EstimateMethod",
-    "ItemKind",
-    "ItemState",
-    "LineLoss",
-    "PeriodConsumption",
-    "PeriodStatus",
+    "FlaggedBill",
     "PrepaidCharge",
-    "ReadingCheck",
-    "ReadingCorrection",
-    "Rule",
+    "ReviewState",
     "RunState",
     "SharingMethod",
     "Tariff",
     "TariffAssignment",
     "TariffVersion",
-    "VerificationItem",
-    "VerificationSettings",
 ]

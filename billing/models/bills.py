@@ -2,7 +2,8 @@
 
 A bill is priced from one PeriodConsumption and never edited once issued: a correction is a
 credit note (the bill's lines negated) and, where the consumption changed, a re-bill. Draft
-bills that fail an automatic check wait in the verification queue.
+bills that fail an automatic check wait as ``FlaggedBill`` rows for a verifier to approve or
+void.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from collection.models import MONEY, JournalEntry
 from customers.models import Account
+from ledger.models import MONEY, JournalEntry
 from metering.models import ENERGY
 from tenancy.models import Site, Tenant
 from tenancy.scoping import TenantOwned
@@ -223,6 +224,51 @@ class BillLine(TenantOwned):
 
     class Meta:
         ordering = ["bill", "position"]
+
+
+class BillCheck(models.TextChoices):
+    """Automatic checks of a draft bill; one that fires flags the bill for review."""
+
+    ZERO_BILL = "zero_bill", _("Zero bill")
+    NEGATIVE_BILL = "negative_bill", _("Negative bill")
+    FAR_FROM_HISTORY = "far_from_history", _("Far from the account's history")
+    REBILL = "rebill", _("Re-bill to approve")
+
+
+class ReviewState(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class FlaggedBill(TenantOwned):
+    """A draft bill held for a verifier's review: a check fired (zero, negative, far from the
+    account's history) or it is a re-bill. Approving issues it; voiding closes it. Verifiers
+    review these beside the suspect readings of the verification queue."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="+", db_index=False)
+    first_check = models.CharField(
+        _("check"), max_length=32, help_text=_("The first check that fired, for filtering.")
+    )
+    checks = models.CharField(_("checks that fired"), max_length=100)
+    state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.OPEN)
+    resolution = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_label = models.CharField(max_length=200, blank=True)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("flagged bill")
+        verbose_name_plural = _("flagged bills")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "bill"], name="flagged_bill_once"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "state", "-id"], name="flagged_bill_open"),
+            models.Index(fields=["tenant", "site", "first_check"], name="flagged_bill_check"),
+        ]
 
 
 class PrepaidCharge(TenantOwned):

@@ -101,10 +101,11 @@ class CommonArea(TenantOwned):
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(_("name"), max_length=200)
-    account = models.OneToOneField(
+    account = models.ForeignKey(
         Account,
         on_delete=models.PROTECT,
-        related_name="common_area",
+        related_name="+",
+        db_index=False,
         help_text=_("The account of the common-area meter; it is not billed itself."),
     )
     method = models.CharField(_("sharing method"), max_length=16, choices=SharingMethod.choices)
@@ -114,6 +115,9 @@ class CommonArea(TenantOwned):
     class Meta:
         verbose_name = _("common area")
         verbose_name_plural = _("common areas")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "account"], name="common_area_account_once"),
+        ]
 
     def __str__(self) -> str:
         return self.name

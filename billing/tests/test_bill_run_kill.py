@@ -13,7 +13,7 @@ import pytest
 
 from billing.models import BillRun
 from billing.tests.test_bill_runs import PERIOD, Billing, _bills_and_ledger
-from collection.ledger import check_ledger
+from ledger.services import check_ledger
 from tests.workers import ROOT, subprocess_env
 from tests.world import World
 

@@ -13,35 +13,36 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import tariff_services
-from billing.bills import (
-    FourEyesError,
-    approve_bill_run,
-    open_bill_run,
-    price_bill_run,
-    start_bill_run,
-)
-from billing.corrections import approve_bill, credit_bill, rebill, void_bill
-from billing.drafting import share_by_weights
+from billing.bills.corrections import credit_bill, rebill
+from billing.bills.review import approve_bill, void_bill
 from billing.models import (
     Bill,
     BillKind,
     BillLine,
     BillRun,
     BillState,
-    ItemState,
-    PeriodConsumption,
+    FlaggedBill,
+    ReviewState,
     RunState,
-    VerificationItem,
 )
-from billing.periods import period_bounds
+from billing.runs.drafting import share_by_weights
+from billing.runs.services import (
+    FourEyesError,
+    approve_bill_run,
+    open_bill_run,
+    price_bill_run,
+    start_bill_run,
+)
+from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
-from collection.ledger import check_ledger
-from collection.models import JournalLine, LedgerAccount, LedgerKind
 from customers.models import Account
+from ledger.models import JournalLine, LedgerAccount, LedgerKind
+from ledger.services import check_ledger
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import World
+from verification.models import PeriodConsumption
+from verification.periods import period_bounds
 
 PERIOD = "2026-10"
 
@@ -178,10 +179,10 @@ def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing)
         run = billing.approve(billing.run(month))
     run = billing.run()
     assert run.flagged == 2
-    items = {item.bill.account_id: item for item in VerificationItem.unscoped.filter(kind="bill")}
-    assert items[zero.pk].rule == "zero_bill"
+    items = {item.bill.account_id: item for item in FlaggedBill.unscoped.all()}
+    assert items[zero.pk].first_check == "zero_bill"
     # The last three bills averaged 48.83; 900 kWh costs far more than 3 × that.
-    assert items[jump.pk].rule == "far_from_history"
+    assert items[jump.pk].first_check == "far_from_history"
     run = billing.approve(run)
     assert run.state == RunState.ISSUED and run.issued == 1
     flagged = items[jump.pk].bill
@@ -194,7 +195,7 @@ def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing)
     flagged.refresh_from_db()
     assert flagged.state == BillState.ISSUED
     assert Bill.unscoped.get(pk=items[zero.pk].bill_id).state == BillState.VOID
-    assert VerificationItem.unscoped.filter(kind="bill", state=ItemState.OPEN).count() == 0
+    assert FlaggedBill.unscoped.filter(state=ReviewState.OPEN).count() == 0
 
 
 def test_annual_tiers_continue_from_the_years_earlier_bills(billing):  # type: ignore[no-untyped-def]
@@ -256,18 +257,11 @@ def test_a_run_interrupted_between_any_chunks_ends_as_an_uninterrupted_one(world
 
 
 def test_starting_a_run_prices_it_after_commit_and_a_second_start_is_refused(
-    billing, django_capture_on_commit_callbacks
+    billing, django_capture_on_commit_callbacks, eager_tasks
 ):  # type: ignore[no-untyped-def]
-    from config.celery import app
-
     billing.account("200")
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True  # the task runs here instead of waiting for a worker
-    try:
-        with billing.world.a.active(), django_capture_on_commit_callbacks(execute=True):
-            run = start_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
-    finally:
-        app.conf.task_always_eager = eager
+    with billing.world.a.active(), django_capture_on_commit_callbacks(execute=True):
+        run = start_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
     with billing.world.a.active():
         run.refresh_from_db()
         assert (run.state, run.bills) == (RunState.DRAFTED, 1)
@@ -350,17 +344,19 @@ def test_every_posted_bill_balances_and_cached_balances_match(world: World, tota
             assert mine.amount == bill.total
 
 
-def test_a_flagged_bill_is_approved_from_the_verification_queue(billing):  # type: ignore[no-untyped-def]
+def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing):  # type: ignore[no-untyped-def]
     billing.account("0")
     run = billing.run()
-    item = VerificationItem.unscoped.get(bill__run=run)
+    flag = FlaggedBill.unscoped.get(bill__run=run)
     alice = billing.world.client_for(billing.world.alice)
-    listed = alice.get("/api/v1/verification-queue/", {"kind": "bill", "rule": "zero_bill"})
-    assert [row["bill"] for row in listed.json()["results"]] == [item.bill_id]
-    refused = alice.post(
-        f"/api/v1/verification-queue/{item.pk}/edit/", {"total": "1", "reason": "x"}
-    )
-    assert refused.status_code == 400
-    response = alice.post(f"/api/v1/verification-queue/{item.pk}/approve/")
+    listed = alice.get("/api/v1/flagged-bills/", {"check": "zero_bill", "state": "open"})
+    assert [row["bill"]["id"] for row in listed.json()["results"]] == [flag.bill_id]
+    assert alice.get("/api/v1/flagged-bills/", {"check": "negative_bill"}).json()["results"] == []
+    unknown = alice.post("/api/v1/flagged-bills/bulk-approve/", {"ids": [flag.pk, 999999]})
+    assert unknown.status_code == 400 and "999999" in str(unknown.json())
+    response = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
     assert response.status_code == 200 and response.json()["state"] == "resolved"
-    assert Bill.unscoped.get(pk=item.bill_id).state == BillState.ISSUED
+    assert response.json()["resolution"] == "approved"
+    assert Bill.unscoped.get(pk=flag.bill_id).state == BillState.ISSUED
+    again = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
+    assert again.status_code == 400

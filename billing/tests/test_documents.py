@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.documents import render_bill
+from billing.bills.documents import render_bill
 from tenancy.roles import Role
 from tests.world import World
 

@@ -8,15 +8,15 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing import tariff_services
 from billing.models import PrepaidCharge
 from billing.prepaid import charge_account, charge_prepaid_accounts
-from billing.tests.helpers import checks, lay
+from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
-from collection.ledger import check_ledger
-from collection.models import LedgerAccount, LedgerKind
+from ledger.models import LedgerAccount, LedgerKind
+from ledger.services import check_ledger
 from tests.concurrency import run_together
 from tests.world import World
+from verification.tests.helpers import checks, lay
 
 NOW = datetime(2026, 9, 2, tzinfo=UTC)
 

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.pricing import (
+from billing.tariffs.examples import (
+    BEIJING_RESIDENTIAL,
+    TOU_COMMERCIAL,
+    TOU_SEASONS,
+    TOU_WITH_SURCHARGES,
+)
+from billing.tariffs.pricing import (
     AccountFacts,
     Assignment,
     Segment,
@@ -20,13 +26,7 @@ from billing.pricing import (
     split_days,
     tariff_segments,
 )
-from billing.tariff_examples import (
-    BEIJING_RESIDENTIAL,
-    TOU_COMMERCIAL,
-    TOU_SEASONS,
-    TOU_WITH_SURCHARGES,
-)
-from billing.tariffs import (
+from billing.tariffs.spec import (
     PricingError,
     TariffSpec,
     TariffSpecError,

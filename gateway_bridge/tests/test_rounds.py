@@ -95,16 +95,15 @@ def test_a_faulty_meter_is_recorded_and_the_others_are_read(world: World, fault,
         start_simulator(1, 4, profiles=["DDSY1352"], baud=115200, framing=framing) as sim,
         world.a.active(),
     ):
-        if True:
-            gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=250, retries=1)
-            sim.gateways[0].meters[2].forced_fault = fault
-            summary = _round(world, gateways)
-            faulty = Meter.objects.get(gateway=gateways[0], unit_id=2)
-            assert summary.stored == 3
-            assert not Reading.objects.filter(meter=faulty).exists()
-            events = MeterEvent.objects.filter(meter=faulty)
-            assert [event.kind for event in events] == [kind]
-            assert events[0].slot == SLOT and events[0].detail["unit_id"] == 2
+        gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=250, retries=1)
+        sim.gateways[0].meters[2].forced_fault = fault
+        summary = _round(world, gateways)
+        faulty = Meter.objects.get(gateway=gateways[0], unit_id=2)
+        assert summary.stored == 3
+        assert not Reading.objects.filter(meter=faulty).exists()
+        events = MeterEvent.objects.filter(meter=faulty)
+        assert [event.kind for event in events] == [kind]
+        assert events[0].slot == SLOT and events[0].detail["unit_id"] == 2
 
 
 def test_a_counter_that_jumps_back_is_stored_as_read_for_verification_to_judge(world: World, bus):  # type: ignore[no-untyped-def]
@@ -148,12 +147,11 @@ def test_random_faults_never_stop_a_round_and_every_meter_is_accounted_for(world
         start_simulator(3, 8, profiles=["DDSY1352"], baud=115200, fault_rate=0.3, seed=7) as sim,
         world.a.active(),
     ):
-        if True:
-            gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=200, retries=0)
-            summary = _round(world, gateways)
-            read = set(Reading.objects.filter(taken_at=SLOT).values_list("meter_id", flat=True))
-            failed = set(MeterEvent.objects.filter(slot=SLOT).values_list("meter_id", flat=True))
-            everyone = set(Meter.objects.filter(gateway__in=gateways).values_list("id", flat=True))
+        gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=200, retries=0)
+        summary = _round(world, gateways)
+        read = set(Reading.objects.filter(taken_at=SLOT).values_list("meter_id", flat=True))
+        failed = set(MeterEvent.objects.filter(slot=SLOT).values_list("meter_id", flat=True))
+        everyone = set(Meter.objects.filter(gateway__in=gateways).values_list("id", flat=True))
     assert summary.meters == 24
     assert 0 < summary.stored < 24
     assert read | failed == everyone
@@ -212,3 +210,29 @@ def test_poll_once_runs_a_round_in_the_foreground_with_progress(world: World, bu
     assert "gateways 2/2" in output and "8 read, 8 stored" in output
     with pytest.raises(CommandError, match="no gateway"):
         call_command("poll_once", "--tenant", world.a.tenant.slug, "--gateway", "nope")
+
+
+def test_health_and_completeness_come_from_the_rounds(world: World):
+    slot = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+    with start_simulator(2, 3, profiles=["DDSY1352"], baud=115200) as sim, world.a.active():
+        gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=250, retries=0)
+        sim.gateways[1].meters[3].forced_fault = "no_answer"
+        rounds.run_round(world.a.tenant, [g.pk for g in gateways], slot)
+    client = world.client_for(world.bob)
+    health = {row["id"]: row for row in client.get("/api/v1/gateways/health/?hours=720").json()}
+    assert health[gateways[0].pk]["success_rate"] == 1.0
+    assert health[gateways[1].pk]["success_rate"] == pytest.approx(2 / 3, abs=0.001)
+    assert health[gateways[0].pk]["mean_response_ms"] > 0
+    assert health[gateways[0].pk]["last_success_at"]
+    completeness = client.get(
+        "/api/v1/reading-completeness/", {"site": world.a.sites[0].pk, "slot": slot.isoformat()}
+    ).json()
+    assert completeness == [
+        {
+            "site": world.a.sites[0].pk,
+            "slot": "2026-11-24T04:00:00Z",
+            "meters": 6,
+            "read": 5,
+            "completeness": pytest.approx(5 / 6, abs=0.001),
+        }
+    ]

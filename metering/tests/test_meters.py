@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from gateway_bridge import rounds
-from gateway_bridge.testing import register_simulated, start_simulator
 from metering.models import Meter, MeterEvent, MeterReplacement, Reading
 from tenancy.models import AuditEvent
 from tests.world import World
@@ -116,29 +112,3 @@ def test_a_unit_id_answers_for_one_meter_per_gateway(world: World):
         format="json",
     )
     assert response.status_code == 400 and "unit_id" in response.json()["error"]["fields"]
-
-
-def test_health_and_completeness_come_from_the_rounds(world: World):
-    slot = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
-    with start_simulator(2, 3, profiles=["DDSY1352"], baud=115200) as sim, world.a.active():
-        gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=250, retries=0)
-        sim.gateways[1].meters[3].forced_fault = "no_answer"
-        rounds.run_round(world.a.tenant, [g.pk for g in gateways], slot)
-    client = world.client_for(world.bob)
-    health = {row["id"]: row for row in client.get("/api/v1/gateways/health/?hours=720").json()}
-    assert health[gateways[0].pk]["success_rate"] == 1.0
-    assert health[gateways[1].pk]["success_rate"] == pytest.approx(2 / 3, abs=0.001)
-    assert health[gateways[0].pk]["mean_response_ms"] > 0
-    assert health[gateways[0].pk]["last_success_at"]
-    completeness = client.get(
-        "/api/v1/reading-completeness/", {"site": world.a.sites[0].pk, "slot": slot.isoformat()}
-    ).json()
-    assert completeness == [
-        {
-            "site": world.a.sites[0].pk,
-            "slot": "2026-11-24T04:00:00Z",
-            "meters": 6,
-            "read": 5,
-            "completeness": pytest.approx(5 / 6, abs=0.001),
-        }
-    ]

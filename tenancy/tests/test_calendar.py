@@ -4,8 +4,12 @@ from datetime import date
 
 import pytest
 
-from console.demo import HOLIDAYS_2026, MAKEUP_WORKDAYS_2026
-from tenancy.calendar import is_working_day, next_working_day
+from tenancy.calendar import (
+    HOLIDAYS_2026,
+    MAKEUP_WORKDAYS_2026,
+    is_working_day,
+    next_working_day,
+)
 from tenancy.models import CalendarDayKind
 from tests.world import World
 

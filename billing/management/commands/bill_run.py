@@ -7,9 +7,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.bills import approve_bill_run, approve_run, open_bill_run, price_bill_run
 from billing.models import BillRun, RunState
-from billing.parallel import run_shards
+from billing.runs.services import approve_bill_run, approve_run, open_bill_run, price_bill_run
+from billing.runs.workers import run_shards
 from tenancy.cli import progress_bar, resolve_tenant
 from tenancy.context import use_tenant
 from tenancy.models import Site, User

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gateway_bridge import rounds
 from metering.models import Gateway
+from metering.slots import current_slot
 from tenancy.cli import resolve_tenant
 from tenancy.context import use_tenant
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
                 slot = (
                     datetime.fromisoformat(str(options["slot"]))
                     if options.get("slot")
-                    else rounds.current_slot(tenant)
+                    else current_slot(tenant)
                 )
             except ValueError as exc:
                 raise CommandError(f"--slot: {exc}") from exc

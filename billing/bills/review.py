@@ -1,0 +1,86 @@
+"""Reviewing flagged draft bills: a draft that failed an automatic check (zero, negative, far
+from the account's history) or a re-bill waits as a ``FlaggedBill`` until a verifier approves
+it (it is issued and posted) or voids it. Four eyes: nobody approves a bill they produced or
+whose run they started."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import Bill, BillingSettings, BillRun, BillState, FlaggedBill, ReviewState
+from billing.runs.services import FourEyesError, issue_bills, same_actor
+from tenancy.audit import AuditAction, record_audit
+from tenancy.context import get_current_tenant
+from tenancy.principal import Principal
+
+
+def _resolve(flag: FlaggedBill, actor: Principal, resolution: str) -> None:
+    flag.state = ReviewState.RESOLVED
+    flag.resolution = resolution
+    flag.resolved_at = timezone.now()
+    flag.resolved_by_label = actor.label[:200]
+    flag.save(update_fields=["state", "resolution", "resolved_at", "resolved_by_label"])
+
+
+def _open_flag(bill: Bill) -> FlaggedBill:
+    flag = FlaggedBill.objects.select_for_update().filter(bill=bill).first()
+    if flag is None or flag.state == ReviewState.RESOLVED:
+        raise ValidationError(_("The bill is not waiting for review."), code="not_flagged")
+    return flag
+
+
+def _check_not_creator(actor: Principal, bill: Bill) -> None:
+    run = BillRun.objects.filter(pk=bill.run_id).first() if bill.run_id else None
+    if same_actor(actor, bill.created_by_kind, bill.created_by_id) or (
+        run is not None and same_actor(actor, run.started_by_kind, run.started_by_id)
+    ):
+        raise FourEyesError(_("Nobody approves a bill they produced."))
+
+
+def approve_bill(actor: Principal, bill: Bill) -> Bill:
+    """Approve and issue one flagged draft (or a re-bill)."""
+    with transaction.atomic():
+        bill = Bill.objects.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.DRAFT:
+            raise ValidationError(_("Only a draft bill can be approved."))
+        flag = _open_flag(bill)
+        _check_not_creator(actor, bill)
+        tenant = get_current_tenant()
+        issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
+        _resolve(flag, actor, "approved")
+        if bill.run_id:
+            BillRun.objects.filter(pk=bill.run_id).update(issued=F("issued") + 1)
+    bill.refresh_from_db()
+    return bill
+
+
+def approve_flagged_bills(actor: Principal, flags: Sequence[FlaggedBill]) -> int:
+    """Approve many flagged bills at once, in id order; all or none (one refusal, such as a
+    bill the actor produced, refuses the batch)."""
+    with transaction.atomic():
+        for flag in sorted(flags, key=lambda f: f.pk):
+            approve_bill(actor, flag.bill)
+    return len(flags)
+
+
+def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
+    """Void a draft that should not be issued (the account is corrected and re-billed)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("A reason is required.")})
+    with transaction.atomic():
+        bill = Bill.objects.select_for_update().get(pk=bill.pk)
+        if bill.state != BillState.DRAFT:
+            raise ValidationError(_("Only a draft bill can be voided; credit an issued one."))
+        Bill.objects.filter(pk=bill.pk).update(state=BillState.VOID, reason=reason[:300])
+        flag = FlaggedBill.objects.filter(bill=bill, state=ReviewState.OPEN).first()
+        if flag is not None:
+            _resolve(flag, actor, "voided")
+        record_audit(actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason})
+    bill.refresh_from_db()
+    return bill

@@ -1,0 +1,389 @@
+"""Bill runs: price a site's postpaid accounts for a period, check the drafts, and issue them.
+
+A run goes running → drafted → issuing → issued. Pricing works in chunks of accounts in id
+order; each chunk is one transaction that writes its bills, their lines, the review rows
+of flagged drafts, one audit event, and the run's cursor. A run killed anywhere resumes after
+the last committed chunk, so a restarted run gives the same bills as an uninterrupted one.
+Issuing works the same way: each chunk numbers its bills, sets their due dates and posts them
+to the ledger (idempotent per bill) in one transaction.
+
+Only computed period consumption is billed (verification's output); an account held back there,
+or one that cannot be priced (no tariff, no agency price for the month), is listed on the run
+with its reason. Nobody approves a run they started (four eyes, enforced here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing.models import (
+    Bill,
+    BillingSettings,
+    BillKind,
+    BillRun,
+    BillRunShard,
+    BillState,
+    CommonArea,
+    FlaggedBill,
+    RunState,
+)
+from billing.runs.drafting import (
+    ISSUE_FIELDS,
+    BillRow,
+    RevenueCredits,
+    account_rows,
+    price_chunk,
+    run_context,
+)
+from customers.models import Account, PaymentMode
+from ledger.models import JournalEntry, LedgerKind
+from ledger.services import EntrySpec, customer_ledger_accounts, post_entries
+from tenancy.audit import AuditAction, record_audit
+from tenancy.bulk import allocate_ids, update_rows
+from tenancy.calendar import calendar_overrides, is_working_day_in
+from tenancy.models import Site, Tenant
+from tenancy.principal import Principal
+from verification.periods import period_bounds
+
+CHUNK = 2000
+
+
+Progress = Callable[[BillRun], None]
+
+
+class FourEyesError(ValidationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="four_eyes")
+
+
+def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Account]:
+    """Postpaid accounts open during the period, except common-area accounts (their
+    consumption is shared on their members' bills)."""
+    shared = CommonArea.unscoped.filter(tenant=site.tenant_id, site=site).values_list(
+        "account_id", flat=True
+    )
+    return (
+        Account.unscoped.filter(
+            tenant=site.tenant_id,
+            site=site,
+            payment_mode=PaymentMode.POSTPAID,
+            opened_on__lt=ends_on,
+        )
+        .exclude(closed_on__lt=starts_on)
+        .exclude(pk__in=list(shared))
+    )
+
+
+def same_actor(actor: Principal, kind: str, actor_id: int | None) -> bool:
+    return actor.kind == kind and actor.id == actor_id
+
+
+def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -> BillRun:
+    """Create the run of a site and period, or return it while it is still pricing (to resume
+    it); a run past pricing is refused (correct its bills with credit notes and re-bills)."""
+    start, end = period_bounds(site, period)
+    with transaction.atomic():
+        existing = BillRun.unscoped.select_for_update().filter(site=site, period=period).first()
+        if existing is not None:
+            if existing.state != RunState.RUNNING:
+                raise ValidationError(
+                    _("The bill run of this site and period exists already (%(state)s).")
+                    % {"state": existing.get_state_display()},
+                    code="exists",
+                )
+            return existing
+        if not 1 <= shards <= 16:
+            raise ValidationError(_("A run has 1 to 16 workers."), code="shards")
+        run = BillRun.unscoped.create(
+            tenant=site.tenant,
+            site=site,
+            period=period,
+            shards=shards,
+            total=billable_accounts(site, start.date(), end.date()).count(),
+            started_by_kind=actor.kind,
+            started_by_id=actor.id,
+            started_by_label=actor.label[:200],
+        )
+        BillRunShard.unscoped.bulk_create(
+            BillRunShard(tenant=site.tenant, run=run, shard=number) for number in range(shards)
+        )
+        record_audit(
+            actor,
+            AuditAction.BILL_RUN_STARTED,
+            run,
+            after={"site": site.pk, "period": period, "accounts": run.total},
+        )
+    return run
+
+
+def start_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -> BillRun:
+    """Open the run and price it as tasks (one per shard) once the transaction commits."""
+    from billing.tasks import price_bill_run_task
+
+    with transaction.atomic():
+        run = open_bill_run(actor, site, period, shards)
+        for number in range(run.shards):
+            transaction.on_commit(
+                lambda number=number: price_bill_run_task.delay(
+                    tenant_id=site.tenant_id, run_id=run.pk, shard=number
+                )
+            )
+    return run
+
+
+def _shard_of(queryset: QuerySet, field: str, shards: int, number: int) -> QuerySet:
+    if shards == 1:
+        return queryset
+    return queryset.annotate(_shard=F(field) % shards).filter(_shard=number)
+
+
+def price_bill_run(
+    actor: Principal,
+    run_id: int,
+    *,
+    shard: int | None = None,
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
+) -> BillRun:
+    """Price the run's accounts (one shard's, or all shards in turn) chunk by chunk from where
+    each stopped; drafts are written, flagged ones queued. Safe to call again at any time: a
+    finished shard or run is left as it is."""
+    run = BillRun.unscoped.get(pk=run_id)
+    if run.state != RunState.RUNNING:
+        return run
+    ctx = run_context(run.site_id, run.period)
+    accounts = billable_accounts(ctx.site, ctx.starts_on, ctx.ends_on)
+    for number in [shard] if shard is not None else range(run.shards):
+        while True:
+            with transaction.atomic():
+                part = BillRunShard.unscoped.select_for_update().get(run_id=run_id, shard=number)
+                if part.priced:
+                    break
+                todo = _shard_of(accounts.filter(pk__gt=part.cursor), "pk", run.shards, number)
+                batch = account_rows(todo.order_by("pk")[:chunk])
+                if not batch:
+                    part.priced = True
+                    part.save(update_fields=["priced"])
+                    break
+                part.held_back = {**part.held_back, **price_chunk(actor, ctx, run, batch)}
+                part.cursor = batch[-1].pk
+                part.save(update_fields=["cursor", "held_back"])
+            if progress is not None:
+                progress(BillRun.unscoped.get(pk=run_id))
+    return _finish_pricing(actor, run_id)
+
+
+def _finish_pricing(actor: Principal, run_id: int) -> BillRun:
+    """When the last shard is priced, the run is drafted (and waits for approval)."""
+    with transaction.atomic():
+        run = BillRun.unscoped.select_for_update().get(pk=run_id)
+        parts = list(BillRunShard.unscoped.filter(run=run).order_by("shard"))
+        if run.state != RunState.RUNNING or not all(part.priced for part in parts):
+            return run
+        run.held_back = {number: why for part in parts for number, why in part.held_back.items()}
+        run.state = RunState.DRAFTED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["held_back", "state", "finished_at"])
+        record_audit(
+            actor,
+            AuditAction.BILL_RUN_PRICED,
+            run,
+            after={"bills": run.bills, "flagged": run.flagged,
+                   "held_back": len(run.held_back), "amount": str(run.amount)},
+        )  # fmt: skip
+    return run
+
+
+def due_date(issued_on: date, term_days: int, overrides: dict[date, str]) -> date:
+    """Issue date + the tenant's payment term, moved to the next working day (tenant calendar)."""
+    day = issued_on + timedelta(days=term_days)
+    while not is_working_day_in(day, overrides):
+        day += timedelta(days=1)
+    return day
+
+
+def approve_run(actor: Principal, run_id: int) -> BillRun:
+    """Approve a drafted run: the approver must not be who started it (four eyes)."""
+    with transaction.atomic():
+        run = BillRun.unscoped.select_for_update().get(pk=run_id)
+        if same_actor(actor, run.started_by_kind, run.started_by_id):
+            raise FourEyesError(_("Nobody approves a bill run they started."))
+        if run.state == RunState.RUNNING:
+            raise ValidationError(_("The run is still pricing."), code="not_ready")
+        if run.state == RunState.DRAFTED:
+            run.state = RunState.ISSUING
+            run.approved_by_kind, run.approved_by_id = actor.kind, actor.id
+            run.approved_by_label = actor.label[:200]
+            run.approved_at = timezone.now()
+            run.save(
+                update_fields=[
+                    "state", "approved_by_kind", "approved_by_id", "approved_by_label",
+                    "approved_at",
+                ]
+            )  # fmt: skip
+            record_audit(actor, AuditAction.BILL_RUN_APPROVED, run, after={"bills": run.bills})
+    return run
+
+
+def start_approval(actor: Principal, run: BillRun) -> BillRun:
+    """Approve the run now and issue its bills as a task once the approval commits."""
+    from billing.tasks import issue_bill_run_task
+
+    with transaction.atomic():
+        run = approve_run(actor, run.pk)
+        if run.state == RunState.ISSUING:
+            for number in range(run.shards):
+                transaction.on_commit(
+                    lambda number=number: issue_bill_run_task.delay(
+                        tenant_id=run.tenant_id, run_id=run.pk, shard=number
+                    )
+                )
+    run.refresh_from_db()
+    return run
+
+
+def approve_bill_run(
+    actor: Principal, run_id: int, *, chunk: int = CHUNK, progress: Progress | None = None
+) -> BillRun:
+    """Approve a drafted run and issue its unflagged drafts in the foreground."""
+    approve_run(actor, run_id)
+    return issue_bill_run(actor, run_id, chunk=chunk, progress=progress)
+
+
+def issue_bill_run(
+    actor: Principal,
+    run_id: int,
+    *,
+    shard: int | None = None,
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
+) -> BillRun:
+    """Issue an approved run's unflagged drafts (one shard's, or all in turn) chunk by chunk;
+    flagged ones wait in the queue. Resumable: a chunk issues its bills and posts them in one
+    transaction."""
+    run = BillRun.unscoped.get(pk=run_id)
+    if run.state != RunState.ISSUING:
+        return run
+    tenant = Tenant.objects.get(pk=run.tenant_id)
+    settings = BillingSettings.for_tenant(tenant)
+    for number in [shard] if shard is not None else range(run.shards):
+        after = 0
+        while True:
+            with transaction.atomic():
+                part = BillRunShard.unscoped.select_for_update().get(run_id=run_id, shard=number)
+                if part.issued:
+                    break
+                drafts = Bill.unscoped.filter(
+                    tenant_id=run.tenant_id, run=run, state=BillState.DRAFT, pk__gt=after
+                )
+                drafts = _shard_of(drafts, "account_id", run.shards, number).order_by("pk")
+                rows = [BillRow(*row) for row in drafts.values_list(*ISSUE_FIELDS)[:chunk]]
+                if not rows:
+                    part.issued = True
+                    part.save(update_fields=["issued"])
+                    break
+                after = rows[-1].pk
+                flagged = set(
+                    FlaggedBill.objects.filter(bill_id__in=[row.pk for row in rows]).values_list(
+                        "bill_id", flat=True
+                    )
+                )
+                batch = [row for row in rows if row.pk not in flagged]
+                if batch:
+                    issued = issue_bills(actor, tenant, settings, batch)
+                    BillRun.unscoped.filter(pk=run_id).update(issued=F("issued") + issued)
+            if progress is not None and batch:
+                progress(BillRun.unscoped.get(pk=run_id))
+    return _finish_issuing(run_id)
+
+
+def _finish_issuing(run_id: int) -> BillRun:
+    with transaction.atomic():
+        run = BillRun.unscoped.select_for_update().get(pk=run_id)
+        if (
+            run.state == RunState.ISSUING
+            and not BillRunShard.unscoped.filter(run=run, issued=False).exists()
+        ):
+            run.state = RunState.ISSUED
+            run.finished_at = timezone.now()
+            run.save(update_fields=["state", "finished_at"])
+    return run
+
+
+def issue_bills(
+    actor: Principal, tenant: Tenant, settings: BillingSettings, bills: Sequence[Bill | BillRow]
+) -> int:
+    """Set the bills' issue and due dates and post them to the ledger in one journal entry: a
+    line on each customer's receivable naming its bill, revenue per utility and component and
+    VAT payable summed over the batch (the customers' receivables are the subledger; revenue is
+    posted in summary, as utilities post to the general ledger). One audit event."""
+    if not bills:
+        return 0
+    issued_on = timezone.localdate(timezone=tenant.zone)
+    overrides = calendar_overrides(
+        tenant, issued_on, issued_on + timedelta(days=tenant.payment_term_days + 40)
+    )
+    due = due_date(issued_on, tenant.payment_term_days, overrides)
+    entry = bills_entry(tenant, bills, issued_on)
+    entry_id = allocate_ids(JournalEntry, 1)[0] if entry else None
+    now, label = timezone.now(), actor.label[:200]
+    update_rows(
+        Bill,
+        ["state", "issue_date", "due_date", "issued_at", "approved_by_label", "entry"],
+        [
+            (bill.pk, BillState.ISSUED, issued_on,
+             due if bill.kind != BillKind.CREDIT_NOTE else None, now, label, entry_id)
+            for bill in bills
+        ],
+    )  # fmt: skip
+    if entry is not None:
+        entry.entry_id = entry_id
+        posted = post_entries(actor, [entry])[entry.source_id]
+        if posted != entry_id:  # posted before (a retried batch): name the first posting
+            Bill.unscoped.filter(pk__in=[bill.pk for bill in bills]).update(entry_id=posted)
+    record_audit(
+        actor,
+        AuditAction.BILLS_ISSUED,
+        object_type="billing.bill",
+        object_ids=[bill.pk for bill in bills],
+        after={"issue_date": issued_on, "due_date": due, "entry": entry_id},
+        site_id=bills[0].site_id,
+    )
+    return len(bills)
+
+
+def bills_entry(
+    tenant: Tenant, bills: Sequence[Bill | BillRow], booked_on: date
+) -> EntrySpec | None:
+    """The journal entry of a batch of bills (none when nothing in it moves money). Its source
+    names the batch's bills, so posting the same batch again returns the first posting."""
+    receivables = customer_ledger_accounts(
+        tenant, LedgerKind.RECEIVABLE, {bill.account_id for bill in bills}
+    )
+    credits = RevenueCredits(tenant)
+    for bill in bills:
+        credits.add(bill.utility, bill.posting)
+    lines = [(receivables[bill.account_id], bill.total) for bill in bills if bill.total]
+    references = [f"{bill.source_type}:{bill.pk}" for bill in bills if bill.total]
+    for line in credits.lines():
+        lines.append(line)
+        references.append("")
+    if not lines:
+        return None
+    ids = sorted(bill.pk for bill in bills)
+    return EntrySpec(
+        "bills",
+        f"{ids[0]}-{ids[-1]}:{len(ids)}",
+        lines,
+        booked_on,
+        memo=f"{len(ids)} bills, {bills[0].period}",
+        site_id=bills[0].site_id,
+        references=references,
+    )

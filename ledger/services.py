@@ -1,0 +1,331 @@
+"""Posting to the ledger: the only way a journal entry is written.
+
+``post_entry`` posts one entry (a payment, a prepaid charge, a credit note); ``post_entries``
+posts a batch of them set-based (a chunk of a bill run). Both are idempotent on (tenant,
+source type, source id): the entry posted the first time is returned, and a retry whose lines
+differ is refused with ``PostingConflict``. Ledger account rows are locked in primary-key order
+(one helper, so two postings never deadlock) while their cached balances move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from customers.models import Account
+from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
+from tenancy.bulk import allocate_ids, id_clusters, insert_rows
+from tenancy.models import Tenant
+from tenancy.money import Money, round_fen
+from tenancy.principal import Principal
+
+HALF_FEN = Decimal("0.005")  # sums on SQLite are floats: anything under half a fen is zero
+
+
+class PostingError(ValidationError):
+    """The lines cannot be posted: they do not balance, an amount is not money, …"""
+
+
+class PostingConflict(ValidationError):
+    """The source was posted before with other lines."""
+
+
+@dataclass
+class EntrySpec:
+    """One journal entry to post: its source and (ledger account id, signed amount) lines."""
+
+    source_type: str
+    source_id: str
+    lines: list[tuple[int, Decimal]]
+    booked_on: date
+    memo: str = ""
+    site_id: int | None = None
+    references: list[str] | None = None  # per line, e.g. "bill:42" on a customer's line
+    entry_id: int | None = field(default=None, compare=False)  # given, or set when posted
+
+    def checked(self) -> EntrySpec:
+        if self.references is not None and len(self.references) != len(self.lines):
+            raise PostingError(f"{self}: one reference per line")
+        if len(self.lines) < 2:
+            raise PostingError(f"{self}: an entry needs at least two lines")
+        self.lines = [(account, Money(amount)) for account, amount in self.lines]
+        amounts = [amount for _account, amount in self.lines]
+        if any(amount == 0 for amount in amounts):
+            raise PostingError(f"{self}: a line of zero is not a movement")
+        if sum(amounts) != 0:
+            raise PostingError(f"{self}: the lines sum to {sum(amounts)}, not zero")
+        return self
+
+    @property
+    def digest(self) -> str:
+        references = self.references or [""] * len(self.lines)
+        canonical = ";".join(
+            f"{account}:{amount}:{reference}"
+            for (account, amount), reference in sorted(zip(self.lines, references, strict=True))
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return f"{self.source_type}:{self.source_id}"
+
+
+def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
+    """Lock the tenant's ledger account rows in primary-key order: every posting takes its
+    locks through here, so two postings that touch the same accounts queue instead of
+    deadlocking. An id that is not one of the tenant's ledger accounts is refused."""
+    ordered = sorted(set(ids))
+    found: set[int] = set()
+    for cluster in id_clusters(ordered):
+        accounts = LedgerAccount.unscoped.filter(
+            tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
+        ).order_by("pk")
+        if connection.vendor == "postgresql":
+            accounts = accounts.select_for_update()
+        found.update(accounts.values_list("pk", flat=True))
+    if missing := set(ordered) - found:
+        raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
+
+
+def _move_balances(movements: dict[int, Decimal]) -> None:
+    """Add each ledger account's net movement to its cached balance, in primary-key order."""
+    moved = sorted((account, amount) for account, amount in movements.items() if amount)
+    if not moved:
+        return
+    table = LedgerAccount._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            amounts = dict(moved)
+            for cluster in id_clusters(list(amounts)):  # in key order: the lock order
+                values = ", ".join(["(%s::bigint, %s::numeric)"] * len(cluster))
+                cursor.execute(
+                    f"UPDATE {table} AS la SET balance = la.balance + v.amount "  # noqa: S608
+                    f"FROM (VALUES {values}) AS v(id, amount) "
+                    "WHERE la.id = v.id AND la.id BETWEEN %s AND %s",
+                    [
+                        *(value for key in cluster for value in (key, str(amounts[key]))),
+                        cluster[0],
+                        cluster[-1],
+                    ],
+                )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET balance = balance + %s "  # noqa: S608
+                "WHERE id = %s",
+                [(str(amount), account) for account, amount in moved],
+            )
+
+
+def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]:
+    """Post a batch of entries; returns the entry id of every source id (the first posting's for
+    sources posted before). Set-based: one query for what exists, one id allocation, one COPY
+    for entries and one for lines, one balance update; the zero sum is checked by Python here
+    and by the database once per entry at commit."""
+    tenant = actor.tenant
+    if tenant is None:
+        raise PostingError("a posting needs the actor's tenant")
+    for spec in specs:
+        spec.checked()
+    by_source: dict[tuple[str, str], EntrySpec] = {}
+    for spec in specs:
+        if (spec.source_type, spec.source_id) in by_source:
+            raise PostingError(f"{spec} appears twice in one batch")
+        by_source[(spec.source_type, spec.source_id)] = spec
+    result: dict[str, int] = {}
+    with transaction.atomic():
+        existing = {}
+        for source_type in {spec.source_type for spec in specs}:
+            ids = [spec.source_id for spec in specs if spec.source_type == source_type]
+            for entry_id, source_id, digest in JournalEntry.unscoped.filter(
+                tenant=tenant, source_type=source_type, source_id__in=ids
+            ).values_list("pk", "source_id", "digest"):
+                existing[(source_type, source_id)] = (entry_id, digest)
+        fresh = []
+        for key, spec in by_source.items():
+            if key in existing:
+                entry_id, digest = existing[key]
+                if digest != spec.digest:
+                    raise PostingConflict(f"{spec} was posted before with other lines")
+                result[spec.source_id] = entry_id
+            else:
+                fresh.append(spec)
+        if not fresh:
+            return result
+        now = timezone.now()
+        movements: dict[int, Decimal] = defaultdict(Decimal)
+        for spec in fresh:
+            for account, amount in spec.lines:
+                movements[account] += Decimal(amount)
+        allocated = iter(allocate_ids(JournalEntry, sum(1 for x in fresh if not x.entry_id)))
+        entry_ids = [spec.entry_id or next(allocated) for spec in fresh]
+        insert_rows(
+            JournalEntry,
+            ["id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo",
+             "booked_on", "posted_at", "actor_kind", "actor_id", "actor_label"],
+            (
+                (entry_id, tenant.pk, spec.source_type, spec.source_id, spec.digest,
+                 spec.site_id, spec.memo[:200], spec.booked_on, now, actor.kind, actor.id,
+                 actor.label[:200])
+                for entry_id, spec in zip(entry_ids, fresh, strict=True)
+            ),
+        )  # fmt: skip
+        insert_rows(
+            JournalLine,
+            ["tenant_id", "entry_id", "ledger_account_id", "amount", "reference"],
+            (
+                (tenant.pk, entry_id, account, amount, reference)
+                for entry_id, spec in zip(entry_ids, fresh, strict=True)
+                for (account, amount), reference in zip(
+                    spec.lines, spec.references or [""] * len(spec.lines), strict=True
+                )
+            ),
+        )
+        # Locked last, so postings that share accounts (revenue, VAT) queue only for the
+        # balance update and the commit; an unknown account is refused here too.
+        lock_ledger_accounts(tenant, movements)
+        _move_balances(movements)
+        for entry_id, spec in zip(entry_ids, fresh, strict=True):
+            spec.entry_id = entry_id
+            result[spec.source_id] = entry_id
+    return result
+
+
+def post_entry(
+    actor: Principal,
+    *,
+    source_type: str,
+    source_id: str,
+    lines: Sequence[tuple[LedgerAccount | int, Decimal]],
+    booked_on: date | None = None,
+    memo: str = "",
+    site_id: int | None = None,
+) -> JournalEntry:
+    """Post one entry, or return the one posted before for the same source. Concurrent
+    retries of one source serialise on the entry's unique key: the loser gets the winner's."""
+    spec = EntrySpec(
+        source_type,
+        str(source_id),
+        [
+            (account if isinstance(account, int) else account.pk, amount)
+            for account, amount in lines
+        ],
+        booked_on or timezone.localdate(),
+        memo,
+        site_id,
+    )
+    try:
+        with transaction.atomic():
+            entry_id = post_entries(actor, [spec])[spec.source_id]
+    except IntegrityError:
+        # A concurrent posting of the same source committed first; answer as a retry would.
+        entry_id = post_entries(actor, [spec])[spec.source_id]
+    return JournalEntry.unscoped.get(pk=entry_id)
+
+
+def tenant_ledger_account(
+    tenant: Tenant, kind: str, *, utility: str = "", component: str = ""
+) -> LedgerAccount:
+    """A tenant-level ledger account (revenue per utility and component, VAT payable, a
+    clearing account), created on first use."""
+    names = {
+        LedgerKind.REVENUE: f"Revenue {utility} {component}".strip(),
+        LedgerKind.VAT_PAYABLE: f"VAT payable {utility}".strip(),
+        LedgerKind.CLEARING: f"Clearing {component}".strip(),
+    }
+    try:
+        with transaction.atomic():
+            ledger_account, _created = LedgerAccount.unscoped.get_or_create(
+                tenant=tenant,
+                kind=kind,
+                account=None,
+                utility=utility,
+                component=component,
+                defaults={"name": names.get(kind, kind)},
+            )
+    except IntegrityError:
+        ledger_account = LedgerAccount.unscoped.get(
+            tenant=tenant, kind=kind, account=None, utility=utility, component=component
+        )
+    return ledger_account
+
+
+def customer_ledger_accounts(
+    tenant: Tenant, kind: str, account_ids: Iterable[int]
+) -> dict[int, int]:
+    """The receivable or wallet ledger account of each customer account, created in one
+    statement for those that have none yet: {customer account id: ledger account id}."""
+    wanted = sorted(set(account_ids))
+    if not wanted:
+        return {}
+    table, accounts = LedgerAccount._meta.db_table, Account._meta.db_table
+    placeholders = ", ".join(["%s"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, kind, account_id, site_id, utility, component, "  # noqa: S608
+            f"name, balance) SELECT a.tenant_id, %s, a.id, a.site_id, '', '', %s || a.number, 0 "
+            f"FROM {accounts} a WHERE a.tenant_id = %s AND a.id IN ({placeholders}) "
+            "ON CONFLICT DO NOTHING",
+            [kind, f"{LedgerKind(kind).label} ", tenant.pk, *wanted],
+        )
+    found: dict[int, int] = {}
+    wanted_set = set(wanted)
+    for cluster in id_clusters(wanted):
+        rows = LedgerAccount.unscoped.filter(tenant=tenant, kind=kind)
+        if cluster[-1] - cluster[0] < 4 * len(cluster):
+            # Dense (a chunk of a run): one index range read, not one probe per account.
+            rows = rows.filter(account_id__gte=cluster[0], account_id__lte=cluster[-1])
+        else:
+            rows = rows.filter(account_id__in=cluster)
+        found.update(
+            (account_id, pk)
+            for account_id, pk in rows.values_list("account_id", "pk")
+            if account_id in wanted_set
+        )
+    return found
+
+
+def check_ledger(tenant: Tenant | None = None) -> list[str]:
+    """Everything that is wrong with the ledger, as sentences (empty when it is sound): entries
+    whose lines do not sum to zero or have fewer than two lines, and cached balances that differ
+    from the sum of their lines."""
+    problems = []
+    lines = JournalLine.unscoped.all()
+    accounts = LedgerAccount.unscoped.all()
+    entries = JournalEntry.unscoped.all()
+    if tenant is not None:
+        lines, accounts, entries = (
+            lines.filter(tenant=tenant),
+            accounts.filter(tenant=tenant),
+            entries.filter(tenant=tenant),
+        )
+    unbalanced = (
+        entries.annotate(line_sum=Sum("lines__amount"), line_count=Count("lines"))
+        .filter(Q(line_count__lt=2) | Q(line_sum__gt=HALF_FEN) | Q(line_sum__lt=-HALF_FEN))
+        .values_list("pk", "source_type", "source_id", "line_sum", "line_count")
+    )
+    for entry_id, source_type, source_id, line_sum, line_count in unbalanced:
+        problems.append(
+            f"entry {entry_id} ({source_type}:{source_id}) has {line_count} lines "
+            f"summing to {line_sum or 0}"
+        )
+    derived = dict(
+        lines.values("ledger_account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("ledger_account_id", "total")
+    )
+    for pk, name, balance in accounts.values_list("pk", "name", "balance"):
+        expected = round_fen(Decimal(derived.get(pk) or 0))
+        balance = round_fen(Decimal(balance))
+        if balance != expected:
+            problems.append(
+                f"ledger account {pk} ({name}): cached balance {balance}, lines sum to {expected}"
+            )
+    return problems

@@ -1,0 +1,304 @@
+"""Validating readings in bulk, in the database.
+
+Every reading that arrives gets a ``ReadingCheck``: which rules fired and whether it is valid or
+suspect. The rules run as one SQL statement per chunk of meters, set-based: window functions
+(``LAG`` for the reading before, a moving ``AVG`` for the meter's recent hourly rate) over the
+meters' readings, the rules as ``CASE`` expressions, and ``INSERT … SELECT`` straight into the
+checks, so a million readings never pass through Python one by one. Suspect readings then go
+to the verification queue in one more statement.
+
+The rules (thresholds per tenant, ``VerificationSettings``):
+
+- ``future``: read or slot later than now (plus the clock tolerance);
+- ``duplicate``: the same answer time as the reading before;
+- ``out_of_order``: read earlier than the reading of the slot before;
+- ``backwards``: the total fell and it is not a wrap (a wrap is a fall from near the top of the
+  counter to near zero: the wrapped consumption is under 1 % of the counter's range);
+- ``spike``: more than the floor consumed, at over ``spike_factor`` times the meter's average
+  hourly rate over its last ``history_readings`` readings;
+- ``zero_with_power``: nothing consumed while the meter shows power that should have moved the
+  counter by at least two steps;
+- ``tou_mismatch``: the four TOU registers do not add up to the total (modulo the wrap);
+- ``after_removal`` / ``before_installation``: a reading of a replaced meter after the swap,
+  or of its successor before it;
+- notices, which do not hold a reading back: ``wrap`` and ``gap`` (long silence before it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from metering.meter_profiles import all_profiles
+from metering.models import Reading
+from tenancy.models import Tenant
+from verification.models import (
+    CheckStatus,
+    CorrectionKind,
+    CorrectionState,
+    ReadingCheck,
+    ReadingCorrection,
+    VerificationSettings,
+)
+
+METERS_PER_CHUNK = 5000
+WRAP_SHARE = "0.01"  # a wrap consumes less than this share of the counter's range
+
+
+@dataclass
+class ValidationSummary:
+    checked: int = 0
+    suspect: int = 0
+    by_rule: Counter = field(default_factory=Counter)
+    superseded_estimates: list[int] = field(default_factory=list)
+
+
+def _hours_between(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 3600.0)"
+    return f"((julianday({later}) - julianday({earlier})) * 24.0)"
+
+
+def _first_rule(column: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"split_part({column}, ',', 1)"
+    return (
+        f"CASE WHEN instr({column}, ',') > 0 THEN substr({column}, 1, instr({column}, ',') - 1) "
+        f"ELSE {column} END"
+    )
+
+
+def _profile_case(attribute: str) -> str:
+    """A CASE over the meter's profile name giving its wrap or its counter step."""
+    branches = []
+    for name, profile in all_profiles().items():
+        if attribute == "wrap":
+            value = profile.wrap
+        else:
+            total = profile.value("total")
+            value = total.scale if total is not None else 1
+        branches.append(f"WHEN '{name}' THEN {value}")
+    return f"(CASE m.profile {' '.join(branches)} END)"
+
+
+def _check_sql(meter_ids: list[int]) -> str:
+    hours = _hours_between("s.taken_at", "s.prev_taken_at")
+    meters = ", ".join(str(int(meter_id)) for meter_id in meter_ids)
+    tou_sum = "(h.tou_spike + h.tou_peak + h.tou_flat + h.tou_valley)"
+    # Built from fixed fragments, profile constants and integer ids; the values are parameters.
+    return f"""
+INSERT INTO verification_readingcheck
+    (tenant_id, reading_id, meter_id, site_id, taken_at, status, rules,
+     previous_reading_id, consumption, checked_at)
+SELECT x.tenant_id, x.id, x.meter_id, x.site_id, x.taken_at,
+       CASE WHEN x.suspect_rules <> '' THEN 'suspect' ELSE 'valid' END,
+       ltrim(x.suspect_rules || x.notice_rules, ','),
+       x.prev_id, x.consumption, %(now)s
+FROM (
+  SELECT h.id, h.tenant_id, h.meter_id, h.site_id, h.taken_at, h.prev_id, h.consumption,
+    (CASE WHEN h.taken_at > %(future)s OR h.read_at > %(future)s THEN ',future' ELSE '' END
+     || CASE WHEN h.read_at = h.prev_read_at THEN ',duplicate' ELSE '' END
+     || CASE WHEN h.read_at < h.prev_read_at THEN ',out_of_order' ELSE '' END
+     || CASE WHEN h.backwards = 1 THEN ',backwards' ELSE '' END
+     || CASE WHEN h.consumption > %(spike_min)s AND h.hours > 0 AND h.avg_rate > 0
+              AND h.consumption / h.hours > %(spike_factor)s * h.avg_rate
+             THEN ',spike' ELSE '' END
+     || CASE WHEN h.consumption = 0 AND h.power > %(zero_power)s
+              AND h.power * h.hours >= 2 * h.step THEN ',zero_with_power' ELSE '' END
+     || CASE WHEN h.tou_spike IS NOT NULL AND h.tou_peak IS NOT NULL AND h.tou_flat IS NOT NULL
+              AND h.tou_valley IS NOT NULL
+              AND abs({tou_sum} - h.total) > %(tou_tolerance)s
+              AND abs({tou_sum} - h.total - h.modulus) > %(tou_tolerance)s
+              AND abs({tou_sum} - h.total - 2 * h.modulus) > %(tou_tolerance)s
+              AND abs({tou_sum} - h.total - 3 * h.modulus) > %(tou_tolerance)s
+             THEN ',tou_mismatch' ELSE '' END
+     || CASE WHEN h.removed_at IS NOT NULL AND h.taken_at > h.removed_at
+             THEN ',after_removal' ELSE '' END
+     || CASE WHEN h.installed_at IS NOT NULL AND h.taken_at < h.installed_at
+             THEN ',before_installation' ELSE '' END
+    ) AS suspect_rules,
+    (CASE WHEN h.wrapped = 1 THEN ',wrap' ELSE '' END
+     || CASE WHEN h.hours > %(gap_hours)s THEN ',gap' ELSE '' END) AS notice_rules
+  FROM (
+    SELECT d.*,
+      AVG(CASE WHEN d.hours > 0 AND d.backwards = 0 THEN d.consumption / d.hours END)
+        OVER (PARTITION BY d.meter_id ORDER BY d.taken_at
+              ROWS BETWEEN %(history)s PRECEDING AND 1 PRECEDING) AS avg_rate
+    FROM (
+      SELECT s.*,
+        {hours} AS hours,
+        CASE WHEN s.prev_total IS NULL THEN NULL
+             WHEN s.total >= s.prev_total THEN s.total - s.prev_total
+             WHEN s.total + s.modulus - s.prev_total <= s.modulus * {WRAP_SHARE}
+               THEN s.total + s.modulus - s.prev_total
+             ELSE NULL END AS consumption,
+        CASE WHEN s.total < s.prev_total
+              AND s.total + s.modulus - s.prev_total > s.modulus * {WRAP_SHARE}
+             THEN 1 ELSE 0 END AS backwards,
+        CASE WHEN s.total < s.prev_total
+              AND s.total + s.modulus - s.prev_total <= s.modulus * {WRAP_SHARE}
+             THEN 1 ELSE 0 END AS wrapped
+      FROM (
+        SELECT r.id, r.tenant_id, r.meter_id, m.site_id, r.taken_at, r.read_at, r.total, r.power,
+          r.tou_spike, r.tou_peak, r.tou_flat, r.tou_valley,
+          LAG(r.id) OVER w AS prev_id,
+          LAG(r.total) OVER w AS prev_total,
+          LAG(r.taken_at) OVER w AS prev_taken_at,
+          LAG(r.read_at) OVER w AS prev_read_at,
+          {_profile_case("step")} AS step,
+          COALESCE(m.wrap_value, {_profile_case("wrap")}) + {_profile_case("step")} AS modulus,
+          old.replaced_at AS removed_at,
+          new.replaced_at AS installed_at
+        FROM metering_reading r
+        JOIN metering_meter m ON m.id = r.meter_id
+        LEFT JOIN metering_meterreplacement old
+          ON old.tenant_id = r.tenant_id AND old.old_meter_id = r.meter_id
+        LEFT JOIN metering_meterreplacement new
+          ON new.tenant_id = r.tenant_id AND new.new_meter_id = r.meter_id
+        WHERE r.tenant_id = %(tenant)s AND r.taken_at >= %(context_start)s
+          AND r.meter_id IN ({meters})
+        WINDOW w AS (PARTITION BY r.meter_id ORDER BY r.taken_at)
+      ) s
+    ) d
+  ) h
+) x
+WHERE NOT EXISTS (
+  SELECT 1 FROM verification_readingcheck c
+  WHERE c.tenant_id = x.tenant_id AND c.reading_id = x.id
+)
+"""
+
+
+_QUEUE_SQL = """
+INSERT INTO verification_verificationitem
+    (tenant_id, site_id, reading_id, meter_id, rule, rules, state, resolution, created_at,
+     resolved_by_label)
+SELECT c.tenant_id, c.site_id, c.reading_id, c.meter_id, {first_rule}, c.rules,
+       'open', '', %(now)s, ''
+FROM verification_readingcheck c
+WHERE c.tenant_id = %(tenant)s AND c.checked_at = %(now)s AND c.status = 'suspect'
+  AND c.meter_id IN ({meters})
+  AND NOT EXISTS (
+    SELECT 1 FROM verification_verificationitem v
+    WHERE v.tenant_id = c.tenant_id AND v.reading_id = c.reading_id
+  )
+"""
+
+
+def validate_readings(tenant: Tenant, meter_ids: list[int] | None = None) -> ValidationSummary:
+    """Check every reading of the tenant (or of these meters) that has no check yet."""
+    settings = VerificationSettings.for_tenant(tenant)
+    pending = Reading.unscoped.filter(tenant=tenant, checks__isnull=True)
+    if meter_ids is not None:
+        pending = pending.filter(meter_id__in=meter_ids)
+    earliest = dict(
+        pending.values_list("meter_id").annotate(earliest=Min("taken_at")).order_by("meter_id")
+    )
+    if not earliest:
+        return ValidationSummary()
+    meters = sorted(earliest)
+    now = timezone.now()
+    for start in range(0, len(meters), METERS_PER_CHUNK):
+        chunk = meters[start : start + METERS_PER_CHUNK]
+        context = _context_start(
+            tenant, min(earliest[meter] for meter in chunk), settings.history_readings
+        )
+        _check_chunk(tenant, settings, chunk, now, context)
+    summary = _summarise(tenant, now)
+    summary.superseded_estimates = supersede_estimates(tenant, now)
+    return summary
+
+
+def _context_start(tenant: Tenant, earliest: datetime, history: int) -> datetime:
+    """Early enough to see the history of the earliest new reading (twice the readings a full
+    history needs at the tenant's interval, so a few missing slots do not shorten it)."""
+    return earliest - timedelta(minutes=2 * (history + 1) * tenant.reading_interval_minutes)
+
+
+def _check_chunk(
+    tenant: Tenant,
+    settings: VerificationSettings,
+    meter_ids: list[int],
+    now: datetime,
+    context_start: datetime,
+) -> None:
+    ops = connection.ops
+    number = float if connection.vendor == "sqlite" else (lambda value: value)  # SQLite binds
+    # a Decimal as text, and text never compares below a number there.
+    named = {
+        "tenant": tenant.pk,
+        "now": ops.adapt_datetimefield_value(now),
+        "future": ops.adapt_datetimefield_value(
+            now + timedelta(minutes=settings.future_tolerance_minutes)
+        ),
+        "spike_min": number(settings.spike_min_consumption),
+        "spike_factor": number(settings.spike_factor),
+        "zero_power": number(settings.zero_power_threshold),
+        # SQLite adds in binary floating point: 1 + 3 + 2 + 4.05 - 10 is 0.0500000000000007.
+        "tou_tolerance": number(settings.tou_tolerance)
+        + (1e-9 if connection.vendor == "sqlite" else 0),
+        "gap_hours": settings.gap_hours,
+        "history": settings.history_readings,
+        "context_start": ops.adapt_datetimefield_value(context_start),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_check_sql(meter_ids), named)
+        meters = ", ".join(str(int(meter_id)) for meter_id in meter_ids)
+        cursor.execute(_QUEUE_SQL.format(first_rule=_first_rule("c.rules"), meters=meters), named)
+
+
+def _summarise(tenant: Tenant, now: datetime) -> ValidationSummary:
+    """Counts of this run's checks, by status and by rule, aggregated in the database."""
+    summary = ValidationSummary()
+    combinations = (
+        ReadingCheck.unscoped.filter(tenant=tenant, checked_at=now)
+        .values_list("status", "rules")
+        .annotate(count=Count("id"))
+    )
+    for status, rules, count in combinations:
+        summary.checked += count
+        summary.suspect += count if status == CheckStatus.SUSPECT else 0
+        for rule in rules.split(","):
+            if rule:
+                summary.by_rule[rule] += count
+    return summary
+
+
+def supersede_estimates(tenant: Tenant, now: datetime) -> list[int]:
+    """An estimate stands in for a slot until a real reading of that slot checks valid: then
+    the estimate is superseded by it. Returns the estimates superseded."""
+    estimates = list(
+        ReadingCorrection.unscoped.filter(
+            tenant=tenant,
+            kind=CorrectionKind.ESTIMATE,
+            reading__isnull=True,
+            state__in=[CorrectionState.PROPOSED, CorrectionState.APPROVED],
+        )
+    )
+    if not estimates:
+        return []
+    fresh = {
+        (meter_id, taken_at): reading_id
+        for meter_id, taken_at, reading_id in ReadingCheck.unscoped.filter(
+            tenant=tenant,
+            checked_at=now,
+            status=CheckStatus.VALID,
+            meter_id__in={estimate.meter_id for estimate in estimates},
+            taken_at__in={estimate.taken_at for estimate in estimates},
+        ).values_list("meter_id", "taken_at", "reading_id")
+    }
+    superseded = []
+    for estimate in estimates:
+        reading_id = fresh.get((estimate.meter_id, estimate.taken_at))
+        if reading_id is None:
+            continue
+        estimate.state = CorrectionState.SUPERSEDED
+        estimate.superseded_by_id = reading_id
+        estimate.save(update_fields=["state", "superseded_by"])
+        superseded.append(estimate.pk)
+    return superseded
