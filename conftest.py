@@ -64,7 +64,7 @@ def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
         from ledger.models import JournalLine
         from ledger.services import check_ledger
 
-        if JournalLine.unscoped.exists():
+        if JournalLine.dangerously_unscoped.exists():
             problems = check_ledger()
             assert not problems, "the ledger is unsound after this test:\n" + "\n".join(problems)
     return result

@@ -85,7 +85,7 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
     ordered = sorted(set(ids))
     found: set[int] = set()
     for cluster in id_clusters(ordered):
-        accounts = LedgerAccount.unscoped.filter(
+        accounts = LedgerAccount.dangerously_unscoped.filter(
             tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
         ).order_by("pk")
         if connection.vendor == "postgresql":
@@ -144,7 +144,7 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         existing = {}
         for source_type in {spec.source_type for spec in specs}:
             ids = [spec.source_id for spec in specs if spec.source_type == source_type]
-            for entry_id, source_id, digest in JournalEntry.unscoped.filter(
+            for entry_id, source_id, digest in JournalEntry.dangerously_unscoped.filter(
                 tenant=tenant, source_type=source_type, source_id__in=ids
             ).values_list("pk", "source_id", "digest"):
                 existing[(source_type, source_id)] = (entry_id, digest)
@@ -227,7 +227,7 @@ def post_entry(
     except IntegrityError:
         # A concurrent posting of the same source committed first; answer as a retry would.
         entry_id = post_entries(actor, [spec])[spec.source_id]
-    return JournalEntry.unscoped.get(pk=entry_id)
+    return JournalEntry.dangerously_unscoped.get(pk=entry_id)
 
 
 def tenant_ledger_account(
@@ -242,7 +242,7 @@ def tenant_ledger_account(
     }
     try:
         with transaction.atomic():
-            ledger_account, _created = LedgerAccount.unscoped.get_or_create(
+            ledger_account, _created = LedgerAccount.dangerously_unscoped.get_or_create(
                 tenant=tenant,
                 kind=kind,
                 account=None,
@@ -251,7 +251,7 @@ def tenant_ledger_account(
                 defaults={"name": names.get(kind, kind)},
             )
     except IntegrityError:
-        ledger_account = LedgerAccount.unscoped.get(
+        ledger_account = LedgerAccount.dangerously_unscoped.get(
             tenant=tenant, kind=kind, account=None, utility=utility, component=component
         )
     return ledger_account
@@ -278,7 +278,7 @@ def customer_ledger_accounts(
     found: dict[int, int] = {}
     wanted_set = set(wanted)
     for cluster in id_clusters(wanted):
-        rows = LedgerAccount.unscoped.filter(tenant=tenant, kind=kind)
+        rows = LedgerAccount.dangerously_unscoped.filter(tenant=tenant, kind=kind)
         if cluster[-1] - cluster[0] < 4 * len(cluster):
             # Dense (a chunk of a run): one index range read, not one probe per account.
             rows = rows.filter(account_id__gte=cluster[0], account_id__lte=cluster[-1])
@@ -297,9 +297,9 @@ def check_ledger(tenant: Tenant | None = None) -> list[str]:
     whose lines do not sum to zero or have fewer than two lines, and cached balances that differ
     from the sum of their lines."""
     problems = []
-    lines = JournalLine.unscoped.all()
-    accounts = LedgerAccount.unscoped.all()
-    entries = JournalEntry.unscoped.all()
+    lines = JournalLine.dangerously_unscoped.all()
+    accounts = LedgerAccount.dangerously_unscoped.all()
+    entries = JournalEntry.dangerously_unscoped.all()
     if tenant is not None:
         lines, accounts, entries = (
             lines.filter(tenant=tenant),

@@ -23,7 +23,7 @@ from tenancy.principal import forget_tokens
 
 class UnscopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
-        return self.model.unscoped.all()
+        return self.model.dangerously_unscoped.all()
 
 
 def _forget_client_tokens(clients: models.QuerySet) -> None:
@@ -38,7 +38,7 @@ class TenantAdmin(admin.ModelAdmin):
         """A tenant switched off here must refuse its API tokens at once, not when they expire
         from the cache."""
         super().save_model(request, obj, form, change)
-        _forget_client_tokens(ApiClient.unscoped.filter(tenant=obj))
+        _forget_client_tokens(ApiClient.dangerously_unscoped.filter(tenant=obj))
 
 
 @admin.register(Site)
@@ -85,7 +85,7 @@ class ApiClientAdmin(UnscopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiClient, form: object, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        _forget_client_tokens(ApiClient.unscoped.filter(pk=obj.pk))
+        _forget_client_tokens(ApiClient.dangerously_unscoped.filter(pk=obj.pk))
 
 
 @admin.register(AuditEvent)

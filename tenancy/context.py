@@ -40,7 +40,7 @@ def get_current_tenant() -> Tenant:
     tenant = _current_tenant.get()
     if tenant is None:
         raise TenantNotSet(
-            "No current tenant: set one with use_tenant(), or use the model's unscoped manager "
+            "No current tenant: set one with use_tenant(), or use the model's dangerously_unscoped manager "
             "in system code."
         )
     return tenant

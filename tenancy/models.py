@@ -335,7 +335,7 @@ class AuditEvent(TenantOwned):
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = TenantManager.from_queryset(AuditEventQuerySet)()
-    unscoped = models.Manager.from_queryset(UnscopedAuditEventQuerySet)()
+    dangerously_unscoped = models.Manager.from_queryset(UnscopedAuditEventQuerySet)()
 
     site_path = "site_id"
 

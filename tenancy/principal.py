@@ -83,7 +83,7 @@ class Principal:
         if self.preloaded_grants is not None:
             return self.preloaded_grants
         holder = {"user": self.user} if self.user is not None else {"api_client": self.api_client}
-        return tuple(RoleGrant.unscoped.filter(**holder).values_list("role", "site_id"))
+        return tuple(RoleGrant.dangerously_unscoped.filter(**holder).values_list("role", "site_id"))
 
     @property
     def roles(self) -> frozenset[str]:
@@ -138,7 +138,7 @@ def _restore(model: type[Any], row: dict[str, Any]) -> Any:
 def _load_token_entry(key_hash: str) -> dict[str, Any] | None:
     """The client, tenant and grants behind a token hash, in one query when it has grants."""
     grant_rows = list(
-        RoleGrant.unscoped.select_related("api_client__tenant").filter(
+        RoleGrant.dangerously_unscoped.select_related("api_client__tenant").filter(
             api_client__key_hash=key_hash
         )
     )
@@ -146,7 +146,11 @@ def _load_token_entry(key_hash: str) -> dict[str, Any] | None:
         client = grant_rows[0].api_client
         grants = [[row.role, row.site_id] for row in grant_rows]
     else:
-        client = ApiClient.unscoped.select_related("tenant").filter(key_hash=key_hash).first()
+        client = (
+            ApiClient.dangerously_unscoped.select_related("tenant")
+            .filter(key_hash=key_hash)
+            .first()
+        )
         grants = []
     if client is None:
         return None
@@ -180,7 +184,7 @@ def principal_for_token(token: str, window: Window | None = None) -> tuple[Princ
     now = timezone.now()
     last_used = entry["client"]["last_used_at"]
     if last_used is None or now - datetime.fromisoformat(last_used) > LAST_USED_RESOLUTION:
-        ApiClient.unscoped.filter(pk=entry["client"]["id"]).update(last_used_at=now)
+        ApiClient.dangerously_unscoped.filter(pk=entry["client"]["id"]).update(last_used_at=now)
         entry["client"]["last_used_at"] = now.isoformat()
         fastcache.set_json(cache_key, entry, TOKEN_CACHE_SECONDS)
     return _from_entry(entry), count

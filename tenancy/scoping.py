@@ -96,7 +96,7 @@ class TenantOwned(models.Model):
     site_path: str | None = None
 
     objects = TenantManager()
-    unscoped = models.Manager()  # noqa: DJ012 (objects must stay first: it is the default)
+    dangerously_unscoped = models.Manager()  # noqa: DJ012 (objects must stay first: it is the default)
 
     class Meta:
         abstract = True

@@ -51,7 +51,9 @@ class GrantSpec:
 def update_tenant(actor: Principal, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     with transaction.atomic():
         tenant = update_with_audit(actor, tenant, changes, AuditAction.TENANT_UPDATED)
-        forget_tokens(*ApiClient.unscoped.filter(tenant=tenant).values_list("key_hash", flat=True))
+        forget_tokens(
+            *ApiClient.dangerously_unscoped.filter(tenant=tenant).values_list("key_hash", flat=True)
+        )
     return tenant
 
 

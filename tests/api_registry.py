@@ -158,7 +158,7 @@ class RouteSpec:
     listed_ids: Callable[[Any], set[Any]] | None = None
 
     def unscoped(self) -> models.Manager:
-        return getattr(self.model, "unscoped", self.model._default_manager)
+        return getattr(self.model, "dangerously_unscoped", self.model._default_manager)
 
 
 def _record_event(world: TenantWorld, site: Site) -> AuditEvent:
@@ -669,7 +669,7 @@ def snapshot(spec: RouteSpec, obj: models.Model) -> dict[str, Any]:
     if spec.no_object:
         fresh = type(obj)._base_manager.get(pk=obj.pk)
     else:
-        fresh = spec.unscoped().get(pk=obj.pk)
+        fresh = spec.dangerously_unscoped().get(pk=obj.pk)
     return {f.attname: getattr(fresh, f.attname) for f in fresh._meta.concrete_fields}
 
 

@@ -24,19 +24,19 @@ pytestmark = pytest.mark.django_db
 @contextmanager
 def nothing_written():
     before = (
-        AuditEvent.unscoped.count(),
-        Site.unscoped.count(),
-        Customer.unscoped.count(),
-        Account.unscoped.count(),
-        Contact.unscoped.count(),
+        AuditEvent.dangerously_unscoped.count(),
+        Site.dangerously_unscoped.count(),
+        Customer.dangerously_unscoped.count(),
+        Account.dangerously_unscoped.count(),
+        Contact.dangerously_unscoped.count(),
     )
     yield
     after = (
-        AuditEvent.unscoped.count(),
-        Site.unscoped.count(),
-        Customer.unscoped.count(),
-        Account.unscoped.count(),
-        Contact.unscoped.count(),
+        AuditEvent.dangerously_unscoped.count(),
+        Site.dangerously_unscoped.count(),
+        Customer.dangerously_unscoped.count(),
+        Account.dangerously_unscoped.count(),
+        Contact.dangerously_unscoped.count(),
     )
     assert after == before, "a refused request wrote rows"
 
@@ -243,9 +243,9 @@ class NeverA500(HypothesisTestCase):
     def test_random_bodies_never_cause_a_server_error(self, route: str, data) -> None:  # type: ignore[no-untyped-def]
         fields = CREATE_ROUTES[route]
         body = data.draw(st.fixed_dictionaries({}, optional={f: json_values for f in fields}))
-        before = AuditEvent.unscoped.count()
+        before = AuditEvent.dangerously_unscoped.count()
         response = self.client.post(route, json.dumps(body), content_type="application/json")
         assert response.status_code < 500, (route, body, response.content)
         if response.status_code >= 400:
             assert "error" in response.json()
-            assert AuditEvent.unscoped.count() == before
+            assert AuditEvent.dangerously_unscoped.count() == before

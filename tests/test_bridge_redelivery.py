@@ -69,12 +69,15 @@ def test_a_round_killed_midway_is_redelivered_and_reads_each_meter_once(world: W
             outputs.append(first.stdout.read())
             killed_at = bus.requests
             assert killed_at < 32, "the round finished before the kill"
-            stored_before = Reading.unscoped.filter(taken_at=SLOT).count()
+            stored_before = Reading.dangerously_unscoped.filter(taken_at=SLOT).count()
             assert stored_before < 32
             second = _worker(queue)
             try:
                 done = _wait(
-                    lambda: PollRound.unscoped.filter(slot=SLOT, meters_read=32).exists(), 90
+                    lambda: PollRound.dangerously_unscoped.filter(
+                        slot=SLOT, meters_read=32
+                    ).exists(),
+                    90,
                 )
             finally:
                 second.terminate()
@@ -83,7 +86,7 @@ def test_a_round_killed_midway_is_redelivered_and_reads_each_meter_once(world: W
             if first.poll() is None:
                 first.kill()
     assert done, "the task was not redelivered:\n" + "\n".join(outputs)
-    readings = Reading.unscoped.filter(taken_at=SLOT)
+    readings = Reading.dangerously_unscoped.filter(taken_at=SLOT)
     assert readings.count() == 32
     assert readings.values("meter_id").distinct().count() == 32
     # The second delivery read the meters still missing (one request each), not the stored ones.

@@ -27,9 +27,11 @@ pytestmark = pytest.mark.django_db
         lambda: Site.objects.aggregate(n=Count("id")),
         lambda: Site.objects.update(name="x"),
         lambda: Site.objects.filter(code="nope").delete(),
-        lambda: list(Account.unscoped.filter(site__in=Site.objects.all())),
+        lambda: list(Account.dangerously_unscoped.filter(site__in=Site.objects.all())),
         lambda: list(
-            Account.unscoped.filter(Exists(Customer.objects.filter(pk=OuterRef("customer_id"))))
+            Account.dangerously_unscoped.filter(
+                Exists(Customer.objects.filter(pk=OuterRef("customer_id")))
+            )
         ),
         lambda: list(ALL_SITES_AT_IMPORT.all()),
         lambda: bool(SITES_NAMED_AT_IMPORT.all()),
@@ -68,24 +70,24 @@ def test_update_and_delete_touch_only_the_current_tenant(world: World):
     with use_tenant(world.b.tenant):
         changed = Site.objects.update(name="renamed by B")
     assert changed == len(world.b.sites)
-    assert not Site.unscoped.filter(tenant=world.a.tenant, name="renamed by B").exists()
+    assert not Site.dangerously_unscoped.filter(tenant=world.a.tenant, name="renamed by B").exists()
 
 
 def test_a_subquery_of_a_scoped_model_is_scoped_too(world: World):
     account_a = world.a.account()
     with use_tenant(world.b.tenant):
-        matched = Account.unscoped.filter(customer__in=Customer.objects.all())
+        matched = Account.dangerously_unscoped.filter(customer__in=Customer.objects.all())
         assert account_a not in matched
     with use_tenant(world.a.tenant):
-        assert account_a in Account.unscoped.filter(customer__in=Customer.objects.all())
+        assert account_a in Account.dangerously_unscoped.filter(customer__in=Customer.objects.all())
 
 
 def test_the_unscoped_manager_needs_no_tenant(world: World):
-    assert Site.unscoped.filter(tenant=world.a.tenant).count() == 2
+    assert Site.dangerously_unscoped.filter(tenant=world.a.tenant).count() == 2
 
 
 def test_following_a_foreign_key_needs_no_tenant(world: World):
     account = world.a.account()
-    fetched = Account.unscoped.get(pk=account.pk)
+    fetched = Account.dangerously_unscoped.get(pk=account.pk)
     assert fetched.customer.name == "张三"
     assert fetched.site.tenant_id == world.a.tenant.pk

@@ -275,7 +275,7 @@ class TenantWorld:
         """An account with its own tariff and a computed period, ready for a bill run."""
         assignment = self.tariff_assignment(site)
         start, end = period_bounds(site, period)
-        PeriodConsumption.unscoped.create(
+        PeriodConsumption.dangerously_unscoped.create(
             tenant=self.tenant, account=assignment.account, site=site, period=period,
             starts_at=start, ends_at=end, status="computed", total=Decimal(total),
         )  # fmt: skip
@@ -297,17 +297,17 @@ class TenantWorld:
             approver = Principal.for_user(self.staff((Role.VERIFIER, None)))
             with self.active():
                 bills.approve_bill_run(approver, run.pk)
-        return Bill.unscoped.get(run=run)
+        return Bill.dangerously_unscoped.get(run=run)
 
     def flagged_bill(self, site: Site | None = None) -> FlaggedBill:
         """A zero draft bill waiting for review."""
         bill = self.bill(site, state="flagged")
-        return FlaggedBill.unscoped.get(bill=bill)
+        return FlaggedBill.dangerously_unscoped.get(bill=bill)
 
     def ledger_account(self, site: Site | None = None) -> LedgerAccount:
         account = self.account(site)
         ledger_id = customer_ledger_accounts(self.tenant, "receivable", [account.pk])[account.pk]
-        return LedgerAccount.unscoped.get(pk=ledger_id)
+        return LedgerAccount.dangerously_unscoped.get(pk=ledger_id)
 
     def journal_entry(self, site: Site | None = None) -> JournalEntry:
         receivable = self.ledger_account(site)
@@ -321,7 +321,7 @@ class TenantWorld:
 
     def prepaid_charge(self, site: Site | None = None) -> PrepaidCharge:
         account = self.account(site, payment_mode="prepaid")
-        return PrepaidCharge.unscoped.create(
+        return PrepaidCharge.dangerously_unscoped.create(
             tenant=self.tenant, account=account, site=account.site,
             from_taken_at=datetime(2026, 9, 1, tzinfo=UTC),
             to_taken_at=datetime(2026, 9, 1, 1, tzinfo=UTC),

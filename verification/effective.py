@@ -176,14 +176,16 @@ def consumption_between(first: Effective, last: Effective) -> dict[str, Decimal 
     """Consumption between two validated readings of an account, with wraps, CT and PT ratios
     and any meter replacements in between joined (old meter to its final reading, new meter
     from its first)."""
-    meters = {m.pk: m for m in Meter.unscoped.filter(pk__in={first.meter_id, last.meter_id})}
+    meters = {
+        m.pk: m for m in Meter.dangerously_unscoped.filter(pk__in={first.meter_id, last.meter_id})
+    }
     if first.meter_id == last.meter_id:
         return delta(meters[first.meter_id], first, last)
     total: dict[str, Decimal | None] = {}
     current, start = first.meter_id, first
     while current != last.meter_id:
         swap = (
-            MeterReplacement.unscoped.select_related(
+            MeterReplacement.dangerously_unscoped.select_related(
                 "old_meter", "new_meter", "old_final_reading", "new_first_reading"
             )
             .filter(old_meter_id=current)

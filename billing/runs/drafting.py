@@ -110,16 +110,16 @@ class RunContext:
 
 
 def run_context(site_id: int, period: str) -> RunContext:
-    site = Site.unscoped.select_related("tenant").get(pk=site_id)
+    site = Site.dangerously_unscoped.select_related("tenant").get(pk=site_id)
     start, end = period_bounds(site, period)
     tenant = site.tenant
     assignments = [
         Assignment(a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to)
-        for a in TariffAssignment.unscoped.filter(tenant=tenant, account__isnull=True)
+        for a in TariffAssignment.dangerously_unscoped.filter(tenant=tenant, account__isnull=True)
     ]
     versions = [
         Version(v.pk, v.tariff_id, v.effective_from, Spec.parse(v.spec))
-        for v in TariffVersion.unscoped.filter(tenant=tenant)
+        for v in TariffVersion.dangerously_unscoped.filter(tenant=tenant)
     ]
     return RunContext(
         tenant,
@@ -153,16 +153,16 @@ def share_by_weights(total: Decimal, weights: dict[int, Decimal]) -> dict[int, D
 def common_area_shares(site: Site, period: str) -> dict[int, Decimal]:
     """Each member account's kWh of its common areas' consumption in the period (公摊)."""
     shares: dict[int, Decimal] = defaultdict(Decimal)
-    areas = CommonArea.unscoped.filter(tenant=site.tenant_id, site=site)
+    areas = CommonArea.dangerously_unscoped.filter(tenant=site.tenant_id, site=site)
     members = defaultdict(list)
-    for area_id, account_id, floor_area in CommonAreaMember.unscoped.filter(
+    for area_id, account_id, floor_area in CommonAreaMember.dangerously_unscoped.filter(
         common_area__in=areas
     ).values_list("common_area_id", "account_id", "account__premise__floor_area"):
         members[area_id].append((account_id, floor_area))
     area_of_account = {area.account_id: area.pk for area in areas}
     used = {
         area_of_account[account_id]: total
-        for account_id, total in PeriodConsumption.unscoped.filter(
+        for account_id, total in PeriodConsumption.dangerously_unscoped.filter(
             account_id__in=area_of_account, period=period, status=PeriodStatus.COMPUTED
         ).values_list("account_id", "total")
     }
@@ -186,7 +186,7 @@ def year_to_date(
     years = {starts_on.year - 1, starts_on.year}
     earliest = f"{min(years)}-01"
     found: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    rows = Bill.unscoped.filter(
+    rows = Bill.dangerously_unscoped.filter(
         account_id__in=account_ids, period__gte=earliest, period__lt=period
     ).exclude(state=BillState.VOID)
     for account_id, quantities in rows.values_list("account_id", "annual_quantities"):
@@ -199,7 +199,7 @@ def _history(account_ids: Sequence[int], period: str, keep: int) -> dict[int, De
     """The average of each account's last ``keep`` issued bills before this period."""
     totals: dict[int, list[Decimal]] = defaultdict(list)
     rows = (
-        Bill.unscoped.filter(
+        Bill.dangerously_unscoped.filter(
             account_id__in=account_ids,
             state=BillState.ISSUED,
             kind__in=[BillKind.BILL, BillKind.REBILL],
@@ -294,7 +294,7 @@ def draft_rows(
     now = timezone.now()
     # Identity numbers are decrypted only for organisations (the fapiao's buyer tax id).
     organisations = dict(
-        Customer.unscoped.filter(
+        Customer.dangerously_unscoped.filter(
             pk__in={d.account.customer_id for d in drafts}, kind=CustomerKind.ORGANISATION
         ).values_list("pk", "id_number")
     )
@@ -399,12 +399,12 @@ def price_chunk(actor: Principal, ctx: RunContext, run: BillRun, batch: list[Acc
     ids = [account.pk for account in batch]
     periods = {
         row[0]: PeriodRow(*row)
-        for row in PeriodConsumption.unscoped.filter(
+        for row in PeriodConsumption.dangerously_unscoped.filter(
             account_id__in=ids, period=ctx.period
         ).values_list(*PERIOD_FIELDS)
     }
     own: dict[int, list[Assignment]] = defaultdict(list)
-    for a in TariffAssignment.unscoped.filter(account_id__in=ids):
+    for a in TariffAssignment.dangerously_unscoped.filter(account_id__in=ids):
         own[a.account_id].append(
             Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
         )
@@ -437,7 +437,7 @@ def price_chunk(actor: Principal, ctx: RunContext, run: BillRun, batch: list[Acc
         after={"run": run.pk, "chunk_after": ids[0] - 1, "held_back": held},
     )
     # The run's counters move last, so the run row is locked only while the chunk commits.
-    BillRun.unscoped.filter(pk=run.pk).update(
+    BillRun.dangerously_unscoped.filter(pk=run.pk).update(
         done=F("done") + len(batch),
         bills=F("bills") + len(drafts),
         flagged=F("flagged") + sum(1 for d in drafts if d.checks),

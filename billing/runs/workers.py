@@ -33,7 +33,7 @@ def _work(
 ) -> None:
     from billing.runs.services import issue_bill_run, price_bill_run
 
-    run = BillRun.unscoped.select_related("tenant").get(pk=run_id)
+    run = BillRun.dangerously_unscoped.select_related("tenant").get(pk=run_id)
     with use_tenant(run.tenant):
         principal = actor_for(run.tenant, *actor)
         work = price_bill_run if stage == "price" else issue_bill_run
@@ -63,8 +63,8 @@ def run_shards(
     while any(worker.is_alive() for worker in workers):
         time.sleep(0.5)
         if progress is not None:
-            progress(BillRun.unscoped.get(pk=run.pk))
+            progress(BillRun.dangerously_unscoped.get(pk=run.pk))
     failed = [worker.exitcode for worker in workers if worker.exitcode]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(workers)} workers failed: {failed}")
-    return BillRun.unscoped.get(pk=run.pk)
+    return BillRun.dangerously_unscoped.get(pk=run.pk)

@@ -84,7 +84,7 @@ class Billing:
 
     def period(self, account: Account, total: str, period: str = PERIOD, **fields):  # type: ignore[no-untyped-def]
         start, end = period_bounds(self.site, period)
-        return PeriodConsumption.unscoped.create(
+        return PeriodConsumption.dangerously_unscoped.create(
             tenant=self.world.a.tenant,
             account=account,
             site=self.site,
@@ -115,7 +115,7 @@ def billing(world: World) -> Billing:
 
 
 def balance(kind: str, account: Account | None = None, **fields) -> D:  # type: ignore[no-untyped-def]
-    ledger = LedgerAccount.unscoped.filter(kind=kind, account=account, **fields).first()
+    ledger = LedgerAccount.dangerously_unscoped.filter(kind=kind, account=account, **fields).first()
     return ledger.balance if ledger else D("0.00")
 
 
@@ -131,14 +131,14 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
         held.number: "suspect reading 17 of meter 4",
         missing.number: "本期电量尚未计算",  # no period consumption computed
     }
-    bill = Bill.unscoped.get(run=run)
+    bill = Bill.dangerously_unscoped.get(run=run)
     assert bill.account_id == priced.pk and bill.state == BillState.DRAFT
     # 200 kWh in tier 1: 200 × 0.4883 = 97.66; tax 97.66 − 97.66/1.13 = 11.2352 → 11.24.
     assert (bill.total, bill.tax_total) == (D("97.66"), D("11.24"))
     assert bill.payment_reference == f"{priced.number}202610"
-    assert list(BillLine.unscoped.filter(bill=bill).values_list("label", "quantity")) == [
-        ("第1档电量电费", D("200.000"))
-    ]
+    assert list(
+        BillLine.dangerously_unscoped.filter(bill=bill).values_list("label", "quantity")
+    ) == [("第1档电量电费", D("200.000"))]
 
 
 def test_nobody_approves_a_run_they_started(billing):  # type: ignore[no-untyped-def]
@@ -146,7 +146,7 @@ def test_nobody_approves_a_run_they_started(billing):  # type: ignore[no-untyped
     run = billing.run()
     with billing.world.a.active(), pytest.raises(FourEyesError):
         approve_bill_run(billing.as_(billing.starter), run.pk)
-    assert Bill.unscoped.get(run=run).state == BillState.DRAFT
+    assert Bill.dangerously_unscoped.get(run=run).state == BillState.DRAFT
 
 
 def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(billing):  # type: ignore[no-untyped-def]
@@ -159,7 +159,7 @@ def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(bill
         expected_due += timedelta(days=1)
     run = billing.approve(billing.run())
     assert (run.state, run.issued) == (RunState.ISSUED, 1)
-    bill = Bill.unscoped.get(run=run)
+    bill = Bill.dangerously_unscoped.get(run=run)
     assert (bill.state, bill.issue_date, bill.due_date) == (BillState.ISSUED, today, expected_due)
     assert bill.number and bill.entry_id
     # Dr receivable 97.66; Cr energy revenue 86.42 (97.66 − 11.24); Cr VAT payable 11.24.
@@ -179,7 +179,7 @@ def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing)
         run = billing.approve(billing.run(month))
     run = billing.run()
     assert run.flagged == 2
-    items = {item.bill.account_id: item for item in FlaggedBill.unscoped.all()}
+    items = {item.bill.account_id: item for item in FlaggedBill.dangerously_unscoped.all()}
     assert items[zero.pk].first_check == "zero_bill"
     # The last three bills averaged 48.83; 900 kWh costs far more than 3 × that.
     assert items[jump.pk].first_check == "far_from_history"
@@ -194,8 +194,8 @@ def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing)
         void_bill(billing.as_(billing.approver), items[zero.pk].bill, "meter stopped, site visit")
     flagged.refresh_from_db()
     assert flagged.state == BillState.ISSUED
-    assert Bill.unscoped.get(pk=items[zero.pk].bill_id).state == BillState.VOID
-    assert FlaggedBill.unscoped.filter(state=ReviewState.OPEN).count() == 0
+    assert Bill.dangerously_unscoped.get(pk=items[zero.pk].bill_id).state == BillState.VOID
+    assert FlaggedBill.dangerously_unscoped.filter(state=ReviewState.OPEN).count() == 0
 
 
 def test_annual_tiers_continue_from_the_years_earlier_bills(billing):  # type: ignore[no-untyped-def]
@@ -203,17 +203,19 @@ def test_annual_tiers_continue_from_the_years_earlier_bills(billing):  # type: i
     billing.period(account, "200", PERIOD)
     billing.approve(billing.run("2026-09"))
     billing.run()
-    bill = Bill.unscoped.get(account=account, period=PERIOD)
+    bill = Bill.dangerously_unscoped.get(account=account, period=PERIOD)
     # 80 kWh left in tier 1 (39.06), 120 in tier 2 (64.60).
     assert bill.total == D("103.66")
 
 
 def _bills_and_ledger(site_id: int) -> list[tuple]:
-    bills = Bill.unscoped.filter(site_id=site_id).order_by("account__premise__room")
+    bills = Bill.dangerously_unscoped.filter(site_id=site_id).order_by("account__premise__room")
     rows = []
     for bill in bills:
         lines = list(
-            BillLine.unscoped.filter(bill=bill).order_by("position").values_list("label", "amount")
+            BillLine.dangerously_unscoped.filter(bill=bill)
+            .order_by("position")
+            .values_list("label", "amount")
         )
         receivable = balance(LedgerKind.RECEIVABLE, bill.account)
         rows.append((bill.state, bill.total, bill.tax_total, tuple(lines), receivable))
@@ -251,9 +253,9 @@ def test_a_run_interrupted_between_any_chunks_ends_as_an_uninterrupted_one(world
                 approve_bill_run(approver, run.pk, chunk=2, progress=crash_after_some)
             except Crash:
                 continue
-    assert BillRun.unscoped.get(pk=run.pk).state == RunState.ISSUED
+    assert BillRun.dangerously_unscoped.get(pk=run.pk).state == RunState.ISSUED
     assert _bills_and_ledger(sites[1].pk) == _bills_and_ledger(sites[0].pk)
-    assert Bill.unscoped.filter(site=sites[1]).count() == 7
+    assert Bill.dangerously_unscoped.filter(site=sites[1]).count() == 7
 
 
 def test_starting_a_run_prices_it_after_commit_and_a_second_start_is_refused(
@@ -272,8 +274,8 @@ def test_starting_a_run_prices_it_after_commit_and_a_second_start_is_refused(
 def test_a_credit_note_reverses_an_issued_bill_and_a_rebill_waits_for_a_second_person(billing):  # type: ignore[no-untyped-def]
     account = billing.account("200")
     billing.approve(billing.run())
-    bill = Bill.unscoped.get(account=account)
-    PeriodConsumption.unscoped.filter(account=account).update(total=D("150"))
+    bill = Bill.dangerously_unscoped.get(account=account)
+    PeriodConsumption.dangerously_unscoped.filter(account=account).update(total=D("150"))
     corrector = billing.as_(billing.approver)
     with billing.world.a.active():
         note, again = rebill(corrector, bill, "reading corrected")
@@ -311,7 +313,7 @@ def test_common_area_consumption_is_shared_by_floor_area_as_a_line(billing):  # 
     run = billing.run()
     assert run.bills == 3  # the stairwell itself is not billed
     shares = [
-        BillLine.unscoped.get(bill__account=member, component="common_area").quantity
+        BillLine.dangerously_unscoped.get(bill__account=member, component="common_area").quantity
         for member in members
     ]
     assert shares == [D("80"), D("100"), D("120")]
@@ -333,21 +335,23 @@ def test_every_posted_bill_balances_and_cached_balances_match(world: World, tota
         billing.account(str(total))
     billing.approve(billing.run())
     assert check_ledger(world.a.tenant) == []
-    for bill in Bill.unscoped.filter(site=billing.site, state=BillState.ISSUED):
+    for bill in Bill.dangerously_unscoped.filter(site=billing.site, state=BillState.ISSUED):
         assert bill.entry_id is not None or bill.total == 0
         if bill.entry_id is not None:
-            amounts = JournalLine.unscoped.filter(entry_id=bill.entry_id).values_list(
+            amounts = JournalLine.dangerously_unscoped.filter(entry_id=bill.entry_id).values_list(
                 "amount", flat=True
             )
             assert sum(amounts) == 0
-            mine = JournalLine.unscoped.get(entry_id=bill.entry_id, reference=f"bill:{bill.pk}")
+            mine = JournalLine.dangerously_unscoped.get(
+                entry_id=bill.entry_id, reference=f"bill:{bill.pk}"
+            )
             assert mine.amount == bill.total
 
 
 def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing):  # type: ignore[no-untyped-def]
     billing.account("0")
     run = billing.run()
-    flag = FlaggedBill.unscoped.get(bill__run=run)
+    flag = FlaggedBill.dangerously_unscoped.get(bill__run=run)
     alice = billing.world.client_for(billing.world.alice)
     listed = alice.get("/api/v1/flagged-bills/", {"check": "zero_bill", "state": "open"})
     assert [row["bill"]["id"] for row in listed.json()["results"]] == [flag.bill_id]
@@ -357,6 +361,6 @@ def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing):  # typ
     response = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
     assert response.status_code == 200 and response.json()["state"] == "resolved"
     assert response.json()["resolution"] == "approved"
-    assert Bill.unscoped.get(pk=flag.bill_id).state == BillState.ISSUED
+    assert Bill.dangerously_unscoped.get(pk=flag.bill_id).state == BillState.ISSUED
     again = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
     assert again.status_code == 400

@@ -39,7 +39,9 @@ def prepaid(world: World):  # type: ignore[no-untyped-def]
 
 
 def wallet(account) -> D:  # type: ignore[no-untyped-def]
-    ledger = LedgerAccount.unscoped.filter(kind=LedgerKind.WALLET, account=account).first()
+    ledger = LedgerAccount.dangerously_unscoped.filter(
+        kind=LedgerKind.WALLET, account=account
+    ).first()
     return ledger.balance if ledger else D("0.00")
 
 
@@ -110,6 +112,6 @@ def test_concurrent_charging_tasks_charge_a_reading_pair_once(world: World, prep
     )
     assert not errors
     assert sum(1 for result in results if result is not None) == 1
-    assert PrepaidCharge.unscoped.filter(account=account).count() == 1
+    assert PrepaidCharge.dangerously_unscoped.filter(account=account).count() == 1
     # 50 × 0.4883 = 24.415 → 24.42, once.
     assert wallet(account) == D("24.42")

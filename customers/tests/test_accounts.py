@@ -52,7 +52,7 @@ def test_an_account_and_its_premise_share_a_site(world: World):
     other_site_premise = world.a.premise(world.a.sites[1])
     response = _open(client, world, premise=other_site_premise.pk)
     assert response.json()["site"] == world.a.sites[1].pk
-    account = Account.unscoped.get(number=response.json()["number"])
+    account = Account.dangerously_unscoped.get(number=response.json()["number"])
     moved = client.patch(
         f"/api/v1/accounts/{account.number}/", {"premise": world.a.premise().pk}, format="json"
     )

@@ -28,8 +28,8 @@ def test_identity_and_phone_numbers_are_not_stored_in_clear(world: World):
     stored_phone = _raw("customers_contact", "value", contact.pk)
     assert id_number not in stored_id and stored_id.startswith("gAAAA")
     assert "13912345678" not in stored_phone
-    assert Customer.unscoped.get(pk=customer.pk).id_number == id_number
-    assert Contact.unscoped.get(pk=contact.pk).value == "+8613912345678"
+    assert Customer.dangerously_unscoped.get(pk=customer.pk).id_number == id_number
+    assert Contact.dangerously_unscoped.get(pk=contact.pk).value == "+8613912345678"
 
 
 def test_rows_written_under_an_old_key_still_read_after_a_new_key_is_added(world, settings):
@@ -39,7 +39,7 @@ def test_rows_written_under_an_old_key_still_read_after_a_new_key_is_added(world
         Fernet.generate_key().decode(),
         *settings.FIELD_ENCRYPTION_KEYS,
     ]
-    assert Customer.unscoped.get(pk=customer.pk).id_number == id_number
+    assert Customer.dangerously_unscoped.get(pk=customer.pk).id_number == id_number
     with world.a.active():
         assert Customer.objects.filter(pk=customer.pk).exists()
 
@@ -76,7 +76,7 @@ def test_a_cashier_may_reveal_and_the_reveal_is_audited(world: World):
     assert response.status_code == 200
     assert response.json()["id_number"] == id_number
     assert response.json()["contacts"][0]["value"] == "+8613912345678"
-    event = AuditEvent.unscoped.get(action=AuditAction.CUSTOMER_PII_REVEALED)
+    event = AuditEvent.dangerously_unscoped.get(action=AuditAction.CUSTOMER_PII_REVEALED)
     assert (event.actor_id, event.object_id) == (world.bob.pk, str(customer.pk))
     assert id_number not in str(event.after)
 
@@ -87,7 +87,9 @@ def test_roles_without_the_need_cannot_reveal(world: World, role: str):
     user = world.a.staff((role, None))
     response = world.client_for(user).post(f"/api/v1/customers/{customer.pk}/reveal/")
     assert response.status_code == 403
-    assert not AuditEvent.unscoped.filter(action=AuditAction.CUSTOMER_PII_REVEALED).exists()
+    assert not AuditEvent.dangerously_unscoped.filter(
+        action=AuditAction.CUSTOMER_PII_REVEALED
+    ).exists()
 
 
 def test_a_second_customer_with_the_same_identity_number_is_refused(world: World):

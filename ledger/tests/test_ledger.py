@@ -30,7 +30,7 @@ def _bill_accounts(world: World) -> tuple[LedgerAccount, LedgerAccount, LedgerAc
         account.pk
     ]
     return (
-        LedgerAccount.unscoped.get(pk=receivable_id),
+        LedgerAccount.dangerously_unscoped.get(pk=receivable_id),
         tenant_ledger_account(
             tenant, LedgerKind.REVENUE, utility="electricity", component="energy"
         ),
@@ -54,11 +54,13 @@ def _post_bill(world: World, accounts, source_id: str = "1", total: str = "113.0
 def test_a_bill_of_113_yuan_owes_113_and_books_100_revenue_and_13_vat(world: World):
     accounts = _bill_accounts(world)
     entry = _post_bill(world, accounts)
-    receivable, revenue, vat = (LedgerAccount.unscoped.get(pk=a.pk) for a in accounts)
+    receivable, revenue, vat = (LedgerAccount.dangerously_unscoped.get(pk=a.pk) for a in accounts)
     assert receivable.balance == Decimal("113.00")
     assert revenue.balance == Decimal("-100.00")
     assert vat.balance == Decimal("-13.00")
-    assert sorted(JournalLine.unscoped.filter(entry=entry).values_list("amount", flat=True)) == [
+    assert sorted(
+        JournalLine.dangerously_unscoped.filter(entry=entry).values_list("amount", flat=True)
+    ) == [
         Decimal("-100.00"),
         Decimal("-13.00"),
         Decimal("113.00"),
@@ -71,8 +73,8 @@ def test_a_retried_posting_returns_the_first_entry_and_moves_nothing_twice(world
     first = _post_bill(world, accounts)
     again = _post_bill(world, accounts)
     assert again.pk == first.pk
-    assert JournalEntry.unscoped.filter(source_type="bill", source_id="1").count() == 1
-    assert LedgerAccount.unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
+    assert JournalEntry.dangerously_unscoped.filter(source_type="bill", source_id="1").count() == 1
+    assert LedgerAccount.dangerously_unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
 
 
 def test_a_retry_with_other_lines_is_refused(world: World):
@@ -80,7 +82,7 @@ def test_a_retry_with_other_lines_is_refused(world: World):
     _post_bill(world, accounts)
     with pytest.raises(PostingConflict):
         _post_bill(world, accounts, total="226.00")
-    assert LedgerAccount.unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
+    assert LedgerAccount.dangerously_unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
 
 
 @pytest.mark.parametrize(
@@ -102,7 +104,7 @@ def test_lines_that_are_not_a_balanced_movement_of_money_are_refused(world, amou
             source_id="x",
             lines=[(targets[i], Decimal(a)) for i, a in enumerate(amounts)],
         )
-    assert not JournalEntry.unscoped.exists()
+    assert not JournalEntry.dangerously_unscoped.exists()
 
 
 def test_a_float_amount_is_refused(world: World):
@@ -126,7 +128,7 @@ def test_another_tenants_ledger_account_cannot_be_posted_to(world: World):
             source_id="x",
             lines=[(receivable, Decimal("5.00")), (foreign, Decimal("-5.00"))],
         )
-    assert LedgerAccount.unscoped.get(pk=foreign.pk).balance == 0
+    assert LedgerAccount.dangerously_unscoped.get(pk=foreign.pk).balance == 0
 
 
 def test_ledger_check_passes_a_sound_ledger_and_fails_a_stale_cached_balance(world: World, capsys):  # type: ignore[no-untyped-def]
@@ -134,18 +136,18 @@ def test_ledger_check_passes_a_sound_ledger_and_fails_a_stale_cached_balance(wor
     _post_bill(world, accounts)
     call_command("ledger_check", "--tenant", world.a.tenant.slug)
     assert "ledger ok" in capsys.readouterr().out
-    LedgerAccount.unscoped.filter(pk=accounts[0].pk).update(balance=Decimal("112.99"))
+    LedgerAccount.dangerously_unscoped.filter(pk=accounts[0].pk).update(balance=Decimal("112.99"))
     with pytest.raises(CommandError, match="1 problems"):
         call_command("ledger_check")
     assert "cached balance 112.99, lines sum to 113.00" in capsys.readouterr().err
-    LedgerAccount.unscoped.filter(pk=accounts[0].pk).update(balance=Decimal("113.00"))
+    LedgerAccount.dangerously_unscoped.filter(pk=accounts[0].pk).update(balance=Decimal("113.00"))
 
 
 @pytest.mark.postgres
 def test_the_database_refuses_an_entry_whose_lines_do_not_sum_to_zero(world: World):
     receivable, revenue, _vat = _bill_accounts(world)
     with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
-        entry = JournalEntry.unscoped.create(
+        entry = JournalEntry.dangerously_unscoped.create(
             tenant=world.a.tenant,
             source_type="raw",
             source_id="1",
@@ -154,28 +156,28 @@ def test_the_database_refuses_an_entry_whose_lines_do_not_sum_to_zero(world: Wor
             actor_kind="system",
             actor_label="raw SQL",
         )
-        JournalLine.unscoped.create(
+        JournalLine.dangerously_unscoped.create(
             tenant=world.a.tenant, entry=entry, ledger_account=receivable, amount="10.00"
         )
-        JournalLine.unscoped.create(
+        JournalLine.dangerously_unscoped.create(
             tenant=world.a.tenant, entry=entry, ledger_account=revenue, amount="-9.00"
         )
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    assert not JournalEntry.unscoped.filter(source_type="raw").exists()
+    assert not JournalEntry.dangerously_unscoped.filter(source_type="raw").exists()
 
 
 @pytest.mark.postgres
 def test_the_database_refuses_to_change_or_delete_a_line_or_add_one_later(world: World):
     accounts = _bill_accounts(world)
     entry = _post_bill(world, accounts)
-    line = JournalLine.unscoped.filter(entry=entry).first()
+    line = JournalLine.dangerously_unscoped.filter(entry=entry).first()
     with pytest.raises(DatabaseError), transaction.atomic():
-        JournalLine.unscoped.filter(pk=line.pk).update(amount="1.00")
+        JournalLine.dangerously_unscoped.filter(pk=line.pk).update(amount="1.00")
     with pytest.raises(DatabaseError), transaction.atomic():
-        JournalLine.unscoped.filter(pk=line.pk).delete()
+        JournalLine.dangerously_unscoped.filter(pk=line.pk).delete()
     with pytest.raises(DatabaseError), transaction.atomic():
-        JournalEntry.unscoped.filter(pk=entry.pk).delete()
+        JournalEntry.dangerously_unscoped.filter(pk=entry.pk).delete()
 
 
 @pytest.mark.postgres
@@ -184,13 +186,13 @@ def test_lines_cannot_be_added_to_an_entry_posted_in_an_earlier_transaction(worl
     accounts = _bill_accounts(world)
     entry = _post_bill(world, accounts)
     with pytest.raises(DatabaseError, match="while it is posted"), transaction.atomic():
-        JournalLine.unscoped.bulk_create(
+        JournalLine.dangerously_unscoped.bulk_create(
             [
                 JournalLine(tenant=world.a.tenant, entry=entry, ledger_account=a, amount=amount)
                 for a, amount in ((accounts[0], Decimal("5.00")), (accounts[1], Decimal("-5.00")))
             ]
         )
-    assert JournalLine.unscoped.filter(entry=entry).count() == 3
+    assert JournalLine.dangerously_unscoped.filter(entry=entry).count() == 3
 
 
 @pytest.mark.postgres
@@ -202,7 +204,7 @@ def test_concurrent_retries_of_one_posting_post_it_once(world: World):
     )
     assert not errors
     assert len(set(entries)) == 1
-    assert LedgerAccount.unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
+    assert LedgerAccount.dangerously_unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
 
 
 @pytest.mark.postgres
@@ -216,5 +218,7 @@ def test_parallel_postings_to_one_account_lose_no_update(world: World):
 
     _results, errors = run_together(8, post_five, world.a.tenant)
     assert not errors
-    assert LedgerAccount.unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00") * 40
+    assert (
+        LedgerAccount.dangerously_unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00") * 40
+    )
     assert check_ledger(world.a.tenant) == []

@@ -50,7 +50,7 @@ def test_a_batch_is_stored_once_however_often_it_is_pushed(world: World, edge: s
     again = _push(edge, batch).json()
     assert (again["stored"], again["duplicates"], again["conflicts"]) == (0, 2, 0)
     assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
-    reading = Reading.unscoped.get(meter=meters[0])
+    reading = Reading.dangerously_unscoped.get(meter=meters[0])
     assert reading.source == "pushed" and str(reading.total) == "1523.450"
 
 
@@ -59,8 +59,8 @@ def test_other_values_for_a_slot_already_read_are_refused_and_recorded(world: Wo
     _push(edge, [_item(meter.serial_number)])
     answer = _push(edge, [_item(meter.serial_number, total="1600.00")]).json()
     assert answer["results"] == [{"index": 0, "status": "conflict"}]
-    assert str(Reading.unscoped.get(meter=meter).total) == "1523.450"
-    event = MeterEvent.unscoped.get(meter=meter, kind="conflicting_reading")
+    assert str(Reading.dangerously_unscoped.get(meter=meter).total) == "1523.450"
+    event = MeterEvent.dangerously_unscoped.get(meter=meter, kind="conflicting_reading")
     assert event.detail["offered"]["total"] == "1600.000"
 
 
@@ -85,7 +85,7 @@ def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, ed
     assert "meter" in answer["results"][0]["errors"]
     assert "total" in answer["results"][1]["errors"]
     assert "taken_at" in answer["results"][2]["errors"]
-    assert Reading.unscoped.filter(meter=meter).count() == 1
+    assert Reading.dangerously_unscoped.filter(meter=meter).count() == 1
 
 
 def test_a_token_of_another_tenant_cannot_push_for_these_meters(world: World):
@@ -93,7 +93,7 @@ def test_a_token_of_another_tenant_cannot_push_for_these_meters(world: World):
     _client, token_b = world.b.api_client((Role.METER_READER, None))
     answer = _push(token_b, [_item(meter.serial_number)]).json()
     assert answer["invalid"] == 1 and answer["stored"] == 0
-    assert not Reading.unscoped.filter(meter=meter).exists()
+    assert not Reading.dangerously_unscoped.filter(meter=meter).exists()
 
 
 def test_a_token_without_the_reader_role_is_refused(world: World):

@@ -26,10 +26,12 @@ def test_a_csv_file_imports_all_its_meters(world: World):
     )
     response = _import(world.client_for(world.alice), text)
     assert response.status_code == 201 and response.json()["imported"] == 2
-    meters = Meter.unscoped.filter(serial_number__in=["A1001", "A1002"]).order_by("serial_number")
+    meters = Meter.dangerously_unscoped.filter(serial_number__in=["A1001", "A1002"]).order_by(
+        "serial_number"
+    )
     assert [m.unit_id for m in meters] == [1, 2]
     assert meters[0].premise_id == account.premise_id and str(meters[1].ct_ratio) == "40.00"
-    event = AuditEvent.unscoped.get(action="meter.imported")
+    event = AuditEvent.dangerously_unscoped.get(action="meter.imported")
     assert sorted(event.object_ids) == sorted(m.pk for m in meters)
 
 
@@ -51,7 +53,7 @@ def test_a_csv_file_with_bad_rows_imports_nothing_and_names_every_bad_line(world
     rows = response.json()["error"]["fields"]["rows"]
     lines = sorted({int(row.split(":")[0].removeprefix("line ")) for row in rows})
     assert lines == [3, 4, 5, 6, 7]
-    assert not Meter.unscoped.filter(serial_number__startswith="B").exists()
+    assert not Meter.dangerously_unscoped.filter(serial_number__startswith="B").exists()
 
 
 def test_a_replacement_joins_the_old_meter_and_the_new(world: World):
@@ -70,14 +72,14 @@ def test_a_replacement_joins_the_old_meter_and_the_new(world: World):
     )
     assert response.status_code == 201, response.content
     old.refresh_from_db()
-    new = Meter.unscoped.get(serial_number="NEW-1")
+    new = Meter.dangerously_unscoped.get(serial_number="NEW-1")
     assert old.status == "removed" and str(old.removed_on) == "2026-10-15"
     assert (new.gateway_id, new.unit_id, new.account_id) == (
         old.gateway_id,
         old.unit_id,
         old.account_id,
     )
-    link = MeterReplacement.unscoped.get(old_meter=old)
+    link = MeterReplacement.dangerously_unscoped.get(old_meter=old)
     assert link.new_meter == new
     assert str(link.old_final_reading.total) == "812.340" and link.new_first_reading.total == 0
     assert link.old_final_reading.taken_at == link.new_first_reading.taken_at
@@ -91,10 +93,10 @@ def test_a_manual_reading_for_a_slot_already_read_with_other_values_is_409(world
     assert client.post("/api/v1/readings/", body, format="json").status_code == 201
     response = client.post("/api/v1/readings/", {**body, "total": "101.00"}, format="json")
     assert response.status_code == 409
-    assert Reading.unscoped.filter(meter=meter).count() == 1
-    assert MeterEvent.unscoped.filter(meter=meter, kind="conflicting_reading").exists()
+    assert Reading.dangerously_unscoped.filter(meter=meter).count() == 1
+    assert MeterEvent.dangerously_unscoped.filter(meter=meter, kind="conflicting_reading").exists()
     for method in ("put", "patch", "delete"):
-        reading = Reading.unscoped.get(meter=meter)
+        reading = Reading.dangerously_unscoped.get(meter=meter)
         assert getattr(client, method)(f"/api/v1/readings/{reading.pk}/", {}).status_code == 405
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _events(world: World, **filters):  # type: ignore[no-untyped-def]
-    return AuditEvent.unscoped.filter(tenant=world.a.tenant, **filters).order_by("id")
+    return AuditEvent.dangerously_unscoped.filter(tenant=world.a.tenant, **filters).order_by("id")
 
 
 def test_a_write_through_the_api_names_the_staff_user_and_the_request(world: World):
@@ -84,7 +84,7 @@ def test_a_bulk_action_lists_every_id(world: World):
         object_type="tenancy.site",
         object_ids=[s.pk for s in sites],
     )
-    assert AuditEvent.unscoped.get(pk=event.pk).object_ids == [s.pk for s in sites]
+    assert AuditEvent.dangerously_unscoped.get(pk=event.pk).object_ids == [s.pk for s in sites]
     assert event.actor_kind == "system" and event.actor_label == "test setup"
 
 
@@ -96,10 +96,10 @@ def test_events_cannot_be_changed_or_deleted_in_code(world: World):
     with pytest.raises(AppendOnlyError):
         event.delete()
     with pytest.raises(AppendOnlyError):
-        AuditEvent.unscoped.filter(pk=event.pk).update(action="tampered")
+        AuditEvent.dangerously_unscoped.filter(pk=event.pk).update(action="tampered")
     with pytest.raises(AppendOnlyError), world.a.active():
         AuditEvent.objects.all().delete()
-    assert AuditEvent.unscoped.get(pk=event.pk).action != "tampered"
+    assert AuditEvent.dangerously_unscoped.get(pk=event.pk).action != "tampered"
 
 
 def test_events_cannot_be_changed_through_the_api(world: World):
@@ -125,7 +125,7 @@ def test_the_database_refuses_to_change_or_delete_events(world: World):
             connection.cursor() as cursor,
         ):
             cursor.execute(statement, [event.pk])
-    assert AuditEvent.unscoped.get(pk=event.pk).action == event.action
+    assert AuditEvent.dangerously_unscoped.get(pk=event.pk).action == event.action
 
 
 def test_inspectors_page_through_the_trail_newest_first_with_filters(world: World):

@@ -54,7 +54,7 @@ def test_the_last_administrator_cannot_be_removed(world: World):
     )
     assert demote.status_code == 400
     assert client.delete(f"/api/v1/staff/{world.alice.pk}/").status_code == 400
-    assert RoleGrant.unscoped.filter(user=world.alice, role=Role.TENANT_ADMIN).exists()
+    assert RoleGrant.dangerously_unscoped.filter(user=world.alice, role=Role.TENANT_ADMIN).exists()
 
 
 def test_deactivated_staff_keep_their_row_and_lose_their_login(world: World):

@@ -36,12 +36,12 @@ def lay(meter: Meter, rows: list[dict[str, Any]], start: datetime = T0) -> list[
                 **fields,
             )
         )
-    return Reading.unscoped.bulk_create(readings)
+    return Reading.dangerously_unscoped.bulk_create(readings)
 
 
 def checks(meter: Meter) -> list[tuple[str, list[str]]]:
     validate_readings(meter.tenant, [meter.pk])
     return [
         (check.status, check.rule_list)
-        for check in ReadingCheck.unscoped.filter(meter=meter).order_by("taken_at")
+        for check in ReadingCheck.dangerously_unscoped.filter(meter=meter).order_by("taken_at")
     ]

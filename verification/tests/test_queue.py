@@ -44,7 +44,7 @@ def _suspect(world: World) -> VerificationItem:
     meter = world.a.meter()
     lay(meter, HOURS)
     checks(meter)
-    return VerificationItem.unscoped.get(meter=meter)
+    return VerificationItem.dangerously_unscoped.get(meter=meter)
 
 
 def test_bulk_approval_accepts_the_readings_with_one_audit_event(world: World, verifiers):
@@ -54,9 +54,9 @@ def test_bulk_approval_accepts_the_readings_with_one_audit_event(world: World, v
         "/api/v1/verification-queue/bulk-approve/", {"ids": [i.pk for i in items]}, format="json"
     )
     assert response.json() == {"approved": 2}
-    statuses = ReadingCheck.unscoped.filter(reading__in=[i.reading_id for i in items])
+    statuses = ReadingCheck.dangerously_unscoped.filter(reading__in=[i.reading_id for i in items])
     assert {c.status for c in statuses} == {CheckStatus.APPROVED}
-    event = AuditEvent.unscoped.get(action=AuditAction.READINGS_APPROVED)
+    event = AuditEvent.dangerously_unscoped.get(action=AuditAction.READINGS_APPROVED)
     assert sorted(event.object_ids) == sorted(i.reading_id for i in items)
     again = first.post(
         "/api/v1/verification-queue/bulk-approve/", {"ids": [items[0].pk]}, format="json"
@@ -73,14 +73,17 @@ def test_an_edit_needs_a_reason_keeps_the_raw_reading_and_a_second_verifier(worl
     assert edited.status_code == 201
     correction = edited.json()
     assert correction["state"] == "proposed" and correction["total"] == "104.000"
-    assert Reading.unscoped.get(pk=item.reading_id).total == Decimal("90.000")
+    assert Reading.dangerously_unscoped.get(pk=item.reading_id).total == Decimal("90.000")
     own = first.post(f"/api/v1/reading-corrections/{correction['id']}/approve/")
     assert own.status_code == 400 and own.json()["error"]["code"] == "four_eyes"
     approved = second.post(f"/api/v1/reading-corrections/{correction['id']}/approve/")
     assert approved.status_code == 200 and approved.json()["state"] == "approved"
     item.refresh_from_db()
     assert (item.state, item.resolution) == ("resolved", "edit")
-    assert ReadingCheck.unscoped.get(reading_id=item.reading_id).status == CheckStatus.REPLACED
+    assert (
+        ReadingCheck.dangerously_unscoped.get(reading_id=item.reading_id).status
+        == CheckStatus.REPLACED
+    )
 
 
 def test_nobody_approves_their_own_estimate_in_the_service_either(world: World):
@@ -116,7 +119,7 @@ def test_a_last_year_estimate_uses_the_same_span_a_year_earlier(world: World):
     lay(meter, [{"total": 10}, {"total": 10}, {"total": 16}], start=year_ago)
     lay(meter, [{"total": 500}, {"total": 501}, {"total": 100}])
     checks(meter)
-    item = VerificationItem.unscoped.get(meter=meter)
+    item = VerificationItem.dangerously_unscoped.get(meter=meter)
     with world.a.active():
         correction = services.estimate_reading(world.a.system, item, "last_year", "用去年同期")
     # The span to estimate is T0+1h (501.00, the last valid reading) to T0+2h. A year earlier
@@ -153,4 +156,4 @@ def test_the_queue_filters_by_site_rule_and_age(world: World, verifiers):
     assert other_site.json()["results"] == []
     young = client.get("/api/v1/verification-queue/", {"older_than_hours": 1})
     assert young.json()["results"] == []
-    assert ReadingCorrection.unscoped.count() == 0
+    assert ReadingCorrection.dangerously_unscoped.count() == 0

@@ -35,9 +35,9 @@ def test_a_wrap_counts_the_steps_through_zero(world: World):
     from verification.models import ReadingCheck
 
     # 999,999.50 → 999,999.99 is 0.49, the roll to 0.00 one more step, then 0.40: 0.90.
-    assert ReadingCheck.unscoped.filter(meter=meter).order_by("taken_at")[1].consumption == Decimal(
-        "0.900"
-    )
+    assert ReadingCheck.dangerously_unscoped.filter(meter=meter).order_by("taken_at")[
+        1
+    ].consumption == Decimal("0.900")
 
 
 @pytest.mark.parametrize("last,rules", [("30.00", []), ("30.01", ["spike"])])
@@ -130,7 +130,7 @@ def test_suspect_readings_wait_in_the_queue_with_their_first_rule(world: World):
     meter = world.a.meter()
     lay(meter, [{"total": "500.00"}, {"total": "400.00", "tou_spike": "1"}])
     checks(meter)
-    item = VerificationItem.unscoped.get(meter=meter)
+    item = VerificationItem.dangerously_unscoped.get(meter=meter)
     assert (item.rule, item.state, item.site_id) == ("backwards", "open", meter.site_id)
     assert item.rules.startswith("backwards")
 
@@ -143,8 +143,11 @@ def test_validating_again_checks_nothing_twice(world: World):
     assert len(checks(meter)) == 3
     from verification.models import ReadingCheck
 
-    assert ReadingCheck.unscoped.filter(meter=meter).count() == 3
-    assert ReadingCheck.unscoped.filter(meter=meter).order_by("taken_at")[2].consumption == 1
+    assert ReadingCheck.dangerously_unscoped.filter(meter=meter).count() == 3
+    assert (
+        ReadingCheck.dangerously_unscoped.filter(meter=meter).order_by("taken_at")[2].consumption
+        == 1
+    )
 
 
 def test_meters_validated_in_several_chunks_are_queued_once(world: World, monkeypatch):
@@ -156,4 +159,4 @@ def test_meters_validated_in_several_chunks_are_queued_once(world: World, monkey
         lay(meter, [{"total": "500.00"}, {"total": "400.00"}])
     summary = validation.validate_readings(world.a.tenant)
     assert summary.suspect == 2
-    assert VerificationItem.unscoped.filter(meter__in=meters).count() == 2
+    assert VerificationItem.dangerously_unscoped.filter(meter__in=meters).count() == 2
