@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from django.db import connection
 from hypothesis import HealthCheck, settings
 
-from tests.world import World, build_world
+from tests.world import TenantWorld, World, build_world
+
+if TYPE_CHECKING:
+    from pytest_django import Settings
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -31,7 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):  # type: ignore[no-untyped-def]
+def _fast_password_hashing(settings: Settings) -> None:
     """PBKDF2's deliberate slowness protects stored passwords, not tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -42,7 +47,14 @@ def world(db: None) -> World:
 
 
 @pytest.fixture
-def eager_tasks():  # type: ignore[no-untyped-def]
+def in_tenant_a(world: World) -> Iterator[TenantWorld]:
+    """The test body runs in tenant A's context, as business code runs in a request or task."""
+    with world.a.active():
+        yield world.a
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
     """Tasks run in this process, as in the embedded demo, even when a broker is configured."""
     from celery import current_app
 
@@ -55,14 +67,14 @@ def eager_tasks():  # type: ignore[no-untyped-def]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """After every test that posted to the ledger (before its database is rolled back): every
     entry sums to zero and every cached balance equals the sum of its lines."""
     result = yield
     uses_db = {"db", "transactional_db"} & set(getattr(item, "fixturenames", ()))
     if uses_db or item.get_closest_marker("django_db"):
+        from ledger.checks import check_ledger
         from ledger.models import JournalLine
-        from ledger.services import check_ledger
 
         if JournalLine.dangerously_unscoped.exists():
             problems = check_ledger()

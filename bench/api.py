@@ -19,6 +19,7 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def seed_floor(env: dict[str, str], accounts: int) -> None:
 
 
 @contextmanager
-def gunicorn(cwd: Path, env: dict[str, str], workers: int):  # type: ignore[no-untyped-def]
+def gunicorn(cwd: Path, env: dict[str, str], workers: int) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from datetime import date
+from typing import TYPE_CHECKING
 
 from bench.common import (
     BASELINES,
@@ -37,20 +38,29 @@ from bench.common import (
     write_result,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from datetime import datetime
+    from typing import Any
+
+    from django.db.backends.utils import CursorWrapper
+
+    from billing.models import BillRun
+
 BENCH_DB = "bars_bench_billing"
 FLOOR_DB = "bars_baseline"
 SEED_CHUNK = 20_000
 CLASSES = ("residential", "commercial", "industrial")
 
 
-def _copy(cursor, table: str, columns: str, rows) -> None:  # type: ignore[no-untyped-def]
+def _copy(cursor: CursorWrapper, table: str, columns: str, rows: Iterable[str]) -> None:
     buffer = io.StringIO()
     buffer.writelines(rows)
     buffer.seek(0)
     cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
 
 
-def seed(accounts: int, tenant_id: int, site_id: int, start, end) -> None:  # type: ignore[no-untyped-def]
+def seed(accounts: int, tenant_id: int, site_id: int, start: datetime, end: datetime) -> None:
     """Customers, premises, accounts and one computed period each, by COPY in chunks."""
     from django.db import connection, transaction
 
@@ -125,8 +135,8 @@ def run(args: argparse.Namespace) -> dict:
         TOU_WITH_SURCHARGES,
         two_part_industrial,
     )
+    from ledger.checks import check_ledger
     from ledger.models import JournalEntry, JournalLine
-    from ledger.services import check_ledger
     from tenancy.context import use_tenant
     from tenancy.models import Site, Tenant, User
     from tenancy.principal import Principal
@@ -161,7 +171,9 @@ def run(args: argparse.Namespace) -> dict:
               flush=True)  # fmt: skip
         queries = 0
 
-        def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        def count(
+            execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+        ) -> Any:
             nonlocal queries
             queries += 1
             return execute(sql, params, many, context)
@@ -169,7 +181,7 @@ def run(args: argparse.Namespace) -> dict:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         chunks = 0
 
-        def progress(run) -> None:  # type: ignore[no-untyped-def]
+        def progress(run: BillRun) -> None:
             nonlocal chunks
             chunks += 1
 

@@ -95,10 +95,10 @@ def run_wrk(
         capture_output=True,
         text=True,
     ).stdout
-    total = int(re.search(r"(\d+) requests in", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: .*timeout (\d+)", output)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     bad = int(failed.group(1)) if failed else 0
     latency = {pct: float(value) * _UNIT_MS[unit] for pct, value, unit in _LATENCY.findall(output)}
     return {

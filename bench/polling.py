@@ -66,6 +66,7 @@ def start_simulator(gateways: int, meters: int, base_port: int) -> subprocess.Po
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("serving"):
             return process

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from bench.common import ROOT, drop_database, recreate_database, require_free_disk, write_result
@@ -63,7 +64,7 @@ class CopyRows(io.TextIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> str:
+    def read(self, size: int = -1) -> str:  # type: ignore[override]
         while size < 0 or len(self.buffer) < size:
             chunk = "".join(line for _n, line in zip(range(1000), self.lines, strict=False))
             if not chunk:
@@ -74,11 +75,11 @@ class CopyRows(io.TextIOBase):
         out, self.buffer = self.buffer[:size], self.buffer[size:]
         return out
 
-    def readline(self, size: int = -1) -> str:
+    def readline(self, size: int = -1) -> str:  # type: ignore[override]
         return next(self.lines, "")
 
     @staticmethod
-    def _lines(tenant: int, meter_ids: list[int], per_meter: int, planted: dict):  # type: ignore[no-untyped-def]
+    def _lines(tenant: int, meter_ids: list[int], per_meter: int, planted: dict) -> Iterator[str]:
         rng = random.Random(11)
         now = datetime.now(UTC)
         for meter_index, meter_id in enumerate(meter_ids):
@@ -88,7 +89,7 @@ class CopyRows(io.TextIOBase):
                 fault = planted.get((meter_index, index))
                 used = 0 if fault == "zero_with_power" else 80 + rng.randrange(40)
                 total += used
-                shift += {"backwards": -5000, "spike": 5000}.get(fault, 0)
+                shift += {"backwards": -5000, "spike": 5000}.get(fault, 0)  # type: ignore[arg-type]
                 value = total + shift
                 parts = [value // 10, value * 3 // 10, value * 4 // 10]
                 parts.append(value - sum(parts) + (100 if fault == "tou_mismatch" else 0))

@@ -5,6 +5,7 @@ charges."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import django_filters
 from django.http import HttpResponse
@@ -49,6 +50,11 @@ from tenancy.api_base import (
 )
 from tenancy.models import Site
 from verification.periods import PeriodError
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from django.db.models import QuerySet
 
 # --- tariffs -------------------------------------------------------------------------------
 
@@ -378,7 +384,9 @@ class FlaggedBillFilter(django_filters.FilterSet):
         model = FlaggedBill
         fields = ["site", "check", "state", "older_than_hours"]
 
-    def filter_age(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_age(
+        self, queryset: QuerySet[FlaggedBill], name: str, value: Decimal
+    ) -> QuerySet[FlaggedBill]:
         return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 
@@ -462,6 +470,7 @@ class PrepaidChargeViewSet(ReadOnlyTenantViewSet):
         """Charge every prepaid account now, without waiting for the interval."""
         from billing.prepaid import charge_prepaid_accounts
 
+        assert self.principal.tenant is not None
         summary = charge_prepaid_accounts(
             self.principal, self.principal.tenant, self.site_scope.site_ids_or_none
         )

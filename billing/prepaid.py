@@ -98,7 +98,7 @@ def _to_date(account: Account, since: datetime, kind: str) -> dict[Any, Decimal]
     """kWh charged earlier this year (by year) or this month (by YYYY-MM)."""
     totals: dict[Any, Decimal] = defaultdict(Decimal)
     field_name = "annual_quantities" if kind == "year" else "consumption"
-    rows = PrepaidCharge.dangerously_unscoped.filter(account=account, to_taken_at__gte=since)
+    rows = PrepaidCharge.objects.filter(account=account, to_taken_at__gte=since)
     for quantities in rows.values_list(field_name, flat=True):
         source = quantities if kind == "year" else quantities.get("months", {})
         for key, kwh in source.items():
@@ -112,16 +112,10 @@ def charge_account(
     """Charge one prepaid account's new validated consumption; None when there is none."""
     now = now or timezone.now()
     with transaction.atomic():
-        account = Account.dangerously_unscoped.select_for_update().get(pk=account_id)
+        account = Account.objects.select_for_update().get(pk=account_id)
         tenant = Tenant.objects.get(pk=account.tenant_id)
-        last = (
-            PrepaidCharge.dangerously_unscoped.filter(account=account)
-            .order_by("-to_taken_at")
-            .first()
-        )
-        meter_ids = list(
-            Meter.dangerously_unscoped.filter(account=account).values_list("pk", flat=True)
-        )
+        last = PrepaidCharge.objects.filter(account=account).order_by("-to_taken_at").first()
+        meter_ids = list(Meter.objects.filter(account=account).values_list("pk", flat=True))
         if not meter_ids:
             return None
         opening, closing = _opening_and_closing(account, meter_ids, last, now)
@@ -141,14 +135,14 @@ def charge_account(
             Assignment(
                 a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to
             )
-            for a in TariffAssignment.dangerously_unscoped.filter(
+            for a in TariffAssignment.objects.filter(
                 Q(account=account) | Q(account__isnull=True, customer_class=account.customer_class),
                 tenant=tenant,
             )
         ]
         versions = [
             Version(v.pk, v.tariff_id, v.effective_from, TariffSpec.parse(v.spec))
-            for v in TariffVersion.dangerously_unscoped.filter(
+            for v in TariffVersion.objects.filter(
                 tenant=tenant, tariff_id__in={a.tariff_id for a in assignments}
             )
         ]
@@ -172,7 +166,7 @@ def charge_account(
             year_to_date=_to_date(account, year_start, "year"),
             month_to_date=_to_date(account, month_start, "month"),
         )
-        charge = PrepaidCharge.dangerously_unscoped.create(
+        charge = PrepaidCharge.objects.create(
             tenant=tenant,
             account=account,
             site_id=account.site_id,
@@ -234,7 +228,7 @@ def charge_prepaid_accounts(
     """Charge every active prepaid account of the tenant, or of these sites (each account in
     its own transaction, so one that cannot be priced does not stop the others)."""
     summary = ChargeSummary()
-    accounts = Account.dangerously_unscoped.filter(
+    accounts = Account.objects.filter(
         tenant=tenant, payment_mode=PaymentMode.PREPAID, status=AccountStatus.ACTIVE
     )
     if site_ids is not None:

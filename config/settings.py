@@ -2,7 +2,10 @@
 
 With nothing set the platform runs on its embedded default: SQLite in WAL mode, tasks in
 process, debug on. ``DJANGO_DEBUG=0`` switches to production, which requires a secret key,
-allowed hosts and the field encryption key, and turns on the transport security settings.
+allowed hosts, the field encryption key, PostgreSQL (``DATABASE_URL``) and Redis
+(``REDIS_URL``), and turns on the transport security settings. Production never falls back to
+the embedded default: that would be one process on a SQLite file, running tasks inside web
+requests, with caches and throttles that each process keeps to itself.
 """
 
 from datetime import timedelta
@@ -10,7 +13,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str, require, require_list
+from config.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    require,
+    require_list,
+    require_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("BARS_VAR_DIR", str(BASE_DIR / "var")))
@@ -103,7 +114,15 @@ TEMPLATES = [
 
 # --- database ---------------------------------------------------------------------------
 
-DATABASE_URL = env_str("DATABASE_URL")
+if PRODUCTION:
+    DATABASE_URL = require_url(
+        "DATABASE_URL",
+        ("postgres", "postgresql", "pgsql"),
+        "production runs on PostgreSQL (row locks, triggers, many processes), not on the demo's "
+        "SQLite file",
+    )
+else:
+    DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:
@@ -111,7 +130,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "bars.sqlite3",
+            "NAME": VAR_DIR / "bars.sqlite3",  # type: ignore[typeddict-item]  # a path is fine
             # WAL lets the poller write while the site reads; IMMEDIATE takes the write lock
             # when a transaction starts, so two writers queue instead of failing mid-way.
             "OPTIONS": {
@@ -126,7 +145,15 @@ else:
 
 # --- cache, broker, tasks ----------------------------------------------------------------
 
-REDIS_URL = env_str("REDIS_URL")
+if PRODUCTION:
+    REDIS_URL = require_url(
+        "REDIS_URL",
+        ("redis", "rediss"),
+        "production sends tasks to the Celery workers and shares its cache and API throttles "
+        "between processes through Redis",
+    )
+else:
+    REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {

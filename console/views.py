@@ -32,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def bill_page(request: HttpRequest, bill_id: int) -> HttpResponse:
     """A bill as its customer sees it, for the staff who may see bills of its site; the same
     document as the PDF (``?as=pdf``), in the page's language or ``?lang=``."""
-    principal = request.principal
+    principal = request.principal  # type: ignore[attr-defined]  # set by the middleware
     scope = principal.site_scope(allowed_roles("bills", "view"))
     if not scope.allows_any:
         raise PermissionDenied

@@ -161,6 +161,7 @@ def open_account(actor: Principal, *, number: str = "", **fields: Any) -> Accoun
 
 def _free_account_number(actor: Principal) -> str:
     """The next generated number not already taken by an imported one."""
+    assert actor.tenant is not None
     while True:
         number = make_account_number(take_next(actor.tenant, ACCOUNT_NUMBER_SEQUENCE))
         if not Account.objects.filter(number=number).exists():

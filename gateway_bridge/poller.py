@@ -190,7 +190,7 @@ async def _read_meter(session: GatewaySession, meter: MeterTarget) -> MeterRead:
             client.read_holding_registers if block.function == 3 else client.read_input_registers
         )
         response = await session.request(
-            lambda reader=reader, block=block: reader(
+            lambda reader=reader, block=block: reader(  # type: ignore[misc]
                 block.address, count=block.count, device_id=meter.unit_id
             ),
             {"unit_id": meter.unit_id, "function": block.function, "address": block.address},
@@ -225,6 +225,7 @@ async def _observe(session: GatewaySession, meter: MeterTarget, command: Command
         relay = profile.relay
         assert relay is not None
         spec = profile.value(relay.state_value)
+        assert spec is not None
         block = next(b for b in profile.blocks if spec in b.values)
         reader = (
             session.client.read_holding_registers

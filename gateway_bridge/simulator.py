@@ -26,10 +26,14 @@ import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pymodbus.framer.rtu import FramerRTU
 
 from metering.meter_profiles import MeterProfile, get_profile
+
+if TYPE_CHECKING:
+    from metering.meter_profiles import BlockSpec
 
 CHAR_BITS = 11  # 8 data bits, even parity, one stop bit, plus the start bit
 GAP_CHARS = 7  # 3.5 characters of silence before the request and before the answer
@@ -233,7 +237,7 @@ class BlockEncoder:
     """Writes a block's registers from the simulation's numbers, with integer arithmetic where
     the register is an energy counter (exact: the four time-of-use registers must add up)."""
 
-    def __init__(self, block, resolution: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, block: BlockSpec, resolution: int) -> None:
         self.count = block.count
         self.fields = []
         for spec in block.values:
@@ -276,7 +280,7 @@ class BlockEncoder:
 _ENCODERS: dict[tuple[int, int], tuple[object, BlockEncoder]] = {}
 
 
-def _encoder(block, resolution: int) -> BlockEncoder:  # type: ignore[no-untyped-def]
+def _encoder(block: BlockSpec, resolution: int) -> BlockEncoder:
     entry = _ENCODERS.get((id(block), resolution))
     if entry is None or entry[0] is not block:
         entry = _ENCODERS[(id(block), resolution)] = (block, BlockEncoder(block, resolution))
@@ -369,7 +373,7 @@ class SimulatedGateway:
 
     def _frame(self, tid: int, unit: int, answer: bytes | tuple[bytes, str]) -> bytes:
         corrupt = isinstance(answer, tuple)
-        pdu = answer[0] if corrupt else answer
+        pdu = answer[0] if isinstance(answer, tuple) else answer
         if self.framing == "tcp":
             if corrupt:
                 pdu = pdu[:2] + pdu[3:]  # a byte lost inside: the byte count no longer matches

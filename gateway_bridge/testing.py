@@ -8,6 +8,7 @@ import random
 import socket
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from gateway_bridge.simulator import SimulatedGateway, build_gateways, serve_gateways
 from metering.models import Gateway, Meter
@@ -58,7 +59,7 @@ class SimulatorThread:
         self.loop.close()
 
 
-def start_simulator(count: int, meters: int, **options) -> SimulatorThread:  # type: ignore[no-untyped-def]
+def start_simulator(count: int, meters: int, **options: Any) -> SimulatorThread:
     base_port = options.pop("base_port", None) or free_port_range(count)
     return SimulatorThread(build_gateways(count, meters, base_port=base_port, **options))
 

@@ -28,9 +28,10 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Account
 from tenancy.models import Site, Tenant
+from tenancy.money import DecimalShape
 from tenancy.scoping import TenantOwned
 
-MONEY = {"max_digits": 16, "decimal_places": 2}
+MONEY: DecimalShape = {"max_digits": 16, "decimal_places": 2}
 
 
 class LedgerKind(models.TextChoices):

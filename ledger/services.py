@@ -18,17 +18,14 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from customers.models import Account
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from tenancy.bulk import allocate_ids, id_clusters, insert_rows
 from tenancy.models import Tenant
-from tenancy.money import Money, round_fen
+from tenancy.money import Money
 from tenancy.principal import Principal
-
-HALF_FEN = Decimal("0.005")  # sums on SQLite are floats: anything under half a fen is zero
 
 
 class PostingError(ValidationError):
@@ -85,7 +82,7 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
     ordered = sorted(set(ids))
     found: set[int] = set()
     for cluster in id_clusters(ordered):
-        accounts = LedgerAccount.dangerously_unscoped.filter(
+        accounts = LedgerAccount.objects.filter(
             tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
         ).order_by("pk")
         if connection.vendor == "postgresql":
@@ -144,7 +141,7 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
         existing = {}
         for source_type in {spec.source_type for spec in specs}:
             ids = [spec.source_id for spec in specs if spec.source_type == source_type]
-            for entry_id, source_id, digest in JournalEntry.dangerously_unscoped.filter(
+            for entry_id, source_id, digest in JournalEntry.objects.filter(
                 tenant=tenant, source_type=source_type, source_id__in=ids
             ).values_list("pk", "source_id", "digest"):
                 existing[(source_type, source_id)] = (entry_id, digest)
@@ -227,7 +224,7 @@ def post_entry(
     except IntegrityError:
         # A concurrent posting of the same source committed first; answer as a retry would.
         entry_id = post_entries(actor, [spec])[spec.source_id]
-    return JournalEntry.dangerously_unscoped.get(pk=entry_id)
+    return JournalEntry.objects.get(pk=entry_id)
 
 
 def tenant_ledger_account(
@@ -235,14 +232,14 @@ def tenant_ledger_account(
 ) -> LedgerAccount:
     """A tenant-level ledger account (revenue per utility and component, VAT payable, a
     clearing account), created on first use."""
-    names = {
+    names: dict[str, str] = {
         LedgerKind.REVENUE: f"Revenue {utility} {component}".strip(),
         LedgerKind.VAT_PAYABLE: f"VAT payable {utility}".strip(),
         LedgerKind.CLEARING: f"Clearing {component}".strip(),
     }
     try:
         with transaction.atomic():
-            ledger_account, _created = LedgerAccount.dangerously_unscoped.get_or_create(
+            ledger_account, _created = LedgerAccount.objects.get_or_create(
                 tenant=tenant,
                 kind=kind,
                 account=None,
@@ -251,7 +248,7 @@ def tenant_ledger_account(
                 defaults={"name": names.get(kind, kind)},
             )
     except IntegrityError:
-        ledger_account = LedgerAccount.dangerously_unscoped.get(
+        ledger_account = LedgerAccount.objects.get(
             tenant=tenant, kind=kind, account=None, utility=utility, component=component
         )
     return ledger_account
@@ -278,7 +275,7 @@ def customer_ledger_accounts(
     found: dict[int, int] = {}
     wanted_set = set(wanted)
     for cluster in id_clusters(wanted):
-        rows = LedgerAccount.dangerously_unscoped.filter(tenant=tenant, kind=kind)
+        rows = LedgerAccount.objects.filter(tenant=tenant, kind=kind)
         if cluster[-1] - cluster[0] < 4 * len(cluster):
             # Dense (a chunk of a run): one index range read, not one probe per account.
             rows = rows.filter(account_id__gte=cluster[0], account_id__lte=cluster[-1])
@@ -290,42 +287,3 @@ def customer_ledger_accounts(
             if account_id in wanted_set
         )
     return found
-
-
-def check_ledger(tenant: Tenant | None = None) -> list[str]:
-    """Everything that is wrong with the ledger, as sentences (empty when it is sound): entries
-    whose lines do not sum to zero or have fewer than two lines, and cached balances that differ
-    from the sum of their lines."""
-    problems = []
-    lines = JournalLine.dangerously_unscoped.all()
-    accounts = LedgerAccount.dangerously_unscoped.all()
-    entries = JournalEntry.dangerously_unscoped.all()
-    if tenant is not None:
-        lines, accounts, entries = (
-            lines.filter(tenant=tenant),
-            accounts.filter(tenant=tenant),
-            entries.filter(tenant=tenant),
-        )
-    unbalanced = (
-        entries.annotate(line_sum=Sum("lines__amount"), line_count=Count("lines"))
-        .filter(Q(line_count__lt=2) | Q(line_sum__gt=HALF_FEN) | Q(line_sum__lt=-HALF_FEN))
-        .values_list("pk", "source_type", "source_id", "line_sum", "line_count")
-    )
-    for entry_id, source_type, source_id, line_sum, line_count in unbalanced:
-        problems.append(
-            f"entry {entry_id} ({source_type}:{source_id}) has {line_count} lines "
-            f"summing to {line_sum or 0}"
-        )
-    derived = dict(
-        lines.values("ledger_account_id")
-        .annotate(total=Sum("amount"))
-        .values_list("ledger_account_id", "total")
-    )
-    for pk, name, balance in accounts.values_list("pk", "name", "balance"):
-        expected = round_fen(Decimal(derived.get(pk) or 0))
-        balance = round_fen(Decimal(balance))
-        if balance != expected:
-            problems.append(
-                f"ledger account {pk} ({name}): cached balance {balance}, lines sum to {expected}"
-            )
-    return problems

@@ -5,7 +5,7 @@ meter profiles and reading completeness."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.db.models import Count, Max, Q, Sum
@@ -42,6 +42,10 @@ from tenancy.api_base import (
 )
 from tenancy.api_plumbing import StrictJSONParser
 from tenancy.models import Site
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO
 
 MAX_INGEST_ITEMS = 5000
 
@@ -186,7 +190,12 @@ class CsvTextParser(BaseParser):
 
     media_type = "text/csv"
 
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
         encoding = (parser_context or {}).get("encoding", "utf-8")
         try:
             return {"csv": stream.read().decode(encoding)}
@@ -535,6 +544,7 @@ class ReadingCompletenessViewSet(TenantViewSet):
         query = CompletenessQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         tenant = self.principal.tenant
+        assert tenant is not None
         slot = query.validated_data.get("slot")
         if slot is None:
             slot = current_slot(tenant) - timedelta(minutes=tenant.reading_interval_minutes)

@@ -19,10 +19,11 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Account, Premise, Utility
 from tenancy.models import Site, TransformerArea
+from tenancy.money import DecimalShape, OptionalDecimalShape
 from tenancy.scoping import TenantOwned
 
-ENERGY = {"max_digits": 16, "decimal_places": 3}
-MEASURE = {"max_digits": 12, "decimal_places": 3, "null": True, "blank": True}
+ENERGY: DecimalShape = {"max_digits": 16, "decimal_places": 3}
+MEASURE: OptionalDecimalShape = {"max_digits": 12, "decimal_places": 3, "null": True, "blank": True}
 
 
 class Framing(models.TextChoices):

@@ -195,7 +195,7 @@ def _existing(
     found: dict[tuple[int, datetime], Reading] = {}
     meter_ids = {meter_id for meter_id, _slot in keys}
     slots = {slot for _meter_id, slot in keys}
-    candidates = Reading.dangerously_unscoped.filter(
+    candidates = Reading.objects.filter(
         tenant=tenant, meter_id__in=meter_ids, taken_at__in=slots
     ).only("id", "meter_id", "taken_at", *_COMPARED)
     wanted = set(keys)

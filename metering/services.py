@@ -240,7 +240,7 @@ def import_meters_csv(
     )
     rows: list[dict[str, Any]] = []
     problems: list[CsvRowError] = []
-    seen_serials: set[str] = set()
+    seen_serials: set[str | None] = set()
     for line, row in enumerate(reader, start=2):
         fields, errors = _csv_row_fields(row, lookups)
         if not errors:
@@ -381,6 +381,7 @@ def record_manual_reading(
     if taken_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"taken_at": _("A reading cannot be taken in the future.")})
     row = reading_row(meter, taken_at, taken_at, ReadingSource.MANUAL, values, actor.id)
+    assert actor.tenant is not None
     outcome = store_readings(actor.tenant, [row])[0]
     if outcome.status == "conflict":
         raise IntegrityError("conflicting reading for this slot")
@@ -415,10 +416,16 @@ def ingest_readings(actor: Principal, items: Sequence[IngestItem]) -> list[dict[
             continue
         rows.append(
             reading_row(
-                item.meter, item.taken_at, item.read_at, ReadingSource.PUSHED, item.values, None
+                item.meter,
+                item.taken_at,  # type: ignore[arg-type]  # set on every item without errors
+                item.read_at,  # type: ignore[arg-type]
+                ReadingSource.PUSHED,
+                item.values,
+                None,
             )
         )
         positions.append(item.index)
+    assert actor.tenant is not None
     outcomes: list[StoreOutcome] = store_readings(actor.tenant, rows) if rows else []
     for index, outcome in zip(positions, outcomes, strict=True):
         results[index] = {"index": index, "status": outcome.status}
@@ -505,6 +512,7 @@ def issue_command(
                 command, ["meter", "kind", "setpoint", "value", "reason", "expires_at"]
             ),
         )
+        assert actor.tenant is not None
         send_task_after_commit(
             EXECUTE_GATEWAY_COMMANDS,
             {"tenant_id": actor.tenant.pk, "gateway_id": meter.gateway_id},

@@ -71,7 +71,7 @@ class StaffUserAdmin(UserAdmin):
     list_display = ["username", "display_name", "tenant", "is_active", "is_superuser"]
     list_filter = ["tenant", "is_active", "is_superuser"]
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *UserAdmin.fieldsets,  # type: ignore[misc]  # set on UserAdmin, optional in the stubs
         ("Tenant", {"fields": ("tenant", "display_name")}),
     )
     inlines = [RoleGrantInline]

@@ -69,6 +69,7 @@ class CurrentTenantViewSet(TenantViewSet):
     @action(detail=False, methods=["get", "patch"], url_path="me", permission_by_method=True)
     def me(self, request: Request) -> Response:
         tenant = self.principal.tenant
+        assert tenant is not None
         if request.method == "GET":
             return Response(self.get_serializer(tenant).data)
         serializer = self.get_serializer(tenant, data=request.data, partial=True)
@@ -179,6 +180,7 @@ class CalendarDayViewSet(CrudTenantViewSet):
         query.is_valid(raise_exception=True)
         day = query.validated_data["date"]
         tenant = self.principal.tenant
+        assert tenant is not None
         return Response(
             {
                 "date": day,
@@ -313,7 +315,7 @@ class ApiClientViewSet(CrudTenantViewSet):
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         client, token = services.issue_api_client(self.principal, **serializer.validated_data)
-        client.issued_token = token
+        client.issued_token = token  # type: ignore[attr-defined]  # shown once by the serializer
         serializer.instance = client
 
     @extend_schema(

@@ -37,10 +37,10 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
     object exists elsewhere.
     """
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet | None:
         queryset = super().get_queryset()
         scope = request_site_scope(self.context.get("request"))
-        if hasattr(queryset, "for_sites"):
+        if queryset is not None and hasattr(queryset, "for_sites"):
             queryset = queryset.for_sites(scope.site_ids_or_none)
         return queryset
 
@@ -99,7 +99,7 @@ class TenantModelSerializer(serializers.ModelSerializer):
 
     def check_tenant_unique_constraints(self, attrs: dict[str, Any]) -> None:
         """(tenant, field…) unique constraints, as field errors instead of a database error."""
-        model = self.Meta.model
+        model: type[models.Model] = self.Meta.model
         instance = getattr(self, "instance", None)
         for constraint in model._meta.constraints:
             if not isinstance(constraint, models.UniqueConstraint) or constraint.condition:
@@ -117,7 +117,7 @@ class TenantModelSerializer(serializers.ModelSerializer):
             if instance is not None:
                 clashes = clashes.exclude(pk=instance.pk)
             if clashes.exists():
-                message = UniqueValidator.message
+                message = str(UniqueValidator.message)
                 raise serializers.ValidationError(
                     {fields[-1]: [serializers.ErrorDetail(message, code="unique")]}
                 )
@@ -140,7 +140,7 @@ class TenantViewSet(viewsets.GenericViewSet):
 
     @property
     def principal(self) -> Principal:
-        return self.request.principal
+        return self.request.principal  # type: ignore[attr-defined]  # set by the middleware
 
     @property
     def site_scope(self) -> SiteScope:
@@ -157,7 +157,7 @@ class TenantViewSet(viewsets.GenericViewSet):
             raise ImproperlyConfigured(
                 f"{type(self).__name__}.queryset must come from a tenant-scoped manager"
             )
-        return queryset.for_sites(self.site_scope.site_ids_or_none)
+        return queryset.for_sites(self.site_scope.site_ids_or_none)  # type: ignore[attr-defined]
 
     def filter_queryset(self, queryset: models.QuerySet) -> models.QuerySet:
         """List filters narrow lists; an object named by its id is found without them."""
@@ -188,19 +188,21 @@ class TenantViewSet(viewsets.GenericViewSet):
 
 class TenantSettingsViewSet(TenantViewSet):
     """``GET`` and ``PATCH …/current/``: the tenant's one settings row of ``settings_model``
-    (made with its defaults on first read), changed only through ``update_service``."""
+    (its defaults until the first change: a GET never writes), changed only through
+    ``update_service``."""
 
     settings_model: ClassVar[Any] = None
     tenant_wide = True  # one row for the whole tenant: changing it needs an all-sites grant
 
     @action(detail=False, methods=["get", "patch"], url_path="current", permission_by_method=True)
     def current(self, request: Request) -> Response:
-        settings = self.settings_model.for_tenant(self.principal.tenant)
         if request.method == "GET":
+            settings = self.settings_model.for_tenant(self.principal.tenant)
             return Response(self.get_serializer(settings).data)
+        settings = self.settings_model.stored_for_tenant(self.principal.tenant)
         body = self.get_serializer(settings, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        settings = type(self).update_service(self.principal, settings, dict(body.validated_data))
+        settings = type(self).update_service(self.principal, settings, dict(body.validated_data))  # type: ignore[misc]
         return Response(self.get_serializer(settings).data)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -21,6 +21,13 @@ from rest_framework.throttling import BaseThrottle
 
 from tenancy import fastcache
 from tenancy.throttling import current_window
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import IO
+
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class Conflict(exceptions.APIException):
@@ -54,7 +61,12 @@ class StrictJSONParser(JSONParser):
     NaN and Infinity and repeated keys are refused instead of silently taken.
     """
 
-    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -93,11 +105,11 @@ class PrincipalRateThrottle(BaseThrottle):
 
     scope = "principal"
 
-    def allow_request(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def allow_request(self, request: Request, view: APIView) -> bool:
         principal = getattr(request, "principal", None)
         if principal is None:
             return True
-        window = current_window(api_settings.DEFAULT_THROTTLE_RATES[self.scope])
+        window = current_window(api_settings.DEFAULT_THROTTLE_RATES[self.scope])  # type: ignore[arg-type]
         count = getattr(request._request, "counted_requests", None)
         if count is None:
             counter = window.counter(self.scope, f"{principal.kind}:{principal.id}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -19,6 +19,8 @@ from django.db import models, transaction
 from tenancy.context import get_request_meta
 from tenancy.models import AuditEvent, Site
 from tenancy.principal import Principal
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 class AuditAction(models.TextChoices):
@@ -162,9 +164,7 @@ def record_audit(
     return event
 
 
-def create_with_audit(
-    actor: Principal, model: type[models.Model], action: AuditAction, **fields: Any
-) -> models.Model:
+def create_with_audit(actor: Principal, model: type[_M], action: AuditAction, **fields: Any) -> _M:
     """Validate, insert and audit one row (the common shape of a create action)."""
     with transaction.atomic():
         obj = model(tenant=actor.tenant, **fields)
@@ -175,8 +175,8 @@ def create_with_audit(
 
 
 def update_with_audit(
-    actor: Principal, obj: models.Model, changes: dict[str, Any], action: AuditAction
-) -> models.Model:
+    actor: Principal, obj: _M, changes: dict[str, Any], action: AuditAction
+) -> _M:
     """Apply ``changes``, validate, save only those fields and audit what really changed."""
     with transaction.atomic():
         obj = type(obj)._base_manager.select_for_update().get(pk=obj.pk)

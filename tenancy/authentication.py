@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
@@ -15,7 +17,7 @@ class ApiClientTokenAuthentication(BaseAuthentication):
 
     keyword = "Token"
 
-    def authenticate(self, request: Request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         django_request = request._request
         if getattr(django_request, "api_token_rejected", False):
             raise exceptions.AuthenticationFailed(_("Invalid or revoked API token."))
@@ -31,7 +33,7 @@ class ApiClientTokenAuthentication(BaseAuthentication):
 class StaffSessionAuthentication(SessionAuthentication):
     """The console's session login, with Django's CSRF check on unsafe methods."""
 
-    def authenticate(self, request: Request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         django_request = request._request
         principal = getattr(django_request, "principal", None)
         if principal is None or principal.kind != ActorKind.STAFF:

@@ -64,7 +64,7 @@ def insert_rows(
     table; returns how many."""
     meta = model._meta
     model_fields = [meta.get_field(name) for name in fields]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in model_fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in model_fields)  # type: ignore[arg-type, union-attr]
     count = 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -90,7 +90,7 @@ def insert_rows(
 
         for row in rows:
             batch.extend(
-                field.get_db_prep_save(value, connection)
+                field.get_db_prep_save(value, connection)  # type: ignore[union-attr]
                 for field, value in zip(model_fields, row, strict=True)
             )
             pending += 1
@@ -131,7 +131,7 @@ def update_rows(
             values = ", ".join(["(%s::bigint, " + ", ".join(casts) + ")"] * len(rows))
             names = ", ".join(quote(f"v{i}") for i in range(len(fields)))
             assignments = ", ".join(
-                f"{quote(field.column)} = v.{quote(f'v{i}')}"
+                f"{quote(field.column)} = v.{quote(f'v{i}')}"  # type: ignore[arg-type, union-attr]
                 for i, field in enumerate(model_fields)
             )
             params = [
@@ -140,25 +140,25 @@ def update_rows(
                 for value in (
                     row[0],
                     *(
-                        f.get_db_prep_save(v, connection)
+                        f.get_db_prep_save(v, connection)  # type: ignore[union-attr]
                         for f, v in zip(model_fields, row[1:], strict=True)
                     ),
                 )
             ]
             cursor.execute(
                 f"UPDATE {meta.db_table} AS t SET {assignments} "  # noqa: S608 - model names
-                f"FROM (VALUES {values}) AS v(id, {names}) WHERE t.{quote(meta.pk.column)} = v.id",
+                f"FROM (VALUES {values}) AS v(id, {names}) WHERE t.{quote(meta.pk.column)} = v.id",  # type: ignore[arg-type]
                 params,
             )
             return
-        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in model_fields)  # type: ignore[arg-type, union-attr]
         cursor.executemany(
             f"UPDATE {meta.db_table} SET {assignments} "  # noqa: S608 - model names
-            f"WHERE {quote(meta.pk.column)} = %s",
+            f"WHERE {quote(meta.pk.column)} = %s",  # type: ignore[arg-type]
             [
                 [
                     *(
-                        f.get_db_prep_save(v, connection)
+                        f.get_db_prep_save(v, connection)  # type: ignore[union-attr]
                         for f, v in zip(model_fields, row[1:], strict=True)
                     ),
                     row[0],

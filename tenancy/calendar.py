@@ -17,7 +17,7 @@ _LOOKAHEAD_DAYS = 31
 
 
 def calendar_overrides(tenant: Tenant, start: date, end: date) -> dict[date, str]:
-    rows = CalendarDay.dangerously_unscoped.filter(tenant=tenant, date__gte=start, date__lte=end)
+    rows = CalendarDay.objects.filter(tenant=tenant, date__gte=start, date__lte=end)
     return dict(rows.values_list("date", "kind"))
 
 

@@ -40,8 +40,8 @@ def get_current_tenant() -> Tenant:
     tenant = _current_tenant.get()
     if tenant is None:
         raise TenantNotSet(
-            "No current tenant: set one with use_tenant(), or use the model's dangerously_unscoped manager "
-            "in system code."
+            "No current tenant: set one with use_tenant() (business code), or use the model's "
+            "dangerously_unscoped manager (system code only)."
         )
     return tenant
 

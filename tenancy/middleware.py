@@ -81,7 +81,7 @@ class TenantMiddleware:
             if scheme.lower() in _TOKEN_SCHEMES:
                 principal = None
                 if token.strip():
-                    window = current_window(api_settings.DEFAULT_THROTTLE_RATES["principal"])
+                    window = current_window(api_settings.DEFAULT_THROTTLE_RATES["principal"])  # type: ignore[arg-type]
                     principal, count = principal_for_token(token.strip(), window)
                     request.counted_requests = count  # type: ignore[attr-defined]
                 request.api_token_rejected = principal is None  # type: ignore[attr-defined]

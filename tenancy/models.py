@@ -9,7 +9,8 @@ can later be distributed by tenant. Staff users belong to one tenant; platform o
 from __future__ import annotations
 
 import zoneinfo
-from typing import Any
+from datetime import date
+from typing import Any, ClassVar, NoReturn, Self
 
 import pgtrigger
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -76,7 +77,7 @@ class Tenant(models.Model):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
 
-    def local_today(self):  # type: ignore[no-untyped-def]
+    def local_today(self) -> date:
         return timezone.now().astimezone(self.zone).date()
 
 
@@ -171,7 +172,7 @@ class User(AbstractUser):
     )
     display_name = models.CharField(_("display name"), max_length=100, blank=True)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager[Self]] = UserManager()
     tenant_staff = TenantManager()
 
     site_path = None
@@ -298,7 +299,7 @@ class AuditEventQuerySet(TenantQuerySet):
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyError("Audit events cannot be changed.")
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self) -> NoReturn:
         raise AppendOnlyError("Audit events cannot be deleted.")
 
     _update = update  # type: ignore[assignment]
@@ -308,7 +309,7 @@ class UnscopedAuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyError("Audit events cannot be changed.")
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self) -> NoReturn:
         raise AppendOnlyError("Audit events cannot be deleted.")
 
 
@@ -334,8 +335,10 @@ class AuditEvent(TenantOwned):
     ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = TenantManager.from_queryset(AuditEventQuerySet)()
-    dangerously_unscoped = models.Manager.from_queryset(UnscopedAuditEventQuerySet)()
+    objects: ClassVar[TenantManager] = TenantManager.from_queryset(AuditEventQuerySet)()
+    dangerously_unscoped: ClassVar[models.Manager[AuditEvent]] = models.Manager.from_queryset(
+        UnscopedAuditEventQuerySet
+    )()
 
     site_path = "site_id"
 
@@ -359,5 +362,5 @@ class AuditEvent(TenantOwned):
             raise AppendOnlyError("Audit events cannot be changed.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events cannot be deleted.")

@@ -4,9 +4,25 @@ says so (each bill line, each tax part)."""
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TypedDict
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+
+
+class DecimalShape(TypedDict):
+    """The size of a ``DecimalField`` shared by many columns (``MONEY``, ``ENERGY``), unpacked
+    into the field's arguments."""
+
+    max_digits: int
+    decimal_places: int
+
+
+class OptionalDecimalShape(DecimalShape):
+    """A shared ``DecimalField`` size for a column that may be empty."""
+
+    null: bool
+    blank: bool
 
 
 def Money(value: str | int | Decimal) -> Decimal:

@@ -12,10 +12,15 @@ that belong to no site) need the role for all sites.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
 from tenancy.roles import ALL_ROLES, Role
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
 
 ADMIN = Role.TENANT_ADMIN
 HQ = Role.HQ_FINANCE
@@ -198,7 +203,7 @@ def allowed_roles(resource: str, action: str) -> frozenset[str]:
         ) from exc
 
 
-def method_not_routed(view) -> bool:  # type: ignore[no-untyped-def]
+def method_not_routed(view: Any) -> bool:
     action_map = getattr(view, "action_map", None)
     return (
         action_map is not None
@@ -207,7 +212,7 @@ def method_not_routed(view) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def permission_action_of(view) -> str:  # type: ignore[no-untyped-def]
+def permission_action_of(view: Any) -> str:
     """The matrix action a view's current DRF action maps to."""
     if getattr(view, "permission_action", None):
         return view.permission_action
@@ -228,7 +233,7 @@ class MatrixPermission(BasePermission):
     such a role.
     """
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request: Request, view: Any) -> bool:
         principal = getattr(request, "principal", None)
         if principal is None or principal.tenant is None:
             return False
@@ -236,7 +241,7 @@ class MatrixPermission(BasePermission):
             return True  # DRF answers 405 for a method the route does not have
         action = permission_action_of(view)
         scope = principal.site_scope(allowed_roles(view.permission_resource, action))
-        request.site_scope = scope
+        request.site_scope = scope  # type: ignore[attr-defined]  # read by the base viewset
         if not scope.allows_any:
             return False
         tenant_wide = getattr(view, "tenant_wide", False)

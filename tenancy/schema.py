@@ -10,7 +10,7 @@ from tenancy.permissions import allowed_roles, permission_action_of, role_labels
 class MatrixAutoSchema(AutoSchema):
     """Adds the roles that may call each operation to its OpenAPI description."""
 
-    def get_description(self) -> str:
+    def get_description(self) -> str:  # type: ignore[override]  # drf-spectacular's signature
         description = super().get_description()
         resource = getattr(self.view, "permission_resource", None)
         if resource is None:

@@ -19,10 +19,14 @@ through a scoped query.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import models
 from django.db.models.sql import Query
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 from tenancy.context import get_current_tenant
 
@@ -30,46 +34,59 @@ from tenancy.context import get_current_tenant
 class TenantScopedQuery(Query):
     tenant_filter_pending = True
 
-    def get_compiler(self, using=None, connection=None, elide_empty=True):  # type: ignore[no-untyped-def]
+    def get_compiler(
+        self,
+        using: str | None = None,
+        connection: BaseDatabaseWrapper | None = None,
+        elide_empty: bool = True,
+    ) -> SQLCompiler:
         if self.tenant_filter_pending:
             return self.with_tenant_filter().get_compiler(using, connection, elide_empty)
         return super().get_compiler(using, connection, elide_empty)
 
     def with_tenant_filter(self) -> TenantScopedQuery:
         tenant_id = get_current_tenant().pk
-        scoped = self.clone()
+        scoped = cast(TenantScopedQuery, self.clone())  # clone() keeps the class
         scoped.tenant_filter_pending = False
         scoped.add_q(models.Q(tenant_id=tenant_id))
         return scoped
 
 
 class TenantQuerySet(models.QuerySet):
-    def __init__(self, model=None, query=None, using=None, hints=None):  # type: ignore[no-untyped-def]
+    _query: Query
+
+    def __init__(
+        self,
+        model: type[models.Model] | None = None,
+        query: Query | None = None,
+        using: str | None = None,
+        hints: dict[str, models.Model] | None = None,
+    ) -> None:
         super().__init__(model, query or TenantScopedQuery(model), using, hints)
 
     def _scope_now(self) -> None:
-        if getattr(self._query, "tenant_filter_pending", False):
+        if isinstance(self._query, TenantScopedQuery) and self._query.tenant_filter_pending:
             self._query = self._query.with_tenant_filter()
 
     def update(self, **kwargs: Any) -> int:
         self._scope_now()
         return super().update(**kwargs)
 
-    def _update(self, values):  # type: ignore[no-untyped-def]
+    def _update(self, values: list[tuple[models.Field[Any, Any], Any, Any]]) -> int:
         self._scope_now()
-        return super()._update(values)
+        return super()._update(values)  # type: ignore[misc]  # private, not in django-stubs
 
-    def delete(self):  # type: ignore[no-untyped-def]
+    def delete(self) -> tuple[int, dict[str, int]]:
         self._scope_now()
         return super().delete()
 
-    def _raw_delete(self, using):  # type: ignore[no-untyped-def]
+    def _raw_delete(self, using: str | None) -> int:
         self._scope_now()
         return super()._raw_delete(using)
 
     def for_sites(self, site_ids: frozenset[int] | None) -> TenantQuerySet:
         """Limit to the given sites (``None`` means every site of the tenant)."""
-        site_path = self.model.site_path
+        site_path = self.model.site_path  # type: ignore[attr-defined]  # set on each model
         if site_ids is None or site_path is None:
             return self
         return self.filter(**{f"{site_path}__in": site_ids})
@@ -105,3 +122,25 @@ class TenantOwned(models.Model):
         if self.tenant_id is None:
             self.tenant = get_current_tenant()
         super().save(*args, **kwargs)
+
+
+class TenantSettings(models.Model):
+    """Base of a tenant's one row of settings for an app (verification thresholds, billing
+    rules). The row is written on the first change; until then a read gets the defaults as an
+    unsaved row, so reading settings (a GET, a task) never writes."""
+
+    tenant = models.OneToOneField("tenancy.Tenant", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def for_tenant(cls, tenant: Any) -> Any:
+        """The tenant's settings to read: the stored row, or the defaults (unsaved)."""
+        return cls._default_manager.filter(tenant=tenant).first() or cls(tenant=tenant)
+
+    @classmethod
+    def stored_for_tenant(cls, tenant: Any) -> Any:
+        """The tenant's settings row to change, written with the defaults if there is none."""
+        settings, _created = cls._default_manager.get_or_create(tenant=tenant)
+        return settings

@@ -15,9 +15,9 @@ def take_next(tenant: Tenant, name: str) -> int:
     """
     if not connection.in_atomic_block:
         raise RuntimeError("take_next() must run inside transaction.atomic()")
-    Sequence.dangerously_unscoped.bulk_create(
+    Sequence.objects.bulk_create(
         [Sequence(tenant=tenant, name=name, next_value=1)], ignore_conflicts=True
     )
-    counter = Sequence.dangerously_unscoped.filter(tenant=tenant, name=name)
+    counter = Sequence.objects.filter(tenant=tenant, name=name)
     counter.update(next_value=models.F("next_value") + 1)
     return counter.values_list("next_value", flat=True).get() - 1

@@ -51,9 +51,7 @@ class GrantSpec:
 def update_tenant(actor: Principal, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     with transaction.atomic():
         tenant = update_with_audit(actor, tenant, changes, AuditAction.TENANT_UPDATED)
-        forget_tokens(
-            *ApiClient.dangerously_unscoped.filter(tenant=tenant).values_list("key_hash", flat=True)
-        )
+        forget_tokens(*ApiClient.objects.filter(tenant=tenant).values_list("key_hash", flat=True))
     return tenant
 
 
@@ -111,7 +109,7 @@ def _check_grants(actor: Principal, grants: Sequence[GrantSpec]) -> None:
     for grant in grants:
         if grant.role not in Role.values:
             raise ValidationError({"grants": _("Unknown role: %(role)s") % {"role": grant.role}})
-        if grant.site is not None and grant.site.tenant_id != actor.tenant.pk:
+        if grant.site is not None and grant.site.tenant_id != actor.tenant.pk:  # type: ignore[union-attr]
             raise ValidationError({"grants": _("Unknown site.")})
         key = (grant.role, grant.site.pk if grant.site else None)
         if key in seen:

@@ -31,6 +31,7 @@ class TenantTask(DjangoTask):
 
 @shared_task(name="tenancy.clear_expired_sessions")
 def clear_expired_sessions() -> int:
-    """Drop expired staff sessions (daily)."""
+    """Drop expired staff sessions (daily). Safe to run twice: it deletes only sessions past
+    their expiry, which a second run no longer finds."""
     deleted, _by_model = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted

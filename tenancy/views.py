@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.auth import views as auth_views
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -9,8 +11,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from tenancy.audit import AuditAction, record_audit
 from tenancy.principal import Principal
 
+if TYPE_CHECKING:
+    from django.contrib.auth.forms import AuthenticationForm
+    from django.contrib.auth.models import AnonymousUser
 
-def _audit_session(user, action: AuditAction) -> None:  # type: ignore[no-untyped-def]
+    from tenancy.models import User
+
+
+def _audit_session(user: User | AnonymousUser | None, action: AuditAction) -> None:
     if user is not None and user.is_authenticated and user.tenant_id is not None:
         record_audit(Principal.for_user(user), action, user)
 
@@ -20,14 +28,14 @@ class StaffLoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         _audit_session(form.get_user(), AuditAction.LOGIN)
         return response
 
 
 class StaffLogoutView(auth_views.LogoutView):
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         _audit_session(request.user, AuditAction.LOGOUT)
         return super().post(request, *args, **kwargs)
 

@@ -8,7 +8,7 @@ objects) when you add an endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import count
@@ -55,7 +55,7 @@ class Route:
     methods: frozenset[str]
     detail: bool
     lookup_kwarg: str | None
-    view_class: type
+    view_class: type[Any]
     actions: dict[str, str]
     initkwargs: dict[str, Any]
 
@@ -76,7 +76,7 @@ class Route:
         return reverse(self.name, kwargs=kwargs)
 
 
-def _walk(patterns: list, prefix: str = ""):  # type: ignore[no-untyped-def]
+def _walk(patterns: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
     for pattern in patterns:
         route = prefix + str(pattern.pattern).lstrip("^").rstrip("$")
         if isinstance(pattern, URLResolver):
@@ -90,7 +90,8 @@ def discover_api_routes() -> list[Route]:
     for path, pattern in _walk(get_resolver().url_patterns):
         if not path.startswith(API_PREFIX) or "format" in pattern.pattern.regex.groupindex:
             continue
-        view_class = pattern.callback.cls
+        assert pattern.name is not None
+        view_class = pattern.callback.cls  # type: ignore[attr-defined]  # set by as_view()
         lookup_kwarg = view_class.lookup_url_kwarg or view_class.lookup_field
         detail = lookup_kwarg in pattern.pattern.regex.groupindex
         basename = _basename_of(pattern.name)
@@ -99,12 +100,12 @@ def discover_api_routes() -> list[Route]:
                 name=pattern.name,
                 basename=basename,
                 suffix=pattern.name.removeprefix(basename + "-"),
-                methods=frozenset(m for m in pattern.callback.actions if m in METHODS),
+                methods=frozenset(m for m in pattern.callback.actions if m in METHODS),  # type: ignore[attr-defined]
                 detail=detail,
                 lookup_kwarg=lookup_kwarg if detail else None,
                 view_class=view_class,
-                actions=dict(pattern.callback.actions),
-                initkwargs=dict(pattern.callback.initkwargs),
+                actions=dict(pattern.callback.actions),  # type: ignore[attr-defined]
+                initkwargs=dict(pattern.callback.initkwargs),  # type: ignore[attr-defined]
             )
         )
     return routes
@@ -145,19 +146,19 @@ class ActionSpec:
 @dataclass
 class RouteSpec:
     model: type[models.Model]
-    make: Callable[[TenantWorld, Site], models.Model]
+    make: Callable[[TenantWorld, Site], Any]
     site_bound: bool
     create_body: Callable[[TenantWorld, Site], dict[str, Any]] | None = None
     foreign_create_body: Callable[[TenantWorld, TenantWorld], dict[str, Any]] | None = None
-    patch_body: Callable[[models.Model], dict[str, Any]] = lambda obj: {}
-    put_body: Callable[[TenantWorld, models.Model], dict[str, Any]] | None = None
-    lookup: Callable[[models.Model], str] = lambda obj: str(obj.pk)
+    patch_body: Callable[[Any], dict[str, Any]] = lambda obj: {}
+    put_body: Callable[[TenantWorld, Any], dict[str, Any]] | None = None
+    lookup: Callable[[Any], str] = lambda obj: str(obj.pk)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     no_object: bool = False
     global_data: bool = False
     listed_ids: Callable[[Any], set[Any]] | None = None
 
-    def unscoped(self) -> models.Manager:
+    def dangerously_unscoped(self) -> models.Manager:
         return getattr(self.model, "dangerously_unscoped", self.model._default_manager)
 
 
@@ -180,7 +181,7 @@ def _account_body(world: TenantWorld, site: Site) -> dict[str, Any]:
 
 SPECS: dict[str, RouteSpec] = {
     "tenant": RouteSpec(
-        model=type("NoModel", (), {}),  # type: ignore[arg-type]
+        model=type("NoModel", (), {}),
         make=lambda w, s: w.tenant,
         site_bound=False,
         no_object=True,
@@ -426,7 +427,7 @@ METERING_SPECS: dict[str, RouteSpec] = {
         },
     ),
     "meter-profile": RouteSpec(
-        model=type("NoModel", (), {}),  # type: ignore[arg-type]
+        model=type("NoModel", (), {}),
         make=lambda w, s: None,
         site_bound=False,
         global_data=True,
@@ -534,7 +535,7 @@ VERIFY_SPECS: dict[str, RouteSpec] = {
     "line-loss": RouteSpec(model=LineLoss, make=lambda w, s: w.line_loss(s), site_bound=True),
     "verification-settings": RouteSpec(
         model=VerificationSettings,
-        make=lambda w, s: VerificationSettings.for_tenant(w.tenant),
+        make=lambda w, s: VerificationSettings.stored_for_tenant(w.tenant),
         site_bound=False,
         no_object=True,
         actions={"current": ActionSpec(body=lambda w, o: {"spike_factor": "7.00"})},
@@ -596,7 +597,7 @@ BILLING_SPECS: dict[str, RouteSpec] = {
     ),
     "billing-settings": RouteSpec(
         model=BillingSettings,
-        make=lambda w, s: BillingSettings.for_tenant(w.tenant),
+        make=lambda w, s: BillingSettings.stored_for_tenant(w.tenant),
         site_bound=False,
         no_object=True,
         actions={"current": ActionSpec(body=lambda w, o: {"history_bills": 9})},

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.cache import cache
@@ -18,11 +20,16 @@ from tenancy.models import AuditEvent, Site
 from tenancy.roles import Role
 from tests.world import World, build_world, identity_number
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
+    from pytest_django import Settings
+    from rest_framework.response import _MonkeyPatchedResponse
+
 pytestmark = pytest.mark.django_db
 
 
 @contextmanager
-def nothing_written():
+def nothing_written() -> Iterator[None]:
     before = (
         AuditEvent.dangerously_unscoped.count(),
         Site.dangerously_unscoped.count(),
@@ -41,7 +48,11 @@ def nothing_written():
     assert after == before, "a refused request wrote rows"
 
 
-def _error(response, status: int, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
+def _error(
+    response: _MonkeyPatchedResponse | _MonkeyPatchedWSGIResponse,
+    status: int,
+    code: str | None = None,
+) -> dict:
     assert response.status_code == status, response.content
     body = response.json()["error"]
     assert set(body) == {"code", "message", "fields"}
@@ -51,7 +62,7 @@ def _error(response, status: int, code: str | None = None) -> dict:  # type: ign
     return body
 
 
-def test_malformed_json_is_refused(world: World):
+def test_malformed_json_is_refused(world: World) -> None:
     client = world.client_for(world.alice)
     with nothing_written():
         response = client.post(
@@ -63,7 +74,7 @@ def test_malformed_json_is_refused(world: World):
 @pytest.mark.parametrize(
     "raw", ['{"code": "X1", "code": "X2", "name": "n"}', '{"code": "X1", "name": NaN}']
 )
-def test_repeated_keys_and_nan_are_refused(world: World, raw: str):
+def test_repeated_keys_and_nan_are_refused(world: World, raw: str) -> None:
     with nothing_written():
         response = world.client_for(world.alice).post(
             "/api/v1/sites/", raw, content_type="application/json"
@@ -83,14 +94,16 @@ def test_repeated_keys_and_nan_are_refused(world: World, raw: str):
         ({"code": ["X1"], "name": "n"}, "code", "invalid"),
     ],
 )
-def test_wrong_types_missing_and_oversized_fields_name_the_field(world, body, field, code):
+def test_wrong_types_missing_and_oversized_fields_name_the_field(
+    world: World, body: dict[str, Any], field: str, code: str
+) -> None:
     with nothing_written():
         response = world.client_for(world.alice).post("/api/v1/sites/", body, format="json")
     error = _error(response, 400, code)
     assert field in error["fields"]
 
 
-def test_a_duplicate_code_is_a_field_error_not_a_database_error(world: World):
+def test_a_duplicate_code_is_a_field_error_not_a_database_error(world: World) -> None:
     taken = world.a.sites[0].code
     with nothing_written():
         response = world.client_for(world.alice).post(
@@ -99,7 +112,7 @@ def test_a_duplicate_code_is_a_field_error_not_a_database_error(world: World):
     assert "code" in _error(response, 400, "unique")["fields"]
 
 
-def test_an_account_number_with_a_wrong_check_digit_is_caught(world: World):
+def test_an_account_number_with_a_wrong_check_digit_is_caught(world: World) -> None:
     good = make_account_number(424242)
     mistyped = good[:-1] + str((int(good[-1]) + 1) % 10)
     client = world.client_for(world.alice)
@@ -120,7 +133,7 @@ def test_an_account_number_with_a_wrong_check_digit_is_caught(world: World):
     assert "number" in _error(response, 400, "bad_check_digit")["fields"]
 
 
-def test_an_unknown_account_number_is_404_with_the_error_body(world: World):
+def test_an_unknown_account_number_is_404_with_the_error_body(world: World) -> None:
     _error(
         world.client_for(world.alice).get(f"/api/v1/accounts/{make_account_number(999999)}/"),
         404,
@@ -128,7 +141,7 @@ def test_an_unknown_account_number_is_404_with_the_error_body(world: World):
     )
 
 
-def test_a_malformed_mobile_number_is_refused(world: World):
+def test_a_malformed_mobile_number_is_refused(world: World) -> None:
     customer = world.a.customer()
     client = world.client_for(world.alice)
     for value in ("12345", "+1 415 555 0100", "1381234567", "2381234567a"):
@@ -141,7 +154,7 @@ def test_a_malformed_mobile_number_is_refused(world: World):
         assert "value" in _error(response, 400, "invalid_mobile")["fields"], value
 
 
-def test_unknown_ids_in_a_body_are_field_errors(world: World):
+def test_unknown_ids_in_a_body_are_field_errors(world: World) -> None:
     client = world.client_for(world.alice)
     with nothing_written():
         response = client.post(
@@ -152,7 +165,7 @@ def test_unknown_ids_in_a_body_are_field_errors(world: World):
     assert "customer" in _error(response, 400, "does_not_exist")["fields"]
 
 
-def test_a_wrong_identity_number_is_refused(world: World):
+def test_a_wrong_identity_number_is_refused(world: World) -> None:
     good = identity_number()
     wrong = good[:-1] + ("0" if good[-1] != "0" else "1")
     with nothing_written():
@@ -164,12 +177,12 @@ def test_a_wrong_identity_number_is_refused(world: World):
     assert "id_number" in _error(response, 400)["fields"]
 
 
-def test_an_unknown_api_url_answers_json(world: World):
+def test_an_unknown_api_url_answers_json(world: World) -> None:
     _error(world.client_for(world.alice).get("/api/v1/no-such-thing/"), 404, "not_found")
 
 
 @override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
-def test_an_oversized_body_is_413(world: World):
+def test_an_oversized_body_is_413(world: World) -> None:
     with nothing_written():
         response = world.client_for(world.alice).post(
             "/api/v1/sites/", {"code": "X1", "name": "n", "address": "x" * 2000}, format="json"
@@ -177,7 +190,7 @@ def test_an_oversized_body_is_413(world: World):
     _error(response, 413, "payload_too_large")
 
 
-def test_deleting_a_site_in_use_is_a_409(world: World):
+def test_deleting_a_site_in_use_is_a_409(world: World) -> None:
     world.a.account(world.a.sites[0])
     with nothing_written():
         response = world.client_for(world.alice).delete(f"/api/v1/sites/{world.a.sites[0].pk}/")
@@ -185,12 +198,16 @@ def test_deleting_a_site_in_use_is_a_409(world: World):
 
 
 @pytest.mark.parametrize("caller", ["session", "token"])
-def test_too_many_requests_get_429_with_the_error_body(world: World, settings, caller: str):
+def test_too_many_requests_get_429_with_the_error_body(
+    world: World, settings: Settings, caller: str
+) -> None:
     cache.clear()
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"principal": "3/min", "anon": "60/min"},
     }
+    client: Client
+    headers: dict[str, Any]
     if caller == "session":
         client, headers = world.client_for(world.alice), {}
     else:
@@ -240,7 +257,9 @@ class NeverA500(HypothesisTestCase):
         route=st.sampled_from(sorted(CREATE_ROUTES)),
         data=st.data(),
     )
-    def test_random_bodies_never_cause_a_server_error(self, route: str, data) -> None:  # type: ignore[no-untyped-def]
+    def test_random_bodies_never_cause_a_server_error(
+        self, route: str, data: st.DataObject
+    ) -> None:
         fields = CREATE_ROUTES[route]
         body = data.draw(st.fixed_dictionaries({}, optional={f: json_values for f in fields}))
         before = AuditEvent.dangerously_unscoped.count()

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -36,7 +37,7 @@ def _worker(queue: str) -> subprocess.Popen:
     )
 
 
-def _wait(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+def _wait(condition: Callable[[], object], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
@@ -46,7 +47,7 @@ def _wait(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_round_killed_midway_is_redelivered_and_reads_each_meter_once(world: World):
+def test_a_round_killed_midway_is_redelivered_and_reads_each_meter_once(world: World) -> None:
     queue = f"polling-{uuid.uuid4().hex[:8]}"
     with start_simulator(1, 32, profiles=["DDSY1352"], baud=9600) as sim:
         with world.a.active():
@@ -66,7 +67,7 @@ def test_a_round_killed_midway_is_redelivered_and_reads_each_meter_once(world: W
             assert _wait(lambda: bus.requests >= 10, 60), "the first worker never started polling"
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
-            outputs.append(first.stdout.read())
+            outputs.append(first.stdout.read())  # type: ignore[union-attr]
             killed_at = bus.requests
             assert killed_at < 32, "the round finished before the kill"
             stored_before = Reading.dangerously_unscoped.filter(taken_at=SLOT).count()

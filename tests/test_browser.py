@@ -9,10 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.world import PASSWORD, World
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+    from pytest_django.live_server_helper import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,7 +49,9 @@ def browser() -> Iterator:
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def test_staff_log_in_in_chinese_and_switch_to_english(browser, live_server, world: World):
+def test_staff_log_in_in_chinese_and_switch_to_english(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
     page = browser.new_page(locale="zh-CN")
     page.goto(f"{live_server.url}/login/")
     assert page.locator("h1").inner_text() == "员工登录"
@@ -66,7 +73,9 @@ def test_staff_log_in_in_chinese_and_switch_to_english(browser, live_server, wor
     page.close()
 
 
-def test_a_wrong_password_shows_the_error_in_english(browser, live_server, world: World):
+def test_a_wrong_password_shows_the_error_in_english(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
     page = browser.new_page(locale="en-US", extra_http_headers={"Accept-Language": "en"})
     page.goto(f"{live_server.url}/login/")
     assert page.locator("h1").inner_text() == "Staff login"
@@ -78,7 +87,9 @@ def test_a_wrong_password_shows_the_error_in_english(browser, live_server, world
     page.close()
 
 
-def test_the_api_docs_list_their_operations_from_local_assets(browser, live_server, db):
+def test_the_api_docs_list_their_operations_from_local_assets(
+    browser: Browser, live_server: LiveServer, db: None
+) -> None:
     page = browser.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -100,8 +111,8 @@ def test_the_api_docs_list_their_operations_from_local_assets(browser, live_serv
 
 
 def test_a_bill_page_shows_its_lines_amount_due_and_payment_code(
-    browser, live_server, world: World
-):
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
     bill = world.a.bill()
     page = browser.new_page(locale="zh-CN")
     page.goto(f"{live_server.url}/login/")

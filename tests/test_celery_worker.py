@@ -20,7 +20,7 @@ pytestmark = [
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_sets_the_tenant_before_the_task_runs(world: World):
+def test_a_worker_sets_the_tenant_before_the_task_runs(world: World) -> None:
     from tests.celery_probe import report_tenant
 
     queue = f"probe-{uuid.uuid4().hex[:8]}"

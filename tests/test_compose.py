@@ -25,11 +25,11 @@ def _commands(service: dict) -> list[list[str]]:
     return [part.split() for part in text.split("&&")]
 
 
-def test_compose_declares_every_runtime_part():
+def test_compose_declares_every_runtime_part() -> None:
     assert set(_compose()["services"]) >= REQUIRED_SERVICES
 
 
-def test_every_service_command_exists_in_the_project():
+def test_every_service_command_exists_in_the_project() -> None:
     management_commands = get_commands()
     for name, service in _compose()["services"].items():
         for argv in _commands(service):
@@ -53,7 +53,7 @@ def test_every_service_command_exists_in_the_project():
                 raise AssertionError(f"{name}: unexpected program {program}")
 
 
-def test_the_image_build_file_exists():
+def test_the_image_build_file_exists() -> None:
     services = _compose()["services"]
     built = [name for name, service in services.items() if "build" in service]
     assert built and (ROOT / "Dockerfile").exists()

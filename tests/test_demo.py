@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from console.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
 from customers.models import Account, Contact, Customer
@@ -27,13 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _counts() -> tuple[int, ...]:
     return tuple(
-        model.dangerously_unscoped.count() if hasattr(model, "unscoped") else model.objects.count()
+        getattr(model, "dangerously_unscoped", model.objects).count()
         for model in (Site, User, RoleGrant, Customer, Account, Contact, CalendarDay)
     )
 
 
 @pytest.mark.django_db
-def test_seeding_twice_changes_nothing_and_every_role_can_log_in(client):
+def test_seeding_twice_changes_nothing_and_every_role_can_log_in(client: Client) -> None:
     first = seed_demo()
     counts = _counts()
     events = AuditEvent.dangerously_unscoped.count()
@@ -58,7 +59,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_demo_starts_on_its_embedded_default(tmp_path):
+def test_the_demo_starts_on_its_embedded_default(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["BARS_VAR_DIR"] = str(tmp_path)
     env["DEMO_SIM_BASE_PORT"] = str(free_port_range(2))
@@ -84,7 +85,7 @@ def test_the_demo_starts_on_its_embedded_default(tmp_path):
         capture_output=True,
         text=True,
     ).stdout
-    token = re.search(r"bars_[\w-]+", seeded).group(0)
+    token = re.search(r"bars_[\w-]+", seeded).group(0)  # type: ignore[union-attr]
     server = subprocess.Popen(
         [sys.executable, "manage.py", "run_demo", "--port", str(port)],
         cwd=ROOT,

@@ -11,7 +11,7 @@ from tenancy.management.commands.permission_matrix import replace_matrix
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_readme_carries_the_current_permission_matrix():
+def test_the_readme_carries_the_current_permission_matrix() -> None:
     readme = (ROOT / "README.md").read_text()
     assert replace_matrix(readme) == readme, "run: manage.py permission_matrix --write README.md"
     for command in ("make demo", "make test", "/api/docs/", "DATABASE_URL", "REDIS_URL"):
@@ -19,7 +19,9 @@ def test_the_readme_carries_the_current_permission_matrix():
 
 
 @pytest.mark.django_db
-def test_the_schema_builds_without_warnings_and_names_the_roles_of_every_operation(tmp_path):
+def test_the_schema_builds_without_warnings_and_names_the_roles_of_every_operation(
+    tmp_path: Path,
+) -> None:
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
     schema = yaml.safe_load((tmp_path / "schema.yml").read_text())
     operations = [

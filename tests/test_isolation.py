@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 from tenancy.models import AuditEvent, CalendarDay, Tenant
 from tests.api_registry import (
@@ -49,7 +50,7 @@ def _row_counts(spec: RouteSpec) -> tuple[int, int]:
     return model_rows, AuditEvent.dangerously_unscoped.count()
 
 
-def test_every_api_route_has_a_factory_and_every_action_a_spec():
+def test_every_api_route_has_a_factory_and_every_action_a_spec() -> None:
     missing = sorted({route.name for route in ROUTES if route.basename not in SPECS})
     assert not missing, f"API routes with no factory in tests/api_registry.py: {missing}"
     unspecified = [
@@ -66,8 +67,8 @@ def test_every_api_route_has_a_factory_and_every_action_a_spec():
 
 
 def _assert_detail_refused(
-    client, route: Route, spec: RouteSpec, actor_world: TenantWorld, obj: Any
-) -> None:  # type: ignore[no-untyped-def]
+    client: APIClient, route: Route, spec: RouteSpec, actor_world: TenantWorld, obj: Any
+) -> None:
     url = route.url(spec.lookup(obj))
     bodies = {
         m: _body(spec, route, m, actor_world, obj) if m in route.methods else {} for m in METHODS
@@ -89,17 +90,17 @@ def _listed(spec: RouteSpec, payload: Any) -> set[Any]:
     return spec.listed_ids(payload) if spec.listed_ids else ids_in(payload)
 
 
-def _assert_list_hides(client, route: Route, spec: RouteSpec, obj: Any) -> None:  # type: ignore[no-untyped-def]
+def _assert_list_hides(client: APIClient, route: Route, spec: RouteSpec, obj: Any) -> None:
     action = spec.actions.get(route.suffix)
-    query = {"page_size": 500, **(action.query if action else {})}
+    query: dict[str, Any] = {"page_size": 500, **(action.query if action else {})}
     response = client.get(route.url(), query)
     assert response.status_code == 200, (route.name, response.content)
     assert obj.pk not in _listed(spec, response.json()), f"{route.name} lists a hidden object"
 
 
 def _assert_foreign_write_refused(
-    client, route: Route, spec: RouteSpec, body: dict, status: int | None = None
-) -> None:  # type: ignore[no-untyped-def]
+    client: APIClient, route: Route, spec: RouteSpec, body: dict, status: int | None = None
+) -> None:
     counts = _row_counts(spec)
     response = client.post(route.url(), body, format="json")
     if status is None:
@@ -117,7 +118,9 @@ def _assert_foreign_write_refused(
         assert _row_counts(spec)[0] == counts[0], f"{route.name}: wrote rows it may not"
 
 
-def _assert_collection_route(client, route: Route, spec: RouteSpec, obj: Any, body) -> None:  # type: ignore[no-untyped-def]
+def _assert_collection_route(
+    client: APIClient, route: Route, spec: RouteSpec, obj: Any, body: dict[str, Any] | None
+) -> None:
     """A route on the collection: its listing hides the object, a write naming hidden objects
     is refused with nothing written, and methods it does not have answer 405."""
     action = spec.actions.get(route.suffix)
@@ -145,7 +148,7 @@ def _assert_global_route(world: World, route: Route, spec: RouteSpec) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)
-def test_another_tenant_cannot_see_or_touch_the_route(world: World, route: Route):
+def test_another_tenant_cannot_see_or_touch_the_route(world: World, route: Route) -> None:
     spec = spec_for(route)
     COVERED.append(route.name)
     if spec.global_data:
@@ -190,7 +193,7 @@ def test_another_tenant_cannot_see_or_touch_the_route(world: World, route: Route
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.name)
-def test_a_grant_for_another_site_hides_the_site_objects(world: World, route: Route):
+def test_a_grant_for_another_site_hides_the_site_objects(world: World, route: Route) -> None:
     spec = spec_for(route)
     a = world.a
     carol = world.client_for(world.carol)

@@ -15,12 +15,12 @@ from tenancy.periodic import periodic_jobs
 from tests.world import World
 
 
-def test_every_task_sent_up_the_layers_by_name_is_registered():
+def test_every_task_sent_up_the_layers_by_name_is_registered() -> None:
     registered = set(current_app.tasks)
     assert set(handover.TASKS) <= registered, set(handover.TASKS) - registered
 
 
-def test_every_periodic_job_names_a_registered_task_and_the_apps_declare_all_of_them():
+def test_every_periodic_job_names_a_registered_task_and_the_apps_declare_all_of_them() -> None:
     jobs = periodic_jobs()
     assert {job.task for job in jobs} <= set(current_app.tasks)
     assert {job.name for job in jobs} == {
@@ -33,7 +33,9 @@ def test_every_periodic_job_names_a_registered_task_and_the_apps_declare_all_of_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_readings_stored_are_checked_by_the_verify_stage_once_committed(world: World, eager_tasks):  # type: ignore[no-untyped-def]
+def test_readings_stored_are_checked_by_the_verify_stage_once_committed(
+    world: World, eager_tasks: None
+) -> None:
     """The read stage sends ``verification.validate_readings`` by name; with no broker it runs
     in process once the transaction that stored the reading commits, not before."""
     from verification.models import ReadingCheck

@@ -8,14 +8,20 @@ user who made it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from django.db import transaction
+from rest_framework.test import APIClient
 
 from tenancy.models import AuditEvent
 from tenancy.permissions import MATRIX
 from tenancy.roles import Role
 from tests.api_registry import METHODS, Route, discover_api_routes, make_for, spec_for
 from tests.world import World
+
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse
 
 ROUTES = discover_api_routes()
 CASES = [(route, method) for route in ROUTES for method in METHODS]
@@ -28,7 +34,7 @@ def _success_status(route: Route, method: str) -> int:
     return {"post": 201, "delete": 204}.get(method, 200)
 
 
-def _request(client, route: Route, method: str, world: World):  # type: ignore[no-untyped-def]
+def _request(client: APIClient, route: Route, method: str, world: World) -> _MonkeyPatchedResponse:
     spec = spec_for(route)
     a = world.a
     obj = make_for(route, a, a.sites[0])
@@ -49,7 +55,7 @@ def _request(client, route: Route, method: str, world: World):  # type: ignore[n
     return getattr(client, method)(url, body, format="json")
 
 
-def test_the_matrix_names_only_known_roles_and_every_routed_action():
+def test_the_matrix_names_only_known_roles_and_every_routed_action() -> None:
     for resource, actions in MATRIX.items():
         for action, roles in actions.items():
             assert roles <= set(Role.values), (resource, action)
@@ -61,9 +67,9 @@ def test_the_matrix_names_only_known_roles_and_every_routed_action():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("route,method", CASES, ids=[f"{r.name}-{m}" for r, m in CASES])
-def test_each_role_gets_what_the_matrix_says(world: World, route: Route, method: str):
+def test_each_role_gets_what_the_matrix_says(world: World, route: Route, method: str) -> None:
     users = {role: world.a.staff((role, None), username=f"only-{role}") for role in Role.values}
-    mismatches = []
+    mismatches: list[tuple[str, object, object, bytes]] = []
     for role, user in users.items():
         if method not in route.methods:
             expected = 405

@@ -1,5 +1,7 @@
 """The scoped managers fail closed: no current tenant, no query."""
 
+from collections.abc import Callable
+
 import pytest
 from django.db.models import Count, Exists, OuterRef
 
@@ -52,12 +54,14 @@ pytestmark = pytest.mark.django_db
         "import_time_filtered",
     ],
 )
-def test_querying_a_tenant_owned_model_with_no_current_tenant_raises(world: World, evaluate):
+def test_querying_a_tenant_owned_model_with_no_current_tenant_raises(
+    world: World, evaluate: Callable[[], object]
+) -> None:
     with pytest.raises(TenantNotSet):
         evaluate()
 
 
-def test_querysets_built_at_import_see_the_tenant_of_the_caller(world: World):
+def test_querysets_built_at_import_see_the_tenant_of_the_caller(world: World) -> None:
     # .all() gives a fresh queryset, as DRF does with a viewset's class-level queryset.
     with use_tenant(world.a.tenant):
         assert {s.pk for s in ALL_SITES_AT_IMPORT.all()} == {s.pk for s in world.a.sites}
@@ -66,14 +70,14 @@ def test_querysets_built_at_import_see_the_tenant_of_the_caller(world: World):
         assert {s.pk for s in ALL_SITES_AT_IMPORT.all()} == {s.pk for s in world.b.sites}
 
 
-def test_update_and_delete_touch_only_the_current_tenant(world: World):
+def test_update_and_delete_touch_only_the_current_tenant(world: World) -> None:
     with use_tenant(world.b.tenant):
         changed = Site.objects.update(name="renamed by B")
     assert changed == len(world.b.sites)
     assert not Site.dangerously_unscoped.filter(tenant=world.a.tenant, name="renamed by B").exists()
 
 
-def test_a_subquery_of_a_scoped_model_is_scoped_too(world: World):
+def test_a_subquery_of_a_scoped_model_is_scoped_too(world: World) -> None:
     account_a = world.a.account()
     with use_tenant(world.b.tenant):
         matched = Account.dangerously_unscoped.filter(customer__in=Customer.objects.all())
@@ -82,11 +86,11 @@ def test_a_subquery_of_a_scoped_model_is_scoped_too(world: World):
         assert account_a in Account.dangerously_unscoped.filter(customer__in=Customer.objects.all())
 
 
-def test_the_unscoped_manager_needs_no_tenant(world: World):
+def test_the_unscoped_manager_needs_no_tenant(world: World) -> None:
     assert Site.dangerously_unscoped.filter(tenant=world.a.tenant).count() == 2
 
 
-def test_following_a_foreign_key_needs_no_tenant(world: World):
+def test_following_a_foreign_key_needs_no_tenant(world: World) -> None:
     account = world.a.account()
     fetched = Account.dangerously_unscoped.get(pk=account.pk)
     assert fetched.customer.name == "张三"

@@ -274,6 +274,7 @@ class TenantWorld:
     def billed_account(self, site: Site, period: str, total: str = "200") -> Account:
         """An account with its own tariff and a computed period, ready for a bill run."""
         assignment = self.tariff_assignment(site)
+        assert assignment.account is not None
         start, end = period_bounds(site, period)
         PeriodConsumption.dangerously_unscoped.create(
             tenant=self.tenant, account=assignment.account, site=site, period=period,
@@ -306,13 +307,14 @@ class TenantWorld:
 
     def ledger_account(self, site: Site | None = None) -> LedgerAccount:
         account = self.account(site)
-        ledger_id = customer_ledger_accounts(self.tenant, "receivable", [account.pk])[account.pk]
-        return LedgerAccount.dangerously_unscoped.get(pk=ledger_id)
+        with self.active():
+            ledger_id = customer_ledger_accounts(self.tenant, "receivable", [account.pk])
+            return LedgerAccount.objects.get(pk=ledger_id[account.pk])
 
     def journal_entry(self, site: Site | None = None) -> JournalEntry:
         receivable = self.ledger_account(site)
-        revenue = tenant_ledger_account(self.tenant, "revenue", utility="electricity")
         with self.active():
+            revenue = tenant_ledger_account(self.tenant, "revenue", utility="electricity")
             return post_entry(
                 self.system, source_type="test", source_id=unique("E"),
                 lines=[(receivable, Decimal("10.00")), (revenue, Decimal("-10.00"))],

@@ -4,7 +4,7 @@ the verification settings."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.utils import timezone
@@ -38,6 +38,11 @@ from verification.models import (
     VerificationSettings,
 )
 from verification.periods import PeriodError, compute_periods
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from django.db.models import QuerySet
 
 # --- the verification queue -------------------------------------------------------------------
 
@@ -90,7 +95,9 @@ class VerificationItemFilter(django_filters.FilterSet):
         model = VerificationItem
         fields = ["site", "rule", "state", "meter", "older_than_hours"]
 
-    def filter_age(self, queryset, name, value):  # type: ignore[no-untyped-def]
+    def filter_age(
+        self, queryset: QuerySet[VerificationItem], name: str, value: Decimal
+    ) -> QuerySet[VerificationItem]:
         return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 

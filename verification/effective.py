@@ -162,7 +162,7 @@ def delta(meter: Meter, opening: Effective, closing: Effective) -> dict[str, Dec
 def add(total: dict[str, Decimal | None], part: dict[str, Decimal | None]) -> dict:
     return (
         {
-            name: (total.get(name) or Decimal(0)) + part[name]
+            name: (total.get(name) or Decimal(0)) + part[name]  # type: ignore[operator]
             if part.get(name) is not None
             else None
             for name in REGISTERS
@@ -176,16 +176,14 @@ def consumption_between(first: Effective, last: Effective) -> dict[str, Decimal 
     """Consumption between two validated readings of an account, with wraps, CT and PT ratios
     and any meter replacements in between joined (old meter to its final reading, new meter
     from its first)."""
-    meters = {
-        m.pk: m for m in Meter.dangerously_unscoped.filter(pk__in={first.meter_id, last.meter_id})
-    }
+    meters = {m.pk: m for m in Meter.objects.filter(pk__in={first.meter_id, last.meter_id})}
     if first.meter_id == last.meter_id:
         return delta(meters[first.meter_id], first, last)
     total: dict[str, Decimal | None] = {}
     current, start = first.meter_id, first
     while current != last.meter_id:
         swap = (
-            MeterReplacement.dangerously_unscoped.select_related(
+            MeterReplacement.objects.select_related(
                 "old_meter", "new_meter", "old_final_reading", "new_first_reading"
             )
             .filter(old_meter_id=current)
@@ -217,12 +215,13 @@ def interpolate(meter: Meter, before: Effective, after: Effective, at: datetime)
     span = (after.taken_at - before.taken_at).total_seconds()
     share = Decimal((at - before.taken_at).total_seconds()) / Decimal(span)
     wrap = modulus(meter)
-    values = {}
+    values: dict[str, Decimal | None] = {}
     for name in REGISTERS:
         step = register_delta(after.values.get(name), before.values.get(name), wrap)
         if step is None:
             values[name] = None
             continue
-        value = before.values[name] + (step * share).quantize(Decimal("0.01"))
+        # a step is None unless both readings have the register
+        value = before.values[name] + (step * share).quantize(Decimal("0.01"))  # type: ignore[operator]
         values[name] = value - wrap if value >= wrap else value
     return Effective(meter.pk, at, values, "interpolated")

@@ -20,13 +20,12 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Account
 from metering.models import ENERGY, Meter, Reading
 from tenancy.models import Site, Tenant, TransformerArea
-from tenancy.scoping import TenantOwned
+from tenancy.scoping import TenantOwned, TenantSettings
 
 
-class VerificationSettings(models.Model):
+class VerificationSettings(TenantSettings):
     """The thresholds of the validation rules and of line loss, per tenant."""
 
-    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
     spike_factor = models.DecimalField(
         _("spike factor"),
         max_digits=6,
@@ -94,11 +93,6 @@ class VerificationSettings(models.Model):
 
     def __str__(self) -> str:
         return f"verification settings of tenant {self.tenant_id}"
-
-    @classmethod
-    def for_tenant(cls, tenant: Tenant) -> VerificationSettings:
-        settings, _created = cls.objects.get_or_create(tenant=tenant)
-        return settings
 
 
 class Rule(models.TextChoices):

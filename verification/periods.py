@@ -355,7 +355,7 @@ def _line_losses(
         master_total = None if master.problems else master.values.get("total")
         customers = customer_totals.get(area.pk, Decimal(0))
         loss = master_total - customers if master_total is not None else None
-        rate = (loss / master_total).quantize(Decimal("0.0001")) if master_total else None
+        rate = (loss / master_total).quantize(Decimal("0.0001")) if master_total else None  # type: ignore[operator]
         notes = list(master.problems)
         if held.get(area.pk):
             notes.append(f"{held[area.pk]} customer account(s) held back")

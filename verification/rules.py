@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Count, Min
@@ -77,6 +78,7 @@ def _profile_case(attribute: str) -> str:
     """A CASE over the meter's profile name giving its wrap or its counter step."""
     branches = []
     for name, profile in all_profiles().items():
+        value: Decimal | int
         if attribute == "wrap":
             value = profile.wrap
         else:
@@ -193,7 +195,7 @@ WHERE c.tenant_id = %(tenant)s AND c.checked_at = %(now)s AND c.status = 'suspec
 def validate_readings(tenant: Tenant, meter_ids: list[int] | None = None) -> ValidationSummary:
     """Check every reading of the tenant (or of these meters) that has no check yet."""
     settings = VerificationSettings.for_tenant(tenant)
-    pending = Reading.dangerously_unscoped.filter(tenant=tenant, checks__isnull=True)
+    pending = Reading.objects.filter(tenant=tenant, checks__isnull=True)
     if meter_ids is not None:
         pending = pending.filter(meter_id__in=meter_ids)
     earliest = dict(
@@ -256,7 +258,7 @@ def _summarise(tenant: Tenant, now: datetime) -> ValidationSummary:
     """Counts of this run's checks, by status and by rule, aggregated in the database."""
     summary = ValidationSummary()
     combinations = (
-        ReadingCheck.dangerously_unscoped.filter(tenant=tenant, checked_at=now)
+        ReadingCheck.objects.filter(tenant=tenant, checked_at=now)
         .values_list("status", "rules")
         .annotate(count=Count("id"))
     )
@@ -273,7 +275,7 @@ def supersede_estimates(tenant: Tenant, now: datetime) -> list[int]:
     """An estimate stands in for a slot until a real reading of that slot checks valid: then
     the estimate is superseded by it. Returns the estimates superseded."""
     estimates = list(
-        ReadingCorrection.dangerously_unscoped.filter(
+        ReadingCorrection.objects.filter(
             tenant=tenant,
             kind=CorrectionKind.ESTIMATE,
             reading__isnull=True,
@@ -284,7 +286,7 @@ def supersede_estimates(tenant: Tenant, now: datetime) -> list[int]:
         return []
     fresh = {
         (meter_id, taken_at): reading_id
-        for meter_id, taken_at, reading_id in ReadingCheck.dangerously_unscoped.filter(
+        for meter_id, taken_at, reading_id in ReadingCheck.objects.filter(
             tenant=tenant,
             checked_at=now,
             status=CheckStatus.VALID,

@@ -3,7 +3,7 @@ and the verification settings."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -79,7 +79,7 @@ def _propose(
     meter: Meter,
     taken_at: datetime,
     kind: str,
-    values: dict[str, Decimal | None],
+    values: Mapping[str, Decimal | None],
     reason: str,
     *,
     reading_id: int | None = None,
@@ -242,7 +242,7 @@ def reject_correction(
 def _history(meter: Meter, before: datetime, days: int) -> list[Effective]:
     found = effective_readings([meter.pk], before - timedelta(days=days), before)
     return (
-        [e for e in found.get(meter.pk).effective if e.taken_at < before]
+        [e for e in found.get(meter.pk).effective if e.taken_at < before]  # type: ignore[union-attr]
         if found.get(meter.pk)
         else []
     )
@@ -256,7 +256,7 @@ def _shares(meter: Meter, readings: list[Effective]) -> dict[str, Decimal] | Non
     total = sum((used.get(name) or Decimal(0)) for name in REGISTERS[1:])
     if not total or any(used.get(name) is None for name in REGISTERS[1:]):
         return None
-    return {name: used[name] / total for name in REGISTERS[1:]}
+    return {name: used[name] / total for name in REGISTERS[1:]}  # type: ignore[operator]
 
 
 def _last_year(meter: Meter, start: datetime, end: datetime) -> Decimal:
@@ -272,7 +272,7 @@ def _last_year(meter: Meter, start: datetime, end: datetime) -> Decimal:
     first, last = before[-1], after[0]
     hours = Decimal((last.taken_at - first.taken_at).total_seconds()) / 3600
     factor = meter.ct_ratio * meter.pt_ratio
-    return delta(meter, first, last)["total"] / factor / hours
+    return delta(meter, first, last)["total"] / factor / hours  # type: ignore[operator]
 
 
 def estimate_values(meter: Meter, taken_at: datetime, method: str) -> dict[str, Decimal | None]:
@@ -293,10 +293,12 @@ def estimate_values(meter: Meter, taken_at: datetime, method: str) -> dict[str, 
         if len(recent) < 2:
             raise ValidationError(_("Too little recent history for a daily average."))
         span_hours = Decimal((previous.taken_at - recent[0].taken_at).total_seconds()) / 3600
-        used = delta(meter, recent[0], previous)["total"] / factor / span_hours * hours
+        used = delta(meter, recent[0], previous)["total"] / factor / span_hours * hours  # type: ignore[operator]
     used = used.quantize(CENT, ROUND_HALF_UP)
     wrap = modulus(meter)
-    values: dict[str, Decimal | None] = {"total": (previous.values["total"] + used) % wrap}
+    values: dict[str, Decimal | None] = {
+        "total": (previous.values["total"] + used) % wrap  # type: ignore[operator]
+    }
     shares = _shares(meter, recent)
     if shares is None:
         return values | {name: None for name in REGISTERS[1:]}

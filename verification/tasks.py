@@ -13,15 +13,17 @@ from verification.rules import validate_readings
 
 @shared_task(name=VALIDATE_READINGS, acks_late=True)
 def validate_tenant_readings(tenant_id: int) -> dict:
-    """Check every reading of the tenant that has no check yet (idempotent: a reading is
-    checked once, so a task run twice finds nothing left)."""
+    """Check every reading of the tenant that has no check yet. Safe to run twice: a check is
+    unique per reading and only readings without one are checked, so a second run finds
+    nothing left."""
     summary = validate_readings(get_current_tenant())
     return {"checked": summary.checked, "suspect": summary.suspect}
 
 
 @shared_task(name="verification.validate_all_readings")
 def validate_all_readings() -> int:
-    """The sweep: readings that arrived without a validation queued behind them."""
+    """The sweep: readings that arrived without a validation queued behind them. Safe to run
+    twice: it checks only readings that have no check yet."""
     checked = 0
     for tenant_id in Tenant.objects.filter(is_active=True).values_list("id", flat=True):
         checked += validate_tenant_readings.apply(kwargs={"tenant_id": tenant_id}).get()["checked"]

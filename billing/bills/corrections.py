@@ -49,16 +49,16 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
     if not reason.strip():
         raise ValidationError({"reason": _("A reason is required.")})
     with transaction.atomic():
-        bill = Bill.dangerously_unscoped.select_for_update().get(pk=bill.pk)
+        bill = Bill.objects.select_for_update().get(pk=bill.pk)
         if bill.state != BillState.ISSUED or bill.kind == BillKind.CREDIT_NOTE:
             raise ValidationError(_("Only an issued bill can be credited."))
-        if Bill.dangerously_unscoped.filter(
+        if Bill.objects.filter(
             corrects=bill, kind=BillKind.CREDIT_NOTE, state=BillState.ISSUED
         ).exists():
             raise ValidationError(_("The bill has been credited already."), code="credited")
         tenant = Tenant.objects.get(pk=bill.tenant_id)
         [note_id] = allocate_ids(Bill, 1)
-        note = Bill.dangerously_unscoped.get(pk=bill.pk)
+        note = Bill.objects.get(pk=bill.pk)
         note.pk = note_id
         note.kind = BillKind.CREDIT_NOTE
         note.state = BillState.DRAFT
@@ -78,17 +78,17 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
         note.created_by_label = actor.label[:200]
         note.created_at = timezone.now()
         note.save(force_insert=True)
-        lines = list(BillLine.dangerously_unscoped.filter(bill=bill).order_by("position"))
+        lines = list(BillLine.objects.filter(bill=bill).order_by("position"))
         line_ids = allocate_ids(BillLine, len(lines))
         for line, line_id in zip(lines, line_ids, strict=True):
             line.pk, line.bill_id = line_id, note_id
             line.quantity, line.amount, line.tax = -line.quantity, -line.amount, -line.tax
-        BillLine.dangerously_unscoped.bulk_create(lines)
+        BillLine.objects.bulk_create(lines)
         issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [note])
         record_audit(
             actor, AuditAction.BILL_CREDITED, bill, after={"credit_note": note_id, "reason": reason}
         )
-    return Bill.dangerously_unscoped.get(pk=note_id)
+    return Bill.objects.get(pk=note_id)
 
 
 def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
@@ -97,10 +97,8 @@ def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
     queue for a second person."""
     with transaction.atomic():
         note = credit_bill(actor, bill, reason)
-        [account] = account_rows(Account.dangerously_unscoped.filter(pk=bill.account_id))
-        period = PeriodConsumption.dangerously_unscoped.filter(
-            account_id=account.pk, period=bill.period
-        ).first()
+        [account] = account_rows(Account.objects.filter(pk=bill.account_id))
+        period = PeriodConsumption.objects.filter(account_id=account.pk, period=bill.period).first()
         if period is None or period.status != PeriodStatus.COMPUTED:
             raise ValidationError(
                 _("The account's period consumption is not computed: %(reason)s")
@@ -109,7 +107,7 @@ def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
         ctx = run_context(bill.site_id, bill.period)
         own = [
             Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
-            for a in TariffAssignment.dangerously_unscoped.filter(account_id=account.pk)
+            for a in TariffAssignment.objects.filter(account_id=account.pk)
         ]
         ytd = year_to_date([account.pk], ctx.starts_on, ctx.period)[account.pk]
         try:
@@ -127,4 +125,4 @@ def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
         record_audit(
             actor, AuditAction.BILL_REBILLED, bill, after={"credit_note": note.pk, "rebill": new_id}
         )
-    return note, Bill.dangerously_unscoped.get(pk=new_id)
+    return note, Bill.objects.get(pk=new_id)

@@ -51,9 +51,9 @@ def payment_qr(tenant: Tenant, bill: Bill) -> str:
 def bill_context(bill: Bill, language: str) -> dict[str, Any]:
     english = language.startswith("en")
     tenant = Tenant.objects.get(pk=bill.tenant_id)
-    account = Account.dangerously_unscoped.get(pk=bill.account_id)
-    premise = Premise.dangerously_unscoped.get(pk=account.premise_id)
-    titles = {
+    account = Account.objects.get(pk=bill.account_id)
+    premise = Premise.objects.get(pk=account.premise_id)
+    titles: dict[str, str] = {
         BillKind.BILL: _("Electricity bill") if bill.utility == "electricity" else _("Water bill"),
         BillKind.CREDIT_NOTE: _("Credit note"),
         BillKind.REBILL: _("Corrected bill"),
@@ -68,7 +68,7 @@ def bill_context(bill: Bill, language: str) -> dict[str, Any]:
             "tax_rate": f"{(line.tax_rate * 100).normalize()}%",
             "tax": line.tax,
         }
-        for line in BillLine.dangerously_unscoped.filter(bill=bill).order_by("position")
+        for line in BillLine.objects.filter(bill=bill).order_by("position")
     ]
     return {
         "language": language,

@@ -17,9 +17,10 @@ from customers.models import Account
 from ledger.models import MONEY, JournalEntry
 from metering.models import ENERGY
 from tenancy.models import Site, Tenant
+from tenancy.money import DecimalShape
 from tenancy.scoping import TenantOwned
 
-PRICE = {"max_digits": 12, "decimal_places": 6}
+PRICE: DecimalShape = {"max_digits": 12, "decimal_places": 6}
 
 
 class RunState(models.TextChoices):

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Account, CustomerClass, Utility
-from tenancy.models import Site, Tenant
-from tenancy.scoping import TenantOwned
+from tenancy.models import Site
+from tenancy.scoping import TenantOwned, TenantSettings
 
 
 class Tariff(TenantOwned):
@@ -137,11 +137,10 @@ class CommonAreaMember(TenantOwned):
         ]
 
 
-class BillingSettings(models.Model):
+class BillingSettings(TenantSettings):
     """A tenant's billing rules: VAT rates and tax codes, bill checks, the prepaid charging
     interval (the payment term is the tenant's own)."""
 
-    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
     vat_rate_electricity = models.DecimalField(
         _("VAT rate, electricity"),
         max_digits=5,
@@ -192,8 +191,3 @@ class BillingSettings(models.Model):
 
     def tax_code(self, utility: str) -> str:
         return self.tax_code_water if utility == Utility.WATER else self.tax_code_electricity
-
-    @classmethod
-    def for_tenant(cls, tenant: Tenant) -> BillingSettings:
-        settings, _created = cls.objects.get_or_create(tenant=tenant)
-        return settings

@@ -4,12 +4,12 @@ priced and checked, and the set-based write of the drafts, their lines and queue
 
 from __future__ import annotations
 
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -70,7 +70,19 @@ ACCOUNT_FIELDS = {
 }  # fmt: skip
 
 
-AccountRow = namedtuple("AccountRow", list(ACCOUNT_FIELDS))
+class AccountRow(NamedTuple):
+    """What pricing needs of an account: the columns of ``ACCOUNT_FIELDS``, in its order."""
+
+    pk: int
+    number: str
+    customer_id: int
+    customer_name: str
+    utility: str
+    customer_class: str
+    household_size: int
+    minimum_living_support: bool
+    contracted_capacity_kva: Decimal | None
+    opened_on: date
 
 
 PERIOD_FIELDS = (
@@ -79,13 +91,40 @@ PERIOD_FIELDS = (
 )  # fmt: skip
 
 
-PeriodRow = namedtuple("PeriodRow", PERIOD_FIELDS)
+class PeriodRow(NamedTuple):
+    """What pricing needs of a period's consumption: the columns of ``PERIOD_FIELDS``."""
+
+    account_id: int
+    status: str
+    hold_reason: str
+    total: Decimal | None
+    tou_spike: Decimal | None
+    tou_peak: Decimal | None
+    tou_flat: Decimal | None
+    tou_valley: Decimal | None
+    reactive_energy: Decimal | None
+    max_demand: Decimal | None
+    estimated: bool
+    opening: list[Any]
+    closing: list[Any]
+    starts_at: datetime
+    ends_at: datetime
 
 
-class BillRow(namedtuple("BillRow", ISSUE_FIELDS)):
-    """What issuing needs of a bill, without building a model instance per bill."""
+class BillRow(NamedTuple):
+    """What issuing needs of a bill, without building a model instance per bill: the columns
+    of ``ISSUE_FIELDS``, in its order."""
 
-    __slots__ = ()
+    pk: int
+    tenant_id: int
+    site_id: int
+    account_id: int
+    run_id: int | None
+    period: str
+    kind: str
+    utility: str
+    total: Decimal
+    posting: dict[str, Any]
 
     @property
     def source_type(self) -> str:
@@ -110,16 +149,16 @@ class RunContext:
 
 
 def run_context(site_id: int, period: str) -> RunContext:
-    site = Site.dangerously_unscoped.select_related("tenant").get(pk=site_id)
+    site = Site.objects.select_related("tenant").get(pk=site_id)
     start, end = period_bounds(site, period)
     tenant = site.tenant
     assignments = [
         Assignment(a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to)
-        for a in TariffAssignment.dangerously_unscoped.filter(tenant=tenant, account__isnull=True)
+        for a in TariffAssignment.objects.filter(tenant=tenant, account__isnull=True)
     ]
     versions = [
         Version(v.pk, v.tariff_id, v.effective_from, Spec.parse(v.spec))
-        for v in TariffVersion.dangerously_unscoped.filter(tenant=tenant)
+        for v in TariffVersion.objects.filter(tenant=tenant)
     ]
     return RunContext(
         tenant,
@@ -153,16 +192,16 @@ def share_by_weights(total: Decimal, weights: dict[int, Decimal]) -> dict[int, D
 def common_area_shares(site: Site, period: str) -> dict[int, Decimal]:
     """Each member account's kWh of its common areas' consumption in the period (公摊)."""
     shares: dict[int, Decimal] = defaultdict(Decimal)
-    areas = CommonArea.dangerously_unscoped.filter(tenant=site.tenant_id, site=site)
+    areas = CommonArea.objects.filter(tenant=site.tenant_id, site=site)
     members = defaultdict(list)
-    for area_id, account_id, floor_area in CommonAreaMember.dangerously_unscoped.filter(
+    for area_id, account_id, floor_area in CommonAreaMember.objects.filter(
         common_area__in=areas
     ).values_list("common_area_id", "account_id", "account__premise__floor_area"):
         members[area_id].append((account_id, floor_area))
     area_of_account = {area.account_id: area.pk for area in areas}
     used = {
         area_of_account[account_id]: total
-        for account_id, total in PeriodConsumption.dangerously_unscoped.filter(
+        for account_id, total in PeriodConsumption.objects.filter(
             account_id__in=area_of_account, period=period, status=PeriodStatus.COMPUTED
         ).values_list("account_id", "total")
     }
@@ -186,7 +225,7 @@ def year_to_date(
     years = {starts_on.year - 1, starts_on.year}
     earliest = f"{min(years)}-01"
     found: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    rows = Bill.dangerously_unscoped.filter(
+    rows = Bill.objects.filter(
         account_id__in=account_ids, period__gte=earliest, period__lt=period
     ).exclude(state=BillState.VOID)
     for account_id, quantities in rows.values_list("account_id", "annual_quantities"):
@@ -199,7 +238,7 @@ def _history(account_ids: Sequence[int], period: str, keep: int) -> dict[int, De
     """The average of each account's last ``keep`` issued bills before this period."""
     totals: dict[int, list[Decimal]] = defaultdict(list)
     rows = (
-        Bill.dangerously_unscoped.filter(
+        Bill.objects.filter(
             account_id__in=account_ids,
             state=BillState.ISSUED,
             kind__in=[BillKind.BILL, BillKind.REBILL],
@@ -211,7 +250,7 @@ def _history(account_ids: Sequence[int], period: str, keep: int) -> dict[int, De
     for account_id, total in rows:
         if len(totals[account_id]) < keep:
             totals[account_id].append(total)
-    return {key: sum(values) / len(values) for key, values in totals.items()}
+    return {key: sum(values, Decimal(0)) / len(values) for key, values in totals.items()}
 
 
 def bill_checks(total: Decimal, average: Decimal | None, factor: Decimal) -> list[str]:
@@ -228,6 +267,7 @@ def bill_checks(total: Decimal, average: Decimal | None, factor: Decimal) -> lis
 
 
 def _usage(period: PeriodRow | PeriodConsumption, common_area: Decimal) -> Usage:
+    assert period.total is not None, "only a computed period is priced"
     return Usage(
         period.total,
         {name: getattr(period, name) for name in REGISTERS[1:]},
@@ -294,7 +334,7 @@ def draft_rows(
     now = timezone.now()
     # Identity numbers are decrypted only for organisations (the fapiao's buyer tax id).
     organisations = dict(
-        Customer.dangerously_unscoped.filter(
+        Customer.objects.filter(
             pk__in={d.account.customer_id for d in drafts}, kind=CustomerKind.ORGANISATION
         ).values_list("pk", "id_number")
     )
@@ -395,16 +435,18 @@ def _consumption(period: PeriodRow | PeriodConsumption, ctx: RunContext) -> dict
     return {key: str(value) for key, value in values.items() if value is not None}
 
 
-def price_chunk(actor: Principal, ctx: RunContext, run: BillRun, batch: list[AccountRow]) -> None:
+def price_chunk(
+    actor: Principal, ctx: RunContext, run: BillRun, batch: list[AccountRow]
+) -> dict[str, str]:
     ids = [account.pk for account in batch]
     periods = {
         row[0]: PeriodRow(*row)
-        for row in PeriodConsumption.dangerously_unscoped.filter(
+        for row in PeriodConsumption.objects.filter(
             account_id__in=ids, period=ctx.period
         ).values_list(*PERIOD_FIELDS)
     }
     own: dict[int, list[Assignment]] = defaultdict(list)
-    for a in TariffAssignment.dangerously_unscoped.filter(account_id__in=ids):
+    for a in TariffAssignment.objects.filter(account_id__in=ids):
         own[a.account_id].append(
             Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
         )
@@ -437,7 +479,7 @@ def price_chunk(actor: Principal, ctx: RunContext, run: BillRun, batch: list[Acc
         after={"run": run.pk, "chunk_after": ids[0] - 1, "held_back": held},
     )
     # The run's counters move last, so the run row is locked only while the chunk commits.
-    BillRun.dangerously_unscoped.filter(pk=run.pk).update(
+    BillRun.objects.filter(pk=run.pk).update(
         done=F("done") + len(batch),
         bills=F("bills") + len(drafts),
         flagged=F("flagged") + sum(1 for d in drafts if d.checks),

@@ -66,11 +66,11 @@ class FourEyesError(ValidationError):
 def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Account]:
     """Postpaid accounts open during the period, except common-area accounts (their
     consumption is shared on their members' bills)."""
-    shared = CommonArea.dangerously_unscoped.filter(tenant=site.tenant_id, site=site).values_list(
+    shared = CommonArea.objects.filter(tenant=site.tenant_id, site=site).values_list(
         "account_id", flat=True
     )
     return (
-        Account.dangerously_unscoped.filter(
+        Account.objects.filter(
             tenant=site.tenant_id,
             site=site,
             payment_mode=PaymentMode.POSTPAID,
@@ -90,11 +90,7 @@ def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) ->
     it); a run past pricing is refused (correct its bills with credit notes and re-bills)."""
     start, end = period_bounds(site, period)
     with transaction.atomic():
-        existing = (
-            BillRun.dangerously_unscoped.select_for_update()
-            .filter(site=site, period=period)
-            .first()
-        )
+        existing = BillRun.objects.select_for_update().filter(site=site, period=period).first()
         if existing is not None:
             if existing.state != RunState.RUNNING:
                 raise ValidationError(
@@ -105,7 +101,7 @@ def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) ->
             return existing
         if not 1 <= shards <= 16:
             raise ValidationError(_("A run has 1 to 16 workers."), code="shards")
-        run = BillRun.dangerously_unscoped.create(
+        run = BillRun.objects.create(
             tenant=site.tenant,
             site=site,
             period=period,
@@ -115,7 +111,7 @@ def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) ->
             started_by_id=actor.id,
             started_by_label=actor.label[:200],
         )
-        BillRunShard.dangerously_unscoped.bulk_create(
+        BillRunShard.objects.bulk_create(
             BillRunShard(tenant=site.tenant, run=run, shard=number) for number in range(shards)
         )
         record_audit(
@@ -135,7 +131,7 @@ def start_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -
         run = open_bill_run(actor, site, period, shards)
         for number in range(run.shards):
             transaction.on_commit(
-                lambda number=number: price_bill_run_task.delay(
+                lambda number=number: price_bill_run_task.delay(  # type: ignore[misc]
                     tenant_id=site.tenant_id, run_id=run.pk, shard=number
                 )
             )
@@ -159,7 +155,7 @@ def price_bill_run(
     """Price the run's accounts (one shard's, or all shards in turn) chunk by chunk from where
     each stopped; drafts are written, flagged ones queued. Safe to call again at any time: a
     finished shard or run is left as it is."""
-    run = BillRun.dangerously_unscoped.get(pk=run_id)
+    run = BillRun.objects.get(pk=run_id)
     if run.state != RunState.RUNNING:
         return run
     ctx = run_context(run.site_id, run.period)
@@ -167,9 +163,7 @@ def price_bill_run(
     for number in [shard] if shard is not None else range(run.shards):
         while True:
             with transaction.atomic():
-                part = BillRunShard.dangerously_unscoped.select_for_update().get(
-                    run_id=run_id, shard=number
-                )
+                part = BillRunShard.objects.select_for_update().get(run_id=run_id, shard=number)
                 if part.priced:
                     break
                 todo = _shard_of(accounts.filter(pk__gt=part.cursor), "pk", run.shards, number)
@@ -182,15 +176,15 @@ def price_bill_run(
                 part.cursor = batch[-1].pk
                 part.save(update_fields=["cursor", "held_back"])
             if progress is not None:
-                progress(BillRun.dangerously_unscoped.get(pk=run_id))
+                progress(BillRun.objects.get(pk=run_id))
     return _finish_pricing(actor, run_id)
 
 
 def _finish_pricing(actor: Principal, run_id: int) -> BillRun:
     """When the last shard is priced, the run is drafted (and waits for approval)."""
     with transaction.atomic():
-        run = BillRun.dangerously_unscoped.select_for_update().get(pk=run_id)
-        parts = list(BillRunShard.dangerously_unscoped.filter(run=run).order_by("shard"))
+        run = BillRun.objects.select_for_update().get(pk=run_id)
+        parts = list(BillRunShard.objects.filter(run=run).order_by("shard"))
         if run.state != RunState.RUNNING or not all(part.priced for part in parts):
             return run
         run.held_back = {number: why for part in parts for number, why in part.held_back.items()}
@@ -218,7 +212,7 @@ def due_date(issued_on: date, term_days: int, overrides: dict[date, str]) -> dat
 def approve_run(actor: Principal, run_id: int) -> BillRun:
     """Approve a drafted run: the approver must not be who started it (four eyes)."""
     with transaction.atomic():
-        run = BillRun.dangerously_unscoped.select_for_update().get(pk=run_id)
+        run = BillRun.objects.select_for_update().get(pk=run_id)
         if same_actor(actor, run.started_by_kind, run.started_by_id):
             raise FourEyesError(_("Nobody approves a bill run they started."))
         if run.state == RunState.RUNNING:
@@ -247,7 +241,7 @@ def start_approval(actor: Principal, run: BillRun) -> BillRun:
         if run.state == RunState.ISSUING:
             for number in range(run.shards):
                 transaction.on_commit(
-                    lambda number=number: issue_bill_run_task.delay(
+                    lambda number=number: issue_bill_run_task.delay(  # type: ignore[misc]
                         tenant_id=run.tenant_id, run_id=run.pk, shard=number
                     )
                 )
@@ -274,7 +268,7 @@ def issue_bill_run(
     """Issue an approved run's unflagged drafts (one shard's, or all in turn) chunk by chunk;
     flagged ones wait in the queue. Resumable: a chunk issues its bills and posts them in one
     transaction."""
-    run = BillRun.dangerously_unscoped.get(pk=run_id)
+    run = BillRun.objects.get(pk=run_id)
     if run.state != RunState.ISSUING:
         return run
     tenant = Tenant.objects.get(pk=run.tenant_id)
@@ -283,12 +277,10 @@ def issue_bill_run(
         after = 0
         while True:
             with transaction.atomic():
-                part = BillRunShard.dangerously_unscoped.select_for_update().get(
-                    run_id=run_id, shard=number
-                )
+                part = BillRunShard.objects.select_for_update().get(run_id=run_id, shard=number)
                 if part.issued:
                     break
-                drafts = Bill.dangerously_unscoped.filter(
+                drafts = Bill.objects.filter(
                     tenant_id=run.tenant_id, run=run, state=BillState.DRAFT, pk__gt=after
                 )
                 drafts = _shard_of(drafts, "account_id", run.shards, number).order_by("pk")
@@ -306,20 +298,18 @@ def issue_bill_run(
                 batch = [row for row in rows if row.pk not in flagged]
                 if batch:
                     issued = issue_bills(actor, tenant, settings, batch)
-                    BillRun.dangerously_unscoped.filter(pk=run_id).update(
-                        issued=F("issued") + issued
-                    )
+                    BillRun.objects.filter(pk=run_id).update(issued=F("issued") + issued)
             if progress is not None and batch:
-                progress(BillRun.dangerously_unscoped.get(pk=run_id))
+                progress(BillRun.objects.get(pk=run_id))
     return _finish_issuing(run_id)
 
 
 def _finish_issuing(run_id: int) -> BillRun:
     with transaction.atomic():
-        run = BillRun.dangerously_unscoped.select_for_update().get(pk=run_id)
+        run = BillRun.objects.select_for_update().get(pk=run_id)
         if (
             run.state == RunState.ISSUING
-            and not BillRunShard.dangerously_unscoped.filter(run=run, issued=False).exists()
+            and not BillRunShard.objects.filter(run=run, issued=False).exists()
         ):
             run.state = RunState.ISSUED
             run.finished_at = timezone.now()
@@ -357,9 +347,7 @@ def issue_bills(
         entry.entry_id = entry_id
         posted = post_entries(actor, [entry])[entry.source_id]
         if posted != entry_id:  # posted before (a retried batch): name the first posting
-            Bill.dangerously_unscoped.filter(pk__in=[bill.pk for bill in bills]).update(
-                entry_id=posted
-            )
+            Bill.objects.filter(pk__in=[bill.pk for bill in bills]).update(entry_id=posted)
     record_audit(
         actor,
         AuditAction.BILLS_ISSUED,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import calendar
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -87,7 +87,7 @@ class Usage:
     maximum demand where recorded, and the account's share of a common area."""
 
     total: Decimal
-    tou: dict[str, Decimal | None] = field(default_factory=dict)
+    tou: Mapping[str, Decimal | None] = field(default_factory=dict)
     reactive: Decimal | None = None
     max_demand: Decimal | None = None
     common_area: Decimal = Decimal(0)
@@ -135,7 +135,7 @@ def tier_limits(spec: TariffSpec, facts: AccountFacts, year: int) -> list[Decima
     if spec.large_household_min and facts.household_size >= spec.large_household_min:
         limits = [
             limit + extra if limit is not None else None
-            for limit, extra in zip(limits, (*spec.large_household_extra, 0), strict=True)
+            for limit, extra in zip(limits, (*spec.large_household_extra, Decimal(0)), strict=True)
         ]
     if spec.annual and facts.opened_on > date(year, 1, 1):
         active = (date(year + 1, 1, 1) - facts.opened_on).days
@@ -405,6 +405,7 @@ def tariff_segments(
         a for a in assignments if a.account_id is None and a.customer_class == customer_class
     ]
     by_tariff: dict[int, list[Version]] = {}
+    version: Version | None
     for version in sorted(versions, key=lambda v: v.effective_from):
         by_tariff.setdefault(version.tariff_id, []).append(version)
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.core.exceptions import ValidationError
 
@@ -78,6 +78,12 @@ LARGEST = Decimal(1_000_000_000)  # kWh limits and prices stay far inside Decima
 FINEST = Decimal("0.000001")  # a unit price has at most six decimals (the bill line's column)
 
 
+@overload
+def _decimal(data: dict[str, Any], key: str, path: str, *, required: Literal[True]) -> Decimal: ...
+@overload
+def _decimal(
+    data: dict[str, Any], key: str, path: str, *, required: bool = False
+) -> Decimal | None: ...
 def _decimal(
     data: dict[str, Any], key: str, path: str, *, required: bool = False
 ) -> Decimal | None:
@@ -221,7 +227,10 @@ class TariffSpec:
             except (TypeError, ValueError) as exc:
                 raise TariffSpecError(f"agency_purchase_prices.{month}: not a month") from exc
             fields["agency_prices"][month] = _decimal(
-                prices, month, "agency_purchase_prices.", required=True
+                prices,  # type: ignore[arg-type]  # not None inside this loop
+                month,
+                "agency_purchase_prices.",
+                required=True,
             )
         spec = cls(**fields)
         spec._check_resale()
@@ -234,6 +243,7 @@ class TariffSpec:
         extras = self.funds_per_kwh + max((self.agency_prices or {}).values(), default=Decimal(0))
         top_surcharge = max((tier.price for tier in self.tiers), default=Decimal(0))
         if self.kind == "flat":
+            assert self.price is not None  # a flat specification always has its price
             highest = self.price
         elif self.kind == "tiered":
             highest = max(tier.price for tier in self.tiers)
@@ -297,7 +307,8 @@ def _tiers(raw: Any, price_key: str, path: str) -> tuple[Tier, ...]:
 def _seasons(raw: Any) -> tuple[Season, ...]:
     if not isinstance(raw, list) or not raw:
         raise TariffSpecError("energy.seasons: at least one season")
-    seasons, covered = [], set()
+    seasons: list[Season] = []
+    covered: set[int] = set()
     for i, item in enumerate(raw):
         path = f"energy.seasons[{i}]."
         months = item.get("months") if isinstance(item, dict) else None

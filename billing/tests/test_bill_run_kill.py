@@ -13,7 +13,7 @@ import pytest
 
 from billing.models import BillRun
 from billing.tests.test_bill_runs import PERIOD, Billing, _bills_and_ledger
-from ledger.services import check_ledger
+from ledger.checks import check_ledger
 from tests.workers import ROOT, subprocess_env
 from tests.world import World
 
@@ -45,7 +45,7 @@ def _kill_when(billing: Billing, command: list[str], field: str) -> int:
             os.killpg(process.pid, signal.SIGKILL)
             break
         if process.poll() is not None:
-            raise AssertionError(f"finished before it could be killed: {process.stderr.read()}")
+            raise AssertionError(f"finished before it could be killed: {process.stderr.read()}")  # type: ignore[union-attr]
         time.sleep(0.005)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
@@ -62,7 +62,9 @@ def _finish(command: list[str]) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_killed_and_restarted_bill_run_matches_an_uninterrupted_one(world: World, workers):  # type: ignore[no-untyped-def]
+def test_a_killed_and_restarted_bill_run_matches_an_uninterrupted_one(
+    world: World, workers: int
+) -> None:
     calm = Billing(world, world.a.sites[0])
     killed = Billing(world, world.a.site())
     for index in range(ACCOUNTS):

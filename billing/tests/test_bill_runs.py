@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal as D
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -36,13 +37,17 @@ from billing.runs.services import (
 from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
 from customers.models import Account
+from ledger.checks import check_ledger
 from ledger.models import JournalLine, LedgerAccount, LedgerKind
-from ledger.services import check_ledger
+from tenancy.models import Site, User
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import World
 from verification.models import PeriodConsumption
 from verification.periods import period_bounds
+
+if TYPE_CHECKING:
+    from pytest_django import DjangoCaptureOnCommitCallbacks
 
 PERIOD = "2026-10"
 
@@ -50,7 +55,7 @@ PERIOD = "2026-10"
 class Billing:
     """A site with the Beijing residential tariff and helpers to give accounts a period."""
 
-    def __init__(self, world: World, site=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, world: World, site: Site | None = None) -> None:
         self.world = world
         self.site = site or world.a.sites[0]
         tenant_world = world.a
@@ -76,13 +81,15 @@ class Billing:
         self.starter = tenant_world.staff((Role.VERIFIER, None))
         self.approver = tenant_world.staff((Role.VERIFIER, None))
 
-    def account(self, total: str | None = "200", period: str = PERIOD, **fields) -> Account:  # type: ignore[no-untyped-def]
+    def account(self, total: str | None = "200", period: str = PERIOD, **fields: Any) -> Account:
         account = self.world.a.account(self.site, **fields)
         if total is not None:
             self.period(account, total, period)
         return account
 
-    def period(self, account: Account, total: str, period: str = PERIOD, **fields):  # type: ignore[no-untyped-def]
+    def period(
+        self, account: Account, total: str, period: str = PERIOD, **fields: Any
+    ) -> PeriodConsumption:
         start, end = period_bounds(self.site, period)
         return PeriodConsumption.dangerously_unscoped.create(
             tenant=self.world.a.tenant,
@@ -96,15 +103,15 @@ class Billing:
             **fields,
         )
 
-    def as_(self, user) -> Principal:  # type: ignore[no-untyped-def]
+    def as_(self, user: User) -> Principal:
         return Principal.for_user(user)
 
-    def run(self, period: str = PERIOD, **options) -> BillRun:  # type: ignore[no-untyped-def]
+    def run(self, period: str = PERIOD, **options: Any) -> BillRun:
         with self.world.a.active():
             run = open_bill_run(self.as_(self.starter), self.site, period)
             return price_bill_run(self.as_(self.starter), run.pk, **options)
 
-    def approve(self, run: BillRun, **options) -> BillRun:  # type: ignore[no-untyped-def]
+    def approve(self, run: BillRun, **options: Any) -> BillRun:
         with self.world.a.active():
             return approve_bill_run(self.as_(self.approver), run.pk, **options)
 
@@ -114,12 +121,14 @@ def billing(world: World) -> Billing:
     return Billing(world)
 
 
-def balance(kind: str, account: Account | None = None, **fields) -> D:  # type: ignore[no-untyped-def]
+def balance(kind: str, account: Account | None = None, **fields: Any) -> D:
     ledger = LedgerAccount.dangerously_unscoped.filter(kind=kind, account=account, **fields).first()
     return ledger.balance if ledger else D("0.00")
 
 
-def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reasons(billing):  # type: ignore[no-untyped-def]
+def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reasons(
+    billing: Billing,
+) -> None:
     priced = billing.account("200")
     held = billing.account(None)
     billing.period(held, "0", status="held_back", hold_reason="suspect reading 17 of meter 4")
@@ -141,7 +150,7 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
     ) == [("第1档电量电费", D("200.000"))]
 
 
-def test_nobody_approves_a_run_they_started(billing):  # type: ignore[no-untyped-def]
+def test_nobody_approves_a_run_they_started(billing: Billing) -> None:
     billing.account("200")
     run = billing.run()
     with billing.world.a.active(), pytest.raises(FourEyesError):
@@ -149,7 +158,9 @@ def test_nobody_approves_a_run_they_started(billing):  # type: ignore[no-untyped
     assert Bill.dangerously_unscoped.get(run=run).state == BillState.DRAFT
 
 
-def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(billing):  # type: ignore[no-untyped-def]
+def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(
+    billing: Billing,
+) -> None:
     account = billing.account("200")
     today = timezone.localdate(timezone=billing.world.a.tenant.zone)
     due = today + timedelta(days=15)
@@ -168,7 +179,7 @@ def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(bill
     assert balance(LedgerKind.VAT_PAYABLE, utility="electricity") == D("-11.24")
 
 
-def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing):  # type: ignore[no-untyped-def]
+def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing: Billing) -> None:
     usual = billing.account("200")
     zero = billing.account("0")
     jump = billing.account("900")
@@ -198,7 +209,7 @@ def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing)
     assert FlaggedBill.dangerously_unscoped.filter(state=ReviewState.OPEN).count() == 0
 
 
-def test_annual_tiers_continue_from_the_years_earlier_bills(billing):  # type: ignore[no-untyped-def]
+def test_annual_tiers_continue_from_the_years_earlier_bills(billing: Billing) -> None:
     account = billing.account("2800", "2026-09")
     billing.period(account, "200", PERIOD)
     billing.approve(billing.run("2026-09"))
@@ -226,7 +237,7 @@ class Crash(Exception):
     pass
 
 
-def test_a_run_interrupted_between_any_chunks_ends_as_an_uninterrupted_one(world: World):
+def test_a_run_interrupted_between_any_chunks_ends_as_an_uninterrupted_one(world: World) -> None:
     sites = [world.a.sites[0], world.a.site()]
     runs = [Billing(world, site) for site in sites]
     for index in range(7):
@@ -259,8 +270,10 @@ def test_a_run_interrupted_between_any_chunks_ends_as_an_uninterrupted_one(world
 
 
 def test_starting_a_run_prices_it_after_commit_and_a_second_start_is_refused(
-    billing, django_capture_on_commit_callbacks, eager_tasks
-):  # type: ignore[no-untyped-def]
+    billing: Billing,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    eager_tasks: None,
+) -> None:
     billing.account("200")
     with billing.world.a.active(), django_capture_on_commit_callbacks(execute=True):
         run = start_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
@@ -271,7 +284,9 @@ def test_starting_a_run_prices_it_after_commit_and_a_second_start_is_refused(
             start_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
 
 
-def test_a_credit_note_reverses_an_issued_bill_and_a_rebill_waits_for_a_second_person(billing):  # type: ignore[no-untyped-def]
+def test_a_credit_note_reverses_an_issued_bill_and_a_rebill_waits_for_a_second_person(
+    billing: Billing,
+) -> None:
     account = billing.account("200")
     billing.approve(billing.run())
     bill = Bill.dangerously_unscoped.get(account=account)
@@ -298,7 +313,7 @@ def test_a_credit_note_reverses_an_issued_bill_and_a_rebill_waits_for_a_second_p
     assert (bill.state, bill.total) == (BillState.ISSUED, D("97.66"))  # never edited
 
 
-def test_common_area_consumption_is_shared_by_floor_area_as_a_line(billing):  # type: ignore[no-untyped-def]
+def test_common_area_consumption_is_shared_by_floor_area_as_a_line(billing: Billing) -> None:
     world = billing.world
     members = [
         billing.account("100", premise=world.a.premise(billing.site, floor_area=D(area)))
@@ -319,7 +334,7 @@ def test_common_area_consumption_is_shared_by_floor_area_as_a_line(billing):  # 
     assert shares == [D("80"), D("100"), D("120")]
 
 
-def test_shares_add_up_to_the_total_exactly():
+def test_shares_add_up_to_the_total_exactly() -> None:
     assert share_by_weights(D("100"), {1: D(1), 2: D(1), 3: D(1)}) == {
         1: D("33.334"),
         2: D("33.333"),
@@ -329,7 +344,9 @@ def test_shares_add_up_to_the_total_exactly():
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(totals=st.lists(st.decimals(min_value=0, max_value=9000, places=3), min_size=1, max_size=4))
-def test_every_posted_bill_balances_and_cached_balances_match(world: World, totals):  # type: ignore[no-untyped-def]
+def test_every_posted_bill_balances_and_cached_balances_match(
+    world: World, totals: list[D]
+) -> None:
     billing = Billing(world, world.a.site())
     for total in totals:
         billing.account(str(total))
@@ -348,7 +365,7 @@ def test_every_posted_bill_balances_and_cached_balances_match(world: World, tota
             assert mine.amount == bill.total
 
 
-def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing):  # type: ignore[no-untyped-def]
+def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing: Billing) -> None:
     billing.account("0")
     run = billing.run()
     flag = FlaggedBill.dangerously_unscoped.get(bill__run=run)

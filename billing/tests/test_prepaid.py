@@ -12,17 +12,21 @@ from billing.models import PrepaidCharge
 from billing.prepaid import charge_account, charge_prepaid_accounts
 from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
+from customers.models import Account
+from ledger.checks import check_ledger
 from ledger.models import LedgerAccount, LedgerKind
-from ledger.services import check_ledger
+from metering.models import Meter
 from tests.concurrency import run_together
 from tests.world import World
 from verification.tests.helpers import checks, lay
+
+pytestmark = pytest.mark.usefixtures("in_tenant_a")
 
 NOW = datetime(2026, 9, 2, tzinfo=UTC)
 
 
 @pytest.fixture
-def prepaid(world: World):  # type: ignore[no-untyped-def]
+def prepaid(world: World) -> tuple[Account, Meter]:
     with world.a.active():
         tariff = tariff_services.create_tariff(
             world.a.system, code="RES", name="居民阶梯", utility="electricity"
@@ -38,19 +42,22 @@ def prepaid(world: World):  # type: ignore[no-untyped-def]
     return account, meter
 
 
-def wallet(account) -> D:  # type: ignore[no-untyped-def]
+def wallet(account: Account) -> D:
     ledger = LedgerAccount.dangerously_unscoped.filter(
         kind=LedgerKind.WALLET, account=account
     ).first()
     return ledger.balance if ledger else D("0.00")
 
 
-def test_validated_consumption_is_charged_to_the_wallet_once(world: World, prepaid):  # type: ignore[no-untyped-def]
+def test_validated_consumption_is_charged_to_the_wallet_once(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
     account, meter = prepaid
     lay(meter, [{"total": "100.00"}, {"total": "103.00"}, {"total": "105.50"}])
     checks(meter)
     with world.a.active():
         charge = charge_account(world.a.system, account.pk, now=NOW)
+        assert charge is not None
         # 08:00 → 10:00: 5.5 kWh in tier 1: 5.5 × 0.4883 = 2.68565 → 2.69.
         assert (charge.amount, charge.consumption["total"]) == (D("2.69"), "5.500")
         assert wallet(account) == D("2.69")  # the wallet's credit went down by 2.69
@@ -59,22 +66,28 @@ def test_validated_consumption_is_charged_to_the_wallet_once(world: World, prepa
     checks(meter)
     with world.a.active():
         again = charge_account(world.a.system, account.pk, now=NOW)
+        assert again is not None
     # From the last charge's closing reading: 1.5 × 0.4883 = 0.73245 → 0.73.
     assert (again.from_taken_at, again.amount) == (charge.to_taken_at, D("0.73"))
     assert wallet(account) == D("3.42")
     assert check_ledger(world.a.tenant) == []
 
 
-def test_a_suspect_reading_stops_the_charge_before_it(world: World, prepaid):  # type: ignore[no-untyped-def]
+def test_a_suspect_reading_stops_the_charge_before_it(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
     account, meter = prepaid
     lay(meter, [{"total": "100.00"}, {"total": "101.00"}, {"total": "90.00"}, {"total": "91.0"}])
     assert [status for status, _rules in checks(meter)][2] == "suspect"
     with world.a.active():
         charge = charge_account(world.a.system, account.pk, now=NOW)
+        assert charge is not None
     assert charge.consumption["total"] == "1.000"
 
 
-def test_tiers_continue_from_the_years_earlier_charges(world: World, prepaid):  # type: ignore[no-untyped-def]
+def test_tiers_continue_from_the_years_earlier_charges(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
     account, meter = prepaid
     lay(meter, [{"total": "0.00"}, {"total": "2870.00"}])
     checks(meter)
@@ -84,6 +97,7 @@ def test_tiers_continue_from_the_years_earlier_charges(world: World, prepaid):  
     checks(meter)
     with world.a.active():
         charge = charge_account(world.a.system, account.pk, now=NOW)
+        assert charge is not None
     # 10 kWh left in tier 1 (4.88), 10 in tier 2 (5.38).
     assert [(line["label"], line["amount"]) for line in charge.lines] == [
         ("第1档电量电费", "4.88"),
@@ -91,7 +105,9 @@ def test_tiers_continue_from_the_years_earlier_charges(world: World, prepaid):  
     ]
 
 
-def test_the_sweep_charges_every_prepaid_account(world: World, prepaid):  # type: ignore[no-untyped-def]
+def test_the_sweep_charges_every_prepaid_account(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
     _account, meter = prepaid
     lay(meter, [{"total": "10.00"}, {"total": "20.00"}])
     checks(meter)
@@ -103,7 +119,9 @@ def test_the_sweep_charges_every_prepaid_account(world: World, prepaid):  # type
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_charging_tasks_charge_a_reading_pair_once(world: World, prepaid):  # type: ignore[no-untyped-def]
+def test_concurrent_charging_tasks_charge_a_reading_pair_once(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
     account, meter = prepaid
     lay(meter, [{"total": "100.00"}, {"total": "150.00"}])
     checks(meter)

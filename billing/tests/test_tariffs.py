@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from billing.tariffs.examples import (
 from billing.tariffs.pricing import (
     AccountFacts,
     Assignment,
+    Priced,
     Segment,
     Usage,
     Version,
@@ -41,7 +43,7 @@ VAT = D("0.13")
 OCTOBER = (date(2026, 9, 25), date(2026, 10, 25))  # 30 days
 
 
-def household(**changes) -> AccountFacts:  # type: ignore[no-untyped-def]
+def household(**changes: Any) -> AccountFacts:
     facts = {
         "utility": "electricity",
         "household_size": 3,
@@ -52,18 +54,26 @@ def household(**changes) -> AccountFacts:  # type: ignore[no-untyped-def]
     return AccountFacts(**{**facts, **changes})
 
 
-def priced(spec: dict, usage: Usage, *, facts=None, span=OCTOBER, ytd=None, period="2026-10"):  # type: ignore[no-untyped-def]
+def priced(
+    spec: dict,
+    usage: Usage,
+    *,
+    facts: AccountFacts | None = None,
+    span: tuple[date, date] = OCTOBER,
+    ytd: dict[int, D] | None = None,
+    period: str = "2026-10",
+) -> Priced:
     segment = Segment(span[0], span[1], TariffSpec.parse(spec))
     return price(
         facts or household(), [segment], usage, period=period, vat_rate=VAT, year_to_date=ytd
     )
 
 
-def amounts(result) -> list[tuple[str, D, D]]:  # type: ignore[no-untyped-def]
+def amounts(result: Priced) -> list[tuple[str, D, D]]:
     return [(line.label, line.quantity, line.amount) for line in result.lines]
 
 
-def test_tiers_crossed_inside_a_month():
+def test_tiers_crossed_inside_a_month() -> None:
     # 2,800 kWh used this year; 200 more: 80 stay in tier 1, 120 go to tier 2.
     # 80 × 0.4883 = 39.064 → 39.06; 120 × 0.5383 = 64.596 → 64.60; total 103.66.
     result = priced(BEIJING, Usage(D("200")), ytd={2026: D("2800")})
@@ -79,13 +89,13 @@ def test_tiers_crossed_inside_a_month():
     assert result.annual_quantities == {"2026": D("200")}
 
 
-def test_a_limit_belongs_to_the_lower_tier():
+def test_a_limit_belongs_to_the_lower_tier() -> None:
     # 2,780 used + 100 = exactly 2,880: all of it tier 1 (100 × 0.4883 = 48.83).
     result = priced(BEIJING, Usage(D("100")), ytd={2026: D("2780")})
     assert amounts(result) == [("第1档电量电费", D("100"), D("48.83"))]
 
 
-def test_two_tiers_crossed_at_once():
+def test_two_tiers_crossed_at_once() -> None:
     # 4,700 used; 200 more: 100 in tier 2 (53.83), 100 in tier 3 (78.83).
     result = priced(BEIJING, Usage(D("200")), ytd={2026: D("4700")})
     assert amounts(result) == [
@@ -94,7 +104,7 @@ def test_two_tiers_crossed_at_once():
     ]
 
 
-def test_a_year_boundary_resets_annual_tiers():
+def test_a_year_boundary_resets_annual_tiers() -> None:
     # Period 25 Dec 2026 – 25 Jan 2027: 31 days, 7 in 2026 and 24 in 2027. 310 kWh shared by
     # days: 310 × 7/31 = 70 in 2026, 240 in 2027.
     # 2026 (2,870 used): 10 × 0.4883 = 4.883 → 4.88 and 60 × 0.5383 = 32.298 → 32.30.
@@ -115,14 +125,14 @@ def test_a_year_boundary_resets_annual_tiers():
     assert result.annual_quantities == {"2026": D("70"), "2027": D("240")}
 
 
-def test_large_households_get_larger_limits():
+def test_large_households_get_larger_limits() -> None:
     # Five people: limits 2,880 + 1,200 = 4,080. 2,900 used + 100 stay in tier 1: 48.83.
     result = priced(BEIJING, Usage(D("100")), facts=household(household_size=5),
                     ytd={2026: D("2900")})  # fmt: skip
     assert amounts(result) == [("第1档电量电费", D("100"), D("48.83"))]
 
 
-def test_minimum_living_support_households_get_10_free_kwh_a_month():
+def test_minimum_living_support_households_get_10_free_kwh_a_month() -> None:
     # 100 kWh in a full period: 10 free (0.00), 90 × 0.4883 = 43.947 → 43.95.
     result = priced(BEIJING, Usage(D("100")), facts=household(minimum_living_support=True))
     assert amounts(result) == [
@@ -131,7 +141,7 @@ def test_minimum_living_support_households_get_10_free_kwh_a_month():
     ]
 
 
-def test_tier_limits_prorate_by_days_for_an_account_opened_mid_year():
+def test_tier_limits_prorate_by_days_for_an_account_opened_mid_year() -> None:
     # Opened 1 July 2026: 184 of 365 days. Tier 1 ends at 2,880 × 184/365 = 1,451.836 kWh.
     # 1,400 used + 100: 51.836 × 0.4883 = 25.3115 → 25.31; 48.164 × 0.5383 = 25.9267 → 25.93.
     result = priced(BEIJING, Usage(D("100")), facts=household(opened_on=date(2026, 7, 1)),
@@ -142,7 +152,7 @@ def test_tier_limits_prorate_by_days_for_an_account_opened_mid_year():
     ]
 
 
-def test_time_of_use_is_priced_from_the_four_registers_by_season():
+def test_time_of_use_is_priced_from_the_four_registers_by_season() -> None:
     # October is "other": 10 × 1.1 = 11.00; 50 × 0.85 = 42.50; 80 × 0.55 = 44.00;
     # 60 × 0.28 = 16.80; total 114.30.
     registers = {"tou_spike": D(10), "tou_peak": D(50), "tou_flat": D(80), "tou_valley": D(60)}
@@ -159,7 +169,7 @@ def test_time_of_use_is_priced_from_the_four_registers_by_season():
     assert august.total == D("123.00")
 
 
-def test_a_tier_surcharge_adds_on_top_of_time_of_use():
+def test_a_tier_surcharge_adds_on_top_of_time_of_use() -> None:
     # TOU as above for 20/60/70/50: 22.00 + 51.00 + 38.50 + 14.00 = 125.50. 2,850 used this
     # year, so 30 kWh stay in tier 1 (no surcharge) and 170 enter tier 2: 170 × 0.05 = 8.50.
     registers = {"tou_spike": D(20), "tou_peak": D(60), "tou_flat": D(70), "tou_valley": D(50)}
@@ -168,7 +178,7 @@ def test_a_tier_surcharge_adds_on_top_of_time_of_use():
     assert result.total == D("134.00")
 
 
-def test_two_part_tariff_with_capacity_charge_agency_price_funds_and_power_factor():
+def test_two_part_tariff_with_capacity_charge_agency_price_funds_and_power_factor() -> None:
     # 50,000 kWh at 0.35 distribution = 17,500.00; agency purchase 50,000 × 0.4123 = 20,615.00;
     # funds 50,000 × 0.029 = 1,450.00; capacity 400 kVA × 30 = 12,000.00.
     # cos φ = 50,000 / √(50,000² + 30,000²) = 0.8575 → 0.86: 4 steps under 0.90 → +2 % of
@@ -192,7 +202,7 @@ def test_two_part_tariff_with_capacity_charge_agency_price_funds_and_power_facto
     assert result.total == D("52567.30")
 
 
-def test_demand_charge_by_recorded_maximum_demand():
+def test_demand_charge_by_recorded_maximum_demand() -> None:
     # 310 kW × 40 = 12,400.00; 1,000 kWh × 0.6 = 600.00; total 13,000.00.
     spec = {"energy": {"kind": "flat", "price": "0.6"}, "demand_charge_per_kw": "40"}
     result = priced(spec, Usage(D("1000"), max_demand=D("310")))
@@ -201,13 +211,13 @@ def test_demand_charge_by_recorded_maximum_demand():
         priced(spec, Usage(D("1000")))
 
 
-def test_a_missing_agency_price_holds_the_account_back_with_the_reason():
+def test_a_missing_agency_price_holds_the_account_back_with_the_reason() -> None:
     spec = {"energy": {"kind": "flat", "price": "0.35"}, "agency_purchase_prices": {}}
     with pytest.raises(PricingError, match="代理购电"):
         priced(spec, Usage(D("10")))
 
 
-def test_vat_parts_for_electricity_and_water():
+def test_vat_parts_for_electricity_and_water() -> None:
     # 100 kWh × 0.50 = 50.00, tax 50.00 − 50.00/1.13 = 5.7522 → 5.75.
     result = priced({"energy": {"kind": "flat", "price": "0.50"}}, Usage(D("100")))
     assert (result.total, result.tax) == (D("50.00"), D("5.75"))
@@ -223,14 +233,14 @@ def test_vat_parts_for_electricity_and_water():
     assert (water.total, water.tax) == (D("80.00"), D("6.61"))
 
 
-def test_common_area_share_is_a_line_of_its_own_at_the_base_price():
+def test_common_area_share_is_a_line_of_its_own_at_the_base_price() -> None:
     # 80 kWh of the stairwell's 300 (by floor area 80 of 300 m²) at tier 1's 0.4883:
     # 39.064 → 39.06.
     result = priced(BEIJING, Usage(D("100"), common_area=D("80")), ytd={2026: D("0")})
     assert amounts(result)[-1] == ("公摊电费", D("80"), D("39.06"))
 
 
-def test_a_tariff_change_inside_a_period_splits_it_by_days():
+def test_a_tariff_change_inside_a_period_splits_it_by_days() -> None:
     # 0.50 until 10 October, 0.60 from then: 15 and 15 days of 30; 300 kWh → 150 each.
     # 150 × 0.50 = 75.00; 150 × 0.60 = 90.00; total 165.00.
     old = TariffSpec.parse({"energy": {"kind": "flat", "price": "0.50"}})
@@ -246,7 +256,7 @@ def test_a_tariff_change_inside_a_period_splits_it_by_days():
     assert [line.amount for line in result.lines] == [D("75.00"), D("90.00")]
 
 
-def test_an_account_assignment_wins_over_its_class():
+def test_an_account_assignment_wins_over_its_class() -> None:
     flat = TariffSpec.parse({"energy": {"kind": "flat", "price": "0.50"}})
     own = TariffSpec.parse({"energy": {"kind": "flat", "price": "0.70"}})
     versions = [Version(1, 1, date(2020, 1, 1), flat), Version(2, 2, date(2020, 1, 1), own)]
@@ -263,7 +273,7 @@ def test_an_account_assignment_wins_over_its_class():
         tariff_segments(43, "commercial", *OCTOBER, assignments, versions)
 
 
-def test_resold_grid_power_above_the_grid_price_is_refused():
+def test_resold_grid_power_above_the_grid_price_is_refused() -> None:
     with pytest.raises(TariffSpecError, match="转供电"):
         TariffSpec.parse({"energy": {"kind": "flat", "price": "0.65"}, "resale_grid_price": "0.60"})
     # Funds count too: 0.58 + 0.03 = 0.61 > 0.60.
@@ -295,7 +305,7 @@ def test_resold_grid_power_above_the_grid_price_is_refused():
         ({"energy": {"kind": "flat", "price": "0.1234567"}}, "6 decimals"),
     ],
 )  # fmt: skip
-def test_a_bad_specification_names_the_field(spec, message):  # type: ignore[no-untyped-def]
+def test_a_bad_specification_names_the_field(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(TariffSpecError, match=message):
         TariffSpec.parse(spec)
 
@@ -318,7 +328,9 @@ def test_a_bad_specification_names_the_field(spec, message):  # type: ignore[no-
         ("0.95", "0.80", "-0.013"),
     ],
 )
-def test_power_factor_adjustment_follows_the_national_table(pf, standard, rate):  # type: ignore[no-untyped-def]
+def test_power_factor_adjustment_follows_the_national_table(
+    pf: str, standard: str, rate: str
+) -> None:
     assert power_factor_rate(D(pf), D(standard)) == D(rate)
 
 
@@ -340,8 +352,8 @@ quantities = st.decimals(min_value=0, max_value=20000, places=3, allow_nan=False
     shares=st.lists(st.integers(min_value=0, max_value=100), min_size=4, max_size=4),
 )
 def test_splitting_a_period_anywhere_changes_the_total_by_at_most_a_fen_a_line(
-    kind, total, ytd, cut, shares
-):  # type: ignore[no-untyped-def]
+    kind: str, total: D, ytd: D, cut: int, shares: list[int]
+) -> None:
     spec = TariffSpec.parse(KINDS[kind])
     registers = dict(
         zip(("tou_spike", "tou_peak", "tou_flat", "tou_valley"),
@@ -365,7 +377,9 @@ def test_splitting_a_period_anywhere_changes_the_total_by_at_most_a_fen_a_line(
     second=quantities,
     ytd=st.decimals(min_value=0, max_value=6000, places=0),
 )
-def test_two_periods_in_a_row_cost_what_one_period_of_both_would(first, second, ytd):  # type: ignore[no-untyped-def]
+def test_two_periods_in_a_row_cost_what_one_period_of_both_would(
+    first: D, second: D, ytd: D
+) -> None:
     spec = TariffSpec.parse(BEIJING)
     september = (date(2026, 8, 25), date(2026, 9, 25))
     one = priced(BEIJING, Usage(first), span=september, ytd={2026: ytd}, period="2026-09")

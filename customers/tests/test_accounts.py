@@ -1,9 +1,13 @@
 """Opening, changing and closing accounts; contacts and their confirmation."""
 
+from __future__ import annotations
+
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.db import transaction
+from rest_framework.test import APIClient
 
 from customers import services
 from customers.identifiers import account_number_problem, make_account_number
@@ -11,10 +15,13 @@ from customers.models import Account
 from tests.concurrency import run_together
 from tests.world import World
 
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse
+
 pytestmark = pytest.mark.django_db
 
 
-def _open(client, world: World, **extra):  # type: ignore[no-untyped-def]
+def _open(client: APIClient, world: World, **extra: Any) -> _MonkeyPatchedResponse:
     body = {
         "customer": world.a.customer().pk,
         "premise": world.a.premise().pk,
@@ -25,7 +32,7 @@ def _open(client, world: World, **extra):  # type: ignore[no-untyped-def]
     return client.post("/api/v1/accounts/", body, format="json")
 
 
-def test_new_accounts_get_the_next_numbers_with_check_digits(world: World):
+def test_new_accounts_get_the_next_numbers_with_check_digits(world: World) -> None:
     client = world.client_for(world.alice)
     first = _open(client, world).json()
     second = _open(client, world).json()
@@ -38,7 +45,7 @@ def test_new_accounts_get_the_next_numbers_with_check_digits(world: World):
     assert other.number == "0000000018"
 
 
-def test_an_imported_number_is_kept_and_the_sequence_skips_it(world: World):
+def test_an_imported_number_is_kept_and_the_sequence_skips_it(world: World) -> None:
     client = world.client_for(world.alice)
     assert _open(client, world, number=make_account_number(1)).status_code == 201
     generated = _open(client, world).json()["number"]
@@ -47,7 +54,7 @@ def test_an_imported_number_is_kept_and_the_sequence_skips_it(world: World):
     assert again.status_code == 400 and "number" in again.json()["error"]["fields"]
 
 
-def test_an_account_and_its_premise_share_a_site(world: World):
+def test_an_account_and_its_premise_share_a_site(world: World) -> None:
     client = world.client_for(world.alice)
     other_site_premise = world.a.premise(world.a.sites[1])
     response = _open(client, world, premise=other_site_premise.pk)
@@ -59,7 +66,7 @@ def test_an_account_and_its_premise_share_a_site(world: World):
     assert moved.status_code == 400 and "premise" in moved.json()["error"]["fields"]
 
 
-def test_a_closed_account_stays_closed_and_keeps_its_closing_date(world: World):
+def test_a_closed_account_stays_closed_and_keeps_its_closing_date(world: World) -> None:
     account = world.a.account()
     client = world.client_for(world.alice)
     url = f"/api/v1/accounts/{account.number}/"
@@ -70,7 +77,7 @@ def test_a_closed_account_stays_closed_and_keeps_its_closing_date(world: World):
     assert reopened.status_code == 400 and "status" in reopened.json()["error"]["fields"]
 
 
-def test_one_primary_contact_per_customer_and_sms_only_to_mobiles(world: World):
+def test_one_primary_contact_per_customer_and_sms_only_to_mobiles(world: World) -> None:
     customer = world.a.customer()
     first = world.a.contact(customer, is_primary=True)
     second = world.a.contact(customer, is_primary=True)
@@ -91,7 +98,7 @@ def test_one_primary_contact_per_customer_and_sms_only_to_mobiles(world: World):
     assert email.status_code == 400 and "sms_consent" in email.json()["error"]["fields"]
 
 
-def test_confirming_a_contact_records_when(world: World):
+def test_confirming_a_contact_records_when(world: World) -> None:
     contact = world.a.contact()
     assert contact.last_confirmed_at is None
     response = world.client_for(world.bob).post(f"/api/v1/contacts/{contact.pk}/confirm/")
@@ -100,7 +107,7 @@ def test_confirming_a_contact_records_when(world: World):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_openings_get_distinct_gap_free_numbers(world: World):
+def test_concurrent_openings_get_distinct_gap_free_numbers(world: World) -> None:
     customers = [world.a.customer() for _ in range(8)]
     premises = [world.a.premise() for _ in range(8)]
 

@@ -19,7 +19,7 @@ from customers.identifiers import (
 )
 
 
-def test_account_numbers_carry_a_luhn_check_digit():
+def test_account_numbers_carry_a_luhn_check_digit() -> None:
     # 000000001: doubling every second digit from the right gives 2; (10 - 2) % 10 = 8.
     assert make_account_number(1) == "0000000018"
     assert luhn_check_digit("7992739871") == "3"  # the textbook example
@@ -33,7 +33,7 @@ def test_account_numbers_carry_a_luhn_check_digit():
     position=st.integers(0, 9),
     delta=st.integers(1, 9),
 )
-def test_any_single_mistyped_digit_is_caught(base: int, position: int, delta: int):
+def test_any_single_mistyped_digit_is_caught(base: int, position: int, delta: int) -> None:
     number = make_account_number(base)
     digit = (int(number[position]) + delta) % 10
     mistyped = number[:position] + str(digit) + number[position + 1 :]
@@ -42,8 +42,8 @@ def test_any_single_mistyped_digit_is_caught(base: int, position: int, delta: in
 
 @given(base=st.integers(min_value=1, max_value=999_999_999), position=st.integers(0, 8))
 def test_swapping_two_neighbouring_digits_is_caught_unless_they_are_0_and_9_or_equal(
-    base, position
-):
+    base: int, position: int
+) -> None:
     number = make_account_number(base)
     a, b = number[position], number[position + 1]
     swapped = number[:position] + b + a + number[position + 2 :]
@@ -52,7 +52,7 @@ def test_swapping_two_neighbouring_digits_is_caught_unless_they_are_0_and_9_or_e
     assert account_number_problem(swapped) == "check_digit"
 
 
-def test_identity_card_numbers_are_checked_by_iso_7064():
+def test_identity_card_numbers_are_checked_by_iso_7064() -> None:
     validate_identity_number("11010519491231002X")  # the GB 11643 example
     validate_identity_number("11010519491231002x")  # lower-case x is the same number
     with pytest.raises(ValidationError) as wrong_check:
@@ -66,7 +66,7 @@ def test_identity_card_numbers_are_checked_by_iso_7064():
         validate_identity_number("1101051949123100")
 
 
-def test_unified_social_credit_codes_are_checked_by_gb_32100():
+def test_unified_social_credit_codes_are_checked_by_gb_32100() -> None:
     validate_credit_code("91350100M000100Y43")
     with pytest.raises(ValidationError) as wrong_check:
         validate_credit_code("91350100M000100Y44")
@@ -78,17 +78,17 @@ def test_unified_social_credit_codes_are_checked_by_gb_32100():
 @pytest.mark.parametrize(
     "typed", ["13812345678", "+8613812345678", "86 138 1234 5678", "138-1234-5678"]
 )
-def test_mainland_mobile_numbers_are_normalised_to_plus_86(typed: str):
+def test_mainland_mobile_numbers_are_normalised_to_plus_86(typed: str) -> None:
     assert normalise_mobile(typed) == "+8613812345678"
 
 
 @pytest.mark.parametrize("typed", ["12812345678", "1381234567", "+85261234567", "abc"])
-def test_other_numbers_are_not_mobile_numbers(typed: str):
+def test_other_numbers_are_not_mobile_numbers(typed: str) -> None:
     with pytest.raises(ValidationError):
         normalise_mobile(typed)
 
 
-def test_masks_keep_only_the_ends():
+def test_masks_keep_only_the_ends() -> None:
     assert mask_identifier("11010519491231002X") == "110105********002X"
     assert mask_mobile("+8613812345678") == "+86 138****5678"
     assert mask_email("zhang.wei@example.com") == "z***@example.com"

@@ -4,6 +4,7 @@ and revealed only to roles that need them, with every reveal in the audit trail.
 import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
+from pytest_django import Settings
 
 from customers.models import Contact, Customer
 from tenancy.audit import AuditAction
@@ -20,7 +21,7 @@ def _raw(table: str, column: str, pk: int) -> str:
         return cursor.fetchone()[0]
 
 
-def test_identity_and_phone_numbers_are_not_stored_in_clear(world: World):
+def test_identity_and_phone_numbers_are_not_stored_in_clear(world: World) -> None:
     id_number = identity_number()
     customer = world.a.customer(id_number=id_number)
     contact = world.a.contact(customer, value="13912345678")
@@ -32,7 +33,9 @@ def test_identity_and_phone_numbers_are_not_stored_in_clear(world: World):
     assert Contact.dangerously_unscoped.get(pk=contact.pk).value == "+8613912345678"
 
 
-def test_rows_written_under_an_old_key_still_read_after_a_new_key_is_added(world, settings):
+def test_rows_written_under_an_old_key_still_read_after_a_new_key_is_added(
+    world: World, settings: Settings
+) -> None:
     id_number = identity_number()
     customer = world.a.customer(id_number=id_number)
     settings.FIELD_ENCRYPTION_KEYS = [
@@ -44,7 +47,7 @@ def test_rows_written_under_an_old_key_still_read_after_a_new_key_is_added(world
         assert Customer.objects.filter(pk=customer.pk).exists()
 
 
-def test_staff_find_a_customer_by_identity_number_and_by_mobile(world: World):
+def test_staff_find_a_customer_by_identity_number_and_by_mobile(world: World) -> None:
     id_number = identity_number()
     customer = world.a.customer(id_number=id_number)
     world.a.contact(customer, value="13700001111")
@@ -56,7 +59,7 @@ def test_staff_find_a_customer_by_identity_number_and_by_mobile(world: World):
     assert [row["customer"] for row in contacts] == [customer.pk]
 
 
-def test_answers_show_personal_data_masked(world: World):
+def test_answers_show_personal_data_masked(world: World) -> None:
     id_number = identity_number()
     customer = world.a.customer(id_number=id_number)
     contact = world.a.contact(customer, value="13912345678")
@@ -68,7 +71,7 @@ def test_answers_show_personal_data_masked(world: World):
     assert listed["value_masked"] == "+86 139****5678" and "value" not in listed
 
 
-def test_a_cashier_may_reveal_and_the_reveal_is_audited(world: World):
+def test_a_cashier_may_reveal_and_the_reveal_is_audited(world: World) -> None:
     id_number = identity_number()
     customer = world.a.customer(id_number=id_number)
     world.a.contact(customer, value="13912345678")
@@ -82,7 +85,7 @@ def test_a_cashier_may_reveal_and_the_reveal_is_audited(world: World):
 
 
 @pytest.mark.parametrize("role", [Role.HQ_FINANCE, Role.VERIFIER, Role.INSPECTOR])
-def test_roles_without_the_need_cannot_reveal(world: World, role: str):
+def test_roles_without_the_need_cannot_reveal(world: World, role: str) -> None:
     customer = world.a.customer()
     user = world.a.staff((role, None))
     response = world.client_for(user).post(f"/api/v1/customers/{customer.pk}/reveal/")
@@ -92,7 +95,7 @@ def test_roles_without_the_need_cannot_reveal(world: World, role: str):
     ).exists()
 
 
-def test_a_second_customer_with_the_same_identity_number_is_refused(world: World):
+def test_a_second_customer_with_the_same_identity_number_is_refused(world: World) -> None:
     id_number = identity_number()
     world.a.customer(id_number=id_number)
     response = world.client_for(world.alice).post(

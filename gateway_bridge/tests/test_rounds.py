@@ -32,10 +32,11 @@ from tests.world import World
 
 pytestmark = pytest.mark.django_db
 SLOT = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+Bus = tuple[SimulatorThread, list[Gateway]]
 
 
 @pytest.fixture
-def bus(world: World) -> Iterator[tuple[SimulatorThread, list[Gateway]]]:
+def bus(world: World) -> Iterator[Bus]:
     with (
         start_simulator(
             2, 4, profiles=["DDSY1352", "DTSY1352", "WATER-DN20", "DDSY1352"], baud=115200
@@ -50,7 +51,7 @@ def _round(world: World, gateways: list[Gateway], slot: datetime = SLOT) -> roun
     return rounds.run_round(world.a.tenant, [g.pk for g in gateways], slot)
 
 
-def test_a_round_reads_every_meter_once_for_its_slot(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_round_reads_every_meter_once_for_its_slot(world: World, bus: Bus) -> None:
     _sim, gateways = bus
     summary = _round(world, gateways)
     assert (summary.meters, summary.stored, summary.failures) == (8, 8, 0)
@@ -70,7 +71,9 @@ def test_a_round_reads_every_meter_once_for_its_slot(world: World, bus):  # type
     assert stats.requests == 4  # one request reads a meter: its profile has one block
 
 
-def test_a_retried_round_stores_nothing_twice_and_does_not_read_again(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_retried_round_stores_nothing_twice_and_does_not_read_again(
+    world: World, bus: Bus
+) -> None:
     _sim, gateways = bus
     _round(world, gateways)
     again = _round(world, gateways)
@@ -90,7 +93,9 @@ def test_a_retried_round_stores_nothing_twice_and_does_not_read_again(world: Wor
         ("swapped", "identity_mismatch", "tcp"),
     ],
 )
-def test_a_faulty_meter_is_recorded_and_the_others_are_read(world: World, fault, kind, framing):  # type: ignore[no-untyped-def]
+def test_a_faulty_meter_is_recorded_and_the_others_are_read(
+    world: World, fault: str, kind: str, framing: str
+) -> None:
     with (
         start_simulator(1, 4, profiles=["DDSY1352"], baud=115200, framing=framing) as sim,
         world.a.active(),
@@ -106,7 +111,9 @@ def test_a_faulty_meter_is_recorded_and_the_others_are_read(world: World, fault,
         assert events[0].slot == SLOT and events[0].detail["unit_id"] == 2
 
 
-def test_a_counter_that_jumps_back_is_stored_as_read_for_verification_to_judge(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_counter_that_jumps_back_is_stored_as_read_for_verification_to_judge(
+    world: World, bus: Bus
+) -> None:
     sim, gateways = bus
     _round(world, gateways)
     meter = Meter.objects.get(gateway=gateways[0], unit_id=1)
@@ -116,7 +123,9 @@ def test_a_counter_that_jumps_back_is_stored_as_read_for_verification_to_judge(w
     assert Reading.objects.filter(meter=meter).order_by("taken_at").last().total < first
 
 
-def test_a_gateway_that_refuses_connections_does_not_stop_the_others(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_gateway_that_refuses_connections_does_not_stop_the_others(
+    world: World, bus: Bus
+) -> None:
     _sim, gateways = bus
     with world.a.active():
         closed = services.create_gateway(
@@ -142,7 +151,7 @@ def test_a_gateway_that_refuses_connections_does_not_stop_the_others(world: Worl
     assert PollRound.objects.get(gateway=closed, slot=SLOT).meters_read == 0
 
 
-def test_random_faults_never_stop_a_round_and_every_meter_is_accounted_for(world: World):
+def test_random_faults_never_stop_a_round_and_every_meter_is_accounted_for(world: World) -> None:
     with (
         start_simulator(3, 8, profiles=["DDSY1352"], baud=115200, fault_rate=0.3, seed=7) as sim,
         world.a.active(),
@@ -158,7 +167,7 @@ def test_random_faults_never_stop_a_round_and_every_meter_is_accounted_for(world
     assert not read & failed
 
 
-def test_a_relay_trip_is_confirmed_by_reading_the_relay_back(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_relay_trip_is_confirmed_by_reading_the_relay_back(world: World, bus: Bus) -> None:
     sim, gateways = bus
     meter = Meter.objects.get(gateway=gateways[0], unit_id=1)
     with world.a.active():
@@ -177,7 +186,9 @@ def test_a_relay_trip_is_confirmed_by_reading_the_relay_back(world: World, bus):
     assert audit.sent_at and audit.completed_at and audit.sent_at <= audit.completed_at
 
 
-def test_a_relay_that_does_not_move_fails_the_command_after_its_attempts(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_relay_that_does_not_move_fails_the_command_after_its_attempts(
+    world: World, bus: Bus
+) -> None:
     sim, gateways = bus
     sim.gateways[0].meters[1].stuck_relay = True
     meter = Meter.objects.get(gateway=gateways[0], unit_id=1)
@@ -191,7 +202,7 @@ def test_a_relay_that_does_not_move_fails_the_command_after_its_attempts(world: 
         assert not Reading.objects.filter(meter=meter).exists()  # commands alone read nothing
 
 
-def test_a_setpoint_is_written_and_confirmed(world: World, bus):  # type: ignore[no-untyped-def]
+def test_a_setpoint_is_written_and_confirmed(world: World, bus: Bus) -> None:
     sim, gateways = bus
     meter = Meter.objects.get(gateway=gateways[0], unit_id=1)
     with world.a.active():
@@ -204,7 +215,9 @@ def test_a_setpoint_is_written_and_confirmed(world: World, bus):  # type: ignore
     assert sim.gateways[0].meters[1].writes == {10: 42}
 
 
-def test_poll_once_runs_a_round_in_the_foreground_with_progress(world: World, bus, capsys):  # type: ignore[no-untyped-def]
+def test_poll_once_runs_a_round_in_the_foreground_with_progress(
+    world: World, bus: Bus, capsys: pytest.CaptureFixture[str]
+) -> None:
     call_command("poll_once", "--tenant", world.a.tenant.slug, "--site", world.a.sites[0].code)
     output = capsys.readouterr().out
     assert "gateways 2/2" in output and "8 read, 8 stored" in output
@@ -212,7 +225,7 @@ def test_poll_once_runs_a_round_in_the_foreground_with_progress(world: World, bu
         call_command("poll_once", "--tenant", world.a.tenant.slug, "--gateway", "nope")
 
 
-def test_health_and_completeness_come_from_the_rounds(world: World):
+def test_health_and_completeness_come_from_the_rounds(world: World) -> None:
     slot = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
     with start_simulator(2, 3, profiles=["DDSY1352"], baud=115200) as sim, world.a.active():
         gateways = register_simulated(world.a.sites[0], sim.gateways, timeout_ms=250, retries=0)
@@ -225,7 +238,8 @@ def test_health_and_completeness_come_from_the_rounds(world: World):
     assert health[gateways[0].pk]["mean_response_ms"] > 0
     assert health[gateways[0].pk]["last_success_at"]
     completeness = client.get(
-        "/api/v1/reading-completeness/", {"site": world.a.sites[0].pk, "slot": slot.isoformat()}
+        "/api/v1/reading-completeness/",
+        {"site": world.a.sites[0].pk, "slot": slot.isoformat()},  # type: ignore[arg-type]
     ).json()
     assert completeness == [
         {

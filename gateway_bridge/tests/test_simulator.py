@@ -9,11 +9,14 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.pdu import ModbusPDU
 
 from gateway_bridge.codec import decode_block
 from gateway_bridge.simulator import (
@@ -37,7 +40,7 @@ def _mbpoll(*args: str) -> list[int]:
     return [int(value) for value in re.findall(r"^\[\d+\]:\s+(\d+)", output, re.M)]
 
 
-def test_mbpoll_reads_a_meter_over_modbus_tcp():
+def test_mbpoll_reads_a_meter_over_modbus_tcp() -> None:
     with start_simulator(1, 2, profiles=["DDSY1352"], baud=115200) as sim:
         port = sim.gateways[0].port
         words = _mbpoll("-m", "tcp", "-p", str(port), "-a", "2", "-r", "0", "-c", "20", "127.0.0.1")
@@ -53,7 +56,7 @@ def test_mbpoll_reads_a_meter_over_modbus_tcp():
 
 
 @pytest.mark.skipif(not shutil.which("socat"), reason="needs socat (make test installs it)")
-def test_mbpoll_reads_rtu_frames_through_a_serial_line(tmp_path):
+def test_mbpoll_reads_rtu_frames_through_a_serial_line(tmp_path: Path) -> None:
     tty = tmp_path / "ttyV0"
     with start_simulator(1, 1, profiles=["DDSY1352"], framing="rtu", baud=115200) as sim:
         bridge = subprocess.Popen(
@@ -73,7 +76,7 @@ def test_mbpoll_reads_rtu_frames_through_a_serial_line(tmp_path):
     assert sum((words[i] << 16) + words[i + 1] for i in (2, 4, 6, 8)) == (words[0] << 16) + words[1]
 
 
-async def _read(port: int, framing: FramerType, unit: int, address: int, count: int):  # type: ignore[no-untyped-def]
+async def _read(port: int, framing: FramerType, unit: int, address: int, count: int) -> ModbusPDU:
     client = AsyncModbusTcpClient("127.0.0.1", port=port, framer=framing, timeout=2, retries=0)
     await client.connect()
     try:
@@ -82,11 +85,11 @@ async def _read(port: int, framing: FramerType, unit: int, address: int, count: 
         client.close()
 
 
-def test_tripping_the_relay_cuts_the_load():
+def test_tripping_the_relay_cuts_the_load() -> None:
     with start_simulator(1, 1, profiles=["DDSY1352"], baud=115200) as sim:
         port = sim.gateways[0].port
 
-        async def scenario():  # type: ignore[no-untyped-def]
+        async def scenario() -> tuple[Sequence[int], Sequence[int], Sequence[int], ModbusPDU]:
             client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
             await client.connect()
             before = await client.read_holding_registers(17, count=1, device_id=1)
@@ -103,13 +106,14 @@ def test_tripping_the_relay_cuts_the_load():
     assert refused.isError() and refused.exception_code == 3
 
 
-def test_counters_wrap_and_the_time_of_use_registers_still_add_up():
+def test_counters_wrap_and_the_time_of_use_registers_still_add_up() -> None:
     profile = get_profile("DDSY1352")
     start = int(profile.wrap * 100) - 50
     meter = SimulatedMeter(profile, 1, 1, random.Random(1), start_hundredths=start)
     now = time.time()
     meter.updated_at = now - 3600 * 5  # five hours of load
     words = meter.registers(3, 0, 20, now)
+    assert isinstance(words, list)
     values = decode_block(profile.blocks[0], words)
     assert values["total"] < Decimal("100")  # rolled over 42,949,672.95
     wrap = profile.wrap + Decimal("0.01")
@@ -117,7 +121,7 @@ def test_counters_wrap_and_the_time_of_use_registers_still_add_up():
     assert tou_sum % wrap == values["total"]
 
 
-def test_an_unknown_unit_gets_the_gateway_exception_and_a_bad_address_its_own():
+def test_an_unknown_unit_gets_the_gateway_exception_and_a_bad_address_its_own() -> None:
     with start_simulator(1, 2, profiles=["DDSY1352"], baud=115200) as sim:
         port = sim.gateways[0].port
         missing = asyncio.run(_read(port, FramerType.SOCKET, 9, 0, 17))
@@ -126,7 +130,7 @@ def test_an_unknown_unit_gets_the_gateway_exception_and_a_bad_address_its_own():
     assert bad_address.isError() and bad_address.exception_code == 0x02
 
 
-def test_the_bus_takes_the_wire_time_at_9600_baud_and_serves_one_request_at_a_time():
+def test_the_bus_takes_the_wire_time_at_9600_baud_and_serves_one_request_at_a_time() -> None:
     """Physical timing: 17 registers are 62 ms on the wire at 9600 baud (8E1), and two masters
     on one gateway share its one bus."""
     reads = 8

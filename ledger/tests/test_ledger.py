@@ -10,17 +10,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from ledger.checks import check_ledger
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from ledger.services import (
     PostingConflict,
     PostingError,
-    check_ledger,
     customer_ledger_accounts,
     post_entry,
     tenant_ledger_account,
 )
 from tests.concurrency import run_together
 from tests.world import World
+
+pytestmark = pytest.mark.usefixtures("in_tenant_a")
 
 
 def _bill_accounts(world: World) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount]:
@@ -38,7 +40,12 @@ def _bill_accounts(world: World) -> tuple[LedgerAccount, LedgerAccount, LedgerAc
     )
 
 
-def _post_bill(world: World, accounts, source_id: str = "1", total: str = "113.00"):  # type: ignore[no-untyped-def]
+def _post_bill(
+    world: World,
+    accounts: tuple[LedgerAccount, LedgerAccount, LedgerAccount],
+    source_id: str = "1",
+    total: str = "113.00",
+) -> JournalEntry:
     receivable, revenue, vat = accounts
     gross = Decimal(total)
     tax = (gross - gross / Decimal("1.13")).quantize(Decimal("0.01"))
@@ -51,7 +58,7 @@ def _post_bill(world: World, accounts, source_id: str = "1", total: str = "113.0
     )
 
 
-def test_a_bill_of_113_yuan_owes_113_and_books_100_revenue_and_13_vat(world: World):
+def test_a_bill_of_113_yuan_owes_113_and_books_100_revenue_and_13_vat(world: World) -> None:
     accounts = _bill_accounts(world)
     entry = _post_bill(world, accounts)
     receivable, revenue, vat = (LedgerAccount.dangerously_unscoped.get(pk=a.pk) for a in accounts)
@@ -68,7 +75,7 @@ def test_a_bill_of_113_yuan_owes_113_and_books_100_revenue_and_13_vat(world: Wor
     assert check_ledger(world.a.tenant) == []
 
 
-def test_a_retried_posting_returns_the_first_entry_and_moves_nothing_twice(world: World):
+def test_a_retried_posting_returns_the_first_entry_and_moves_nothing_twice(world: World) -> None:
     accounts = _bill_accounts(world)
     first = _post_bill(world, accounts)
     again = _post_bill(world, accounts)
@@ -77,7 +84,7 @@ def test_a_retried_posting_returns_the_first_entry_and_moves_nothing_twice(world
     assert LedgerAccount.dangerously_unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00")
 
 
-def test_a_retry_with_other_lines_is_refused(world: World):
+def test_a_retry_with_other_lines_is_refused(world: World) -> None:
     accounts = _bill_accounts(world)
     _post_bill(world, accounts)
     with pytest.raises(PostingConflict):
@@ -94,7 +101,9 @@ def test_a_retry_with_other_lines_is_refused(world: World):
         (["10.001", "-10.001"], "two decimals"),
     ],
 )
-def test_lines_that_are_not_a_balanced_movement_of_money_are_refused(world, amounts, problem):  # type: ignore[no-untyped-def]
+def test_lines_that_are_not_a_balanced_movement_of_money_are_refused(
+    world: World, amounts: list[str], problem: str
+) -> None:
     receivable, revenue, vat = _bill_accounts(world)
     targets = [receivable, revenue, vat]
     with pytest.raises((PostingError, ValueError), match=problem):
@@ -107,7 +116,7 @@ def test_lines_that_are_not_a_balanced_movement_of_money_are_refused(world, amou
     assert not JournalEntry.dangerously_unscoped.exists()
 
 
-def test_a_float_amount_is_refused(world: World):
+def test_a_float_amount_is_refused(world: World) -> None:
     receivable, revenue, _vat = _bill_accounts(world)
     with pytest.raises(TypeError):
         post_entry(
@@ -118,7 +127,7 @@ def test_a_float_amount_is_refused(world: World):
         )
 
 
-def test_another_tenants_ledger_account_cannot_be_posted_to(world: World):
+def test_another_tenants_ledger_account_cannot_be_posted_to(world: World) -> None:
     receivable, _revenue, _vat = _bill_accounts(world)
     foreign = tenant_ledger_account(world.b.tenant, LedgerKind.REVENUE, utility="electricity")
     with pytest.raises(PostingError, match="unknown ledger accounts"):
@@ -131,7 +140,9 @@ def test_another_tenants_ledger_account_cannot_be_posted_to(world: World):
     assert LedgerAccount.dangerously_unscoped.get(pk=foreign.pk).balance == 0
 
 
-def test_ledger_check_passes_a_sound_ledger_and_fails_a_stale_cached_balance(world: World, capsys):  # type: ignore[no-untyped-def]
+def test_ledger_check_passes_a_sound_ledger_and_fails_a_stale_cached_balance(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
     accounts = _bill_accounts(world)
     _post_bill(world, accounts)
     call_command("ledger_check", "--tenant", world.a.tenant.slug)
@@ -144,7 +155,7 @@ def test_ledger_check_passes_a_sound_ledger_and_fails_a_stale_cached_balance(wor
 
 
 @pytest.mark.postgres
-def test_the_database_refuses_an_entry_whose_lines_do_not_sum_to_zero(world: World):
+def test_the_database_refuses_an_entry_whose_lines_do_not_sum_to_zero(world: World) -> None:
     receivable, revenue, _vat = _bill_accounts(world)
     with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
         entry = JournalEntry.dangerously_unscoped.create(
@@ -168,10 +179,11 @@ def test_the_database_refuses_an_entry_whose_lines_do_not_sum_to_zero(world: Wor
 
 
 @pytest.mark.postgres
-def test_the_database_refuses_to_change_or_delete_a_line_or_add_one_later(world: World):
+def test_the_database_refuses_to_change_or_delete_a_line_or_add_one_later(world: World) -> None:
     accounts = _bill_accounts(world)
     entry = _post_bill(world, accounts)
     line = JournalLine.dangerously_unscoped.filter(entry=entry).first()
+    assert line is not None
     with pytest.raises(DatabaseError), transaction.atomic():
         JournalLine.dangerously_unscoped.filter(pk=line.pk).update(amount="1.00")
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -182,7 +194,7 @@ def test_the_database_refuses_to_change_or_delete_a_line_or_add_one_later(world:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_lines_cannot_be_added_to_an_entry_posted_in_an_earlier_transaction(world: World):
+def test_lines_cannot_be_added_to_an_entry_posted_in_an_earlier_transaction(world: World) -> None:
     accounts = _bill_accounts(world)
     entry = _post_bill(world, accounts)
     with pytest.raises(DatabaseError, match="while it is posted"), transaction.atomic():
@@ -197,7 +209,7 @@ def test_lines_cannot_be_added_to_an_entry_posted_in_an_earlier_transaction(worl
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_retries_of_one_posting_post_it_once(world: World):
+def test_concurrent_retries_of_one_posting_post_it_once(world: World) -> None:
     accounts = _bill_accounts(world)
     entries, errors = run_together(
         6, lambda _i: _post_bill(world, accounts, source_id="same").pk, world.a.tenant
@@ -209,7 +221,7 @@ def test_concurrent_retries_of_one_posting_post_it_once(world: World):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_parallel_postings_to_one_account_lose_no_update(world: World):
+def test_parallel_postings_to_one_account_lose_no_update(world: World) -> None:
     accounts = _bill_accounts(world)
 
     def post_five(index: int) -> None:

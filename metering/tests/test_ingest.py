@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 from django.test import Client
 
@@ -9,11 +11,14 @@ from metering.models import MeterEvent, Reading
 from tenancy.roles import Role
 from tests.world import World
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse
+
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/readings/ingest/"
 
 
-def _push(token: str, readings: list[dict]):  # type: ignore[no-untyped-def]
+def _push(token: str, readings: list[Any]) -> _MonkeyPatchedWSGIResponse:
     return Client().post(
         URL,
         {"readings": readings},
@@ -22,7 +27,9 @@ def _push(token: str, readings: list[dict]):  # type: ignore[no-untyped-def]
     )
 
 
-def _item(serial: str, total: str = "1523.45", slot: str = "2026-11-24T04:00:00Z", **extra):  # type: ignore[no-untyped-def]
+def _item(
+    serial: str, total: str = "1523.45", slot: str = "2026-11-24T04:00:00Z", **extra: Any
+) -> dict[str, Any]:
     return {
         "meter": serial,
         "taken_at": slot,
@@ -37,12 +44,12 @@ def _item(serial: str, total: str = "1523.45", slot: str = "2026-11-24T04:00:00Z
 
 
 @pytest.fixture
-def edge(world: World):  # type: ignore[no-untyped-def]
+def edge(world: World) -> str:
     _client, token = world.a.api_client((Role.METER_READER, None))
     return token
 
 
-def test_a_batch_is_stored_once_however_often_it_is_pushed(world: World, edge: str):
+def test_a_batch_is_stored_once_however_often_it_is_pushed(world: World, edge: str) -> None:
     meters = [world.a.meter(), world.a.meter()]
     batch = [_item(m.serial_number) for m in meters]
     first = _push(edge, batch).json()
@@ -54,7 +61,9 @@ def test_a_batch_is_stored_once_however_often_it_is_pushed(world: World, edge: s
     assert reading.source == "pushed" and str(reading.total) == "1523.450"
 
 
-def test_other_values_for_a_slot_already_read_are_refused_and_recorded(world: World, edge: str):
+def test_other_values_for_a_slot_already_read_are_refused_and_recorded(
+    world: World, edge: str
+) -> None:
     meter = world.a.meter()
     _push(edge, [_item(meter.serial_number)])
     answer = _push(edge, [_item(meter.serial_number, total="1600.00")]).json()
@@ -64,7 +73,7 @@ def test_other_values_for_a_slot_already_read_are_refused_and_recorded(world: Wo
     assert event.detail["offered"]["total"] == "1600.000"
 
 
-def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, edge: str):
+def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, edge: str) -> None:
     meter = world.a.meter()
     batch = [
         _item("no-such-meter"),
@@ -88,7 +97,7 @@ def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, ed
     assert Reading.dangerously_unscoped.filter(meter=meter).count() == 1
 
 
-def test_a_token_of_another_tenant_cannot_push_for_these_meters(world: World):
+def test_a_token_of_another_tenant_cannot_push_for_these_meters(world: World) -> None:
     meter = world.a.meter()
     _client, token_b = world.b.api_client((Role.METER_READER, None))
     answer = _push(token_b, [_item(meter.serial_number)]).json()
@@ -96,12 +105,12 @@ def test_a_token_of_another_tenant_cannot_push_for_these_meters(world: World):
     assert not Reading.dangerously_unscoped.filter(meter=meter).exists()
 
 
-def test_a_token_without_the_reader_role_is_refused(world: World):
+def test_a_token_without_the_reader_role_is_refused(world: World) -> None:
     _client, cashier = world.a.api_client((Role.CASHIER, None))
     assert _push(cashier, [_item(world.a.meter().serial_number)]).status_code == 403
 
 
-def test_an_empty_or_oversized_batch_is_a_400(world: World, edge: str):
+def test_an_empty_or_oversized_batch_is_a_400(world: World, edge: str) -> None:
     assert _push(edge, []).status_code == 400
     too_many = [_item(str(i)) for i in range(5001)]
     response = _push(edge, too_many)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+from rest_framework.test import APIClient
 
 from metering.models import Meter, MeterEvent, MeterReplacement, Reading
 from tenancy.models import AuditEvent
 from tests.world import World
 
+if TYPE_CHECKING:
+    from rest_framework.response import _MonkeyPatchedResponse
+
 pytestmark = pytest.mark.django_db
 
 
-def _import(client, text: str):  # type: ignore[no-untyped-def]
+def _import(client: APIClient, text: str) -> _MonkeyPatchedResponse:
     return client.post("/api/v1/meters/import/", text, content_type="text/csv")
 
 
-def test_a_csv_file_imports_all_its_meters(world: World):
+def test_a_csv_file_imports_all_its_meters(world: World) -> None:
     gateway = world.a.gateway()
     site = world.a.sites[0]
     account = world.a.account()
@@ -32,10 +38,11 @@ def test_a_csv_file_imports_all_its_meters(world: World):
     assert [m.unit_id for m in meters] == [1, 2]
     assert meters[0].premise_id == account.premise_id and str(meters[1].ct_ratio) == "40.00"
     event = AuditEvent.dangerously_unscoped.get(action="meter.imported")
+    assert event.object_ids is not None
     assert sorted(event.object_ids) == sorted(m.pk for m in meters)
 
 
-def test_a_csv_file_with_bad_rows_imports_nothing_and_names_every_bad_line(world: World):
+def test_a_csv_file_with_bad_rows_imports_nothing_and_names_every_bad_line(world: World) -> None:
     gateway = world.a.gateway()
     world.a.meter(serial_number="TAKEN")
     code = world.a.sites[0].code
@@ -56,7 +63,7 @@ def test_a_csv_file_with_bad_rows_imports_nothing_and_names_every_bad_line(world
     assert not Meter.dangerously_unscoped.filter(serial_number__startswith="B").exists()
 
 
-def test_a_replacement_joins_the_old_meter_and_the_new(world: World):
+def test_a_replacement_joins_the_old_meter_and_the_new(world: World) -> None:
     old = world.a.meter(account=world.a.account())
     world.a.reading(old, total="500.00")
     response = world.client_for(world.alice).post(
@@ -85,7 +92,7 @@ def test_a_replacement_joins_the_old_meter_and_the_new(world: World):
     assert link.old_final_reading.taken_at == link.new_first_reading.taken_at
 
 
-def test_a_manual_reading_for_a_slot_already_read_with_other_values_is_409(world: World):
+def test_a_manual_reading_for_a_slot_already_read_with_other_values_is_409(world: World) -> None:
     meter = world.a.meter()
     client = world.client_for(world.alice)
     body = {"meter": meter.pk, "taken_at": "2026-11-01T00:00:00Z", "total": "100.00"}
@@ -100,7 +107,7 @@ def test_a_manual_reading_for_a_slot_already_read_with_other_values_is_409(world
         assert getattr(client, method)(f"/api/v1/readings/{reading.pk}/", {}).status_code == 405
 
 
-def test_a_unit_id_answers_for_one_meter_per_gateway(world: World):
+def test_a_unit_id_answers_for_one_meter_per_gateway(world: World) -> None:
     first = world.a.meter()
     response = world.client_for(world.alice).post(
         "/api/v1/meters/",

@@ -7,6 +7,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
-def test_the_login_page_speaks_chinese_by_default_and_english_on_request(world: World):
+def test_the_login_page_speaks_chinese_by_default_and_english_on_request(world: World) -> None:
     chinese = Client().get("/login/")
     assert chinese.status_code == 200
     assert "员工登录" in chinese.content.decode()
@@ -33,7 +34,7 @@ def test_the_login_page_speaks_chinese_by_default_and_english_on_request(world: 
     assert "Staff login" in switched.get("/login/").content.decode()
 
 
-def test_a_staff_login_opens_the_console_and_is_audited(world: World):
+def test_a_staff_login_opens_the_console_and_is_audited(world: World) -> None:
     client = Client()
     response = client.post("/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/console/"
@@ -49,7 +50,7 @@ def test_a_staff_login_opens_the_console_and_is_audited(world: World):
     assert client.get("/console/").status_code == 302
 
 
-def test_five_wrong_passwords_lock_the_user_until_an_administrator_unlocks(world: World):
+def test_five_wrong_passwords_lock_the_user_until_an_administrator_unlocks(world: World) -> None:
     attacker = Client()
     for _attempt in range(5):
         response = attacker.post("/login/", {"username": "bob", "password": "wrong-password"})
@@ -66,7 +67,7 @@ def test_five_wrong_passwords_lock_the_user_until_an_administrator_unlocks(world
     assert AuditEvent.dangerously_unscoped.filter(action=AuditAction.STAFF_UNLOCKED).exists()
 
 
-def test_one_browser_trying_many_user_names_is_locked_too(world: World):
+def test_one_browser_trying_many_user_names_is_locked_too(world: World) -> None:
     sprayer = Client(REMOTE_ADDR="10.0.0.66", HTTP_USER_AGENT="spray")
     for index in range(5):
         sprayer.post("/login/", {"username": f"guess{index}", "password": "123456"})
@@ -74,10 +75,10 @@ def test_one_browser_trying_many_user_names_is_locked_too(world: World):
     assert response.status_code == 429
 
 
-def test_an_api_token_authenticates_until_it_is_revoked_or_rotated(world: World):
+def test_an_api_token_authenticates_until_it_is_revoked_or_rotated(world: World) -> None:
     client_row, token = world.a.api_client((Role.CASHIER, None))
     api = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Token {token}"}
     assert api.get("/api/v1/sites/", **headers).status_code == 200
     assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
 
@@ -92,7 +93,7 @@ def test_an_api_token_authenticates_until_it_is_revoked_or_rotated(world: World)
     assert api.get("/api/v1/sites/", HTTP_AUTHORIZATION=f"Token {new_token}").status_code == 401
 
 
-def test_the_token_is_shown_once_and_only_its_hash_is_stored(world: World):
+def test_the_token_is_shown_once_and_only_its_hash_is_stored(world: World) -> None:
     alice = world.client_for(world.alice)
     created = alice.post(
         "/api/v1/api-clients/",
@@ -104,10 +105,11 @@ def test_the_token_is_shown_once_and_only_its_hash_is_stored(world: World):
     listed = alice.get(f"/api/v1/api-clients/{created['id']}/").json()
     assert listed["token"] is None and listed["key_prefix"] == token[5:13]
     stored = AuditEvent.dangerously_unscoped.filter(action=AuditAction.API_CLIENT_CREATED).last()
+    assert stored is not None
     assert token not in str(stored.after)
 
 
-def test_requests_without_credentials_get_401_with_the_error_body(world: World):
+def test_requests_without_credentials_get_401_with_the_error_body(world: World) -> None:
     response = Client().get("/api/v1/sites/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
@@ -126,6 +128,8 @@ def _production_env(**extra: str) -> dict[str, str]:
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         DJANGO_ALLOWED_HOSTS="billing.example.com",
         DJANGO_FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/bars_prodcheck",
+        REDIS_URL="redis://127.0.0.1:6379/13",
         BARS_VAR_DIR=str(ROOT / "var"),
     )
     env.update(extra)
@@ -143,7 +147,7 @@ def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_deploy_check_is_clean_with_production_settings():
+def test_the_deploy_check_is_clean_with_production_settings() -> None:
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues (0 silenced)" in result.stdout
@@ -152,7 +156,7 @@ def test_the_deploy_check_is_clean_with_production_settings():
 @pytest.mark.parametrize(
     "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_FIELD_ENCRYPTION_KEY"]
 )
-def test_production_refuses_to_start_without_its_keys(missing: str):
+def test_production_refuses_to_start_without_its_keys(missing: str) -> None:
     env = _production_env()
     env.pop(missing)
     result = _manage("check", env=env)
@@ -160,7 +164,7 @@ def test_production_refuses_to_start_without_its_keys(missing: str):
     assert f"{missing} must be set" in result.stderr
 
 
-def test_switching_a_tenant_off_in_the_admin_refuses_its_tokens_at_once(world: World):
+def test_switching_a_tenant_off_in_the_admin_refuses_its_tokens_at_once(world: World) -> None:
     operator = User.objects.create_superuser("operator", password=PASSWORD)
     _client_row, token = world.a.api_client((Role.CASHIER, None))
     api = Client()

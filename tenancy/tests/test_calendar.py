@@ -41,17 +41,21 @@ def calendar_2026(world: World) -> World:
         (date(2026, 11, 28), date(2026, 11, 30)),  # an ordinary weekend
     ],
 )
-def test_next_working_day_reads_the_calendar(calendar_2026: World, day: date, expected: date):
-    assert next_working_day(calendar_2026.a.tenant, day) == expected
+def test_next_working_day_reads_the_calendar(
+    calendar_2026: World, day: date, expected: date
+) -> None:
+    with calendar_2026.a.active():
+        assert next_working_day(calendar_2026.a.tenant, day) == expected
 
 
-def test_another_tenant_with_no_calendar_has_only_weekends(calendar_2026: World):
+def test_another_tenant_with_no_calendar_has_only_weekends(calendar_2026: World) -> None:
     tenant_b = calendar_2026.b.tenant
-    assert next_working_day(tenant_b, date(2026, 2, 16)) == date(2026, 2, 16)
-    assert not is_working_day(tenant_b, date(2026, 2, 14))
+    with calendar_2026.b.active():
+        assert next_working_day(tenant_b, date(2026, 2, 16)) == date(2026, 2, 16)
+        assert not is_working_day(tenant_b, date(2026, 2, 14))
 
 
-def test_the_api_answers_for_the_callers_tenant(calendar_2026: World):
+def test_the_api_answers_for_the_callers_tenant(calendar_2026: World) -> None:
     client = calendar_2026.client_for(calendar_2026.bob)
     answer = client.get("/api/v1/calendar/next-working-day/", {"date": "2026-02-15"}).json()
     assert answer == {
@@ -63,7 +67,7 @@ def test_the_api_answers_for_the_callers_tenant(calendar_2026: World):
     assert bad.status_code == 400 and "date" in bad.json()["error"]["fields"]
 
 
-def test_a_day_is_listed_once(calendar_2026: World):
+def test_a_day_is_listed_once(calendar_2026: World) -> None:
     response = calendar_2026.client_for(calendar_2026.alice).post(
         "/api/v1/calendar/", {"date": "2026-10-01", "kind": "holiday"}, format="json"
     )

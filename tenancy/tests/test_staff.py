@@ -9,7 +9,7 @@ from tests.world import PASSWORD, World
 pytestmark = pytest.mark.django_db
 
 
-def test_an_administrator_creates_a_cashier_for_one_site(world: World):
+def test_an_administrator_creates_a_cashier_for_one_site(world: World) -> None:
     client = world.client_for(world.alice)
     site = world.a.sites[1]
     response = client.post(
@@ -30,7 +30,7 @@ def test_an_administrator_creates_a_cashier_for_one_site(world: World):
 
 
 @pytest.mark.parametrize("password", ["short", "password123", "12345678901", "cashier-two1"])
-def test_weak_passwords_are_refused(world: World, password: str):
+def test_weak_passwords_are_refused(world: World, password: str) -> None:
     response = world.client_for(world.alice).post(
         "/api/v1/staff/",
         {"username": "cashier-two", "password": password, "grants": []},
@@ -40,14 +40,14 @@ def test_weak_passwords_are_refused(world: World, password: str):
     assert not User.objects.filter(username="cashier-two").exists()
 
 
-def test_user_names_are_unique_across_tenants(world: World):
+def test_user_names_are_unique_across_tenants(world: World) -> None:
     response = world.client_for(world.mallory).post(
         "/api/v1/staff/", {"username": "alice", "password": PASSWORD, "grants": []}, format="json"
     )
     assert response.status_code == 400 and "username" in response.json()["error"]["fields"]
 
 
-def test_the_last_administrator_cannot_be_removed(world: World):
+def test_the_last_administrator_cannot_be_removed(world: World) -> None:
     client = world.client_for(world.alice)
     demote = client.patch(
         f"/api/v1/staff/{world.alice.pk}/", {"grants": [{"role": "cashier"}]}, format="json"
@@ -57,7 +57,7 @@ def test_the_last_administrator_cannot_be_removed(world: World):
     assert RoleGrant.dangerously_unscoped.filter(user=world.alice, role=Role.TENANT_ADMIN).exists()
 
 
-def test_deactivated_staff_keep_their_row_and_lose_their_login(world: World):
+def test_deactivated_staff_keep_their_row_and_lose_their_login(world: World) -> None:
     client = world.client_for(world.alice)
     assert client.delete(f"/api/v1/staff/{world.bob.pk}/").status_code == 204
     world.bob.refresh_from_db()
@@ -65,7 +65,7 @@ def test_deactivated_staff_keep_their_row_and_lose_their_login(world: World):
     assert world.client_for(world.bob).get("/api/v1/sites/").status_code in (401, 403)
 
 
-def test_a_site_manager_sees_staff_but_cannot_change_them(world: World):
+def test_a_site_manager_sees_staff_but_cannot_change_them(world: World) -> None:
     manager = world.a.staff((Role.SITE_MANAGER, world.a.sites[0]))
     client = world.client_for(manager)
     assert client.get("/api/v1/staff/").status_code == 200

@@ -23,19 +23,19 @@ def sites_seen(tenant_id: int) -> list[int]:
     return sorted(Site.objects.values_list("id", flat=True))
 
 
-def test_a_task_given_a_tenant_runs_inside_it(world: World):
+def test_a_task_given_a_tenant_runs_inside_it(world: World) -> None:
     result = sites_seen.apply(kwargs={"tenant_id": world.b.tenant.pk}).get()
     assert result == [site.pk for site in world.b.sites]
     assert current_tenant_or_none() is None
 
 
-def test_sync_schedules_is_idempotent(world: World):
+def test_sync_schedules_is_idempotent(world: World) -> None:
     sync_periodic_jobs()
     sync_periodic_jobs()
     assert PeriodicTask.objects.filter(task="tenancy.clear_expired_sessions").count() == 1
 
 
-def test_the_in_process_scheduler_runs_a_due_job_once(world: World):
+def test_the_in_process_scheduler_runs_a_due_job_once(world: World) -> None:
     expired = SessionStore()
     expired.create()
     Session.objects.filter(session_key=expired.session_key).update(

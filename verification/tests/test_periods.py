@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,14 +22,14 @@ from verification.models import LineLoss, PeriodConsumption
 from verification.periods import compute_periods, meter_consumption, period_bounds
 from verification.tests.helpers import checks, lay
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_tenant_a")]
 CN = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 1, tzinfo=CN)  # period 2026-10 of a site reading on the 1st
 END = datetime(2026, 10, 1, tzinfo=CN)
 TOU = ("tou_spike", "tou_peak", "tou_flat", "tou_valley")
 
 
-def _account_meter(world: World, **fields) -> Meter:  # type: ignore[no-untyped-def]
+def _account_meter(world: World, **fields: Any) -> Meter:
     account = world.a.account(fields.pop("site", None))
     return world.a.meter(account.site, account=account, **fields)
 
@@ -39,7 +40,7 @@ def _period(world: World, meter: Meter) -> PeriodConsumption:
     return PeriodConsumption.dangerously_unscoped.get(account=meter.account, period="2026-10")
 
 
-def test_the_period_runs_between_the_reading_days_at_midnight_china_time(world: World):
+def test_the_period_runs_between_the_reading_days_at_midnight_china_time(world: World) -> None:
     site = world.a.sites[0]
     assert period_bounds(site, "2026-10") == (START, END)
     site.reading_day = 25
@@ -49,7 +50,7 @@ def test_the_period_runs_between_the_reading_days_at_midnight_china_time(world: 
     )
 
 
-def test_a_plain_period_with_time_of_use(world: World):
+def test_a_plain_period_with_time_of_use(world: World) -> None:
     meter = _account_meter(world)
     lay(
         meter,
@@ -79,7 +80,7 @@ def test_a_plain_period_with_time_of_use(world: World):
     assert [getattr(period, name) for name in TOU] == [15, 45, 60, 30]
 
 
-def test_a_wrap_inside_the_period(world: World):
+def test_a_wrap_inside_the_period(world: World) -> None:
     meter = _account_meter(world, wrap_value=Decimal("99999.99"))
     lay(meter, [{"taken_at": START, "total": "99900.00"}, {"taken_at": END, "total": "50.00"}])
     checks(meter)
@@ -87,14 +88,14 @@ def test_a_wrap_inside_the_period(world: World):
     assert _period(world, meter).total == Decimal("150.000")
 
 
-def test_a_ct_ratio_of_40_multiplies_the_register(world: World):
+def test_a_ct_ratio_of_40_multiplies_the_register(world: World) -> None:
     meter = _account_meter(world, ct_ratio=Decimal(40))
     lay(meter, [{"taken_at": START, "total": "10.00"}, {"taken_at": END, "total": "12.50"}])
     checks(meter)
     assert _period(world, meter).total == Decimal("100.000")  # 2.50 kWh × 40
 
 
-def test_a_meter_replaced_mid_period_is_joined(world: World):
+def test_a_meter_replaced_mid_period_is_joined(world: World) -> None:
     old = _account_meter(world)
     lay(old, [{"taken_at": START, "total": "1000.00"}])
     with world.a.active():
@@ -117,7 +118,7 @@ def test_a_meter_replaced_mid_period_is_joined(world: World):
     assert [opening["meter"] for opening in period.opening] == [old.pk, new.pk]
 
 
-def test_a_missing_closing_reading_is_interpolated_and_marked(world: World):
+def test_a_missing_closing_reading_is_interpolated_and_marked(world: World) -> None:
     meter = _account_meter(world)
     lay(
         meter,
@@ -135,7 +136,7 @@ def test_a_missing_closing_reading_is_interpolated_and_marked(world: World):
     assert period.closing[0]["source"] == "interpolated"
 
 
-def test_a_suspect_reading_holds_the_account_back(world: World):
+def test_a_suspect_reading_holds_the_account_back(world: World) -> None:
     meter = _account_meter(world)
     lay(
         meter,
@@ -151,7 +152,7 @@ def test_a_suspect_reading_holds_the_account_back(world: World):
     assert "suspect reading" in period.hold_reason
 
 
-def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World):
+def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World) -> None:
     meter = _account_meter(world)
     lay(meter, [{"taken_at": START + timedelta(hours=h), "total": 100 + h} for h in range(3)])
     lay(meter, [{"taken_at": END - timedelta(hours=h), "total": 820 - h} for h in (2, 1)])
@@ -172,7 +173,7 @@ def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World)
     assert period.total == estimate.total - Decimal("100.00")
 
 
-def test_recomputing_a_period_gives_the_same_rows(world: World):
+def test_recomputing_a_period_gives_the_same_rows(world: World) -> None:
     meter = _account_meter(world)
     lay(meter, [{"taken_at": START, "total": "1.00"}, {"taken_at": END, "total": "9.00"}])
     checks(meter)
@@ -182,7 +183,7 @@ def test_recomputing_a_period_gives_the_same_rows(world: World):
     assert PeriodConsumption.dangerously_unscoped.filter(account=meter.account).count() == 1
 
 
-def test_line_loss_of_a_transformer_area(world: World):
+def test_line_loss_of_a_transformer_area(world: World) -> None:
     site = world.a.sites[0]
     area = world.a.transformer_area(site)
     with world.a.active():
@@ -214,7 +215,9 @@ readings = st.lists(
 
 
 @given(steps=readings, cuts=st.lists(st.integers(1, 2000), min_size=3, max_size=3, unique=True))
-def test_splitting_readings_across_periods_never_loses_or_doubles(steps, cuts):  # type: ignore[no-untyped-def]
+def test_splitting_readings_across_periods_never_loses_or_doubles(
+    steps: list[tuple[int, int]], cuts: list[int]
+) -> None:
     """However the readings fall and wherever the boundaries are, the periods add up to the
     whole span: each boundary closes one period and opens the next with the same value."""
     meter = Meter(pk=1, profile="DDSY1352", ct_ratio=Decimal(1), pt_ratio=Decimal(1))
@@ -234,4 +237,4 @@ def test_splitting_readings_across_periods_never_loses_or_doubles(steps, cuts): 
         for a, b in itertools.pairwise(bounds)
     ]
     whole = meter_consumption([meter], found, {}, bounds[0], bounds[-1], window).values["total"]
-    assert sum(parts) == whole
+    assert sum(parts) == whole  # type: ignore[arg-type]

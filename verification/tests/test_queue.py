@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from rest_framework.test import APIClient
 
 from metering.models import Reading
 from tenancy.audit import AuditAction
@@ -18,7 +19,7 @@ from verification.models import CheckStatus, ReadingCheck, ReadingCorrection, Ve
 from verification.rules import validate_readings
 from verification.tests.helpers import T0, checks, lay
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_tenant_a")]
 
 # Four hours of 1 kWh split 0.1 / 0.3 / 0.4 / 0.2 over spike, peak, flat, valley, then a fall.
 HOURS = [
@@ -34,7 +35,7 @@ HOURS = [
 
 
 @pytest.fixture
-def verifiers(world: World):  # type: ignore[no-untyped-def]
+def verifiers(world: World) -> tuple[APIClient, APIClient]:
     first = world.a.staff((Role.VERIFIER, None), username="verifier-li")
     second = world.a.staff((Role.VERIFIER, None), username="verifier-wang")
     return world.client_for(first), world.client_for(second)
@@ -47,7 +48,9 @@ def _suspect(world: World) -> VerificationItem:
     return VerificationItem.dangerously_unscoped.get(meter=meter)
 
 
-def test_bulk_approval_accepts_the_readings_with_one_audit_event(world: World, verifiers):
+def test_bulk_approval_accepts_the_readings_with_one_audit_event(
+    world: World, verifiers: tuple[APIClient, APIClient]
+) -> None:
     items = [_suspect(world), _suspect(world)]
     first, _second = verifiers
     response = first.post(
@@ -57,6 +60,7 @@ def test_bulk_approval_accepts_the_readings_with_one_audit_event(world: World, v
     statuses = ReadingCheck.dangerously_unscoped.filter(reading__in=[i.reading_id for i in items])
     assert {c.status for c in statuses} == {CheckStatus.APPROVED}
     event = AuditEvent.dangerously_unscoped.get(action=AuditAction.READINGS_APPROVED)
+    assert event.object_ids is not None
     assert sorted(event.object_ids) == sorted(i.reading_id for i in items)
     again = first.post(
         "/api/v1/verification-queue/bulk-approve/", {"ids": [items[0].pk]}, format="json"
@@ -64,7 +68,9 @@ def test_bulk_approval_accepts_the_readings_with_one_audit_event(world: World, v
     assert again.status_code == 400
 
 
-def test_an_edit_needs_a_reason_keeps_the_raw_reading_and_a_second_verifier(world, verifiers):  # type: ignore[no-untyped-def]
+def test_an_edit_needs_a_reason_keeps_the_raw_reading_and_a_second_verifier(
+    world: World, verifiers: tuple[APIClient, APIClient]
+) -> None:
     item = _suspect(world)
     first, second = verifiers
     url = f"/api/v1/verification-queue/{item.pk}/edit/"
@@ -86,7 +92,7 @@ def test_an_edit_needs_a_reason_keeps_the_raw_reading_and_a_second_verifier(worl
     )
 
 
-def test_nobody_approves_their_own_estimate_in_the_service_either(world: World):
+def test_nobody_approves_their_own_estimate_in_the_service_either(world: World) -> None:
     item = _suspect(world)
     verifier = world.a.staff((Role.VERIFIER, None))
     from tenancy.principal import Principal
@@ -99,7 +105,7 @@ def test_nobody_approves_their_own_estimate_in_the_service_either(world: World):
     assert refused.value.code == "four_eyes"
 
 
-def test_a_daily_average_estimate_follows_the_recent_rate_and_tou_shares(world: World):
+def test_a_daily_average_estimate_follows_the_recent_rate_and_tou_shares(world: World) -> None:
     item = _suspect(world)
     with world.a.active():
         correction = services.estimate_reading(world.a.system, item, "daily_average", "表计异常")
@@ -113,7 +119,7 @@ def test_a_daily_average_estimate_follows_the_recent_rate_and_tou_shares(world: 
     assert correction.method == "daily_average" and correction.kind == "estimate"
 
 
-def test_a_last_year_estimate_uses_the_same_span_a_year_earlier(world: World):
+def test_a_last_year_estimate_uses_the_same_span_a_year_earlier(world: World) -> None:
     meter = world.a.meter()
     year_ago = T0 - timedelta(days=365)
     lay(meter, [{"total": 10}, {"total": 10}, {"total": 16}], start=year_ago)
@@ -127,7 +133,7 @@ def test_a_last_year_estimate_uses_the_same_span_a_year_earlier(world: World):
     assert correction.total == Decimal("507.00")
 
 
-def test_an_estimate_for_a_missing_slot_gives_way_to_the_real_reading(world: World):
+def test_an_estimate_for_a_missing_slot_gives_way_to_the_real_reading(world: World) -> None:
     meter = world.a.meter()
     lay(meter, [{"total": 100 + h} for h in range(4)])
     checks(meter)
@@ -142,10 +148,13 @@ def test_an_estimate_for_a_missing_slot_gives_way_to_the_real_reading(world: Wor
         summary = validate_readings(world.a.tenant, [meter.pk])
     estimate.refresh_from_db()
     assert summary.superseded_estimates == [estimate.pk]
+    assert estimate.superseded_by is not None
     assert estimate.state == "superseded" and estimate.superseded_by.total == Decimal("104.800")
 
 
-def test_the_queue_filters_by_site_rule_and_age(world: World, verifiers):
+def test_the_queue_filters_by_site_rule_and_age(
+    world: World, verifiers: tuple[APIClient, APIClient]
+) -> None:
     item = _suspect(world)
     client, _ = verifiers
     listed = client.get("/api/v1/verification-queue/", {"rule": "backwards"}).json()["results"]

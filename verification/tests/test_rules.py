@@ -13,10 +13,10 @@ from tests.world import World
 from verification.models import VerificationItem
 from verification.tests.helpers import T0, checks, lay
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_tenant_a")]
 
 
-def test_a_real_wrap_is_consumption_and_a_fall_is_backwards(world: World):
+def test_a_real_wrap_is_consumption_and_a_fall_is_backwards(world: World) -> None:
     wrapping = world.a.meter(wrap_value=Decimal("999999.99"))
     lay(wrapping, [{"total": "995000.00"}, {"total": "4000.00"}])
     assert checks(wrapping)[1] == ("valid", ["wrap"])
@@ -28,7 +28,7 @@ def test_a_real_wrap_is_consumption_and_a_fall_is_backwards(world: World):
     assert checks(falling)[1] == ("suspect", ["backwards"])
 
 
-def test_a_wrap_counts_the_steps_through_zero(world: World):
+def test_a_wrap_counts_the_steps_through_zero(world: World) -> None:
     meter = world.a.meter(wrap_value=Decimal("999999.99"))
     lay(meter, [{"total": "999999.50"}, {"total": "0.40"}])
     checks(meter)
@@ -41,7 +41,9 @@ def test_a_wrap_counts_the_steps_through_zero(world: World):
 
 
 @pytest.mark.parametrize("last,rules", [("30.00", []), ("30.01", ["spike"])])
-def test_a_spike_is_over_five_times_the_meters_hourly_rate(world: World, last: str, rules):
+def test_a_spike_is_over_five_times_the_meters_hourly_rate(
+    world: World, last: str, rules: list[str]
+) -> None:
     meter = world.a.meter()
     # Ten hours at 2 kWh an hour, then 10 kWh (exactly 5x: quiet) or 10.01 kWh (a spike).
     totals = [{"total": 2 * hour} for hour in range(11)] + [{"total": last}]
@@ -50,28 +52,30 @@ def test_a_spike_is_over_five_times_the_meters_hourly_rate(world: World, last: s
     assert fired == rules and status == ("suspect" if rules else "valid")
 
 
-def test_a_small_consumption_is_never_a_spike(world: World):
+def test_a_small_consumption_is_never_a_spike(world: World) -> None:
     meter = world.a.meter()
     lay(meter, [{"total": "0.10"}, {"total": "0.11"}, {"total": "0.12"}, {"total": "4.00"}])
     assert checks(meter)[-1] == ("valid", [])  # 3.88 kWh is under the 5 kWh floor
 
 
 @pytest.mark.parametrize("power,rules", [("0.50", ["zero_with_power"]), ("0.05", [])])
-def test_no_consumption_while_power_flows_is_suspect(world: World, power: str, rules):
+def test_no_consumption_while_power_flows_is_suspect(
+    world: World, power: str, rules: list[str]
+) -> None:
     meter = world.a.meter()
     lay(meter, [{"total": "10.00"}, {"total": "10.00", "power": power}])
     assert checks(meter)[1][1] == rules
 
 
 @pytest.mark.parametrize("valley,rules", [("4.05", []), ("4.06", ["tou_mismatch"])])
-def test_the_time_of_use_registers_must_add_up(world: World, valley: str, rules):
+def test_the_time_of_use_registers_must_add_up(world: World, valley: str, rules: list[str]) -> None:
     meter = world.a.meter()
     tou = {"tou_spike": "1.00", "tou_peak": "3.00", "tou_flat": "2.00"}
     lay(meter, [{"total": "10.00", **tou, "tou_valley": valley}])
     assert checks(meter)[0][1] == rules
 
 
-def test_future_duplicate_and_out_of_order_timestamps(world: World):
+def test_future_duplicate_and_out_of_order_timestamps(world: World) -> None:
     now = timezone.now().replace(microsecond=0)
     meter = world.a.meter()
     lay(
@@ -100,13 +104,15 @@ def test_future_duplicate_and_out_of_order_timestamps(world: World):
 
 
 @pytest.mark.parametrize("hours,rules", [(49, ["gap"]), (47, [])])
-def test_a_reading_after_a_long_silence_is_noted_but_not_held(world: World, hours: int, rules):
+def test_a_reading_after_a_long_silence_is_noted_but_not_held(
+    world: World, hours: int, rules: list[str]
+) -> None:
     meter = world.a.meter()
     lay(meter, [{"total": "1.00"}, {"total": "40.00", "taken_at": T0 + timedelta(hours=hours)}])
     assert checks(meter)[1] == ("valid", rules)
 
 
-def test_readings_across_a_meter_replacement(world: World):
+def test_readings_across_a_meter_replacement(world: World) -> None:
     old = world.a.meter()
     lay(old, [{"total": "100.00"}, {"total": "101.00"}])
     with world.a.active():
@@ -126,7 +132,7 @@ def test_readings_across_a_meter_replacement(world: World):
     assert checks(new)[0] == ("suspect", ["before_installation"])
 
 
-def test_suspect_readings_wait_in_the_queue_with_their_first_rule(world: World):
+def test_suspect_readings_wait_in_the_queue_with_their_first_rule(world: World) -> None:
     meter = world.a.meter()
     lay(meter, [{"total": "500.00"}, {"total": "400.00", "tou_spike": "1"}])
     checks(meter)
@@ -135,7 +141,7 @@ def test_suspect_readings_wait_in_the_queue_with_their_first_rule(world: World):
     assert item.rules.startswith("backwards")
 
 
-def test_validating_again_checks_nothing_twice(world: World):
+def test_validating_again_checks_nothing_twice(world: World) -> None:
     meter = world.a.meter()
     lay(meter, [{"total": "1"}, {"total": "2"}])
     checks(meter)
@@ -150,7 +156,9 @@ def test_validating_again_checks_nothing_twice(world: World):
     )
 
 
-def test_meters_validated_in_several_chunks_are_queued_once(world: World, monkeypatch):
+def test_meters_validated_in_several_chunks_are_queued_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from verification import rules as validation
 
     monkeypatch.setattr(validation, "METERS_PER_CHUNK", 1)

@@ -73,6 +73,7 @@ class Command(BaseCommand):
             stderr=subprocess.STDOUT,
             text=True,
         )
+        assert process.stdout is not None
         for line in process.stdout:
             self.stdout.write(f"simulator: {line.rstrip()}")
             if line.startswith("serving"):
@@ -81,5 +82,6 @@ class Command(BaseCommand):
         raise CommandError("the meter simulator did not start; see its output above")
 
     def _forward(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None
         for line in process.stdout:
             self.stdout.write(f"simulator: {line.rstrip()}")

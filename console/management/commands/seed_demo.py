@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             help="Port of the first simulated gateway (default: %(default)s).",
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         result = seed_demo(
             password=str(options["password"]), sim_base_port=int(options["sim_base_port"])
         )

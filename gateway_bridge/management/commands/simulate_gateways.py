@@ -1,9 +1,10 @@
 import asyncio
 import resource
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gateway_bridge.simulator import build_gateways, serve_gateways
+from gateway_bridge.simulator import SimulatedGateway, build_gateways, serve_gateways
 from metering.meter_profiles import ProfileError, all_profiles
 
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
         )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         gateways_count = int(options["gateways"])
         meters = int(options["meters_per_gateway"])
         if not 1 <= meters <= 247:
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         )
         asyncio.run(self.serve(gateways, meters))
 
-    async def serve(self, gateways, meters: int) -> None:  # type: ignore[no-untyped-def]
+    async def serve(self, gateways: list[SimulatedGateway], meters: int) -> None:
         try:
             await serve_gateways(gateways)
         except OSError as exc:

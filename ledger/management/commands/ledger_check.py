@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ledger.services import check_ledger
+from ledger.checks import check_ledger
 from tenancy.models import Tenant
 
 
