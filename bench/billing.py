@@ -249,8 +249,9 @@ def floor(accounts: int) -> dict:
 
 
 def one_size(accounts: int, chunk: int, workers: int) -> dict:
-    env = production_env(recreate_database(BENCH_DB))  # no query log: DEBUG keeps every query
-    env.pop("REDIS_URL", None)
+    # As deployed: production settings (no query log: DEBUG keeps every query) with the broker;
+    # the run is priced and issued by this process's workers, not by tasks.
+    env = production_env(recreate_database(BENCH_DB))
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"],
         cwd=ROOT, env=env, check=True, capture_output=True,

@@ -120,7 +120,7 @@ def run_of_a(world: World) -> BillRun:
 @pytest.mark.django_db
 def test_a_task_given_another_tenants_run_finds_nothing(world: World, run_of_a: BillRun) -> None:
     result = price_bill_run_task.apply(
-        kwargs={"tenant_id": world.b.tenant.pk, "run_id": run_of_a.pk}
+        kwargs={"tenant_id": world.b.tenant.pk, "run_id": run_of_a.pk}, throw=False
     )
     assert isinstance(result.result, BillRun.DoesNotExist)
     run_of_a.refresh_from_db()
@@ -168,3 +168,30 @@ def test_a_bill_run_worker_given_another_tenants_run_finds_nothing(
     assert right.exitcode == 0
     run_of_a.refresh_from_db()
     assert (run_of_a.state, run_of_a.bills) == (RunState.DRAFTED, 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url,model_label",
+    [
+        ("/api/v1/verification-settings/current/", "verification.VerificationSettings"),
+        ("/api/v1/billing-settings/current/", "billing.BillingSettings"),
+    ],
+)
+def test_reading_settings_writes_nothing_and_the_first_change_stores_them(
+    world: World, url: str, model_label: str
+) -> None:
+    model = apps.get_model(model_label)
+    alice = world.client_for(world.alice)
+    shown = alice.get(url)
+    assert shown.status_code == 200
+    assert not model.objects.filter(tenant=world.a.tenant).exists(), "a GET wrote a row"
+    field = "spike_factor" if "verification" in url else "history_bills"
+    value = "7.00" if field == "spike_factor" else 9
+    changed = alice.patch(url, {field: value}, format="json")
+    assert changed.status_code == 200 and str(changed.json()[field]) == str(value)
+    stored = model.objects.get(tenant=world.a.tenant)
+    assert str(getattr(stored, field)) == str(value)
+    assert {k: v for k, v in shown.json().items() if k != field} == {
+        k: v for k, v in changed.json().items() if k != field
+    }

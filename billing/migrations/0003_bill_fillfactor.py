@@ -2,14 +2,16 @@
 update stays on the page and touches no index (a HOT update)."""
 
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 
-def fillfactor(apps, schema_editor):  # type: ignore[no-untyped-def]
+def fillfactor(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("ALTER TABLE billing_bill SET (fillfactor = 50)")
 
 
-def reset(apps, schema_editor):  # type: ignore[no-untyped-def]
+def reset(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("ALTER TABLE billing_bill RESET (fillfactor)")
 
