@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import django_filters
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -416,19 +415,7 @@ class FlaggedBillViewSet(ReadOnlyTenantViewSet):
     @action(detail=False, methods=["post"], url_path="bulk-approve", permission_action="approve")
     def bulk_approve(self, request: Request) -> Response:
         """Approve and issue many flagged bills at once: all or none."""
-        body = IdsSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        ids = set(body.validated_data["ids"])
-        flags = list(self.get_queryset().filter(pk__in=ids))
-        unknown = ids - {flag.pk for flag in flags}
-        if unknown:
-            raise exceptions.ValidationError(
-                {
-                    "ids": [
-                        _("Unknown items: %(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))}
-                    ]
-                }
-            )
+        flags = self.objects_named_in_body()
         return Response({"approved": review.approve_flagged_bills(self.principal, flags)})
 
 

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from rest_framework import mixins, serializers, viewsets
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -150,6 +151,24 @@ class TenantViewSet(viewsets.GenericViewSet):
     def tenant_wide(self) -> bool:
         queryset = getattr(self, "queryset", None)
         return queryset is None or queryset.model.site_path is None
+
+    def objects_named_in_body(self) -> list[Any]:
+        """The objects a bulk action's body names (``{"ids": [...]}``), found through this
+        viewset's scoped queryset; an id it cannot see (another tenant's, another site's, or
+        none) refuses the whole request with the ids at fault."""
+        body = IdsSerializer(data=self.request.data)
+        body.is_valid(raise_exception=True)
+        ids = set(body.validated_data["ids"])
+        found = list(self.get_queryset().filter(pk__in=ids))
+        if unknown := ids - {obj.pk for obj in found}:
+            raise exceptions.ValidationError(
+                {
+                    "ids": [
+                        _("Unknown items: %(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))}
+                    ]
+                }
+            )
+        return found
 
     def get_queryset(self) -> models.QuerySet:
         queryset = super().get_queryset()

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
@@ -137,23 +136,7 @@ class VerificationQueueViewSet(ReadOnlyTenantViewSet):
     @action(detail=False, methods=["post"], url_path="bulk-approve", permission_action="approve")
     def bulk_approve(self, request: Request) -> Response:
         """Accept many suspect readings at once (one audit event lists them all)."""
-        body = IdsSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        ids = set(body.validated_data["ids"])
-        items = list(self.get_queryset().filter(pk__in=ids))
-        if len(items) != len(ids):
-            raise exceptions.ValidationError(
-                {
-                    "ids": [
-                        _("Unknown items: %(ids)s")
-                        % {
-                            "ids": ", ".join(
-                                str(i) for i in sorted(ids - {item.pk for item in items})
-                            )
-                        }
-                    ]
-                }
-            )
+        items = self.objects_named_in_body()
         return Response({"approved": len(services.approve_readings(self.principal, items))})
 
     @extend_schema(request=EditSerializer, responses={201: None})

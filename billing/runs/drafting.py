@@ -401,29 +401,26 @@ def posting(priced: Priced) -> dict[str, list[str]]:
 
 class RevenueCredits:
     """The credit side of a posting: revenue per utility and component and VAT payable per
-    utility, summed over any number of postings, each ledger account looked up once."""
+    utility, summed over any number of postings. The tenant's ledger accounts are looked up
+    (created on first use) once each and in key order, so issuing shards that create them at
+    the same time take the same locks in the same order and never deadlock."""
 
     def __init__(self, tenant: Tenant) -> None:
         self.tenant = tenant
-        self.ledger_ids: dict[tuple[str, str, str], int] = {}
-        self.amounts: dict[int, Decimal] = defaultdict(Decimal)
-
-    def _ledger(self, kind: str, utility: str, component: str = "") -> int:
-        key = (kind, utility, component)
-        if key not in self.ledger_ids:
-            self.ledger_ids[key] = tenant_ledger_account(
-                self.tenant, kind, utility=utility, component=component
-            ).pk
-        return self.ledger_ids[key]
+        self.amounts: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
 
     def add(self, utility: str, posting: dict[str, list[str]]) -> None:
         """Credit the net amount and tax of each component of a ``posting(...)``."""
         for component, (net, tax) in posting.items():
-            self.amounts[self._ledger(LedgerKind.REVENUE, utility, component)] -= Decimal(net)
-            self.amounts[self._ledger(LedgerKind.VAT_PAYABLE, utility)] -= Decimal(tax)
+            self.amounts[(LedgerKind.REVENUE, utility, component)] -= Decimal(net)
+            self.amounts[(LedgerKind.VAT_PAYABLE, utility, "")] -= Decimal(tax)
 
     def lines(self) -> list[tuple[int, Decimal]]:
-        return [(ledger, amount) for ledger, amount in sorted(self.amounts.items()) if amount]
+        ledger_ids = {
+            key: tenant_ledger_account(self.tenant, key[0], utility=key[1], component=key[2]).pk
+            for key in sorted(self.amounts)
+        }
+        return sorted((ledger_ids[key], amount) for key, amount in self.amounts.items() if amount)
 
 
 def _consumption(period: PeriodRow | PeriodConsumption, ctx: RunContext) -> dict[str, Any]:
