@@ -154,11 +154,11 @@ def run_context(site_id: int, period: str) -> RunContext:
     tenant = site.tenant
     assignments = [
         Assignment(a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to)
-        for a in TariffAssignment.objects.filter(tenant=tenant, account__isnull=True)
+        for a in TariffAssignment.objects.filter(account__isnull=True)
     ]
     versions = [
         Version(v.pk, v.tariff_id, v.effective_from, Spec.parse(v.spec))
-        for v in TariffVersion.objects.filter(tenant=tenant)
+        for v in TariffVersion.objects.all()
     ]
     return RunContext(
         tenant,
@@ -192,7 +192,7 @@ def share_by_weights(total: Decimal, weights: dict[int, Decimal]) -> dict[int, D
 def common_area_shares(site: Site, period: str) -> dict[int, Decimal]:
     """Each member account's kWh of its common areas' consumption in the period (公摊)."""
     shares: dict[int, Decimal] = defaultdict(Decimal)
-    areas = CommonArea.objects.filter(tenant=site.tenant_id, site=site)
+    areas = CommonArea.objects.filter(site=site)
     members = defaultdict(list)
     for area_id, account_id, floor_area in CommonAreaMember.objects.filter(
         common_area__in=areas

@@ -66,16 +66,9 @@ class FourEyesError(ValidationError):
 def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Account]:
     """Postpaid accounts open during the period, except common-area accounts (their
     consumption is shared on their members' bills)."""
-    shared = CommonArea.objects.filter(tenant=site.tenant_id, site=site).values_list(
-        "account_id", flat=True
-    )
+    shared = CommonArea.objects.filter(site=site).values_list("account_id", flat=True)
     return (
-        Account.objects.filter(
-            tenant=site.tenant_id,
-            site=site,
-            payment_mode=PaymentMode.POSTPAID,
-            opened_on__lt=ends_on,
-        )
+        Account.objects.filter(site=site, payment_mode=PaymentMode.POSTPAID, opened_on__lt=ends_on)
         .exclude(closed_on__lt=starts_on)
         .exclude(pk__in=list(shared))
     )
