@@ -4,12 +4,10 @@ charges."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import django_filters
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -38,9 +36,11 @@ from billing.runs import services as bill_services
 from billing.tariffs import services as tariff_services
 from customers.models import Account, CustomerClass
 from tenancy.api_base import (
+    AgeFilterSet,
     CreateReadTenantViewSet,
     CreateReadUpdateTenantViewSet,
     IdsSerializer,
+    PeriodField,
     ReadOnlyTenantViewSet,
     ScopedRelatedField,
     StrictCharField,
@@ -51,9 +51,7 @@ from tenancy.models import Site
 from verification.periods import PeriodError
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
-    from django.db.models import QuerySet
+    pass
 
 # --- tariffs -------------------------------------------------------------------------------
 
@@ -210,7 +208,7 @@ class BillRunSerializer(serializers.ModelSerializer):
 
 class StartRunSerializer(serializers.Serializer):
     site = ScopedRelatedField(queryset=Site.objects.all())
-    period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
+    period = PeriodField()
 
 
 class BillRunViewSet(ReadOnlyTenantViewSet):
@@ -374,19 +372,13 @@ class FlaggedBillSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class FlaggedBillFilter(django_filters.FilterSet):
+class FlaggedBillFilter(AgeFilterSet):
     check = django_filters.ChoiceFilter(field_name="first_check", choices=BillCheck.choices)
     state = django_filters.ChoiceFilter(choices=ReviewState.choices)
-    older_than_hours = django_filters.NumberFilter(method="filter_age", min_value=0)
 
     class Meta:
         model = FlaggedBill
         fields = ["site", "check", "state", "older_than_hours"]
-
-    def filter_age(
-        self, queryset: QuerySet[FlaggedBill], name: str, value: Decimal
-    ) -> QuerySet[FlaggedBill]:
-        return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 
 class FlaggedBillViewSet(ReadOnlyTenantViewSet):

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
+import django_filters
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -59,6 +64,34 @@ class IdsSerializer(serializers.Serializer):
     """The body of a bulk action: the ids of the objects it acts on (at most 1,000)."""
 
     ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+
+
+class PeriodField(serializers.RegexField):
+    """A billing period, ``YYYY-MM`` (years 2000 to 2099: anything else is a typing error)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "YYYY-MM")
+        kwargs.setdefault(
+            "error_messages",
+            {"invalid": gettext_lazy("A period is YYYY-MM, from 2000-01 to 2099-12.")},
+        )
+        super().__init__(r"^20\d{2}-(0[1-9]|1[0-2])$", **kwargs)
+
+
+# A hundred years: an age beyond it is a typing error (and past what a date can hold).
+MAX_AGE_HOURS = 24 * 366 * 100
+
+
+class AgeFilterSet(django_filters.FilterSet):
+    """Filters of a work list (the verification queue, flagged bills): ``older_than_hours``
+    keeps the items waiting at least that long (by ``created_at``)."""
+
+    older_than_hours = django_filters.NumberFilter(
+        method="filter_age", min_value=0, max_value=MAX_AGE_HOURS
+    )
+
+    def filter_age(self, queryset: models.QuerySet, name: str, value: Decimal) -> models.QuerySet:
+        return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 
 def _copy_field(field: serializers.Field) -> serializers.Field:
@@ -215,13 +248,16 @@ class TenantSettingsViewSet(TenantViewSet):
 
     @action(detail=False, methods=["get", "patch"], url_path="current", permission_by_method=True)
     def current(self, request: Request) -> Response:
+        settings = self.settings_model.for_tenant(self.principal.tenant)
         if request.method == "GET":
-            settings = self.settings_model.for_tenant(self.principal.tenant)
             return Response(self.get_serializer(settings).data)
-        settings = self.settings_model.stored_for_tenant(self.principal.tenant)
         body = self.get_serializer(settings, data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        settings = type(self).update_service(self.principal, settings, dict(body.validated_data))  # type: ignore[misc]
+        with transaction.atomic():  # the row is stored only with a valid change
+            settings = self.settings_model.stored_for_tenant(self.principal.tenant)
+            settings = type(self).update_service(  # type: ignore[misc]
+                self.principal, settings, dict(body.validated_data)
+            )
         return Response(self.get_serializer(settings).data)
 
 

@@ -14,11 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
+from billing.models import BillingSettings
 from customers.identifiers import make_account_number
 from customers.models import Account, Contact, Customer
 from tenancy.models import AuditEvent, Site
 from tenancy.roles import Role
 from tests.world import World, build_world, identity_number
+from verification.models import VerificationSettings
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse
@@ -268,3 +270,41 @@ class NeverA500(HypothesisTestCase):
         if response.status_code >= 400:
             assert "error" in response.json()
             assert AuditEvent.dangerously_unscoped.count() == before
+
+
+@pytest.mark.parametrize("url", ["/api/v1/verification-queue/", "/api/v1/flagged-bills/"])
+def test_an_age_beyond_a_century_is_refused_not_a_server_error(world: World, url: str) -> None:
+    response = world.client_for(world.alice).get(url, {"older_than_hours": "18000000"})
+    assert _error(response, 400)["fields"]["older_than_hours"]
+
+
+@pytest.mark.parametrize("period", ["0000-01", "1999-12", "2026-13", "abc"])
+@pytest.mark.parametrize("url", ["/api/v1/period-consumptions/compute/", "/api/v1/bill-runs/"])
+def test_a_period_outside_2000_to_2099_is_a_field_error(
+    world: World, url: str, period: str
+) -> None:
+    with nothing_written():
+        response = world.client_for(world.alice).post(
+            url, {"site": world.a.sites[0].pk, "period": period}, format="json"
+        )
+    assert "YYYY-MM" in _error(response, 400)["fields"]["period"][0]
+
+
+@pytest.mark.parametrize(
+    "url,body",
+    [
+        ("/api/v1/verification-settings/current/", {"future_tolerance_minutes": 10_000_000_000}),
+        ("/api/v1/verification-settings/current/", {"gap_hours": 99_999_999_999_999}),
+        ("/api/v1/verification-settings/current/", {"closing_window_hours": 0}),
+        ("/api/v1/billing-settings/current/", {"history_bills": 10**15}),
+        ("/api/v1/billing-settings/current/", {"tax_code_electricity": "abc"}),
+    ],
+)
+def test_settings_out_of_their_range_are_refused(
+    world: World, url: str, body: dict[str, Any]
+) -> None:
+    with nothing_written():
+        response = world.client_for(world.alice).patch(url, body, format="json")
+    assert set(_error(response, 400)["fields"]) == set(body)
+    settings_model = VerificationSettings if "verification" in url else BillingSettings
+    assert not settings_model.objects.filter(tenant=world.a.tenant).exists()

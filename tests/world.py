@@ -268,8 +268,9 @@ class TenantWorld:
             )  # fmt: skip
 
     def next_period(self) -> str:
-        n = next(_serial)
-        return f"{2026 + n // 12:04d}-{n % 12 + 1:02d}"
+        """A period no other call gave lately: months from 2030-01 to 2099-12, in turn."""
+        n = next(_serial) % (70 * 12)
+        return f"{2030 + n // 12:04d}-{n % 12 + 1:02d}"
 
     def billed_account(self, site: Site, period: str, total: str = "200") -> Account:
         """An account with its own tariff and a computed period, ready for a bill run."""

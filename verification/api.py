@@ -3,11 +3,9 @@ the verification settings."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import django_filters
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
@@ -17,7 +15,9 @@ from rest_framework.response import Response
 from metering.api import RegistersSerializer
 from metering.models import Meter
 from tenancy.api_base import (
+    AgeFilterSet,
     IdsSerializer,
+    PeriodField,
     ReadOnlyTenantViewSet,
     ScopedRelatedField,
     StrictCharField,
@@ -39,9 +39,7 @@ from verification.models import (
 from verification.periods import PeriodError, compute_periods
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
-    from django.db.models import QuerySet
+    pass
 
 # --- the verification queue -------------------------------------------------------------------
 
@@ -85,19 +83,13 @@ class VerificationItemSerializer(serializers.ModelSerializer):
         }
 
 
-class VerificationItemFilter(django_filters.FilterSet):
+class VerificationItemFilter(AgeFilterSet):
     rule = django_filters.ChoiceFilter(choices=Rule.choices)
     state = django_filters.ChoiceFilter(choices=ItemState.choices)
-    older_than_hours = django_filters.NumberFilter(method="filter_age", min_value=0)
 
     class Meta:
         model = VerificationItem
         fields = ["site", "rule", "state", "meter", "older_than_hours"]
-
-    def filter_age(
-        self, queryset: QuerySet[VerificationItem], name: str, value: Decimal
-    ) -> QuerySet[VerificationItem]:
-        return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 
 class EditSerializer(RegistersSerializer):
@@ -274,7 +266,7 @@ class PeriodSerializer(serializers.ModelSerializer):
 
 class ComputeSerializer(serializers.Serializer):
     site = ScopedRelatedField(queryset=Site.objects.all())
-    period = serializers.RegexField(r"^\d{4}-(0[1-9]|1[0-2])$", help_text="YYYY-MM")
+    period = PeriodField()
 
 
 class PeriodViewSet(ReadOnlyTenantViewSet):

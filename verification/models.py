@@ -64,15 +64,19 @@ class VerificationSettings(TenantSettings):
         validators=[MinValueValidator(0)],
         help_text=_("No consumption while the meter shows more power than this is suspect."),
     )
-    future_tolerance_minutes = models.PositiveIntegerField(_("clock tolerance (min)"), default=5)
+    future_tolerance_minutes = models.PositiveIntegerField(
+        _("clock tolerance (min)"), default=5, validators=[MaxValueValidator(1440)]
+    )
     gap_hours = models.PositiveIntegerField(
         _("gap (hours)"),
         default=48,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 31)],
         help_text=_("A reading this long after the one before it is noted as following a gap."),
     )
     closing_window_hours = models.PositiveIntegerField(
         _("closing window (hours)"),
         default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 7)],
         help_text=_(
             "The first valid reading this long after 00:00 of the reading day opens and closes "
             "a period; later than that, the boundary is interpolated and marked estimated."

@@ -51,7 +51,7 @@ def period_bounds(site: Site, period: str) -> tuple[datetime, datetime]:
     """The moments a period starts and ends: 00:00 of the reading day, in the tenant's zone."""
     try:
         year, month = (int(part) for part in period.split("-"))
-        if not 1 <= month <= 12:
+        if not (1 <= month <= 12 and 2000 <= year <= 2099):
             raise ValueError
     except ValueError as exc:
         raise PeriodError(f"a period is YYYY-MM, got {period!r}") from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -137,6 +137,10 @@ class CommonAreaMember(TenantOwned):
         ]
 
 
+# The tax classification code (税收分类编码) printed on a fapiao: 19 digits.
+TAX_CODE = RegexValidator(r"^\d{19}$", _("A tax classification code is 19 digits."))
+
+
 class BillingSettings(TenantSettings):
     """A tenant's billing rules: VAT rates and tax codes, bill checks, the prepaid charging
     interval (the payment term is the tenant's own)."""
@@ -156,10 +160,16 @@ class BillingSettings(TenantSettings):
         validators=[MinValueValidator(0), MaxValueValidator(1)],
     )
     tax_code_electricity = models.CharField(
-        _("tax classification code, electricity"), max_length=19, default="1100101000000000000"
+        _("tax classification code, electricity"),
+        max_length=19,
+        default="1100101000000000000",
+        validators=[TAX_CODE],
     )
     tax_code_water = models.CharField(
-        _("tax classification code, water"), max_length=19, default="1100301010000000000"
+        _("tax classification code, water"),
+        max_length=19,
+        default="1100301010000000000",
+        validators=[TAX_CODE],
     )
     history_factor = models.DecimalField(
         _("bill check: factor from history"),
@@ -171,7 +181,9 @@ class BillingSettings(TenantSettings):
                     "average goes to the verification queue."),
     )  # fmt: skip
     history_bills = models.PositiveIntegerField(
-        _("bill check: bills of history"), default=6, validators=[MinValueValidator(1)]
+        _("bill check: bills of history"),
+        default=6,
+        validators=[MinValueValidator(1), MaxValueValidator(36)],
     )
     prepaid_charge_interval_minutes = models.PositiveIntegerField(
         _("prepaid charging interval (min)"),
