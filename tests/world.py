@@ -293,9 +293,9 @@ class TenantWorld:
             return bills.price_bill_run(self.system, run.pk)
 
     def bill(self, site: Site | None = None, *, state: str = "issued") -> Bill:
-        """An issued bill, a draft, or (``flagged``) a zero bill waiting for review."""
+        """An issued bill, or (``flagged``) a zero bill of an approved run waiting for review."""
         run = self.bill_run(site, total="0" if state == "flagged" else "200")
-        if state == "issued":
+        if state in ("issued", "flagged"):  # a flagged draft stays a draft when its run issues
             approver = Principal.for_user(self.staff((Role.VERIFIER, None)))
             with self.active():
                 bills.approve_bill_run(approver, run.pk)

@@ -13,7 +13,15 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from billing.models import Bill, BillingSettings, BillRun, BillState, FlaggedBill, ReviewState
+from billing.models import (
+    Bill,
+    BillingSettings,
+    BillRun,
+    BillState,
+    FlaggedBill,
+    ReviewState,
+    RunState,
+)
 from billing.runs.services import FourEyesError, issue_bills, same_actor
 from tenancy.audit import AuditAction, record_audit
 from tenancy.context import get_current_tenant
@@ -35,12 +43,19 @@ def _open_flag(bill: Bill) -> FlaggedBill:
     return flag
 
 
-def _check_not_creator(actor: Principal, bill: Bill) -> None:
+def _check_approvable(actor: Principal, bill: Bill) -> None:
+    """Four eyes (not who produced the bill or started its run), and a bill of a run waits
+    for the run's approval: the run's second person sees every bill before any is issued."""
     run = BillRun.objects.filter(pk=bill.run_id).first() if bill.run_id else None
     if same_actor(actor, bill.created_by_kind, bill.created_by_id) or (
         run is not None and same_actor(actor, run.started_by_kind, run.started_by_id)
     ):
         raise FourEyesError(_("Nobody approves a bill they produced."))
+    if run is not None and run.state in (RunState.RUNNING, RunState.DRAFTED):
+        raise ValidationError(
+            _("Approve the bill run first; its flagged bills are approved after it."),
+            code="run_not_approved",
+        )
 
 
 def approve_bill(actor: Principal, bill: Bill) -> Bill:
@@ -50,7 +65,7 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
         if bill.state != BillState.DRAFT:
             raise ValidationError(_("Only a draft bill can be approved."))
         flag = _open_flag(bill)
-        _check_not_creator(actor, bill)
+        _check_approvable(actor, bill)
         tenant = get_current_tenant()
         issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
         _resolve(flag, actor, "approved")
@@ -61,11 +76,21 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
 
 
 def approve_flagged_bills(actor: Principal, flags: Sequence[FlaggedBill]) -> int:
-    """Approve many flagged bills at once, in id order; all or none (one refusal, such as a
-    bill the actor produced, refuses the batch)."""
+    """Approve many flagged bills at once, in id order; all or none: any refusal (a bill the
+    actor produced, one already resolved) refuses the batch, naming each flagged bill at fault
+    and why."""
+    refused: list[str] = []
     with transaction.atomic():
         for flag in sorted(flags, key=lambda f: f.pk):
-            approve_bill(actor, flag.bill)
+            try:
+                with transaction.atomic():
+                    approve_bill(actor, flag.bill)
+            except ValidationError as exc:
+                refused.append(f"{flag.pk}: {' '.join(exc.messages)}")
+        if refused:
+            transaction.set_rollback(True)
+    if refused:
+        raise ValidationError({"ids": refused}, code="refused")
     return len(flags)
 
 

@@ -375,6 +375,14 @@ def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing: Billing
     assert alice.get("/api/v1/flagged-bills/", {"check": "negative_bill"}).json()["results"] == []
     unknown = alice.post("/api/v1/flagged-bills/bulk-approve/", {"ids": [flag.pk, 999999]})
     assert unknown.status_code == 400 and "999999" in str(unknown.json())
+    early = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
+    assert early.status_code == 400 and early.json()["error"]["code"] == "run_not_approved"
+    billing.approve(run)
+    starter = billing.world.client_for(billing.starter)
+    own = starter.post("/api/v1/flagged-bills/bulk-approve/", {"ids": [flag.pk]})
+    assert own.status_code == 400
+    assert own.json()["error"]["fields"]["ids"][0].startswith(f"{flag.pk}: ")
+    assert Bill.dangerously_unscoped.get(pk=flag.bill_id).state == BillState.DRAFT
     response = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
     assert response.status_code == 200 and response.json()["state"] == "resolved"
     assert response.json()["resolution"] == "approved"
