@@ -2,8 +2,9 @@
 
 ``TenantTask`` runs a task inside its tenant: a task that works for one tenant takes
 ``tenant_id`` as a keyword argument and the base class sets the current tenant (and its time
-zone) before the body runs, so scoped queries inside work exactly as in a web request. A task
-without ``tenant_id`` is system-wide and must use unscoped managers explicitly.
+zone) before the body runs, so scoped queries inside work exactly as in a web request, and an
+id of another tenant's row is simply not found. A task without ``tenant_id`` is a dispatcher:
+it iterates the active tenants and works (or sends a task) for each inside ``use_tenant``.
 """
 
 from __future__ import annotations
