@@ -4,7 +4,10 @@ sends by name, and every periodic job an app declares, names a task that exists.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from celery import current_app
@@ -13,6 +16,19 @@ from django.db import transaction
 from tenancy import handover
 from tenancy.periodic import periodic_jobs
 from tests.world import World
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_app_imports_a_layer_above_it() -> None:
+    """The import-linter layers contract of pyproject.toml (``make lint`` runs it too)."""
+    linted = subprocess.run(
+        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports; "
+         "sys.exit(lint_imports(no_cache=True, no_logo=True))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert linted.returncode == 0, linted.stdout[-3000:]
+    assert "1 kept, 0 broken" in linted.stdout
 
 
 def test_every_task_sent_up_the_layers_by_name_is_registered() -> None:
