@@ -61,7 +61,9 @@ def seed(accounts: int) -> tuple[str, str, str, int, int]:
             system, name="bench", grants=[services.GrantSpec(role=Role.CASHIER)]
         )
         ids = Account.objects.order_by("id").values_list("id", flat=True)
-        return token, make_account_number(1), make_account_number(accounts), ids.first(), ids.last()
+        first, last = ids.first(), ids.last()
+        assert first is not None and last is not None
+        return token, make_account_number(1), make_account_number(accounts), first, last
 
 
 if __name__ == "__main__":

@@ -233,8 +233,8 @@ def charge_prepaid_accounts(
     )
     if site_ids is not None:
         accounts = accounts.filter(site_id__in=site_ids)
-    accounts = accounts.values_list("pk", "number")
-    for account_id, number in accounts.order_by("pk").iterator(chunk_size=2000):
+    numbered = accounts.values_list("pk", "number").order_by("pk")
+    for account_id, number in numbered.iterator(chunk_size=2000):
         summary.accounts += 1
         try:
             charge = charge_account(actor, account_id)

@@ -60,7 +60,9 @@ def normalise_customer_id(kind: str, id_number: str) -> str:
 def _check_id_number_free(customer_id: int | None, id_hash: str) -> None:
     if not id_hash:
         return
-    clash = Customer.objects.filter(id_number_hash=id_hash).exclude(pk=customer_id)
+    clash = Customer.objects.filter(id_number_hash=id_hash)
+    if customer_id is not None:
+        clash = clash.exclude(pk=customer_id)
     if clash.exists():
         raise ValidationError({"id_number": _("A customer with this number is registered.")})
 
@@ -221,7 +223,9 @@ def _check_sms_consent(kind: str, sms_consent: bool) -> None:
 
 
 def _check_contact_free(customer: Customer, value_hash: str, contact_id: int | None) -> None:
-    clash = Contact.objects.filter(customer=customer, value_hash=value_hash).exclude(pk=contact_id)
+    clash = Contact.objects.filter(customer=customer, value_hash=value_hash)
+    if contact_id is not None:
+        clash = clash.exclude(pk=contact_id)
     if clash.exists():
         raise ValidationError({"value": _("The customer already has this contact.")})
 

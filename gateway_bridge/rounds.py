@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from django.db import connection, transaction
 from django.db.models import Count
@@ -46,7 +47,7 @@ from metering.models import (
     RoundDispatch,
 )
 from metering.readings import ReadingRow, StoreOutcome, store_readings
-from tenancy.context import use_tenant
+from tenancy.context import get_current_tenant, use_tenant
 from tenancy.handover import VALIDATE_READINGS, send_task_after_commit
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
@@ -105,7 +106,7 @@ def plan_shard(
         .order_by("gateway_id", "unit_id")
         .values_list("gateway_id", "id", "unit_id", "serial_number", "profile")
     ):
-        meters_by_gateway[gateway_id].append(tuple(meter))
+        meters_by_gateway[gateway_id].append(cast(tuple[int, int, str, str], tuple(meter)))
     already_read: set[int] = set()
     if read and slot is not None:
         already_read = set(
@@ -358,7 +359,7 @@ def _store_command_outcomes(system: Principal, results: Sequence[GatewayResult])
                 system, command, CommandState.FAILED, error=outcome.error, attempts=outcome.attempts
             )
             MeterEvent.objects.create(
-                tenant=system.tenant,
+                tenant=get_current_tenant(),
                 meter_id=command.meter_id,
                 gateway_id=command.meter.gateway_id,
                 site_id=command.meter.site_id,

@@ -39,6 +39,7 @@ from tenancy.audit import (
     record_audit,
     update_with_audit,
 )
+from tenancy.context import get_current_tenant
 from tenancy.handover import EXECUTE_GATEWAY_COMMANDS, VALIDATE_READINGS, send_task_after_commit
 from tenancy.models import Site, TransformerArea
 from tenancy.principal import Principal
@@ -111,7 +112,9 @@ def _check_unit_free(fields: dict[str, Any], meter_id: int | None) -> None:
     clash = Meter.objects.filter(gateway=gateway, unit_id=fields["unit_id"]).exclude(
         status=MeterStatus.REMOVED
     )
-    if clash.exclude(pk=meter_id).exists():
+    if meter_id is not None:
+        clash = clash.exclude(pk=meter_id)
+    if clash.exists():
         raise ValidationError({"unit_id": _("Another meter answers at this unit id.")})
 
 
@@ -228,14 +231,14 @@ def import_meters_csv(
     unknown = [c for c in reader.fieldnames or [] if c not in CSV_COLUMNS]
     if unknown:
         raise ValidationError({"file": _("Unknown columns: %(c)s") % {"c": ", ".join(unknown)}})
-    lookups = {
+    lookups: dict[str, dict[str, Any]] = {
         "sites": {site.code: site for site in Site.objects.for_sites(site_ids)},
         "gateways": {g.name: g for g in Gateway.objects.for_sites(site_ids)},
         "accounts": {a.number: a for a in Account.objects.for_sites(site_ids)},
         "areas": {area.code: area for area in TransformerArea.objects.for_sites(site_ids)},
     }
     existing = set(Meter.objects.values_list("serial_number", flat=True))
-    taken_units = set(
+    taken_units: set[tuple[Any, Any]] = set(
         Meter.objects.exclude(status=MeterStatus.REMOVED).values_list("gateway_id", "unit_id")
     )
     rows: list[dict[str, Any]] = []
@@ -347,7 +350,7 @@ def replace_meter(
         new_meter.save()
         first = _manual_reading(actor, new_meter, replaced_at, first_reading)
         replacement = MeterReplacement.objects.create(
-            tenant=actor.tenant,
+            tenant=get_current_tenant(),
             old_meter=old_meter,
             new_meter=new_meter,
             replaced_at=replaced_at,

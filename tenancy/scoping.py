@@ -19,7 +19,7 @@ through a scoped query.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import models
 from django.db.models.sql import Query
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from django.db.models.sql.compiler import SQLCompiler
 
 from tenancy.context import get_current_tenant
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 class TenantScopedQuery(Query):
@@ -52,7 +54,7 @@ class TenantScopedQuery(Query):
         return scoped
 
 
-class TenantQuerySet(models.QuerySet):
+class TenantQuerySet(models.QuerySet[_M]):
     _query: Query
 
     def __init__(
@@ -84,7 +86,7 @@ class TenantQuerySet(models.QuerySet):
         self._scope_now()
         return super()._raw_delete(using)
 
-    def for_sites(self, site_ids: frozenset[int] | None) -> TenantQuerySet:
+    def for_sites(self, site_ids: frozenset[int] | None) -> TenantQuerySet[_M]:
         """Limit to the given sites (``None`` means every site of the tenant)."""
         site_path = self.model.site_path  # type: ignore[attr-defined]  # set on each model
         if site_ids is None or site_path is None:
@@ -92,8 +94,10 @@ class TenantQuerySet(models.QuerySet):
         return self.filter(**{f"{site_path}__in": site_ids})
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
-    """The default manager of a tenant-owned model: scoped to the current tenant."""
+# The default manager of a tenant-owned model: scoped to the current tenant. Made by
+# ``from_queryset`` at module level, so django-stubs types it per model (``Account.objects``
+# returns ``TenantQuerySet[Account]``).
+TenantManager = models.Manager.from_queryset(TenantQuerySet)
 
 
 def is_tenant_scoped(queryset: models.QuerySet) -> bool:

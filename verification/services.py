@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from metering.models import Meter
 from tenancy.audit import AuditAction, audit_snapshot, record_audit, update_with_audit
+from tenancy.context import get_current_tenant
 from tenancy.principal import Principal
 from verification.effective import REGISTERS, Effective, delta, effective_readings, modulus
 from verification.models import (
@@ -95,7 +96,7 @@ def _propose(
     ).exists():
         raise ValidationError(_("This slot already has a correction."))
     correction = ReadingCorrection.objects.create(
-        tenant=actor.tenant,
+        tenant=get_current_tenant(),
         meter=meter,
         site_id=meter.site_id,
         taken_at=taken_at,

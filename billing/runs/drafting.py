@@ -204,6 +204,7 @@ def common_area_shares(site: Site, period: str) -> dict[int, Decimal]:
         for account_id, total in PeriodConsumption.objects.filter(
             account_id__in=area_of_account, period=period, status=PeriodStatus.COMPUTED
         ).values_list("account_id", "total")
+        if total is not None
     }
     for area in areas:
         if area.pk not in used or not members[area.pk]:
@@ -444,6 +445,7 @@ def price_chunk(
     }
     own: dict[int, list[Assignment]] = defaultdict(list)
     for a in TariffAssignment.objects.filter(account_id__in=ids):
+        assert a.account_id is not None  # filtered on it
         own[a.account_id].append(
             Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -131,7 +132,7 @@ def start_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -
     return run
 
 
-def _shard_of(queryset: QuerySet, field: str, shards: int, number: int) -> QuerySet:
+def _shard_of(queryset: QuerySet[Any], field: str, shards: int, number: int) -> QuerySet[Any]:
     if shards == 1:
         return queryset
     return queryset.annotate(_shard=F(field) % shards).filter(_shard=number)
@@ -273,11 +274,9 @@ def issue_bill_run(
                 part = BillRunShard.objects.select_for_update().get(run_id=run_id, shard=number)
                 if part.issued:
                     break
-                drafts = Bill.objects.filter(
-                    tenant_id=run.tenant_id, run=run, state=BillState.DRAFT, pk__gt=after
-                )
-                drafts = _shard_of(drafts, "account_id", run.shards, number).order_by("pk")
-                rows = [BillRow(*row) for row in drafts.values_list(*ISSUE_FIELDS)[:chunk]]
+                drafts = Bill.objects.filter(run=run, state=BillState.DRAFT, pk__gt=after)
+                in_shard = _shard_of(drafts, "account_id", run.shards, number).order_by("pk")
+                rows = [BillRow(*row) for row in in_shard.values_list(*ISSUE_FIELDS)[:chunk]]
                 if not rows:
                     part.issued = True
                     part.save(update_fields=["issued"])
