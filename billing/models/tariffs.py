@@ -178,7 +178,7 @@ class BillingSettings(TenantSettings):
         default=Decimal("3.00"),
         validators=[MinValueValidator(Decimal("1.01"))],
         help_text=_("A bill above this many times (or below its inverse) the account's recent "
-                    "average goes to the verification queue."),
+                    "average is flagged for review."),
     )  # fmt: skip
     history_bills = models.PositiveIntegerField(
         _("bill check: bills of history"),

@@ -1,6 +1,7 @@
 """Drafting bills: what a chunk of a bill run reads (accounts, their period consumption,
 tariffs, the year's earlier bills, recent bill totals, common-area shares), how each account is
-priced and checked, and the set-based write of the drafts, their lines and queue items."""
+priced and checked, and the set-based write of the drafts, their lines and the review rows of
+flagged drafts."""
 
 from __future__ import annotations
 

@@ -147,8 +147,8 @@ def price_bill_run(
     progress: Progress | None = None,
 ) -> BillRun:
     """Price the run's accounts (one shard's, or all shards in turn) chunk by chunk from where
-    each stopped; drafts are written, flagged ones queued. Safe to call again at any time: a
-    finished shard or run is left as it is."""
+    each stopped; drafts are written, flagged ones held for review. Safe to call again at any
+    time: a finished shard or run is left as it is."""
     run = BillRun.objects.get(pk=run_id)
     if run.state != RunState.RUNNING:
         return run

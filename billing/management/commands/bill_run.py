@@ -19,7 +19,7 @@ from tenancy.principal import Principal
 class Command(BaseCommand):
     help = (
         "Run the bill run of a site and period: price every postpaid account from its verified "
-        "period consumption (drafts; flagged bills go to the verification queue), or with "
+        "period consumption (drafts; flagged bills wait for review), or with "
         "--approve issue the drafts and post them to the ledger. Resumes a run that stopped."
     )
 
