@@ -22,11 +22,19 @@ The rules (thresholds per tenant, ``VerificationSettings``):
 - ``after_removal`` / ``before_installation``: a reading of a replaced meter after the swap,
   or of its successor before it;
 - notices, which do not hold a reading back: ``wrap`` and ``gap`` (long silence before it).
+
+Any number of validations may run at once (every polling shard's commit starts one for its
+tenant, and a sweep runs every five minutes): on PostgreSQL each takes the tenant's advisory
+lock for its run, so they take turns and each finds only what the one before left unchecked;
+and the insert skips a reading that already has a check, so no reading is checked twice and
+none raises. A reading stored while a run works starts a run of its own after its commit.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -173,6 +181,7 @@ WHERE NOT EXISTS (
   SELECT 1 FROM verification_readingcheck c
   WHERE c.tenant_id = x.tenant_id AND c.reading_id = x.id
 )
+ON CONFLICT DO NOTHING
 """
 
 
@@ -192,8 +201,34 @@ WHERE c.tenant_id = %(tenant)s AND c.checked_at = %(now)s AND c.status = 'suspec
 """
 
 
+# The advisory lock namespace of validation runs (the second key is the tenant id).
+VALIDATION_LOCK = 10_001
+
+
+@contextmanager
+def tenant_validation_lock(tenant: Tenant) -> Iterator[None]:
+    """Hold the tenant's validation lock (PostgreSQL, session level, so each chunk keeps its own
+    transaction); elsewhere SQLite's single writer serialises the inserts."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [VALIDATION_LOCK, tenant.pk])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [VALIDATION_LOCK, tenant.pk])
+
+
 def validate_readings(tenant: Tenant, meter_ids: list[int] | None = None) -> ValidationSummary:
-    """Check every reading of the tenant (or of these meters) that has no check yet."""
+    """Check every reading of the tenant (or of these meters) that has no check yet; safe to
+    run any number of times at once (see the module's docstring)."""
+    with tenant_validation_lock(tenant):
+        return _validate(tenant, meter_ids)
+
+
+def _validate(tenant: Tenant, meter_ids: list[int] | None) -> ValidationSummary:
     settings = VerificationSettings.for_tenant(tenant)
     pending = Reading.objects.filter(tenant=tenant, checks__isnull=True)
     if meter_ids is not None:
