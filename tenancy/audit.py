@@ -72,6 +72,7 @@ class AuditAction(models.TextChoices):
     CORRECTION_PROPOSED = "correction.proposed"
     CORRECTION_APPROVED = "correction.approved"
     CORRECTION_REJECTED = "correction.rejected"
+    ESTIMATES_SUPERSEDED = "correction.superseded"
     PERIOD_COMPUTED = "period.computed"
     VERIFICATION_SETTINGS_UPDATED = "verification_settings.updated"
     TARIFF_CREATED = "tariff.created"

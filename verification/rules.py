@@ -45,7 +45,9 @@ from django.utils import timezone
 
 from metering.meter_profiles import all_profiles
 from metering.models import Reading
+from tenancy.audit import AuditAction, record_audit
 from tenancy.models import Tenant
+from tenancy.principal import Principal
 from verification.models import (
     CheckStatus,
     CorrectionKind,
@@ -338,4 +340,13 @@ def supersede_estimates(tenant: Tenant, now: datetime) -> list[int]:
         estimate.superseded_by_id = reading_id
         estimate.save(update_fields=["state", "superseded_by"])
         superseded.append(estimate.pk)
+    if superseded:
+        record_audit(
+            Principal.system(tenant, "verification"),
+            AuditAction.ESTIMATES_SUPERSEDED,
+            object_type="verification.readingcorrection",
+            object_ids=superseded,
+            after={"by_readings": [fresh[(e.meter_id, e.taken_at)] for e in estimates
+                                   if e.pk in superseded]},
+        )  # fmt: skip
     return superseded

@@ -45,15 +45,20 @@ def resolve_item(item: VerificationItem, actor: Principal, resolution: str) -> N
 
 def approve_readings(actor: Principal, items: Sequence[VerificationItem]) -> list[int]:
     """Accept suspect readings as they are (the verifier checked them); one audit event for the
-    batch, listing the readings."""
+    batch, listing the readings. All or nothing: an item that is not open refuses the batch,
+    and the refusal names every such item."""
     with transaction.atomic():
         open_items = list(
             VerificationItem.objects.select_for_update()
             .filter(pk__in=[item.pk for item in items], state=ItemState.OPEN)
             .order_by("pk")
         )
-        if len(open_items) != len(items):
-            raise ValidationError(_("Only open items can be approved."))
+        if refused := sorted({item.pk for item in items} - {item.pk for item in open_items}):
+            raise ValidationError(
+                _("Only open items can be approved; not open: %(ids)s")
+                % {"ids": ", ".join(str(pk) for pk in refused)},
+                code="not_open",
+            )
         reading_ids = [item.reading_id for item in open_items]
         ReadingCheck.objects.filter(reading_id__in=reading_ids).update(status=CheckStatus.APPROVED)
         for item in open_items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -62,10 +63,16 @@ def test_bulk_approval_accepts_the_readings_with_one_audit_event(
     event = AuditEvent.dangerously_unscoped.get(action=AuditAction.READINGS_APPROVED)
     assert event.object_ids is not None
     assert sorted(event.object_ids) == sorted(i.reading_id for i in items)
+    fresh = _suspect(world)
     again = first.post(
-        "/api/v1/verification-queue/bulk-approve/", {"ids": [items[0].pk]}, format="json"
+        "/api/v1/verification-queue/bulk-approve/",
+        {"ids": [fresh.pk, items[0].pk]},
+        format="json",
     )
     assert again.status_code == 400
+    assert re.findall(r"\d+", again.json()["error"]["message"]) == [str(items[0].pk)]
+    fresh.refresh_from_db()
+    assert fresh.state == "open", "a refused batch approved nothing"
 
 
 def test_an_edit_needs_a_reason_keeps_the_raw_reading_and_a_second_verifier(
@@ -150,6 +157,9 @@ def test_an_estimate_for_a_missing_slot_gives_way_to_the_real_reading(world: Wor
     assert summary.superseded_estimates == [estimate.pk]
     assert estimate.superseded_by is not None
     assert estimate.state == "superseded" and estimate.superseded_by.total == Decimal("104.800")
+    event = AuditEvent.dangerously_unscoped.get(action=AuditAction.ESTIMATES_SUPERSEDED)
+    assert event.object_ids == [estimate.pk]
+    assert event.after == {"by_readings": [estimate.superseded_by_id]}
 
 
 def test_the_queue_filters_by_site_rule_and_age(
