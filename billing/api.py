@@ -301,7 +301,7 @@ class BillViewSet(ReadOnlyTenantViewSet):
     @extend_schema(request=ReasonSerializer, responses={201: BillSerializer})
     @action(detail=True, methods=["post"], permission_action="correct")
     def credit(self, request: Request, pk: str | None = None) -> Response:
-        """Issue a credit note reversing the bill."""
+        """Draft a credit note reversing the bill, for a second person to approve."""
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         note = corrections.credit_bill(

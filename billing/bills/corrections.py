@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from billing.models import (
     Bill,
     BillCheck,
-    BillingSettings,
     BillKind,
     BillLine,
     BillState,
+    FlaggedBill,
     TariffAssignment,
 )
 from billing.runs.drafting import (
@@ -28,7 +28,6 @@ from billing.runs.drafting import (
     run_context,
     year_to_date,
 )
-from billing.runs.services import issue_bills
 from billing.tariffs.pricing import (
     Assignment,
 )
@@ -44,18 +43,22 @@ from verification.models import PeriodConsumption, PeriodStatus
 
 
 def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
-    """Issue a credit note that reverses an issued bill line by line (the bill itself is never
-    edited), posted to the ledger at once."""
+    """Draft a credit note that reverses an issued bill line by line (the bill itself is never
+    edited). It is flagged for review: a second person approves it, which issues it and posts
+    it to the ledger (``billing.bills.review``); until then the bill stands."""
     if not reason.strip():
         raise ValidationError({"reason": _("A reason is required.")})
     with transaction.atomic():
         bill = Bill.objects.select_for_update().get(pk=bill.pk)
         if bill.state != BillState.ISSUED or bill.kind == BillKind.CREDIT_NOTE:
             raise ValidationError(_("Only an issued bill can be credited."))
-        if Bill.objects.filter(
-            corrects=bill, kind=BillKind.CREDIT_NOTE, state=BillState.ISSUED
-        ).exists():
+        notes = Bill.objects.filter(corrects=bill, kind=BillKind.CREDIT_NOTE)
+        if notes.filter(state=BillState.ISSUED).exists():
             raise ValidationError(_("The bill has been credited already."), code="credited")
+        if notes.filter(state=BillState.DRAFT).exists():
+            raise ValidationError(
+                _("A credit note of this bill awaits approval."), code="credit_pending"
+            )
         tenant = Tenant.objects.get(pk=bill.tenant_id)
         [note_id] = allocate_ids(Bill, 1)
         note = Bill.objects.get(pk=bill.pk)
@@ -84,7 +87,10 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
             line.pk, line.bill_id = line_id, note_id
             line.quantity, line.amount, line.tax = -line.quantity, -line.amount, -line.tax
         BillLine.objects.bulk_create(lines)
-        issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [note])
+        check = BillCheck.CREDIT_NOTE.value
+        FlaggedBill.objects.create(
+            tenant=tenant, site_id=bill.site_id, bill=note, first_check=check, checks=check
+        )
         record_audit(
             actor, AuditAction.BILL_CREDITED, bill, after={"credit_note": note_id, "reason": reason}
         )
@@ -92,9 +98,9 @@ def credit_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
 
 
 def rebill(actor: Principal, bill: Bill, reason: str) -> tuple[Bill, Bill]:
-    """Correct an issued bill: credit it, then draft a re-bill from the account's current
-    period consumption (recomputed after the verifier's corrections). The re-bill waits in the
-    queue for a second person."""
+    """Correct an issued bill: draft its credit note, then a re-bill from the account's current
+    period consumption (recomputed after the verifier's corrections). Both wait for a second
+    person: the credit note first, then the re-bill."""
     with transaction.atomic():
         note = credit_bill(actor, bill, reason)
         [account] = account_rows(Account.objects.filter(pk=bill.account_id))

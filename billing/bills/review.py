@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from billing.models import (
     Bill,
     BillingSettings,
+    BillKind,
     BillRun,
     BillState,
     FlaggedBill,
@@ -59,13 +60,23 @@ def _check_approvable(actor: Principal, bill: Bill) -> None:
 
 
 def approve_bill(actor: Principal, bill: Bill) -> Bill:
-    """Approve and issue one flagged draft (or a re-bill)."""
+    """Approve and issue one flagged draft, credit note or re-bill. A re-bill waits for the
+    credit note of the bill it replaces, so the customer never owes both."""
     with transaction.atomic():
         bill = Bill.objects.select_for_update().get(pk=bill.pk)
         if bill.state != BillState.DRAFT:
             raise ValidationError(_("Only a draft bill can be approved."))
         flag = _open_flag(bill)
         _check_approvable(actor, bill)
+        if (
+            bill.kind == BillKind.REBILL
+            and Bill.objects.filter(
+                corrects_id=bill.corrects_id, kind=BillKind.CREDIT_NOTE, state=BillState.DRAFT
+            ).exists()
+        ):
+            raise ValidationError(
+                _("Approve the credit note of the replaced bill first."), code="credit_pending"
+            )
         tenant = get_current_tenant()
         issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
         _resolve(flag, actor, "approved")

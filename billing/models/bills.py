@@ -234,6 +234,7 @@ class BillCheck(models.TextChoices):
     NEGATIVE_BILL = "negative_bill", _("Negative bill")
     FAR_FROM_HISTORY = "far_from_history", _("Far from the account's history")
     REBILL = "rebill", _("Re-bill to approve")
+    CREDIT_NOTE = "credit_note", _("Credit note to approve")
 
 
 class ReviewState(models.TextChoices):

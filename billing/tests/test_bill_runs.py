@@ -291,23 +291,35 @@ def test_a_credit_note_reverses_an_issued_bill_and_a_rebill_waits_for_a_second_p
     billing.approve(billing.run())
     bill = Bill.dangerously_unscoped.get(account=account)
     PeriodConsumption.dangerously_unscoped.filter(account=account).update(total=D("150"))
-    corrector = billing.as_(billing.approver)
+    corrector, second = billing.as_(billing.approver), billing.as_(billing.starter)
     with billing.world.a.active():
         note, again = rebill(corrector, bill, "reading corrected")
-        with pytest.raises(ValidationError, match="已冲红"):
+        with pytest.raises(ValidationError, match="待审批") as pending:
             credit_bill(corrector, bill, "twice")
+        assert pending.value.code == "credit_pending"
+    # Nothing moves until a second person approves: the credit note is a draft for review.
     assert (note.kind, note.state, note.total) == (
         BillKind.CREDIT_NOTE,
-        BillState.ISSUED,
+        BillState.DRAFT,
         D("-97.66"),
     )
-    assert balance(LedgerKind.RECEIVABLE, account) == D("0.00")
-    # 150 × 0.4883 = 73.245 → 73.25, not yet owed: the re-bill is a draft in the queue.
+    assert balance(LedgerKind.RECEIVABLE, account) == D("97.66")
+    # 150 × 0.4883 = 73.245 → 73.25, not yet owed: the re-bill is a draft for review too.
     assert (again.kind, again.state, again.total) == (BillKind.REBILL, BillState.DRAFT, D("73.25"))
+    with billing.world.a.active():
+        with pytest.raises(FourEyesError):
+            approve_bill(corrector, note)
+        with pytest.raises(ValidationError) as early:
+            approve_bill(second, again)  # the customer must never owe both
+        assert early.value.code == "credit_pending"
+        approve_bill(second, note)
+        with pytest.raises(ValidationError, match="已冲红"):
+            credit_bill(corrector, bill, "twice")
+    assert balance(LedgerKind.RECEIVABLE, account) == D("0.00")
     with billing.world.a.active(), pytest.raises(FourEyesError):
         approve_bill(corrector, again)
     with billing.world.a.active():
-        approve_bill(billing.as_(billing.starter), again)
+        approve_bill(second, again)
     assert balance(LedgerKind.RECEIVABLE, account) == D("73.25")
     bill.refresh_from_db()
     assert (bill.state, bill.total) == (BillState.ISSUED, D("97.66"))  # never edited
