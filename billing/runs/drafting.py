@@ -430,8 +430,11 @@ def _consumption(period: PeriodRow | PeriodConsumption, ctx: RunContext) -> dict
     values["reactive_energy"] = period.reactive_energy
     values["max_demand"] = period.max_demand
     values["common_area"] = ctx.common_area_shares.get(period.account_id)
-    values["estimated"] = period.estimated
-    return {key: str(value) for key, value in values.items() if value is not None}
+    consumption: dict[str, Any] = {
+        key: str(value) for key, value in values.items() if value is not None
+    }
+    consumption["estimated"] = bool(period.estimated)  # a JSON boolean; quantities as strings
+    return consumption
 
 
 def price_chunk(

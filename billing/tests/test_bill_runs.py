@@ -145,6 +145,7 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
     # 200 kWh in tier 1: 200 × 0.4883 = 97.66; tax 97.66 − 97.66/1.13 = 11.2352 → 11.24.
     assert (bill.total, bill.tax_total) == (D("97.66"), D("11.24"))
     assert bill.payment_reference == f"{priced.number}202610"
+    assert bill.consumption["estimated"] is False and bill.consumption["total"] == "200.000"
     assert list(
         BillLine.dangerously_unscoped.filter(bill=bill).values_list("label", "quantity")
     ) == [("第1档电量电费", D("200.000"))]
