@@ -70,8 +70,10 @@ class Boundary:
     problem: str = ""
 
 
-def boundary(meter: Meter, found: MeterReadings, at: datetime, window: timedelta) -> Boundary:
-    """The meter's reading that opens or closes a period at ``at``."""
+def boundary(
+    meter: Meter, found: MeterReadings, at: datetime, window: timedelta, role: str = "close"
+) -> Boundary:
+    """The meter's reading that opens (``role="open"``) or closes a period at ``at``."""
     after = [e for e in found.effective if e.taken_at >= at]
     if after and after[0].taken_at <= at + window:
         return Boundary(after[0])
@@ -80,10 +82,11 @@ def boundary(meter: Meter, found: MeterReadings, at: datetime, window: timedelta
         return Boundary(interpolate(meter, before[-1], after[0], at))
     if not before and not after:
         return Boundary(None, f"meter {meter.serial_number}: no reading around {at:%Y-%m-%d}")
+    side = "after" if before else "before"
     return Boundary(
         None,
-        f"meter {meter.serial_number}: no reading after {at:%Y-%m-%d %H:%M} to close on; "
-        "estimate the slot in the verification queue",
+        f"meter {meter.serial_number}: no reading {side} {at:%Y-%m-%d %H:%M} to {role} the "
+        "period on; estimate the slot in the verification queue",
     )
 
 
@@ -155,7 +158,7 @@ def meter_consumption(
         if swap_in is not None and start <= swap_in.replaced_at < end:
             opening = Boundary(reading_as_effective(swap_in.new_first_reading))
         else:
-            opening = boundary(meter, readings, start, window)
+            opening = boundary(meter, readings, start, window, role="open")
         if swap_out is not None and start <= swap_out.replaced_at < end:
             closing = Boundary(reading_as_effective(swap_out.old_final_reading))
         else:

@@ -159,6 +159,7 @@ def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World)
     checks(meter)
     period = _period(world, meter)
     assert period.status == "held_back" and "estimate the slot" in period.hold_reason
+    assert "no reading after 2026-10-01 00:00 to close the period on" in period.hold_reason
     first = world.a.staff((Role.VERIFIER, None))
     second = world.a.staff((Role.VERIFIER, None))
     from tenancy.principal import Principal
@@ -171,6 +172,20 @@ def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World)
     period = _period(world, meter)
     assert period.status == "computed" and period.estimated
     assert period.total == estimate.total - Decimal("100.00")
+
+
+def test_a_missing_opening_reading_is_named_as_the_opening(world: World) -> None:
+    meter = _account_meter(world)
+    # The first reading comes two days after the period opened: past the closing window.
+    lay(
+        meter,
+        [{"taken_at": START + timedelta(days=2, hours=h), "total": 100 + h} for h in range(3)],
+    )
+    lay(meter, [{"taken_at": END + timedelta(hours=h), "total": 800 + h} for h in range(2)])
+    checks(meter)
+    period = _period(world, meter)
+    assert period.status == "held_back"
+    assert "no reading before 2026-09-01 00:00 to open the period on" in period.hold_reason
 
 
 def test_recomputing_a_period_gives_the_same_rows(world: World) -> None:
