@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import models
 from django.db.models.sql import Query
+from django.utils import timezone
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -148,3 +149,29 @@ class TenantSettings(models.Model):
         """The tenant's settings row to change, written with the defaults if there is none."""
         settings, _created = cls._default_manager.get_or_create(tenant=tenant)
         return settings
+
+
+# What resolving a work item writes (``state`` is the concrete model's field).
+RESOLVED_FIELDS = ["state", "resolution", "resolved_at", "resolved_by_label"]
+
+
+class WorkItem(models.Model):
+    """Base of an item on a work list that a person resolves (a suspect reading in the
+    verification queue, a flagged bill): closed the same way everywhere, with what was done,
+    when and by whom. The concrete model has a ``state`` field with a ``resolved`` choice."""
+
+    state: str
+    resolution = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_label = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def resolve(self, actor_label: str, resolution: str) -> None:
+        self.state = "resolved"
+        self.resolution = resolution
+        self.resolved_at = timezone.now()
+        self.resolved_by_label = actor_label[:200]
+        self.save(update_fields=RESOLVED_FIELDS)

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Account
 from metering.models import ENERGY, Meter, Reading
 from tenancy.models import Site, Tenant, TransformerArea
-from tenancy.scoping import TenantOwned, TenantSettings
+from tenancy.scoping import TenantOwned, TenantSettings, WorkItem
 
 
 class VerificationSettings(TenantSettings):
@@ -258,7 +258,7 @@ class ItemState(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
 
 
-class VerificationItem(TenantOwned):
+class VerificationItem(TenantOwned, WorkItem):
     """A suspect reading waiting for a verifier (flagged draft bills wait in billing's review
     list, ``billing.FlaggedBill``)."""
 
@@ -270,13 +270,9 @@ class VerificationItem(TenantOwned):
     rule = models.CharField(max_length=32, help_text=_("The first suspect rule, for filtering."))
     rules = models.CharField(max_length=200)
     state = models.CharField(max_length=20, choices=ItemState.choices, default=ItemState.OPEN)
-    resolution = models.CharField(max_length=16, blank=True)
     correction = models.ForeignKey(
         ReadingCorrection, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by_label = models.CharField(max_length=200, blank=True)
 
     site_path = "site"
 

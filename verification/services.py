@@ -34,15 +34,6 @@ HISTORY_DAYS = 30
 CENT = Decimal("0.01")
 
 
-def resolve_item(item: VerificationItem, actor: Principal, resolution: str) -> None:
-    """Close a queue item (a suspect reading or a flagged bill) with what was done."""
-    item.state = ItemState.RESOLVED
-    item.resolution = resolution
-    item.resolved_at = timezone.now()
-    item.resolved_by_label = actor.label[:200]
-    item.save(update_fields=["state", "resolution", "resolved_at", "resolved_by_label"])
-
-
 def approve_readings(actor: Principal, items: Sequence[VerificationItem]) -> list[int]:
     """Accept suspect readings as they are (the verifier checked them); one audit event for the
     batch, listing the readings. All or nothing: an item that is not open refuses the batch,
@@ -62,7 +53,7 @@ def approve_readings(actor: Principal, items: Sequence[VerificationItem]) -> lis
         reading_ids = [item.reading_id for item in open_items]
         ReadingCheck.objects.filter(reading_id__in=reading_ids).update(status=CheckStatus.APPROVED)
         for item in open_items:
-            resolve_item(item, actor, "approved")
+            item.resolve(actor.label, "approved")
         record_audit(
             actor,
             AuditAction.READINGS_APPROVED,
@@ -212,7 +203,7 @@ def approve_correction(actor: Principal, correction: ReadingCorrection) -> Readi
                 status=CheckStatus.REPLACED
             )
         for item in VerificationItem.objects.filter(correction=correction):
-            resolve_item(item, actor, correction.kind)
+            item.resolve(actor.label, correction.kind)
         record_audit(
             actor,
             AuditAction.CORRECTION_APPROVED,

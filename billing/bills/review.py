@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing.models import (
@@ -27,14 +26,6 @@ from billing.runs.services import FourEyesError, issue_bills, same_actor
 from tenancy.audit import AuditAction, record_audit
 from tenancy.context import get_current_tenant
 from tenancy.principal import Principal
-
-
-def _resolve(flag: FlaggedBill, actor: Principal, resolution: str) -> None:
-    flag.state = ReviewState.RESOLVED
-    flag.resolution = resolution
-    flag.resolved_at = timezone.now()
-    flag.resolved_by_label = actor.label[:200]
-    flag.save(update_fields=["state", "resolution", "resolved_at", "resolved_by_label"])
 
 
 def _open_flag(bill: Bill) -> FlaggedBill:
@@ -79,7 +70,7 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
             )
         tenant = get_current_tenant()
         issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
-        _resolve(flag, actor, "approved")
+        flag.resolve(actor.label, "approved")
         if bill.run_id:
             BillRun.objects.filter(pk=bill.run_id).update(issued=F("issued") + 1)
     bill.refresh_from_db()
@@ -116,7 +107,7 @@ def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
         Bill.objects.filter(pk=bill.pk).update(state=BillState.VOID, reason=reason[:300])
         flag = FlaggedBill.objects.filter(bill=bill, state=ReviewState.OPEN).first()
         if flag is not None:
-            _resolve(flag, actor, "voided")
+            flag.resolve(actor.label, "voided")
         record_audit(actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason})
     bill.refresh_from_db()
     return bill

@@ -18,7 +18,7 @@ from ledger.models import MONEY, JournalEntry
 from metering.models import ENERGY
 from tenancy.models import Site, Tenant
 from tenancy.money import DecimalShape
-from tenancy.scoping import TenantOwned
+from tenancy.scoping import TenantOwned, WorkItem
 
 PRICE: DecimalShape = {"max_digits": 12, "decimal_places": 6}
 
@@ -242,7 +242,7 @@ class ReviewState(models.TextChoices):
     RESOLVED = "resolved", _("Resolved")
 
 
-class FlaggedBill(TenantOwned):
+class FlaggedBill(TenantOwned, WorkItem):
     """A draft bill held for a verifier's review: a check fired (zero, negative, far from the
     account's history) or it is a re-bill. Approving issues it; voiding closes it. Verifiers
     review these beside the suspect readings of the verification queue."""
@@ -254,10 +254,6 @@ class FlaggedBill(TenantOwned):
     )
     checks = models.CharField(_("checks that fired"), max_length=100)
     state = models.CharField(max_length=16, choices=ReviewState.choices, default=ReviewState.OPEN)
-    resolution = models.CharField(max_length=16, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by_label = models.CharField(max_length=200, blank=True)
 
     site_path = "site"
 
