@@ -4,12 +4,18 @@ charges."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -24,6 +30,7 @@ from billing.models import (
     BillRun,
     CommonArea,
     FlaggedBill,
+    OpeningBalance,
     PrepaidCharge,
     ReviewState,
     RunState,
@@ -48,6 +55,7 @@ from tenancy.api_base import (
     TenantSettingsViewSet,
 )
 from tenancy.models import Site
+from verification.api import BoundaryReadingsField
 from verification.periods import PeriodError
 
 if TYPE_CHECKING:
@@ -106,11 +114,29 @@ class TariffAssignmentSerializer(TenantModelSerializer):
     customer_class = serializers.ChoiceField(
         choices=CustomerClass.choices, required=False, allow_blank=True, default=""
     )
+    sites = ScopedRelatedField(
+        queryset=Site.objects.all(),
+        many=True,
+        required=False,
+        help_text="A class's assignment limited to these sites (none: every site).",
+    )
 
     class Meta:
         model = TariffAssignment
-        fields = ["id", "tariff", "account", "customer_class", "effective_from", "effective_to"]
+        fields = [
+            "id", "tariff", "account", "customer_class", "sites", "effective_from",
+            "effective_to",
+        ]  # fmt: skip
         read_only_fields = ["id"]
+
+
+class BulkAssignSerializer(serializers.Serializer):
+    tariff = ScopedRelatedField(queryset=Tariff.objects.all())
+    accounts = serializers.ListField(
+        child=ScopedRelatedField(queryset=Account.objects.all()), min_length=1, max_length=5000
+    )
+    effective_from = serializers.DateField()
+    effective_to = serializers.DateField(required=False, allow_null=True, default=None)
 
 
 class EndAssignmentSerializer(serializers.Serializer):
@@ -121,7 +147,7 @@ class TariffAssignmentViewSet(CreateReadTenantViewSet):
     """Which tariff applies to a customer class or to one account, from when until when."""
 
     permission_resource = "tariff_assignments"
-    queryset = TariffAssignment.objects.select_related("tariff")
+    queryset = TariffAssignment.objects.select_related("tariff").prefetch_related("sites")
     serializer_class = TariffAssignmentSerializer
     filterset_fields = ["tariff", "account", "customer_class"]
     create_service = tariff_services.assign_tariff_from_api
@@ -136,6 +162,24 @@ class TariffAssignmentViewSet(CreateReadTenantViewSet):
             self.principal, self.get_object(), body.validated_data["effective_to"]
         )
         return Response(self.get_serializer(assignment).data)
+
+    @extend_schema(
+        request=BulkAssignSerializer, responses={201: TariffAssignmentSerializer(many=True)}
+    )
+    @action(detail=False, methods=["post"], permission_action="add")
+    def bulk(self, request: Request) -> Response:
+        """Assign a tariff to many accounts at once: all or none, each refused account named."""
+        body = BulkAssignSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        made = tariff_services.assign_tariff_to_accounts(
+            self.principal,
+            data["tariff"],
+            data["accounts"],
+            effective_from=data["effective_from"],
+            effective_to=data["effective_to"],
+        )
+        return Response(self.get_serializer(made, many=True).data, status=201)
 
 
 class CommonAreaSerializer(TenantModelSerializer):
@@ -190,8 +234,9 @@ class BillRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = BillRun
         fields = [
-            "id", "site", "period", "state", "total", "done", "progress", "bills", "flagged",
-            "issued", "held_back", "amount", "started_by_label", "approved_by_label",
+            "id", "site", "period", "supplementary", "state", "total", "done", "progress",
+            "bills", "flagged", "issued", "held_back", "amount", "started_by_label",
+            "approved_by_label",
             "started_at", "approved_at", "finished_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -209,6 +254,11 @@ class BillRunSerializer(serializers.ModelSerializer):
 class StartRunSerializer(serializers.Serializer):
     site = ScopedRelatedField(queryset=Site.objects.all())
     period = PeriodField()
+    supplementary = serializers.BooleanField(
+        default=False,
+        help_text="A catch-up run after the period's issued run: bills the accounts with no "
+        "bill for the period yet, earlier unbilled periods first.",
+    )
 
 
 class BillRunViewSet(ReadOnlyTenantViewSet):
@@ -222,12 +272,15 @@ class BillRunViewSet(ReadOnlyTenantViewSet):
 
     @extend_schema(request=StartRunSerializer, responses={201: BillRunSerializer})
     def create(self, request: Request) -> Response:
-        """Start (or resume) the run of a site and period."""
+        """Start (or resume) the run of a site and period, or a supplementary run after it."""
         body = StartRunSerializer(data=request.data, context=self.get_serializer_context())
         body.is_valid(raise_exception=True)
         try:
             run = bill_services.start_bill_run(
-                self.principal, body.validated_data["site"], body.validated_data["period"]
+                self.principal,
+                body.validated_data["site"],
+                body.validated_data["period"],
+                supplementary=body.validated_data["supplementary"],
             )
         except PeriodError as exc:
             raise exceptions.ValidationError({"period": [str(exc)]}) from exc
@@ -256,17 +309,41 @@ class BillLineSerializer(serializers.ModelSerializer):
 class BillSerializer(serializers.ModelSerializer):
     lines = BillLineSerializer(many=True, read_only=True)
     account_number = serializers.CharField(source="account.number", read_only=True)
+    opening = BoundaryReadingsField()
+    closing = BoundaryReadingsField()
 
     class Meta:
         model = Bill
         fields = [
             "id", "number", "site", "account", "account_number", "run", "period", "kind",
-            "state", "corrects", "utility", "starts_on", "ends_on", "total", "tax_total",
-            "consumption", "opening", "closing", "checks", "reason", "buyer_name",
-            "buyer_tax_id", "tax_code", "payment_reference", "issue_date", "due_date", "entry",
-            "created_by_label", "approved_by_label", "created_at", "issued_at", "lines",
+            "state", "supplementary", "corrects", "cause", "utility", "starts_on", "ends_on",
+            "total", "tax_total", "consumption", "opening", "closing", "checks", "reason",
+            "buyer_name", "buyer_tax_id", "tax_code", "payment_reference", "issue_date",
+            "due_date", "entry", "created_by_label", "approved_by_label", "created_at",
+            "issued_at", "lines",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    period = serializers.CharField()
+    kwh = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class BillDetailSerializer(BillSerializer):
+    history = serializers.SerializerMethodField(
+        help_text="The account's consumption of its last 12 billed periods, oldest first."
+    )
+
+    class Meta(BillSerializer.Meta):
+        fields = [*BillSerializer.Meta.fields, "history"]
+        read_only_fields = fields
+
+    @extend_schema_field(HistoryEntrySerializer(many=True))
+    def get_history(self, bill: Bill) -> Any:
+        from billing.bills.documents import consumption_history
+
+        return HistoryEntrySerializer(consumption_history(bill), many=True).data
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -280,7 +357,10 @@ class BillViewSet(ReadOnlyTenantViewSet):
     permission_resource = "bills"
     queryset = Bill.objects.select_related("account").prefetch_related("lines")
     serializer_class = BillSerializer
-    filterset_fields = ["site", "account", "period", "state", "kind", "run"]
+    filterset_fields = ["site", "account", "period", "state", "kind", "run", "supplementary"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return BillDetailSerializer if self.action == "retrieve" else BillSerializer
 
     @extend_schema(request=None, responses=BillSerializer)
     @action(detail=True, methods=["post"], permission_action="approve")
@@ -409,6 +489,87 @@ class FlaggedBillViewSet(ReadOnlyTenantViewSet):
         """Approve and issue many flagged bills at once: all or none."""
         flags = self.objects_named_in_body()
         return Response({"approved": review.approve_flagged_bills(self.principal, flags)})
+
+
+# --- go-live ---------------------------------------------------------------------------------
+
+
+class OpeningBalanceSerializer(serializers.ModelSerializer):
+    account_number = serializers.CharField(source="account.number", read_only=True)
+
+    class Meta:
+        model = OpeningBalance
+        fields = [
+            "id", "account", "account_number", "site", "arrears", "tier_year", "tier_kwh",
+            "entry", "imported_by_label", "imported_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class OpeningRowSerializer(serializers.Serializer):
+    account = StrictCharField(max_length=32)
+    arrears = StrictCharField(max_length=32, required=False, default="0")
+    tier_kwh = StrictCharField(max_length=32, required=False, default="0")
+
+
+class OpeningImportSerializer(serializers.Serializer):
+    rows = serializers.ListField(
+        child=OpeningRowSerializer(), required=False, min_length=1, max_length=200_000
+    )
+    csv = serializers.CharField(
+        required=False,
+        max_length=20_000_000,
+        trim_whitespace=False,
+        help_text="The file's text instead of rows: columns account, arrears, tier_kwh "
+        "(or 户号, 欠费, 年累计电量).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("rows" in attrs) == ("csv" in attrs):
+            raise serializers.ValidationError(_("Send rows or csv, one of them."))
+        return attrs
+
+
+class OpeningBalanceViewSet(ReadOnlyTenantViewSet):
+    """Go-live: each account's arrears and tier-year consumption from the previous system."""
+
+    permission_resource = "opening_balances"
+    queryset = OpeningBalance.objects.select_related("account")
+    serializer_class = OpeningBalanceSerializer
+    filterset_fields = ["site", "account", "tier_year"]
+
+    @extend_schema(
+        request=OpeningImportSerializer,
+        responses={
+            201: inline_serializer(
+                "OpeningImported",
+                {
+                    "accounts": serializers.IntegerField(),
+                    "arrears": serializers.DecimalField(max_digits=16, decimal_places=2),
+                    "tier_kwh": serializers.DecimalField(max_digits=16, decimal_places=3),
+                    "tier_year": serializers.IntegerField(),
+                },
+            )
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="import", permission_action="import")
+    def import_rows(self, request: Request) -> Response:
+        """Import opening balances: all or nothing, every bad row named by its line."""
+        from billing.opening import import_opening, rows_from_csv
+
+        body = OpeningImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        rows = data["rows"] if "rows" in data else rows_from_csv(data["csv"])
+        assert self.principal.tenant is not None
+        done = import_opening(
+            self.principal, self.principal.tenant, rows, self.site_scope.site_ids_or_none
+        )
+        return Response(
+            {"accounts": done.accounts, "arrears": str(done.arrears),
+             "tier_kwh": str(done.tier_kwh), "tier_year": done.tier_year},
+            status=201,
+        )  # fmt: skip
 
 
 # --- prepaid charges -----------------------------------------------------------------------

@@ -20,20 +20,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import BillingSettings, PrepaidCharge, TariffAssignment, TariffVersion
+from billing.models import BillingSettings, PrepaidCharge, TariffVersion
 from billing.runs.drafting import RevenueCredits, posting
 from billing.tariffs.pricing import (
     AccountFacts,
-    Assignment,
     Priced,
     Usage,
     Version,
     price,
     tariff_segments,
 )
+from billing.tariffs.services import account_assignments, class_assignments
 from billing.tariffs.spec import (
     KWH,
     PricingError,
@@ -132,13 +131,8 @@ def charge_account(
         starts_on = opening.taken_at.astimezone(zone).date()
         ends_on = closing.taken_at.astimezone(zone).date() + timedelta(days=1)
         assignments = [
-            Assignment(
-                a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to
-            )
-            for a in TariffAssignment.objects.filter(
-                Q(account=account) | Q(account__isnull=True, customer_class=account.customer_class),
-                tenant=tenant,
-            )
+            *class_assignments(account.site_id, account.customer_class),
+            *account_assignments([account.pk]).get(account.pk, []),
         ]
         versions = [
             Version(v.pk, v.tariff_id, v.effective_from, TariffSpec.parse(v.spec))

@@ -8,6 +8,7 @@ from billing.api import (
     BillViewSet,
     CommonAreaViewSet,
     FlaggedBillViewSet,
+    OpeningBalanceViewSet,
     PrepaidChargeViewSet,
     TariffAssignmentViewSet,
     TariffViewSet,
@@ -74,5 +75,6 @@ router.register("bill-runs", BillRunViewSet, basename="bill-run")
 router.register("bills", BillViewSet, basename="bill")
 router.register("flagged-bills", FlaggedBillViewSet, basename="flagged-bill")
 router.register("prepaid-charges", PrepaidChargeViewSet, basename="prepaid-charge")
+router.register("opening-balances", OpeningBalanceViewSet, basename="opening-balance")
 router.register("ledger-accounts", LedgerAccountViewSet, basename="ledger-account")
 router.register("journal-entries", JournalEntryViewSet, basename="journal-entry")

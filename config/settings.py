@@ -328,6 +328,8 @@ SPECTACULAR_SETTINGS = {
         "ActorKindEnum": "tenancy.models.ActorKind",
         "EstimateMethodEnum": "verification.models.EstimateMethod",
         "RequestableEstimateEnum": "verification.models.REQUESTABLE_ESTIMATES",
+        "BillKindEnum": "billing.models.BillKind",
+        "BillStateEnum": "billing.models.BillState",
     },
 }
 

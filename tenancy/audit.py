@@ -90,6 +90,9 @@ class AuditAction(models.TextChoices):
     BILL_VOIDED = "bill.voided"
     BILL_CREDITED = "bill.credited"
     BILL_REBILLED = "bill.rebilled"
+    BILLS_REPRICED = "bill.repriced"
+    TARIFF_ASSIGNED_IN_BULK = "tariff.assigned_in_bulk"
+    OPENING_BALANCES_IMPORTED = "opening_balances.imported"
     PREPAID_CHARGED = "prepaid.charged"
 
 

@@ -169,6 +169,7 @@ MATRIX.update(
         "flagged_bills": {"view": BILLING_STAFF, "approve": roles(ADMIN, VERIFIER)},
         "ledger": {"view": roles(ADMIN, HQ, MANAGER, CASHIER, INSPECTOR)},
         "prepaid_charges": {"view": EVERYONE - {READER}, "run": roles(ADMIN)},
+        "opening_balances": {"view": BILLING_STAFF | roles(CASHIER), "import": roles(ADMIN)},
     }
 )
 

@@ -1,8 +1,9 @@
-"""Gap-free numbers per tenant, taken inside the caller's transaction."""
+"""Numbers per tenant: gap-free ones taken inside the caller's transaction, and blocks taken
+ahead of it."""
 
 from __future__ import annotations
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from tenancy.models import Sequence, Tenant
 
@@ -21,3 +22,23 @@ def take_next(tenant: Tenant, name: str) -> int:
     counter = Sequence.objects.filter(tenant=tenant, name=name)
     counter.update(next_value=models.F("next_value") + 1)
     return counter.values_list("next_value", flat=True).get() - 1
+
+
+def take_block(tenant: Tenant, name: str, count: int) -> range:
+    """``count`` numbers of the tenant's sequence ``name`` (need not be gap-free).
+
+    Outside a transaction the block is committed at once, so callers that take blocks before
+    their own transactions never queue on the counter; unused numbers of a block, or those of
+    a transaction that rolled back, are simply skipped. Inside one, the counter row stays
+    locked until that transaction ends.
+    """
+    if count <= 0:
+        return range(0)
+    with transaction.atomic():
+        Sequence.objects.bulk_create(
+            [Sequence(tenant=tenant, name=name, next_value=1)], ignore_conflicts=True
+        )
+        counter = Sequence.objects.filter(tenant=tenant, name=name)
+        counter.update(next_value=models.F("next_value") + count)
+        end = counter.values_list("next_value", flat=True).get()
+    return range(end - count, end)

@@ -23,6 +23,7 @@ from billing.models import (
     BillRun,
     CommonArea,
     FlaggedBill,
+    OpeningBalance,
     PrepaidCharge,
     Tariff,
     TariffAssignment,
@@ -545,6 +546,16 @@ SPECS.update(VERIFY_SPECS)
 
 _FLAT = {"energy": {"kind": "flat", "price": "0.6000"}}
 
+
+def _opening_body(world: TenantWorld) -> dict[str, Any]:
+    """An import of one fresh account's opening balance (the go-live date set first)."""
+    settings = BillingSettings.stored_for_tenant(world.tenant)
+    settings.go_live_on = date(2026, 1, 1)
+    settings.save(update_fields=["go_live_on"])
+    account = world.account(world.sites[0])
+    return {"rows": [{"account": account.number, "arrears": "10.50", "tier_kwh": "120"}]}
+
+
 BILLING_SPECS: dict[str, RouteSpec] = {
     "tariff": RouteSpec(
         model=Tariff,
@@ -574,7 +585,22 @@ BILLING_SPECS: dict[str, RouteSpec] = {
             "account": a.account().pk,
             "effective_from": "2020-01-01",
         },
-        actions={"end": ActionSpec(body=lambda w, o: {"effective_to": "2030-01-01"})},
+        actions={
+            "end": ActionSpec(body=lambda w, o: {"effective_to": "2030-01-01"}),
+            "bulk": ActionSpec(
+                body=lambda w, o: {
+                    "tariff": w.tariff().pk,
+                    "accounts": [w.account(w.sites[0]).pk, w.account(w.sites[0]).pk],
+                    "effective_from": "2020-01-01",
+                },
+                success=201,
+                foreign_body=lambda a, b: {
+                    "tariff": b.tariff().pk,
+                    "accounts": [a.account().pk],
+                    "effective_from": "2020-01-01",
+                },
+            ),
+        },
     ),
     "common-area": RouteSpec(
         model=CommonArea,
@@ -642,6 +668,20 @@ BILLING_SPECS: dict[str, RouteSpec] = {
         make=lambda w, s: w.prepaid_charge(s),
         site_bound=True,
         actions={"run": ActionSpec(foreign_body=lambda a, b: {}, foreign_status=200)},
+    ),
+    "opening-balance": RouteSpec(
+        model=OpeningBalance,
+        make=lambda w, s: w.opening_balance(s),
+        site_bound=True,
+        actions={
+            "import-rows": ActionSpec(
+                body=lambda w, o: _opening_body(w),
+                success=201,
+                foreign_body=lambda a, b: {
+                    "rows": [{"account": a.account().number, "arrears": "10.50"}]
+                },
+            )
+        },
     ),
     "ledger-account": RouteSpec(
         model=LedgerAccount, make=lambda w, s: w.ledger_account(s), site_bound=True

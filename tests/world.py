@@ -25,6 +25,7 @@ from billing.models import (
     BillRun,
     CommonArea,
     FlaggedBill,
+    OpeningBalance,
     PrepaidCharge,
     Tariff,
     TariffAssignment,
@@ -249,8 +250,10 @@ class TenantWorld:
             )
             return tariff
 
-    def tariff_assignment(self, site: Site | None = None) -> TariffAssignment:
-        account = self.account(site)
+    def tariff_assignment(
+        self, site: Site | None = None, opened_on: date = date(2026, 1, 1)
+    ) -> TariffAssignment:
+        account = self.account(site, opened_on=opened_on)
         tariff = self.tariff()
         with self.active():
             return tariff_services.assign_tariff(
@@ -273,10 +276,11 @@ class TenantWorld:
         return f"{2030 + n // 12:04d}-{n % 12 + 1:02d}"
 
     def billed_account(self, site: Site, period: str, total: str = "200") -> Account:
-        """An account with its own tariff and a computed period, ready for a bill run."""
-        assignment = self.tariff_assignment(site)
-        assert assignment.account is not None
+        """An account with its own tariff and a computed period, ready for a bill run: the
+        period is its first (it opened that day), so no earlier period holds it back."""
         start, end = period_bounds(site, period)
+        assignment = self.tariff_assignment(site, opened_on=start.date())
+        assert assignment.account is not None
         PeriodConsumption.dangerously_unscoped.create(
             tenant=self.tenant, account=assignment.account, site=site, period=period,
             starts_at=start, ends_at=end, status="computed", total=Decimal(total),
@@ -321,6 +325,13 @@ class TenantWorld:
                 lines=[(receivable, Decimal("10.00")), (revenue, Decimal("-10.00"))],
                 site_id=receivable.site_id,
             )  # fmt: skip
+
+    def opening_balance(self, site: Site | None = None) -> OpeningBalance:
+        account = self.account(site)
+        return OpeningBalance.dangerously_unscoped.create(
+            tenant=self.tenant, account=account, site=account.site, arrears=Decimal("12.30"),
+            tier_year=2026, tier_kwh=Decimal("150.000"), imported_by_label="test",
+        )  # fmt: skip
 
     def prepaid_charge(self, site: Site | None = None) -> PrepaidCharge:
         account = self.account(site, payment_mode="prepaid")

@@ -3,9 +3,11 @@ the verification settings."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import django_filters
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
@@ -237,7 +239,38 @@ class CorrectionViewSet(ReadOnlyTenantViewSet):
 # --- period consumption and line loss ----------------------------------------------------------
 
 
+class BoundaryReadingsField(serializers.JSONField):
+    """A period's or a bill's opening or closing readings, one per meter: times in the tenant's
+    zone like every other time in the API, and the meter's serial number beside its id."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+        self.serials: dict[Any, str] = {}
+
+    def to_representation(self, value: Any) -> Any:
+        entries = [entry for entry in value or [] if isinstance(entry, dict)]
+        wanted = {entry["meter"] for entry in entries if isinstance(entry.get("meter"), int)}
+        wanted -= set(self.serials)
+        if wanted:
+            self.serials.update(
+                Meter.objects.filter(pk__in=wanted).values_list("pk", "serial_number")
+            )
+        shown = []
+        for entry in entries:
+            entry = dict(entry)
+            if entry.get("taken_at"):
+                moment = datetime.fromisoformat(entry["taken_at"])
+                entry["taken_at"] = timezone.localtime(moment).isoformat()
+            entry["serial_number"] = self.serials.get(entry.get("meter"), "")
+            shown.append(entry)
+        return shown
+
+
 class PeriodSerializer(serializers.ModelSerializer):
+    opening = BoundaryReadingsField()
+    closing = BoundaryReadingsField()
+
     class Meta:
         model = PeriodConsumption
         fields = [

@@ -18,8 +18,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from metering.meter_profiles import TOU_REGISTERS, get_profile
 from metering.models import Meter, MeterReplacement, Reading
+from tenancy.context import get_current_tenant
 from verification.models import CheckStatus, CorrectionState, ReadingCheck, ReadingCorrection
 
 REGISTERS = ("total", *TOU_REGISTERS)
@@ -66,12 +69,24 @@ def modulus(meter: Meter) -> Decimal:
     return (meter.wrap_value if meter.wrap_value is not None else profile.wrap) + step
 
 
+def _pending(what: str, meter_id: int, taken_at: datetime, serials: dict[int, str]) -> str:
+    """Why an account waits, as a verifier finds it: the meter's serial and the slot's time in
+    the tenant's zone."""
+    zone = get_current_tenant().zone
+    return _("%(what)s: meter %(serial)s at %(time)s") % {
+        "what": what,
+        "serial": serials.get(meter_id, meter_id),
+        "time": f"{taken_at.astimezone(zone):%Y-%m-%d %H:%M}",
+    }
+
+
 def effective_readings(
     meter_ids: Iterable[int], start: datetime, end: datetime
 ) -> dict[int, MeterReadings]:
     """Effective readings and pending items of the meters with ``start <= slot <= end``."""
     meter_ids = list(meter_ids)
     found: dict[int, MeterReadings] = defaultdict(MeterReadings)
+    serials = dict(Meter.objects.filter(pk__in=meter_ids).values_list("pk", "serial_number"))
     corrections = {
         (c.meter_id, c.taken_at): c
         for c in ReadingCorrection.objects.filter(
@@ -107,23 +122,20 @@ def effective_readings(
             )
         elif status == CheckStatus.SUSPECT:
             found[reading.meter_id].pending.append(
-                (reading.taken_at, f"suspect reading {reading.pk} of meter {reading.meter_id}")
-            )
+                (reading.taken_at, _pending(_("suspect reading"), reading.meter_id,
+                                            reading.taken_at, serials))
+            )  # fmt: skip
         elif status is None:
             found[reading.meter_id].pending.append(
-                (
-                    reading.taken_at,
-                    f"reading {reading.pk} of meter {reading.meter_id} not validated",
-                )
-            )
+                (reading.taken_at, _pending(_("reading not yet validated"), reading.meter_id,
+                                            reading.taken_at, serials))
+            )  # fmt: skip
     for (meter_id, taken_at), correction in corrections.items():
         if correction.state == CorrectionState.PROPOSED:
             found[meter_id].pending.append(
-                (
-                    taken_at,
-                    f"{correction.kind} {correction.pk} of meter {meter_id} awaiting approval",
-                )
-            )
+                (taken_at, _pending(_("correction awaiting approval"), meter_id, taken_at,
+                                    serials))
+            )  # fmt: skip
             continue
         found[meter_id].effective.append(
             Effective(

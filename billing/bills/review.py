@@ -61,8 +61,8 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
         _check_approvable(actor, bill)
         if (
             bill.kind == BillKind.REBILL
-            and Bill.objects.filter(
-                corrects_id=bill.corrects_id, kind=BillKind.CREDIT_NOTE, state=BillState.DRAFT
+            and not Bill.objects.filter(
+                corrects_id=bill.corrects_id, kind=BillKind.CREDIT_NOTE, state=BillState.ISSUED
             ).exists()
         ):
             raise ValidationError(
@@ -97,17 +97,39 @@ def approve_flagged_bills(actor: Principal, flags: Sequence[FlaggedBill]) -> int
 
 
 def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
-    """Void a draft that should not be issued (the account is corrected and re-billed)."""
+    """Void a draft that should not be issued (the account is corrected and re-billed). A
+    correction is voided whole: its credit note and re-bill while in draft, and the
+    re-pricing of later bills it caused; a re-pricing is voided only with its correction."""
     if not reason.strip():
         raise ValidationError({"reason": _("A reason is required.")})
     with transaction.atomic():
         bill = Bill.objects.select_for_update().get(pk=bill.pk)
         if bill.state != BillState.DRAFT:
             raise ValidationError(_("Only a draft bill can be voided; credit an issued one."))
-        Bill.objects.filter(pk=bill.pk).update(state=BillState.VOID, reason=reason[:300])
-        flag = FlaggedBill.objects.filter(bill=bill, state=ReviewState.OPEN).first()
-        if flag is not None:
+        if bill.cause_id is not None:
+            cause = Bill.objects.get(pk=bill.cause_id)
+            raise ValidationError(
+                _("This re-pricing follows the correction of bill %(number)s; void that "
+                  "correction instead.") % {"number": cause.number},
+                code="caused",
+            )  # fmt: skip
+        group = [bill.pk]
+        if bill.kind in (BillKind.CREDIT_NOTE, BillKind.REBILL):
+            partners = Bill.objects.filter(
+                corrects_id=bill.corrects_id,
+                kind__in=[BillKind.CREDIT_NOTE, BillKind.REBILL],
+                state=BillState.DRAFT,
+            )
+            group += list(partners.exclude(pk=bill.pk).values_list("pk", flat=True))
+            notes = Bill.objects.filter(corrects_id=bill.corrects_id, kind=BillKind.CREDIT_NOTE)
+            caused = Bill.objects.filter(cause__in=notes, state=BillState.DRAFT)
+            group += list(caused.values_list("pk", flat=True))
+        voided = Bill.objects.filter(pk__in=group, state=BillState.DRAFT)
+        voided.update(state=BillState.VOID, reason=reason[:300])
+        for flag in FlaggedBill.objects.filter(bill_id__in=group, state=ReviewState.OPEN):
             flag.resolve(actor.label, "voided")
-        record_audit(actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason})
+        record_audit(
+            actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason, "bills": sorted(group)}
+        )
     bill.refresh_from_db()
     return bill

@@ -47,6 +47,12 @@ class BillRun(TenantOwned):
     )
     held_back = models.JSONField(_("held back"), default=dict, blank=True)
     amount = models.DecimalField(_("amount"), default=0, **MONEY)
+    supplementary = models.BooleanField(
+        _("supplementary"),
+        default=False,
+        help_text=_("A catch-up run: bills the accounts of the site and period that have no "
+                    "bill yet (held back before, or added since), earlier periods first."),
+    )  # fmt: skip
     started_by_kind = models.CharField(max_length=16)
     started_by_id = models.BigIntegerField(null=True, blank=True)
     started_by_label = models.CharField(max_length=200)
@@ -63,7 +69,11 @@ class BillRun(TenantOwned):
         verbose_name = _("bill run")
         verbose_name_plural = _("bill runs")
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "site", "period"], name="bill_run_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "site", "period"],
+                condition=models.Q(supplementary=False),
+                name="bill_run_unique",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,8 +141,21 @@ class Bill(TenantOwned):
     number = models.CharField(
         _("bill number"),
         max_length=20,
-        help_text=_("Given when drafted (year and a platform-wide serial); a void keeps it."),
+        help_text=_("Given when drafted (year and the tenant's serial); a void keeps it."),
     )
+    supplementary = models.BooleanField(
+        _("supplementary"), default=False, help_text=_("Billed by a catch-up run.")
+    )
+    cause = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text=_("The correction of an earlier period whose change of the tier year's "
+                    "consumption re-priced this bill."),
+    )  # fmt: skip
     utility = models.CharField(max_length=16)
     starts_on = models.DateField()
     ends_on = models.DateField()
@@ -155,7 +178,13 @@ class Bill(TenantOwned):
         _("buyer's unified social credit code"), max_length=18, blank=True
     )
     tax_code = models.CharField(_("tax classification code"), max_length=19)
-    payment_reference = models.CharField(max_length=32, blank=True)
+    payment_reference = models.CharField(
+        _("payment reference"),
+        max_length=32,
+        blank=True,
+        help_text=_("The bill number and a check digit: what a payer quotes (none on a credit "
+                    "note)."),
+    )  # fmt: skip
     issue_date = models.DateField(null=True, blank=True)
     due_date = models.DateField(null=True, blank=True)
     entry = models.ForeignKey(
@@ -182,7 +211,7 @@ class Bill(TenantOwned):
         verbose_name_plural = _("bills")
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "run", "account"],
+                fields=["tenant", "run", "account", "period"],
                 condition=models.Q(run__isnull=False),
                 name="bill_one_per_account_and_run",
             ),
@@ -305,4 +334,30 @@ class PrepaidCharge(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "account", "-to_taken_at"], name="prepaid_charge_last"),
+        ]
+
+
+class OpeningBalance(TenantOwned):
+    """What the previous system says of an account at go-live: its arrears (negative: credit
+    on account), posted to its receivable, and the kWh it had used in the tier year, which
+    annual tiers count before the first bill here."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    arrears = models.DecimalField(_("opening arrears"), **MONEY)
+    tier_year = models.PositiveSmallIntegerField(_("tier year"))
+    tier_kwh = models.DecimalField(_("tier year consumption before go-live"), **ENERGY)
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    imported_by_label = models.CharField(max_length=200)
+    imported_at = models.DateTimeField(default=timezone.now)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("opening balance")
+        verbose_name_plural = _("opening balances")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "account"], name="opening_balance_once"),
         ]

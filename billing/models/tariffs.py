@@ -71,6 +71,13 @@ class TariffAssignment(TenantOwned):
     )
     effective_from = models.DateField(_("effective from"))
     effective_to = models.DateField(_("effective to (exclusive)"), null=True, blank=True)
+    sites = models.ManyToManyField(
+        Site,
+        blank=True,
+        related_name="+",
+        help_text=_("A class's assignment limited to these sites wins there over the class's "
+                    "assignment for every site; none: every site."),
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("tariff assignment")
@@ -190,6 +197,15 @@ class BillingSettings(TenantSettings):
         default=60,
         validators=[MinValueValidator(5), MaxValueValidator(1440)],
     )
+
+    go_live_on = models.DateField(
+        _("go-live date"),
+        null=True,
+        blank=True,
+        help_text=_("The first day billed here. Each account's periods are billed in order "
+                    "from the later of this day and its opening; unset, a site's first bill "
+                    "run starts it."),
+    )  # fmt: skip
 
     prepaid_charged_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When prepaid accounts were last charged."

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
@@ -28,8 +28,15 @@ from billing.models import (
     CommonAreaMember,
     FlaggedBill,
     SharingMethod,
-    TariffAssignment,
     TariffVersion,
+)
+from billing.runs.numbers import BillNumbers, payment_reference
+from billing.runs.order import (
+    account_bills,
+    first_period,
+    not_billed_reason,
+    site_start,
+    unbilled_before,
 )
 from billing.tariffs.pricing import (
     AccountFacts,
@@ -40,6 +47,7 @@ from billing.tariffs.pricing import (
     price,
     tariff_segments,
 )
+from billing.tariffs.services import account_assignments, class_assignments
 from billing.tariffs.spec import (
     KWH,
     PricingError,
@@ -88,7 +96,7 @@ class AccountRow(NamedTuple):
 
 PERIOD_FIELDS = (
     "account_id", "status", "hold_reason", *REGISTERS, "reactive_energy", "max_demand",
-    "estimated", "opening", "closing", "starts_at", "ends_at",
+    "estimated", "opening", "closing", "starts_at", "ends_at", "period",
 )  # fmt: skip
 
 
@@ -110,6 +118,7 @@ class PeriodRow(NamedTuple):
     closing: list[Any]
     starts_at: datetime
     ends_at: datetime
+    period: str
 
 
 class BillRow(NamedTuple):
@@ -138,6 +147,10 @@ def account_rows(accounts: QuerySet[Account]) -> list[AccountRow]:
 
 @dataclass
 class RunContext:
+    """What pricing a site's period reads once: the tariffs, settings, common-area shares, the
+    site's first period billed here, and the tenant's bill numbers. A catch-up prices earlier
+    periods with ``for_period``."""
+
     tenant: Tenant
     site: Site
     period: str
@@ -147,16 +160,31 @@ class RunContext:
     assignments: list[Assignment]
     versions: list[Version]
     common_area_shares: dict[int, Decimal]
+    start: str | None
+    numbers: BillNumbers
+    earlier: dict[str, RunContext] = field(default_factory=dict)
+
+    def for_period(self, period: str) -> RunContext:
+        if period == self.period:
+            return self
+        if period not in self.earlier:
+            start, end = period_bounds(self.site, period)
+            self.earlier[period] = replace(
+                self,
+                period=period,
+                starts_on=start.date(),
+                ends_on=end.date(),
+                common_area_shares=common_area_shares(self.site, period),
+                earlier={},
+            )
+        return self.earlier[period]
 
 
-def run_context(site_id: int, period: str) -> RunContext:
+def run_context(site_id: int, period: str, numbers: BillNumbers | None = None) -> RunContext:
     site = Site.objects.select_related("tenant").get(pk=site_id)
     start, end = period_bounds(site, period)
     tenant = site.tenant
-    assignments = [
-        Assignment(a.tariff_id, a.account_id, a.customer_class, a.effective_from, a.effective_to)
-        for a in TariffAssignment.objects.filter(account__isnull=True)
-    ]
+    settings = BillingSettings.for_tenant(tenant)
     versions = [
         Version(v.pk, v.tariff_id, v.effective_from, Spec.parse(v.spec))
         for v in TariffVersion.objects.all()
@@ -167,10 +195,12 @@ def run_context(site_id: int, period: str) -> RunContext:
         period,
         start.date(),
         end.date(),
-        BillingSettings.for_tenant(tenant),
-        assignments,
+        settings,
+        class_assignments(site.pk),
         versions,
         common_area_shares(site, period),
+        site_start(site, settings),
+        numbers or BillNumbers(tenant),
     )
 
 
@@ -217,23 +247,6 @@ def common_area_shares(site: Site, period: str) -> dict[int, Decimal]:
         for account_id, kwh in share_by_weights(used[area.pk], weights).items():
             shares[account_id] += kwh
     return dict(shares)
-
-
-def year_to_date(
-    account_ids: Sequence[int], starts_on: date, period: str
-) -> dict[int, dict[int, Decimal]]:
-    """kWh counted towards annual tiers before this period, per account and calendar year,
-    from the account's bills of earlier periods (credit notes count negative)."""
-    years = {starts_on.year - 1, starts_on.year}
-    earliest = f"{min(years)}-01"
-    found: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    rows = Bill.objects.filter(
-        account_id__in=account_ids, period__gte=earliest, period__lt=period
-    ).exclude(state=BillState.VOID)
-    for account_id, quantities in rows.values_list("account_id", "annual_quantities"):
-        for year, kwh in quantities.items():
-            found[account_id][int(year)] += Decimal(kwh)
-    return found
 
 
 def _history(account_ids: Sequence[int], period: str, keep: int) -> dict[int, Decimal]:
@@ -317,11 +330,13 @@ class Draft:
     period: PeriodRow | PeriodConsumption
     priced: Priced
     checks: list[str]
+    ctx: RunContext
+    reason: str = ""
+    cause: int | None = None
 
 
 def draft_rows(
     actor: Principal,
-    ctx: RunContext,
     drafts: Sequence[Draft],
     *,
     run: BillRun | None,
@@ -329,37 +344,43 @@ def draft_rows(
     corrects: dict[int, int] | None = None,
 ) -> list[int]:
     """Write draft bills, their lines and the review rows of flagged drafts; returns the bill
-    ids. A bill's number is the year and its id: unique, given without a lock that concurrent
-    runs would queue on, and kept by a voided draft."""
+    ids. Numbers come from the context's supply (``billing.runs.numbers``); a voided draft
+    keeps its number."""
+    if not drafts:
+        return []
+    ctx = drafts[0].ctx
     bill_ids = allocate_ids(Bill, len(drafts))
-    year = timezone.localdate(timezone=ctx.tenant.zone).year
+    numbers = ctx.numbers.take(len(drafts))
     now = timezone.now()
+    supplementary = bool(run and run.supplementary)
     # Identity numbers are decrypted only for organisations (the fapiao's buyer tax id).
     organisations = dict(
         Customer.objects.filter(
             pk__in={d.account.customer_id for d in drafts}, kind=CustomerKind.ORGANISATION
         ).values_list("pk", "id_number")
     )
+    zone = ctx.tenant.zone
     insert_rows(
         Bill,
         ["id", "tenant_id", "site_id", "account_id", "run_id", "period", "kind", "state",
          "corrects_id", "utility", "starts_on", "ends_on", "total", "tax_total", "consumption",
          "opening", "closing", "annual_quantities", "checks", "buyer_name", "buyer_tax_id",
          "tax_code", "payment_reference", "created_by_kind", "created_by_id",
-         "created_by_label", "created_at", "number", "reason", "approved_by_label", "posting"],
+         "created_by_label", "created_at", "number", "reason", "approved_by_label", "posting",
+         "supplementary", "cause_id"],
         (
             (bill_id, ctx.tenant.pk, ctx.site.pk, d.account.pk, run.pk if run else None,
-             ctx.period, kind, BillState.DRAFT, (corrects or {}).get(d.account.pk),
-             d.account.utility, d.period.starts_at.astimezone(ctx.tenant.zone).date(),
-             d.period.ends_at.astimezone(ctx.tenant.zone).date(), d.priced.total,
-             d.priced.tax, _consumption(d.period, ctx), d.period.opening, d.period.closing,
+             d.ctx.period, kind, BillState.DRAFT, (corrects or {}).get(d.account.pk),
+             d.account.utility, d.period.starts_at.astimezone(zone).date(),
+             d.period.ends_at.astimezone(zone).date() - timedelta(days=1), d.priced.total,
+             d.priced.tax, _consumption(d.period, d.ctx), d.period.opening, d.period.closing,
              {year: str(kwh) for year, kwh in d.priced.annual_quantities.items()},
              ",".join(d.checks), d.account.customer_name[:200],
              organisations.get(d.account.customer_id, ""),
-             ctx.settings.tax_code(d.account.utility),
-             f"{d.account.number}{ctx.period.replace('-', '')}", actor.kind, actor.id,
-             actor.label[:200], now, f"{year}{bill_id:010d}", "", "", posting(d.priced))
-            for bill_id, d in zip(bill_ids, drafts, strict=True)
+             d.ctx.settings.tax_code(d.account.utility), payment_reference(number, kind),
+             actor.kind, actor.id, actor.label[:200], now, number, d.reason[:300], "",
+             posting(d.priced), supplementary, d.cause)
+            for bill_id, number, d in zip(bill_ids, numbers, drafts, strict=True)
         ),
     )  # fmt: skip
     insert_rows(
@@ -439,40 +460,69 @@ def _consumption(period: PeriodRow | PeriodConsumption, ctx: RunContext) -> dict
 
 def price_chunk(
     actor: Principal, ctx: RunContext, run: BillRun, batch: list[AccountRow]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], int]:
+    """Price a chunk of the run's accounts in one go and write their drafts; returns the held
+    back (account number → reason) and how many accounts the chunk billed or held (an account
+    whose period is billed already is skipped). A run holds an account back while an earlier
+    period is not billed; a supplementary run bills those periods first, in order
+    (``billing.runs.order``)."""
     ids = [account.pk for account in batch]
+    bills = account_bills(ids, ctx.period)
+    held: dict[str, str] = {}
+    plans: dict[int, list[str]] = {}
+    for account in batch:
+        mine = bills[account.pk]
+        if ctx.period in mine.live:
+            continue
+        first = first_period(ctx.site, ctx.start, account.opened_on, ctx.period)
+        missing, waiting = unbilled_before(mine, first, ctx.period)
+        if waiting:
+            held[account.number] = waiting
+        elif missing and not run.supplementary:
+            held[account.number] = not_billed_reason(missing)
+        else:
+            plans[account.pk] = [*missing, ctx.period]
     periods = {
-        row[0]: PeriodRow(*row)
+        (row[0], row[-1]): PeriodRow(*row)
         for row in PeriodConsumption.objects.filter(
-            account_id__in=ids, period=ctx.period
+            account_id__in=list(plans), period__in={p for plan in plans.values() for p in plan}
         ).values_list(*PERIOD_FIELDS)
     }
-    own: dict[int, list[Assignment]] = defaultdict(list)
-    for a in TariffAssignment.objects.filter(account_id__in=ids):
-        assert a.account_id is not None  # filtered on it
-        own[a.account_id].append(
-            Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
-        )
-    ytd = year_to_date(ids, ctx.starts_on, ctx.period)
-    history = _history(ids, ctx.period, ctx.settings.history_bills)
+    own = account_assignments(list(plans))
+    history = _history(list(plans), ctx.period, ctx.settings.history_bills)
     drafts: list[Draft] = []
-    held: dict[str, str] = {}
     for account in batch:
-        period = periods.get(account.pk)
-        if period is None:
-            held[account.number] = _("no period consumption computed")
-            continue
-        if period.status != PeriodStatus.COMPUTED:
-            held[account.number] = period.hold_reason or _("held back in verification")
-            continue
-        try:
-            priced = price_account(ctx, account, period, own[account.pk], ytd[account.pk])
-        except PricingError as exc:
-            held[account.number] = str(exc)
-            continue
-        checks = bill_checks(priced.total, history.get(account.pk), ctx.settings.history_factor)
-        drafts.append(Draft(account, period, priced, checks))
-    bill_ids = draft_rows(actor, ctx, drafts, run=run)
+        plan = plans.get(account.pk, [])
+        chained: dict[int, Decimal] = defaultdict(Decimal)  # this chain's kWh, per year
+        for position, period_name in enumerate(plan):
+            label = "" if period_name == ctx.period else f"{period_name}: "
+            period = periods.get((account.pk, period_name))
+            if period is None or period.status != PeriodStatus.COMPUTED:
+                why = period.hold_reason if period else ""
+                held[account.number] = label + (
+                    why or (_("held back in verification") if period else
+                            _("no period consumption computed"))
+                )  # fmt: skip
+                break
+            ytd = bills[account.pk].year_to_date(period_name)
+            for year, kwh in chained.items():
+                ytd[year] += kwh
+            period_ctx = ctx.for_period(period_name)
+            try:
+                priced = price_account(period_ctx, account, period, own.get(account.pk, []), ytd)
+            except PricingError as exc:
+                held[account.number] = label + str(exc)
+                break
+            checks = bill_checks(priced.total, history.get(account.pk), ctx.settings.history_factor)
+            drafts.append(Draft(account, period, priced, checks, period_ctx))
+            for year_name, kwh in priced.annual_quantities.items():
+                chained[int(year_name)] += Decimal(kwh)
+            if checks and position < len(plan) - 1:
+                held[account.number] = _(
+                    "the bill of the earlier period %(period)s awaits review"
+                ) % {"period": period_name}
+                break
+    bill_ids = draft_rows(actor, drafts, run=run)
     record_audit(
         actor,
         AuditAction.BILL_RUN_PRICED,
@@ -481,14 +531,16 @@ def price_chunk(
         object_ids=bill_ids,
         after={"run": run.pk, "chunk_after": ids[0] - 1, "held_back": held},
     )
+    considered = len(plans) + sum(1 for account in batch if account.pk not in plans
+                                  and account.number in held)  # fmt: skip
     # The run's counters move last, so the run row is locked only while the chunk commits.
     BillRun.objects.filter(pk=run.pk).update(
-        done=F("done") + len(batch),
+        done=F("done") + considered,
         bills=F("bills") + len(drafts),
         flagged=F("flagged") + sum(1 for d in drafts if d.checks),
         amount=F("amount") + sum((d.priced.total for d in drafts), Decimal(0)),
     )
-    return held
+    return held, considered
 
 
 def revenue_component(component: str) -> str:

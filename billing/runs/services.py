@@ -79,12 +79,40 @@ def same_actor(actor: Principal, kind: str, actor_id: int | None) -> bool:
     return actor.kind == kind and actor.id == actor_id
 
 
-def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -> BillRun:
-    """Create the run of a site and period, or return it while it is still pricing (to resume
-    it); a run past pricing is refused (correct its bills with credit notes and re-bills)."""
+def unbilled_accounts(site: Site, period: str) -> QuerySet[Account]:
+    """The site's billable accounts of the period with no live bill for it (none, or only
+    void or credited ones): what a supplementary run bills."""
     start, end = period_bounds(site, period)
+    bills = Bill.objects.filter(site=site, period=period).exclude(state=BillState.VOID)
+    credited = bills.filter(kind=BillKind.CREDIT_NOTE).values("corrects_id")
+    live = bills.exclude(kind=BillKind.CREDIT_NOTE).exclude(pk__in=credited)
+    return billable_accounts(site, start.date(), end.date()).exclude(
+        pk__in=live.values("account_id")
+    )
+
+
+def open_bill_run(
+    actor: Principal, site: Site, period: str, shards: int = 1, *, supplementary: bool = False
+) -> BillRun:
+    """Create the run of a site and period, or return it while it is still pricing (to resume
+    it); a run past pricing is refused (correct its bills with credit notes and re-bills, bill
+    what it held back with a supplementary run). A supplementary run follows the period's
+    issued run, one at a time."""
+    period_bounds(site, period)  # refuses a malformed period
+    if not 1 <= shards <= 16:
+        raise ValidationError(_("A run has 1 to 16 workers."), code="shards")
     with transaction.atomic():
-        existing = BillRun.objects.select_for_update().filter(site=site, period=period).first()
+        runs = BillRun.objects.select_for_update().filter(site=site, period=period)
+        main = runs.filter(supplementary=False).first()
+        if supplementary:
+            if main is None or main.state != RunState.ISSUED:
+                raise ValidationError(
+                    _("A supplementary run follows the issued bill run of the site and period."),
+                    code="no_issued_run",
+                )
+            existing = runs.filter(supplementary=True).exclude(state=RunState.ISSUED).first()
+        else:
+            existing = main
         if existing is not None:
             if existing.state != RunState.RUNNING:
                 raise ValidationError(
@@ -93,14 +121,13 @@ def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) ->
                     code="exists",
                 )
             return existing
-        if not 1 <= shards <= 16:
-            raise ValidationError(_("A run has 1 to 16 workers."), code="shards")
         run = BillRun.objects.create(
             tenant=site.tenant,
             site=site,
             period=period,
             shards=shards,
-            total=billable_accounts(site, start.date(), end.date()).count(),
+            supplementary=supplementary,
+            total=unbilled_accounts(site, period).count(),
             started_by_kind=actor.kind,
             started_by_id=actor.id,
             started_by_label=actor.label[:200],
@@ -112,17 +139,20 @@ def open_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) ->
             actor,
             AuditAction.BILL_RUN_STARTED,
             run,
-            after={"site": site.pk, "period": period, "accounts": run.total},
-        )
+            after={"site": site.pk, "period": period, "accounts": run.total,
+                   "supplementary": supplementary},
+        )  # fmt: skip
     return run
 
 
-def start_bill_run(actor: Principal, site: Site, period: str, shards: int = 1) -> BillRun:
+def start_bill_run(
+    actor: Principal, site: Site, period: str, shards: int = 1, *, supplementary: bool = False
+) -> BillRun:
     """Open the run and price it as tasks (one per shard) once the transaction commits."""
     from billing.tasks import price_bill_run_task
 
     with transaction.atomic():
-        run = open_bill_run(actor, site, period, shards)
+        run = open_bill_run(actor, site, period, shards, supplementary=supplementary)
         for number in range(run.shards):
             transaction.on_commit(
                 lambda number=number: price_bill_run_task.delay(  # type: ignore[misc]
@@ -154,8 +184,11 @@ def price_bill_run(
         return run
     ctx = run_context(run.site_id, run.period)
     accounts = billable_accounts(ctx.site, ctx.starts_on, ctx.ends_on)
+    share = -(-run.total // run.shards)  # this shard's accounts, rounded up
     for number in [shard] if shard is not None else range(run.shards):
         while True:
+            # Numbers for the chunk, taken before its transaction (see billing.runs.numbers).
+            ctx.numbers.reserve(min(chunk, share))
             with transaction.atomic():
                 part = BillRunShard.objects.select_for_update().get(run_id=run_id, shard=number)
                 if part.priced:
@@ -166,7 +199,9 @@ def price_bill_run(
                     part.priced = True
                     part.save(update_fields=["priced"])
                     break
-                part.held_back = {**part.held_back, **price_chunk(actor, ctx, run, batch)}
+                held, considered = price_chunk(actor, ctx, run, batch)
+                part.held_back = {**part.held_back, **held}
+                share = max(share - considered, 1)
                 part.cursor = batch[-1].pk
                 part.save(update_fields=["cursor", "held_back"])
             if progress is not None:

@@ -379,6 +379,7 @@ class Assignment:
     customer_class: str
     effective_from: date
     effective_to: date | None
+    sites: tuple[int, ...] = ()  # a class's assignment limited to sites (none: every site)
 
 
 @dataclass(frozen=True)
@@ -398,19 +399,23 @@ def tariff_segments(
     versions: Sequence[Version],
 ) -> list[Segment]:
     """The versions that price an account's days ``starts_on`` ≤ d < ``ends_on``: its own
-    assignment where one covers the day, else its class's; within a tariff, the latest version
-    effective on the day. Consecutive days under one version form one segment."""
+    assignment where one covers the day, else its class's limited to its site (the caller
+    passes only those of the account's site), else its class's for every site; within a
+    tariff, the latest version effective on the day. Consecutive days under one version form
+    one segment."""
     own = [a for a in assignments if a.account_id == account_id]
     by_class = [
         a for a in assignments if a.account_id is None and a.customer_class == customer_class
     ]
+    by_site_class = [a for a in by_class if a.sites]
+    by_class = [a for a in by_class if not a.sites]
     by_tariff: dict[int, list[Version]] = {}
     version: Version | None
     for version in sorted(versions, key=lambda v: v.effective_from):
         by_tariff.setdefault(version.tariff_id, []).append(version)
 
     def version_on(day: date) -> Version | None:
-        for candidates in (own, by_class):
+        for candidates in (own, by_site_class, by_class):
             for assignment in sorted(candidates, key=lambda a: a.effective_from, reverse=True):
                 if assignment.effective_from <= day and (
                     assignment.effective_to is None or day < assignment.effective_to
@@ -423,7 +428,7 @@ def tariff_segments(
         return None
 
     boundaries = {starts_on, ends_on}
-    for a in (*own, *by_class):
+    for a in (*own, *by_site_class, *by_class):
         boundaries.update(d for d in (a.effective_from, a.effective_to) if d)
     for v in versions:
         boundaries.add(v.effective_from)

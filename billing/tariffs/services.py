@@ -20,6 +20,7 @@ from billing.models import (
     TariffAssignment,
     TariffVersion,
 )
+from billing.tariffs.pricing import Assignment
 from billing.tariffs.spec import TariffSpec, TariffSpecError
 from customers.models import Account, PaymentMode
 from tenancy.audit import (
@@ -91,37 +92,121 @@ def assign_tariff(
     effective_to: date | None = None,
     account: Account | None = None,
     customer_class: str = "",
+    sites: Sequence[Site] = (),
 ) -> TariffAssignment:
-    """Assign a tariff to one account or to a customer class; spans of the same target may not
-    overlap."""
+    """Assign a tariff to one account, or to a customer class at every site or at the given
+    sites only (which wins there over the every-site assignment); spans of the same target may
+    not overlap (two class assignments overlap where their sites do)."""
     if (account is None) == (not customer_class):
         raise ValidationError(_("Assign a tariff to one account or to one customer class."))
+    if account is not None and sites:
+        raise ValidationError({"sites": _("An account's assignment follows its own site.")})
     if effective_to is not None and effective_to <= effective_from:
         raise ValidationError({"effective_to": _("The end must come after the start.")})
     if account is not None and account.utility != tariff.utility:
         raise ValidationError({"tariff": _("The tariff is for another utility.")})
+    site_ids = {site.pk for site in sites}
     with transaction.atomic():
         target = {"account": account} if account else {"account__isnull": True}
         same = TariffAssignment.objects.select_for_update().filter(
             **target, customer_class=customer_class, tariff__utility=tariff.utility
         )
+        limits = _site_limits([other.pk for other in same])
         for other in same:
+            theirs = limits.get(other.pk, set())
+            if bool(theirs) != bool(site_ids) or (site_ids and not site_ids & theirs):
+                continue  # every site vs some sites, or other sites: no overlap
             ends = other.effective_to or date.max
             if other.effective_from < (effective_to or date.max) and effective_from < ends:
                 raise ValidationError(
                     _("It overlaps the assignment of tariff %(code)s from %(start)s.")
                     % {"code": other.tariff.code, "start": other.effective_from}
                 )
-        return create_with_audit(
-            actor,
-            TariffAssignment,
-            AuditAction.TARIFF_ASSIGNED,
+        assignment = TariffAssignment.objects.create(
+            tenant=tariff.tenant,
             tariff=tariff,
             account=account,
             customer_class=customer_class,
             effective_from=effective_from,
             effective_to=effective_to,
         )
+        if site_ids:
+            assignment.sites.set(sorted(site_ids))
+        after = audit_snapshot(assignment)
+        after["sites"] = sorted(site_ids)
+        record_audit(actor, AuditAction.TARIFF_ASSIGNED, assignment, after=after)
+    return assignment
+
+
+def assign_tariff_to_accounts(
+    actor: Principal,
+    tariff: Tariff,
+    accounts: Sequence[Account],
+    *,
+    effective_from: date,
+    effective_to: date | None = None,
+) -> list[TariffAssignment]:
+    """Assign a tariff to many accounts at once: all or none, every account at fault named
+    (another utility, an overlapping assignment of its own)."""
+    refused: list[str] = []
+    made: list[TariffAssignment] = []
+    with transaction.atomic():
+        for account in accounts:
+            try:
+                with transaction.atomic():
+                    made.append(
+                        assign_tariff(
+                            actor,
+                            tariff,
+                            account=account,
+                            effective_from=effective_from,
+                            effective_to=effective_to,
+                        )
+                    )
+            except ValidationError as exc:
+                refused.append(f"{account.number}: {' '.join(exc.messages)}")
+        if refused:
+            transaction.set_rollback(True)
+    if refused:
+        raise ValidationError({"accounts": refused}, code="refused")
+    return made
+
+
+def _site_limits(assignment_ids: Sequence[int]) -> dict[int, set[int]]:
+    limits: dict[int, set[int]] = {}
+    through = TariffAssignment.sites.through.objects.filter(tariffassignment_id__in=assignment_ids)
+    for assignment_id, site_id in through.values_list("tariffassignment_id", "site_id"):
+        limits.setdefault(assignment_id, set()).add(site_id)
+    return limits
+
+
+def class_assignments(site_id: int, customer_class: str | None = None) -> list[Assignment]:
+    """The customer-class assignments that apply at a site: those for every site and those
+    limited to it (which win there)."""
+    rows = TariffAssignment.objects.filter(account__isnull=True)
+    if customer_class is not None:
+        rows = rows.filter(customer_class=customer_class)
+    found = list(rows)
+    limits = _site_limits([a.pk for a in found])
+    return [
+        Assignment(
+            a.tariff_id, None, a.customer_class, a.effective_from, a.effective_to,
+            tuple(sorted(limits.get(a.pk, ()))),
+        )
+        for a in found
+        if not limits.get(a.pk) or site_id in limits[a.pk]
+    ]  # fmt: skip
+
+
+def account_assignments(account_ids: Sequence[int]) -> dict[int, list[Assignment]]:
+    """Each account's own assignments (which win over its class's)."""
+    own: dict[int, list[Assignment]] = {}
+    for a in TariffAssignment.objects.filter(account_id__in=account_ids):
+        assert a.account_id is not None  # filtered on it
+        own.setdefault(a.account_id, []).append(
+            Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)
+        )
+    return own
 
 
 def assign_tariff_from_api(actor: Principal, *, tariff: Tariff, **fields: Any) -> TariffAssignment:

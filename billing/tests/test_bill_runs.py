@@ -27,6 +27,7 @@ from billing.models import (
     RunState,
 )
 from billing.runs.drafting import share_by_weights
+from billing.runs.numbers import luhn_digit
 from billing.runs.services import (
     FourEyesError,
     approve_bill_run,
@@ -144,7 +145,10 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
     assert bill.account_id == priced.pk and bill.state == BillState.DRAFT
     # 200 kWh in tier 1: 200 × 0.4883 = 97.66; tax 97.66 − 97.66/1.13 = 11.2352 → 11.24.
     assert (bill.total, bill.tax_total) == (D("97.66"), D("11.24"))
-    assert bill.payment_reference == f"{priced.number}202610"
+    # The tenant's first bill: the year and its own serial, and a reference with a check digit.
+    assert bill.number == f"{timezone.localdate().year}00000001"
+    assert bill.payment_reference == bill.number + luhn_digit(bill.number)
+    assert (bill.starts_on, bill.ends_on) == (date(2026, 9, 1), date(2026, 9, 30))
     assert bill.consumption["estimated"] is False and bill.consumption["total"] == "200.000"
     assert list(
         BillLine.dangerously_unscoped.filter(bill=bill).values_list("label", "quantity")
@@ -182,7 +186,7 @@ def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(
 
 def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing: Billing) -> None:
     usual = billing.account("200")
-    zero = billing.account("0")
+    zero = billing.account("0", opened_on=date(2026, 9, 1))  # moved in: 2026-10 is its first
     jump = billing.account("900")
     for month in ("2026-07", "2026-08", "2026-09"):
         billing.period(jump, "100", month)

@@ -149,7 +149,8 @@ def test_a_suspect_reading_holds_the_account_back(world: World) -> None:
     checks(meter)
     period = _period(world, meter)
     assert period.status == "held_back" and period.total is None
-    assert "suspect reading" in period.hold_reason
+    # Said as a verifier looks for it: the meter's serial and the slot in China time.
+    assert period.hold_reason == f"可疑读数：表计 {meter.serial_number}，2026-09-04 00:00"
 
 
 def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World) -> None:

@@ -33,6 +33,12 @@ class Command(BaseCommand):
             action="store_true",
             help="approve and issue the drafted run (not by who started it)",
         )
+        parser.add_argument(
+            "--supplementary",
+            action="store_true",
+            help="a catch-up run after the period's issued run: bill the accounts it held back "
+            "(or added since), their earlier unbilled periods first",
+        )
         parser.add_argument("--chunk", type=int, default=2000, help="accounts per transaction")
         parser.add_argument(
             "--workers",
@@ -50,7 +56,15 @@ class Command(BaseCommand):
             actor = self._actor(tenant, options["username"])
             try:
                 if options["approve"]:
-                    run = BillRun.objects.filter(site=site, period=options["period"]).first()
+                    run = (
+                        BillRun.objects.filter(
+                            site=site,
+                            period=options["period"],
+                            supplementary=options["supplementary"],
+                        )
+                        .order_by("-pk")
+                        .first()
+                    )
                     if run is None:
                         raise CommandError("no bill run of this site and period to approve")
                     if run.shards == 1:
@@ -63,9 +77,16 @@ class Command(BaseCommand):
                             "issue", run, actor, chunk=options["chunk"], progress=self._issued
                         )
                 else:
-                    run = open_bill_run(actor, site, options["period"], options["workers"])
+                    run = open_bill_run(
+                        actor,
+                        site,
+                        options["period"],
+                        options["workers"],
+                        supplementary=options["supplementary"],
+                    )
                     self.stdout.write(
-                        f"bill run {run.pk}: {run.total} accounts, {run.shards} workers"
+                        f"{'supplementary ' if run.supplementary else ''}bill run {run.pk}: "
+                        f"{run.total} accounts, {run.shards} workers"
                     )
                     if run.shards == 1:
                         run = price_bill_run(
@@ -85,7 +106,8 @@ class Command(BaseCommand):
         for number, reason in list(run.held_back.items())[:20]:
             self.stdout.write(f"  held back {number}: {reason}")
         if run.state == RunState.DRAFTED:
-            self.stdout.write("next: a second verifier approves with --approve --as USER")
+            extra = " --supplementary" if run.supplementary else ""
+            self.stdout.write(f"next: a second verifier approves with --approve{extra} --as USER")
 
     def _actor(self, tenant: Any, username: str | None) -> Principal:
         if not username:
