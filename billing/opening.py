@@ -60,19 +60,26 @@ class Imported:
 
 
 def rows_from_csv(text: str) -> list[dict[str, str]]:
-    """The rows of a CSV file with a header line (English or Chinese column names)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    """The rows of a CSV file with a header line (English or Chinese column names); a file
+    that is not CSV, or lacks a column, is refused with the reason."""
     names = {alias: key for key, aliases in COLUMNS.items() for alias in aliases}
-    header = [names.get((name or "").strip().lower(), name) for name in reader.fieldnames or []]
+    try:
+        lines = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    except csv.Error as exc:
+        raise ValidationError({"csv": [_("Not a CSV file: %(error)s") % {"error": exc}]}) from exc
+    if not lines:
+        raise ValidationError({"csv": [_("Nothing to import.")]})
+    header = [names.get(name.strip().lower(), name.strip()) for name in lines[0]]
     missing = [key for key in COLUMNS if key not in header]
     if missing:
         raise ValidationError(
             {"csv": [_("The header lacks the columns: %(names)s") % {"names": ", ".join(missing)}]}
         )
     return [
-        {key: (value or "").strip() for key, value in zip(header, row.values(), strict=False)}
-        for row in csv.DictReader(io.StringIO(text.lstrip("\ufeff")), fieldnames=header)
-    ][1:]
+        {key: value.strip() for key, value in zip(header, line, strict=False)}
+        for line in lines[1:]
+        if any(value.strip() for value in line)
+    ]
 
 
 def _amount(raw: str, places: int) -> Decimal:
@@ -140,7 +147,9 @@ def import_opening(
         )
     if not rows:
         raise ValidationError({"rows": [_("Nothing to import.")]})
-    numbers = {str(row.get("account") or "").strip() for row in rows}
+    # A NUL cannot be stored or searched for: such a number is simply not found (and named).
+    numbers = {str(row.get("account") or "").strip() for row in rows} - {""}
+    numbers = {number for number in numbers if "\x00" not in number and len(number) <= 32}
     found = Account.objects.filter(number__in=numbers)
     if site_ids is not None:
         found = found.filter(site_id__in=list(site_ids))

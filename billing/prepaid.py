@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingSettings, PrepaidCharge, TariffVersion
+from billing.models import BillingSettings, OpeningBalance, PrepaidCharge, TariffVersion
 from billing.runs.drafting import RevenueCredits, posting
 from billing.tariffs.pricing import (
     AccountFacts,
@@ -94,8 +94,14 @@ def _opening_and_closing(
 
 
 def _to_date(account: Account, since: datetime, kind: str) -> dict[Any, Decimal]:
-    """kWh charged earlier this year (by year) or this month (by YYYY-MM)."""
+    """kWh charged earlier this year (by year, with the tier-year kWh of its go-live opening
+    balance) or this month (by YYYY-MM)."""
     totals: dict[Any, Decimal] = defaultdict(Decimal)
+    if kind == "year":
+        for year, kwh in OpeningBalance.objects.filter(account=account).values_list(
+            "tier_year", "tier_kwh"
+        ):
+            totals[year] += kwh
     field_name = "annual_quantities" if kind == "year" else "consumption"
     rows = PrepaidCharge.objects.filter(account=account, to_taken_at__gte=since)
     for quantities in rows.values_list(field_name, flat=True):

@@ -20,4 +20,6 @@ class TenancyConfig(AppConfig):
     def ready(self) -> None:
         # Register this app's tasks in every process (web included), so a task another stage
         # sends by name runs here in eager mode, as it would on a worker.
+        # And the ``__any`` lookup (one array parameter for many ids) on every field.
+        import tenancy.bulk
         import tenancy.tasks  # noqa: F401

@@ -5,13 +5,13 @@ value) and one multi-row INSERT per batch on SQLite. Callers run inside a transa
 from __future__ import annotations
 
 import io
-import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.db import connection, models
 
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
@@ -39,6 +39,38 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
         return list(range(first, first + count))
 
 
+class AnyOf(models.Lookup):
+    """``field__any=ids``: the field is one of many values. On PostgreSQL one array parameter
+    (``= ANY(%s)``): Django prepares each value of an ``__in`` list on its own, which costs a
+    bill run more than the query it builds. Elsewhere a plain ``IN``."""
+
+    lookup_name = "any"
+
+    def get_prep_lookup(self) -> Any:
+        return list(self.rhs)
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", (*lhs_params, self.rhs)
+        if not self.rhs:
+            return "1 = 0", tuple(lhs_params)
+        marks = ", ".join(["%s"] * len(self.rhs))
+        return f"{lhs} IN ({marks})", (*lhs_params, *self.rhs)
+
+
+models.Field.register_lookup(AnyOf)
+models.ForeignObject.register_lookup(AnyOf)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def copy_text(value: Any) -> str:
     """A value as PostgreSQL's COPY text format reads it."""
     kind = type(value)
@@ -53,7 +85,9 @@ def copy_text(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False).translate(_COPY_ESCAPES)
+        # orjson: a fifth of json.dumps's time, and jsonb stores the same value.
+        text = orjson.dumps(value, default=_json_default).decode()
+        return text.translate(_COPY_ESCAPES) if "\\" in text else text
     return str(value).translate(_COPY_ESCAPES)
 
 

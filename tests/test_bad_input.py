@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
-from billing.models import BillingSettings
+from billing.models import BillingSettings, OpeningBalance
 from customers.identifiers import make_account_number
 from customers.models import Account, Contact, Customer
 from tenancy.models import AuditEvent, Site
@@ -38,6 +38,7 @@ def nothing_written() -> Iterator[None]:
         Customer.dangerously_unscoped.count(),
         Account.dangerously_unscoped.count(),
         Contact.dangerously_unscoped.count(),
+        OpeningBalance.dangerously_unscoped.count(),
     )
     yield
     after = (
@@ -46,6 +47,7 @@ def nothing_written() -> Iterator[None]:
         Customer.dangerously_unscoped.count(),
         Account.dangerously_unscoped.count(),
         Contact.dangerously_unscoped.count(),
+        OpeningBalance.dangerously_unscoped.count(),
     )
     assert after == before, "a refused request wrote rows"
 
@@ -308,3 +310,31 @@ def test_settings_out_of_their_range_are_refused(
     assert set(_error(response, 400)["fields"]) == set(body)
     settings_model = VerificationSettings if "verification" in url else BillingSettings
     assert not settings_model.objects.filter(tenant=world.a.tenant).exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"csv": "account,arrears\n1,2\n"},  # a column missing
+        {"csv": "户号,欠费,年累计电量\nX,1,2,3,4\n"},  # more values than columns, no such account
+        {"csv": '户号,欠费,年累计电量\n"unterminated,1,2\n'},
+        {"csv": "account,arrears,tier_kwh\n" + "9" * 40 + ",NaN,1e999\n"},
+        {"rows": [{"account": 12, "arrears": "1"}]},  # a number where text belongs
+        {"rows": [{"account": "A\x00", "arrears": "1"}]},
+        {"rows": []},
+        {"rows": [], "csv": "account,arrears,tier_kwh\n"},
+        {},
+    ],
+)
+def test_a_bad_opening_import_is_refused_with_the_reason_and_imports_nothing(
+    world: World, body: dict[str, Any]
+) -> None:
+    settings = BillingSettings.stored_for_tenant(world.a.tenant)
+    settings.go_live_on = "2026-01-01"
+    settings.save()
+    admin = world.a.staff((Role.TENANT_ADMIN, None))
+    with nothing_written():
+        response = world.client_for(admin).post(
+            "/api/v1/opening-balances/import/", body, format="json"
+        )
+    assert _error(response, 400)

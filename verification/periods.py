@@ -22,7 +22,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from customers.models import Account
 from metering.models import Meter, MeterReplacement
@@ -81,13 +83,23 @@ def boundary(
     if before and after:
         return Boundary(interpolate(meter, before[-1], after[0], at))
     if not before and not after:
-        return Boundary(None, f"meter {meter.serial_number}: no reading around {at:%Y-%m-%d}")
-    side = "after" if before else "before"
-    return Boundary(
-        None,
-        f"meter {meter.serial_number}: no reading {side} {at:%Y-%m-%d %H:%M} to {role} the "
-        "period on; estimate the slot in the verification queue",
-    )
+        return Boundary(
+            None,
+            _("meter %(serial)s: no reading around %(day)s")
+            % {"serial": meter.serial_number, "day": f"{at:%Y-%m-%d}"},
+        )
+    values = {
+        "serial": meter.serial_number,
+        "side": _("after") if before else _("before"),
+        "time": f"{at:%Y-%m-%d %H:%M}",
+    }
+    if role == "open":
+        message = _("meter %(serial)s: no reading %(side)s %(time)s to open the period on; "
+                    "estimate the slot in the verification queue")  # fmt: skip
+    else:
+        message = _("meter %(serial)s: no reading %(side)s %(time)s to close the period on; "
+                    "estimate the slot in the verification queue")  # fmt: skip
+    return Boundary(None, message % values)
 
 
 @dataclass
@@ -149,7 +161,7 @@ def meter_consumption(
         key=lambda m: installed_by.get(m.pk, datetime.min.replace(tzinfo=start.tzinfo)),
     )
     if not chain:
-        result.problems.append("no meter in service in the period")
+        result.problems.append(_("no meter in service in the period"))
         return result
     for meter in chain:
         swap_out = replacements.get(meter.pk)
@@ -189,72 +201,73 @@ class PeriodSummary:
     line_losses: int = 0
 
 
+COMPUTE_CHUNK = 2000  # accounts read and written together: memory stays flat with the site
+
+
 def compute_periods(actor: Principal, site: Site, period: str) -> PeriodSummary:
-    """Compute (or recompute) every account of a site for a period, and the site's line loss."""
+    """Compute (or recompute) every account of a site for a period, and the site's line loss.
+
+    Accounts are taken in chunks (their meters, those meters' readings, their rows written),
+    so a site of any size is computed in the memory of one chunk."""
     start, end = period_bounds(site, period)
     settings = VerificationSettings.for_tenant(site.tenant)
     window = timedelta(hours=settings.closing_window_hours)
-    accounts = list(
-        Account.objects.filter(site=site, opened_on__lte=end.date()).exclude(
-            closed_on__lt=start.date()
-        )
+    search = timedelta(days=SEARCH_DAYS)
+    accounts = Account.objects.filter(site=site, opened_on__lte=end.date()).exclude(
+        closed_on__lt=start.date()
     )
-    meters_by_account: dict[int, list[Meter]] = defaultdict(list)
-    masters: dict[int, list[Meter]] = defaultdict(list)
-    site_meters = list(Meter.objects.filter(site=site).order_by("installed_on", "id"))
-    for meter in site_meters:
-        if meter.account_id:
-            meters_by_account[meter.account_id].append(meter)
-        if meter.master_of_id:
-            masters[meter.master_of_id].append(meter)
     replacements = {
         r.old_meter_id: r
         for r in MeterReplacement.objects.select_related(
             "old_final_reading", "new_first_reading"
         ).filter(old_meter__site=site)
     }
-    search = timedelta(days=SEARCH_DAYS)
+    summary = PeriodSummary(period)
+    after = 0
+    while True:
+        chunk = list(accounts.filter(pk__gt=after).order_by("pk")[:COMPUTE_CHUNK])
+        if not chunk:
+            break
+        after = chunk[-1].pk
+        meters_by_account: dict[int, list[Meter]] = defaultdict(list)
+        chunk_meters = list(
+            Meter.objects.filter(site=site, account_id__in=[a.pk for a in chunk]).order_by(
+                "installed_on", "id"
+            )
+        )
+        for meter in chunk_meters:
+            assert meter.account_id is not None  # filtered on it
+            meters_by_account[meter.account_id].append(meter)
+        found = effective_readings(
+            [meter.pk for meter in chunk_meters], start - search, end + window + search
+        )
+        found = _only_in_boundaries(found, start, end, window, search)
+        rows = []
+        for account in chunk:
+            result = meter_consumption(
+                meters_by_account.get(account.pk, []), found, replacements, start, end, window
+            )
+            if not meters_by_account.get(account.pk):
+                result.problems = [_("the account has no meter")]
+            rows.append(_period_row(account, site, period, start, end, result))
+            if result.problems:
+                summary.held_back += 1
+                summary.held_back_reasons[account.number] = "; ".join(result.problems)
+            else:
+                summary.computed += 1
+        _write_periods(rows)
+    masters: dict[int, list[Meter]] = defaultdict(list)
+    master_meters = list(
+        Meter.objects.filter(site=site, master_of__isnull=False).order_by("installed_on", "id")
+    )
+    for meter in master_meters:
+        assert meter.master_of_id is not None  # filtered on it
+        masters[meter.master_of_id].append(meter)
     found = effective_readings(
-        [meter.pk for meter in site_meters], start - search, end + window + search
+        [meter.pk for meter in master_meters], start - search, end + window + search
     )
     found = _only_in_boundaries(found, start, end, window, search)
-    summary = PeriodSummary(period)
-    rows = []
-    for account in accounts:
-        result = meter_consumption(
-            meters_by_account.get(account.pk, []), found, replacements, start, end, window
-        )
-        if not meters_by_account.get(account.pk):
-            result.problems = ["the account has no meter"]
-        rows.append(_period_row(account, site, period, start, end, result))
-        if result.problems:
-            summary.held_back += 1
-            summary.held_back_reasons[account.number] = "; ".join(result.problems)
-        else:
-            summary.computed += 1
     with transaction.atomic():
-        PeriodConsumption.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["tenant", "account", "period"],
-            update_fields=[
-                "starts_at",
-                "ends_at",
-                "status",
-                "hold_reason",
-                "total",
-                "tou_spike",
-                "tou_peak",
-                "tou_flat",
-                "tou_valley",
-                "reactive_energy",
-                "max_demand",
-                "estimated",
-                "opening",
-                "closing",
-                "computed_at",
-            ],
-        )
         summary.line_losses = _line_losses(
             site, period, masters, found, replacements, start, end, window, settings
         )
@@ -270,6 +283,20 @@ def compute_periods(actor: Principal, site: Site, period: str) -> PeriodSummary:
             },
         )
     return summary
+
+
+def _write_periods(rows: list[PeriodConsumption]) -> None:
+    PeriodConsumption.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["tenant", "account", "period"],
+        update_fields=[
+            "starts_at", "ends_at", "status", "hold_reason", "total", "tou_spike", "tou_peak",
+            "tou_flat", "tou_valley", "reactive_energy", "max_demand", "estimated", "opening",
+            "closing", "computed_at",
+        ],
+        batch_size=1000,
+    )  # fmt: skip
 
 
 def _only_in_boundaries(
@@ -338,18 +365,21 @@ def _line_losses(
     settings: VerificationSettings,
 ) -> int:
     """台区线损 of each transformer area with a master meter: master against customers."""
-    customer_totals: dict[int, Decimal] = defaultdict(Decimal)
-    held: dict[int, int] = defaultdict(int)
-    for row in PeriodConsumption.objects.filter(site=site, period=period).select_related(
-        "account__premise"
-    ):
-        area_id = row.account.premise.transformer_area_id
-        if area_id is None:
-            continue
-        if row.status == PeriodStatus.HELD_BACK:
-            held[area_id] += 1
-        elif row.total is not None:
-            customer_totals[area_id] += row.total
+    customer_totals: dict[int, Decimal] = {}
+    held: dict[int, int] = {}
+    by_area = (
+        PeriodConsumption.objects.filter(
+            site=site, period=period, account__premise__transformer_area__isnull=False
+        )
+        .values_list("account__premise__transformer_area_id")
+        .annotate(
+            total=Sum("total", filter=Q(status=PeriodStatus.COMPUTED)),
+            held=Count("id", filter=Q(status=PeriodStatus.HELD_BACK)),
+        )
+    )
+    for area_id, total, held_count in by_area:
+        customer_totals[area_id] = total or Decimal(0)
+        held[area_id] = held_count
     rows = []
     for area in TransformerArea.objects.filter(site=site):
         master = meter_consumption(
@@ -361,7 +391,7 @@ def _line_losses(
         rate = (loss / master_total).quantize(Decimal("0.0001")) if master_total else None  # type: ignore[operator]
         notes = list(master.problems)
         if held.get(area.pk):
-            notes.append(f"{held[area.pk]} customer account(s) held back")
+            notes.append(_("%(count)s customer account(s) held back") % {"count": held[area.pk]})
         rows.append(
             LineLoss(
                 tenant_id=site.tenant_id,

@@ -236,7 +236,12 @@ class BillLine(TenantOwned):
     tenant = models.ForeignKey(  # copied from the bill (see Bill.tenant)
         Tenant, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
     )
-    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="lines")
+    # Written only with its bill, in the same statement batch (``draft_rows``, credit notes),
+    # and bills are never deleted: a key check per line at commit would cost a run more than
+    # pricing the line.
+    bill = models.ForeignKey(
+        Bill, on_delete=models.DO_NOTHING, related_name="lines", db_constraint=False
+    )
     position = models.PositiveSmallIntegerField()
     component = models.CharField(max_length=32)
     label = models.CharField(max_length=100)

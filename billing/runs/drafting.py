@@ -254,7 +254,7 @@ def _history(account_ids: Sequence[int], period: str, keep: int) -> dict[int, De
     totals: dict[int, list[Decimal]] = defaultdict(list)
     rows = (
         Bill.objects.filter(
-            account_id__in=account_ids,
+            account_id__any=list(account_ids),
             state=BillState.ISSUED,
             kind__in=[BillKind.BILL, BillKind.REBILL],
             period__lt=period,
@@ -356,7 +356,8 @@ def draft_rows(
     # Identity numbers are decrypted only for organisations (the fapiao's buyer tax id).
     organisations = dict(
         Customer.objects.filter(
-            pk__in={d.account.customer_id for d in drafts}, kind=CustomerKind.ORGANISATION
+            pk__any=list({d.account.customer_id for d in drafts}),
+            kind=CustomerKind.ORGANISATION,
         ).values_list("pk", "id_number")
     )
     zone = ctx.tenant.zone
@@ -485,7 +486,7 @@ def price_chunk(
     periods = {
         (row[0], row[-1]): PeriodRow(*row)
         for row in PeriodConsumption.objects.filter(
-            account_id__in=list(plans), period__in={p for plan in plans.values() for p in plan}
+            account_id__any=list(plans), period__in={p for plan in plans.values() for p in plan}
         ).values_list(*PERIOD_FIELDS)
     }
     own = account_assignments(list(plans))

@@ -92,7 +92,9 @@ def account_bills(account_ids: Sequence[int], period: str) -> dict[int, AccountB
     found: dict[int, AccountBills] = defaultdict(AccountBills)
     rows = (
         Bill.objects.filter(
-            account_id__in=account_ids, period__gte=window_start(period), period__lte=period
+            account_id__any=list(account_ids),
+            period__gte=window_start(period),
+            period__lte=period,
         )
         .exclude(state=BillState.VOID)
         .values_list("pk", "account_id", "period", "kind", "state", "corrects_id",
@@ -113,7 +115,7 @@ def account_bills(account_ids: Sequence[int], period: str) -> dict[int, AccountB
             if live.get(bill_period) != BillState.ISSUED:
                 live[bill_period] = state
     for account_id, year, kwh in OpeningBalance.objects.filter(
-        account_id__in=account_ids
+        account_id__any=list(account_ids)
     ).values_list("account_id", "tier_year", "tier_kwh"):
         found[account_id].opening = (year, kwh)
     return found

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,7 +47,7 @@ from customers.models import Account, PaymentMode
 from ledger.models import JournalEntry, LedgerKind
 from ledger.services import EntrySpec, customer_ledger_accounts, post_entries
 from tenancy.audit import AuditAction, record_audit
-from tenancy.bulk import allocate_ids, update_rows
+from tenancy.bulk import allocate_ids
 from tenancy.calendar import calendar_overrides, is_working_day_in
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
@@ -318,9 +318,9 @@ def issue_bill_run(
                     break
                 after = rows[-1].pk
                 flagged = set(
-                    FlaggedBill.objects.filter(bill_id__in=[row.pk for row in rows]).values_list(
-                        "bill_id", flat=True
-                    )
+                    FlaggedBill.objects.filter(
+                        bill_id__any=list(row.pk for row in rows)
+                    ).values_list("bill_id", flat=True)
                 )
                 batch = [row for row in rows if row.pk not in flagged]
                 if batch:
@@ -361,20 +361,21 @@ def issue_bills(
     entry = bills_entry(tenant, bills, issued_on)
     entry_id = allocate_ids(JournalEntry, 1)[0] if entry else None
     now, label = timezone.now(), actor.label[:200]
-    update_rows(
-        Bill,
-        ["state", "issue_date", "due_date", "issued_at", "approved_by_label", "entry"],
-        [
-            (bill.pk, BillState.ISSUED, issued_on,
-             due if bill.kind != BillKind.CREDIT_NOTE else None, now, label, entry_id)
-            for bill in bills
-        ],
-    )  # fmt: skip
+    # One statement: every bill of the batch gets the same dates and entry (a credit note has
+    # no due date).
+    Bill.objects.filter(pk__any=list(bill.pk for bill in bills)).update(
+        state=BillState.ISSUED,
+        issue_date=issued_on,
+        due_date=Case(When(kind=BillKind.CREDIT_NOTE, then=None), default=Value(due)),
+        issued_at=now,
+        approved_by_label=label,
+        entry_id=entry_id,
+    )
     if entry is not None:
         entry.entry_id = entry_id
         posted = post_entries(actor, [entry])[entry.source_id]
         if posted != entry_id:  # posted before (a retried batch): name the first posting
-            Bill.objects.filter(pk__in=[bill.pk for bill in bills]).update(entry_id=posted)
+            Bill.objects.filter(pk__any=list(bill.pk for bill in bills)).update(entry_id=posted)
     record_audit(
         actor,
         AuditAction.BILLS_ISSUED,

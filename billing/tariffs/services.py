@@ -201,7 +201,7 @@ def class_assignments(site_id: int, customer_class: str | None = None) -> list[A
 def account_assignments(account_ids: Sequence[int]) -> dict[int, list[Assignment]]:
     """Each account's own assignments (which win over its class's)."""
     own: dict[int, list[Assignment]] = {}
-    for a in TariffAssignment.objects.filter(account_id__in=account_ids):
+    for a in TariffAssignment.objects.filter(account_id__any=list(account_ids)):
         assert a.account_id is not None  # filtered on it
         own.setdefault(a.account_id, []).append(
             Assignment(a.tariff_id, a.account_id, "", a.effective_from, a.effective_to)

@@ -159,8 +159,9 @@ def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World)
     lay(meter, [{"taken_at": END - timedelta(hours=h), "total": 820 - h} for h in (2, 1)])
     checks(meter)
     period = _period(world, meter)
-    assert period.status == "held_back" and "estimate the slot" in period.hold_reason
-    assert "no reading after 2026-10-01 00:00 to close the period on" in period.hold_reason
+    assert period.status == "held_back" and "请在核查队列中估算该时点" in period.hold_reason
+    missing = f"表计 {meter.serial_number}：2026-10-01 00:00 之后没有可结束本期的读数"
+    assert missing in period.hold_reason
     first = world.a.staff((Role.VERIFIER, None))
     second = world.a.staff((Role.VERIFIER, None))
     from tenancy.principal import Principal
@@ -186,7 +187,8 @@ def test_a_missing_opening_reading_is_named_as_the_opening(world: World) -> None
     checks(meter)
     period = _period(world, meter)
     assert period.status == "held_back"
-    assert "no reading before 2026-09-01 00:00 to open the period on" in period.hold_reason
+    missing = f"表计 {meter.serial_number}：2026-09-01 00:00 之前没有可开始本期的读数"
+    assert missing in period.hold_reason
 
 
 def test_recomputing_a_period_gives_the_same_rows(world: World) -> None:
