@@ -24,6 +24,7 @@ from billing.models import (
 )
 from billing.runs.services import FourEyesError, issue_bills, same_actor
 from tenancy.audit import AuditAction, record_audit
+from tenancy.batches import all_or_none
 from tenancy.context import get_current_tenant
 from tenancy.principal import Principal
 
@@ -81,18 +82,8 @@ def approve_flagged_bills(actor: Principal, flags: Sequence[FlaggedBill]) -> int
     """Approve many flagged bills at once, in id order; all or none: any refusal (a bill the
     actor produced, one already resolved) refuses the batch, naming each flagged bill at fault
     and why."""
-    refused: list[str] = []
-    with transaction.atomic():
-        for flag in sorted(flags, key=lambda f: f.pk):
-            try:
-                with transaction.atomic():
-                    approve_bill(actor, flag.bill)
-            except ValidationError as exc:
-                refused.append(f"{flag.pk}: {' '.join(exc.messages)}")
-        if refused:
-            transaction.set_rollback(True)
-    if refused:
-        raise ValidationError({"ids": refused}, code="refused")
+    ordered = sorted(flags, key=lambda flag: flag.pk)
+    all_or_none(ordered, lambda flag: approve_bill(actor, flag.bill), lambda flag: flag.pk, "ids")
     return len(flags)
 
 

@@ -30,6 +30,7 @@ from tenancy.audit import (
     record_audit,
     update_with_audit,
 )
+from tenancy.batches import all_or_none
 from tenancy.models import Site
 from tenancy.principal import Principal
 
@@ -148,28 +149,15 @@ def assign_tariff_to_accounts(
 ) -> list[TariffAssignment]:
     """Assign a tariff to many accounts at once: all or none, every account at fault named
     (another utility, an overlapping assignment of its own)."""
-    refused: list[str] = []
-    made: list[TariffAssignment] = []
-    with transaction.atomic():
-        for account in accounts:
-            try:
-                with transaction.atomic():
-                    made.append(
-                        assign_tariff(
-                            actor,
-                            tariff,
-                            account=account,
-                            effective_from=effective_from,
-                            effective_to=effective_to,
-                        )
-                    )
-            except ValidationError as exc:
-                refused.append(f"{account.number}: {' '.join(exc.messages)}")
-        if refused:
-            transaction.set_rollback(True)
-    if refused:
-        raise ValidationError({"accounts": refused}, code="refused")
-    return made
+    return all_or_none(
+        accounts,
+        lambda account: assign_tariff(
+            actor, tariff, account=account, effective_from=effective_from,
+            effective_to=effective_to,
+        ),
+        lambda account: account.number,
+        "accounts",
+    )  # fmt: skip
 
 
 def _site_limits(assignment_ids: Sequence[int]) -> dict[int, set[int]]:
