@@ -13,4 +13,5 @@ COPY . .
 RUN pip install --no-cache-dir .
 ENV DJANGO_DEBUG=0
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+# gunicorn.conf.py has each worker load the URL modules and connect before it accepts.
+CMD ["gunicorn", "config.wsgi:application", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "4"]
