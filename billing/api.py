@@ -4,9 +4,11 @@ charges."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import django_filters
+from django.core.validators import ProhibitNullCharactersValidator
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -56,7 +58,7 @@ from tenancy.api_base import (
 )
 from tenancy.models import Site
 from verification.api import BoundaryReadingsField
-from verification.periods import PeriodError
+from verification.periods import PeriodError, ensure_ended
 
 if TYPE_CHECKING:
     pass
@@ -275,6 +277,7 @@ class BillRunViewSet(ReadOnlyTenantViewSet):
         """Start (or resume) the run of a site and period, or a supplementary run after it."""
         body = StartRunSerializer(data=request.data, context=self.get_serializer_context())
         body.is_valid(raise_exception=True)
+        ensure_ended(body.validated_data["site"], body.validated_data["period"])
         try:
             run = bill_services.start_bill_run(
                 self.principal,
@@ -506,17 +509,44 @@ class OpeningBalanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class OpeningValueField(serializers.Field):
+    """A row's value as text: a string or a JSON number (read exactly); the import checks it
+    and names the row (a NUL included)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, bool) or not isinstance(data, str | int | Decimal):
+            raise serializers.ValidationError(_("Text or a number."))
+        text = str(data)
+        if len(text) > 64:
+            raise serializers.ValidationError(_("At most 64 characters."))
+        return text
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class OpeningRowSerializer(serializers.Serializer):
-    account = StrictCharField(max_length=32)
-    arrears = StrictCharField(max_length=32, required=False, default="0")
-    tier_kwh = StrictCharField(max_length=32, required=False, default="0")
+    account = OpeningValueField()
+    arrears = OpeningValueField(required=False, default="0")
+    tier_kwh = OpeningValueField(required=False, default="0")
+
+
+class CsvTextField(serializers.CharField):
+    """A file's text; a NUL in it is named with its line by the import, not refused whole."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
 
 
 class OpeningImportSerializer(serializers.Serializer):
     rows = serializers.ListField(
         child=OpeningRowSerializer(), required=False, min_length=1, max_length=200_000
     )
-    csv = serializers.CharField(
+    csv = CsvTextField(
         required=False,
         max_length=20_000_000,
         trim_whitespace=False,
@@ -563,7 +593,11 @@ class OpeningBalanceViewSet(ReadOnlyTenantViewSet):
         rows = data["rows"] if "rows" in data else rows_from_csv(data["csv"])
         assert self.principal.tenant is not None
         done = import_opening(
-            self.principal, self.principal.tenant, rows, self.site_scope.site_ids_or_none
+            self.principal,
+            self.principal.tenant,
+            rows,
+            self.site_scope.site_ids_or_none,
+            first_line=1 if "rows" in data else 2,
         )
         return Response(
             {"accounts": done.accounts, "arrears": str(done.arrears),

@@ -34,6 +34,7 @@ from tenancy.models import Tenant
 from tenancy.principal import Principal
 
 LIMIT = Decimal("1000000000")
+SHAPE = "_shape"  # a CSV line whose values do not match the header
 POSTING_CHUNK = 2000
 # Column names accepted in a file: English, or the Chinese a clerk's spreadsheet uses.
 COLUMNS = {
@@ -70,16 +71,27 @@ def rows_from_csv(text: str) -> list[dict[str, str]]:
     if not lines:
         raise ValidationError({"csv": [_("Nothing to import.")]})
     header = [names.get(name.strip().lower(), name.strip()) for name in lines[0]]
-    missing = [key for key in COLUMNS if key not in header]
+    missing = [f"{COLUMNS[key][1]} ({key})" for key in COLUMNS if key not in header]
     if missing:
         raise ValidationError(
             {"csv": [_("The header lacks the columns: %(names)s") % {"names": ", ".join(missing)}]}
         )
-    return [
-        {key: value.strip() for key, value in zip(header, line, strict=False)}
-        for line in lines[1:]
-        if any(value.strip() for value in line)
-    ]
+    twice = sorted({f"{COLUMNS[key][1]} ({key})" for key in COLUMNS if header.count(key) > 1})
+    if twice:
+        raise ValidationError(
+            {"csv": [_("The header names a column twice: %(names)s") % {"names": ", ".join(twice)}]}
+        )
+    rows = []
+    for line in lines[1:]:
+        if not any(value.strip() for value in line):
+            continue
+        row = {key: value.strip() for key, value in zip(header, line, strict=False)}
+        if len(line) != len(header):
+            row[SHAPE] = _("%(found)s values for %(columns)s columns") % {
+                "found": len(line), "columns": len(header)
+            }  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 def _amount(raw: str, places: int) -> Decimal:
@@ -92,14 +104,17 @@ def _amount(raw: str, places: int) -> Decimal:
 
 def check_rows(
     rows: Sequence[Mapping[str, str]], accounts: Mapping[str, Account], billed: set[int],
-    imported: set[int],
+    imported: set[int], first_line: int = 2,
 ) -> tuple[list[OpeningRow], list[str]]:  # fmt: skip
-    """Each row checked; the good ones and a message per bad one (line numbers count the
-    header as line 1)."""
+    """Each row checked; the good ones and a message per bad one (a file's line numbers count
+    the header as line 1; rows sent as a list count from 1)."""
     good, bad = [], []
     seen: set[str] = set()
-    for index, row in enumerate(rows, start=2):
-        problems = []
+    for index, row in enumerate(rows, start=first_line):
+        problems = [row[SHAPE]] if row.get(SHAPE) else []
+        if any("\x00" in str(value) for value in row.values()):
+            problems.append(_("a NUL character"))
+            row = {key: str(value).replace("\x00", "") for key, value in row.items()}
         number = str(row.get("account") or "").strip()
         account = accounts.get(number)
         if not number:
@@ -135,7 +150,7 @@ def check_rows(
 
 def import_opening(
     actor: Principal, tenant: Tenant, rows: Sequence[Mapping[str, str]],
-    site_ids: Iterable[int] | None = None,
+    site_ids: Iterable[int] | None = None, first_line: int = 2,
 ) -> Imported:  # fmt: skip
     """Import the opening balances of ``rows`` (dicts with account, arrears, tier_kwh): all or
     nothing, every bad row named. ``site_ids`` limits the accounts to a user's sites."""
@@ -160,7 +175,7 @@ def import_opening(
         imported = set(
             OpeningBalance.objects.filter(account_id__in=ids).values_list("account_id", flat=True)
         )
-        good, bad = check_rows(rows, accounts, billed, imported)
+        good, bad = check_rows(rows, accounts, billed, imported, first_line)
         if bad:
             raise ValidationError({"rows": bad}, code="invalid_rows")
         year = settings.go_live_on.year

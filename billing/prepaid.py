@@ -137,7 +137,7 @@ def charge_account(
         starts_on = opening.taken_at.astimezone(zone).date()
         ends_on = closing.taken_at.astimezone(zone).date() + timedelta(days=1)
         assignments = [
-            *class_assignments(account.site_id, account.customer_class),
+            *class_assignments(account.site_id, account.customer_class, account.utility),
             *account_assignments([account.pk]).get(account.pk, []),
         ]
         versions = [

@@ -75,7 +75,8 @@ class PeriodField(serializers.RegexField):
             "error_messages",
             {"invalid": gettext_lazy("A period is YYYY-MM, from 2000-01 to 2099-12.")},
         )
-        super().__init__(r"^20\d{2}-(0[1-9]|1[0-2])$", **kwargs)
+        # [0-9], not \d: \d takes full-width digits (２), which a Chinese input method types.
+        super().__init__(r"^20[0-9]{2}-(0[1-9]|1[0-2])$", **kwargs)
 
 
 # A hundred years: an age beyond it is a typing error (and past what a date can hold).

@@ -280,7 +280,7 @@ def test_an_age_beyond_a_century_is_refused_not_a_server_error(world: World, url
     assert _error(response, 400)["fields"]["older_than_hours"]
 
 
-@pytest.mark.parametrize("period", ["0000-01", "1999-12", "2026-13", "abc"])
+@pytest.mark.parametrize("period", ["0000-01", "1999-12", "2026-13", "abc", "20２６-10"])
 @pytest.mark.parametrize("url", ["/api/v1/period-consumptions/compute/", "/api/v1/bill-runs/"])
 def test_a_period_outside_2000_to_2099_is_a_field_error(
     world: World, url: str, period: str
@@ -338,3 +338,12 @@ def test_a_bad_opening_import_is_refused_with_the_reason_and_imports_nothing(
             "/api/v1/opening-balances/import/", body, format="json"
         )
     assert _error(response, 400)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/period-consumptions/compute/", "/api/v1/bill-runs/"])
+def test_a_period_that_has_not_ended_is_refused(world: World, url: str) -> None:
+    with nothing_written():
+        response = world.client_for(world.alice).post(
+            url, {"site": world.a.sites[0].pk, "period": "2099-12"}, format="json"
+        )
+    assert "2099-12" in _error(response, 400)["fields"]["period"][0]

@@ -271,9 +271,11 @@ class TenantWorld:
             )  # fmt: skip
 
     def next_period(self) -> str:
-        """A period no other call gave lately: months from 2030-01 to 2099-12, in turn."""
-        n = next(_serial) % (70 * 12)
-        return f"{2030 + n // 12:04d}-{n % 12 + 1:02d}"
+        """A period no other call gave lately, and one that has ended (runs and computations
+        of a period still to come are refused), and one the test tariffs (from 2020) price:
+        months from 2020-02 to 2025-12, in turn."""
+        n = 1 + next(_serial) % (6 * 12 - 1)
+        return f"{2020 + n // 12:04d}-{n % 12 + 1:02d}"
 
     def billed_account(self, site: Site, period: str, total: str = "200") -> Account:
         """An account with its own tariff and a computed period, ready for a bill run: the

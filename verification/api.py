@@ -38,7 +38,7 @@ from verification.models import (
     VerificationItem,
     VerificationSettings,
 )
-from verification.periods import PeriodError, compute_periods
+from verification.periods import PeriodError, compute_periods, ensure_ended
 
 if TYPE_CHECKING:
     pass
@@ -328,6 +328,7 @@ class PeriodViewSet(ReadOnlyTenantViewSet):
         """Compute (or recompute) a site's period: every account, and its line losses."""
         body = ComputeSerializer(data=request.data, context=self.get_serializer_context())
         body.is_valid(raise_exception=True)
+        ensure_ended(body.validated_data["site"], body.validated_data["period"])
         try:
             summary = compute_periods(
                 self.principal, body.validated_data["site"], body.validated_data["period"]

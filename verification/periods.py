@@ -15,12 +15,14 @@ Recomputing a period rewrites the same rows.
 from __future__ import annotations
 
 import calendar
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -51,12 +53,11 @@ class PeriodError(ValueError):
 
 def period_bounds(site: Site, period: str) -> tuple[datetime, datetime]:
     """The moments a period starts and ends: 00:00 of the reading day, in the tenant's zone."""
-    try:
-        year, month = (int(part) for part in period.split("-"))
-        if not (1 <= month <= 12 and 2000 <= year <= 2099):
-            raise ValueError
-    except ValueError as exc:
-        raise PeriodError(f"a period is YYYY-MM, got {period!r}") from exc
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", period):  # ASCII digits only (not ２)
+        raise PeriodError(f"a period is YYYY-MM, got {period!r}")
+    year, month = (int(part) for part in period.split("-"))
+    if not (1 <= month <= 12 and 2000 <= year <= 2099):
+        raise PeriodError(f"a period is YYYY-MM, got {period!r}")
     zone = site.tenant.zone
     day = min(site.reading_day, 28)
     end = datetime(year, month, day, tzinfo=zone)
@@ -64,6 +65,21 @@ def period_bounds(site: Site, period: str) -> tuple[datetime, datetime]:
     day = min(site.reading_day, calendar.monthrange(previous_year, previous_month)[1])
     start = datetime(previous_year, previous_month, day, tzinfo=zone)
     return start, end
+
+
+def ensure_ended(site: Site, period: str) -> None:
+    """Refuse a period that has not ended yet (its closing reading day is still to come): its
+    consumption cannot be known, and a run of it would take the period's one run."""
+    try:
+        _start, end = period_bounds(site, period)
+    except PeriodError as exc:
+        raise ValidationError({"period": [str(exc)]}, code="invalid") from exc
+    if end > timezone.now():
+        raise ValidationError(
+            {"period": [_("The period %(period)s ends on %(day)s; it can be computed and "
+                          "billed after that.") % {"period": period, "day": f"{end:%Y-%m-%d}"}]},
+            code="not_ended",
+        )  # fmt: skip
 
 
 @dataclass
@@ -167,8 +183,21 @@ def meter_consumption(
         swap_out = replacements.get(meter.pk)
         swap_in = next((r for r in replacements.values() if r.new_meter_id == meter.pk), None)
         readings = found.get(meter.pk, MeterReadings())
+        installed_at = datetime.combine(meter.installed_on, time(), start.tzinfo)
         if swap_in is not None and start <= swap_in.replaced_at < end:
             opening = Boundary(reading_as_effective(swap_in.new_first_reading))
+        elif start < installed_at < end:
+            # Installed during the period (a new account): it opens on its first reading.
+            first = next((e for e in readings.effective if e.taken_at >= installed_at), None)
+            opening = (
+                Boundary(first)
+                if first is not None and first.taken_at < end
+                else Boundary(
+                    None,
+                    _("meter %(serial)s: no reading since its installation on %(day)s")
+                    % {"serial": meter.serial_number, "day": f"{meter.installed_on:%Y-%m-%d}"},
+                )
+            )
         else:
             opening = boundary(meter, readings, start, window, role="open")
         if swap_out is not None and start <= swap_out.replaced_at < end:
@@ -312,9 +341,10 @@ def _only_in_boundaries(
     for meter_id, readings in found.items():
         near = [
             e
-            for e in readings.effective
+            for index, e in enumerate(readings.effective)
             if start - search <= e.taken_at <= start + window + search
             or end - search <= e.taken_at <= end + window + search
+            or index == 0  # a meter installed in the period opens on its first reading
         ]
         kept[meter_id] = MeterReadings(near, readings.pending)
     return kept

@@ -76,6 +76,7 @@ def credit_bill(
         note.corrects_id = bill.pk
         note.cause_id = cause.pk if cause else None
         note.run_id = None
+        note.supplementary = False
         [note.number] = BillNumbers(tenant).take(1)
         note.payment_reference = payment_reference(note.number, BillKind.CREDIT_NOTE)
         note.entry_id = None

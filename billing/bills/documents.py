@@ -120,7 +120,7 @@ def bill_context(bill: Bill, language: str) -> dict[str, Any]:
         "lines": lines,
         "readings": _readings(bill, english),
         "history": history,
-        "qr_svg": payment_qr(tenant, bill),
+        "qr_svg": payment_qr(tenant, bill) if bill.payment_reference else "",
     }
 
 

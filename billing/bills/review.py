@@ -22,7 +22,7 @@ from billing.models import (
     ReviewState,
     RunState,
 )
-from billing.runs.services import FourEyesError, issue_bills, same_actor
+from billing.runs.services import FourEyesError, issue_bills, refuse_integration, same_actor
 from tenancy.audit import AuditAction, record_audit
 from tenancy.batches import all_or_none
 from tenancy.context import get_current_tenant
@@ -39,6 +39,7 @@ def _open_flag(bill: Bill) -> FlaggedBill:
 def _check_approvable(actor: Principal, bill: Bill) -> None:
     """Four eyes (not who produced the bill or started its run), and a bill of a run waits
     for the run's approval: the run's second person sees every bill before any is issued."""
+    refuse_integration(actor)
     run = BillRun.objects.filter(pk=bill.run_id).first() if bill.run_id else None
     if same_actor(actor, bill.created_by_kind, bill.created_by_id) or (
         run is not None and same_actor(actor, run.started_by_kind, run.started_by_id)
@@ -60,6 +61,14 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
             raise ValidationError(_("Only a draft bill can be approved."))
         flag = _open_flag(bill)
         _check_approvable(actor, bill)
+        if bill.cause_id is not None:
+            cause = Bill.objects.get(pk=bill.cause_id)
+            if cause.state != BillState.ISSUED:
+                raise ValidationError(
+                    _("Approve bill %(number)s first: this re-pricing follows it.")
+                    % {"number": cause.number},
+                    code="cause_pending",
+                )
         if (
             bill.kind == BillKind.REBILL
             and not Bill.objects.filter(
@@ -83,7 +92,9 @@ def approve_flagged_bills(actor: Principal, flags: Sequence[FlaggedBill]) -> int
     actor produced, one already resolved) refuses the batch, naming each flagged bill at fault
     and why."""
     ordered = sorted(flags, key=lambda flag: flag.pk)
-    all_or_none(ordered, lambda flag: approve_bill(actor, flag.bill), lambda flag: flag.pk, "ids")
+    all_or_none(
+        ordered, lambda flag: approve_bill(actor, flag.bill), lambda flag: flag.bill.number, "ids"
+    )
     return len(flags)
 
 
@@ -105,6 +116,9 @@ def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
                 code="caused",
             )  # fmt: skip
         group = [bill.pk]
+        group += list(
+            Bill.objects.filter(cause=bill, state=BillState.DRAFT).values_list("pk", flat=True)
+        )
         if bill.kind in (BillKind.CREDIT_NOTE, BillKind.REBILL):
             partners = Bill.objects.filter(
                 corrects_id=bill.corrects_id,

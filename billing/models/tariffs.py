@@ -6,6 +6,7 @@ a customer class or to one account for a span of dates; an account's own assignm
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -202,6 +203,7 @@ class BillingSettings(TenantSettings):
         _("go-live date"),
         null=True,
         blank=True,
+        validators=[MinValueValidator(date(2000, 1, 1)), MaxValueValidator(date(2099, 12, 31))],
         help_text=_("The first day billed here. Each account's periods are billed in order "
                     "from the later of this day and its opening; unset, a site's first bill "
                     "run starts it."),

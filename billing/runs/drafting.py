@@ -311,7 +311,7 @@ def price_account(
         account.customer_class,
         max(ctx.starts_on, account.opened_on),
         ctx.ends_on,
-        [*ctx.assignments, *own],
+        [*(a for a in ctx.assignments if a.utility == account.utility), *own],
         ctx.versions,
     )
     return price(
@@ -483,6 +483,16 @@ def price_chunk(
             held[account.number] = not_billed_reason(missing)
         else:
             plans[account.pk] = [*missing, ctx.period]
+    # A later period billed already (an earlier one was credited and is billed again here):
+    # its bill is re-priced once this one is drafted; a later draft must be settled first.
+    later = _later_bills(list(plans), ctx.period)
+    for account in batch:
+        waiting_later = later.get(account.pk, {}).get(BillState.DRAFT)
+        if account.pk in plans and waiting_later:
+            del plans[account.pk]
+            held[account.number] = _("the bill of the later period %(period)s awaits approval") % {
+                "period": waiting_later
+            }
     periods = {
         (row[0], row[-1]): PeriodRow(*row)
         for row in PeriodConsumption.objects.filter(
@@ -524,6 +534,8 @@ def price_chunk(
                 ) % {"period": period_name}
                 break
     bill_ids = draft_rows(actor, drafts, run=run)
+    if later:
+        _reprice_later_bills(actor, drafts, bill_ids, later)
     record_audit(
         actor,
         AuditAction.BILL_RUN_PRICED,
@@ -542,6 +554,38 @@ def price_chunk(
         amount=F("amount") + sum((d.priced.total for d in drafts), Decimal(0)),
     )
     return held, considered
+
+
+def _later_bills(account_ids: list[int], period: str) -> dict[int, dict[str, str]]:
+    """Per account, the earliest later period with a bill or re-bill not void, by state."""
+    found: dict[int, dict[str, str]] = defaultdict(dict)
+    rows = (
+        Bill.objects.filter(account_id__any=account_ids, period__gt=period)
+        .exclude(state=BillState.VOID)
+        .exclude(kind=BillKind.CREDIT_NOTE)
+        .order_by("period")
+        .values_list("account_id", "state", "period")
+    )
+    for account_id, state, later_period in rows:
+        found[account_id].setdefault(state, later_period)
+    return found
+
+
+def _reprice_later_bills(
+    actor: Principal, drafts: Sequence[Draft], bill_ids: Sequence[int],
+    later: dict[int, dict[str, str]],
+) -> None:  # fmt: skip
+    """Re-price the later issued bills of each account billed here out of order (its last
+    draft is the cause the re-pricing waits for)."""
+    from billing.bills.corrections import reprice_later
+
+    last: dict[int, int] = {}
+    for draft, bill_id in zip(drafts, bill_ids, strict=True):
+        if BillState.ISSUED in later.get(draft.account.pk, {}):
+            last[draft.account.pk] = bill_id
+    contexts: dict[str, RunContext] = {}
+    for bill in Bill.objects.filter(pk__any=list(last.values())):
+        reprice_later(actor, bill, bill, contexts)
 
 
 def revenue_component(component: str) -> str:

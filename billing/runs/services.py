@@ -49,7 +49,7 @@ from ledger.services import EntrySpec, customer_ledger_accounts, post_entries
 from tenancy.audit import AuditAction, record_audit
 from tenancy.bulk import allocate_ids
 from tenancy.calendar import calendar_overrides, is_working_day_in
-from tenancy.models import Site, Tenant
+from tenancy.models import ActorKind, Site, Tenant
 from tenancy.principal import Principal
 from verification.periods import period_bounds
 
@@ -77,6 +77,13 @@ def billable_accounts(site: Site, starts_on: date, ends_on: date) -> QuerySet[Ac
 
 def same_actor(actor: Principal, kind: str, actor_id: int | None) -> bool:
     return actor.kind == kind and actor.id == actor_id
+
+
+def refuse_integration(actor: Principal) -> None:
+    """Approvals are a person's: an API client is an integration that anyone with the right
+    to issue tokens could hold, so it would let one person be both pairs of eyes."""
+    if actor.kind == ActorKind.API_CLIENT:
+        raise FourEyesError(_("Approvals are made by staff, not by an API client."))
 
 
 def unbilled_accounts(site: Site, period: str) -> QuerySet[Account]:
@@ -242,6 +249,7 @@ def approve_run(actor: Principal, run_id: int) -> BillRun:
     """Approve a drafted run: the approver must not be who started it (four eyes)."""
     with transaction.atomic():
         run = BillRun.objects.select_for_update().get(pk=run_id)
+        refuse_integration(actor)
         if same_actor(actor, run.started_by_kind, run.started_by_id):
             raise FourEyesError(_("Nobody approves a bill run they started."))
         if run.state == RunState.RUNNING:
@@ -265,6 +273,8 @@ def start_approval(actor: Principal, run: BillRun) -> BillRun:
     """Approve the run now and issue its bills as a task once the approval commits."""
     from billing.tasks import issue_bill_run_task
 
+    if run.state == RunState.ISSUED:  # a second approval is a mistake, not a retry
+        raise ValidationError(_("The run is issued already."), code="issued")
     with transaction.atomic():
         run = approve_run(actor, run.pk)
         if run.state == RunState.ISSUING:

@@ -380,6 +380,7 @@ class Assignment:
     effective_from: date
     effective_to: date | None
     sites: tuple[int, ...] = ()  # a class's assignment limited to sites (none: every site)
+    utility: str = ""  # the tariff's (a class's assignment applies to that utility's accounts)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from billing.models import (
+    Bill,
     BillingSettings,
     CommonArea,
     CommonAreaMember,
+    OpeningBalance,
     Tariff,
     TariffAssignment,
     TariffVersion,
@@ -168,18 +170,22 @@ def _site_limits(assignment_ids: Sequence[int]) -> dict[int, set[int]]:
     return limits
 
 
-def class_assignments(site_id: int, customer_class: str | None = None) -> list[Assignment]:
+def class_assignments(
+    site_id: int, customer_class: str | None = None, utility: str | None = None
+) -> list[Assignment]:
     """The customer-class assignments that apply at a site: those for every site and those
-    limited to it (which win there)."""
-    rows = TariffAssignment.objects.filter(account__isnull=True)
+    limited to it (which win there), each with its tariff's utility."""
+    rows = TariffAssignment.objects.filter(account__isnull=True).select_related("tariff")
     if customer_class is not None:
         rows = rows.filter(customer_class=customer_class)
+    if utility is not None:
+        rows = rows.filter(tariff__utility=utility)
     found = list(rows)
     limits = _site_limits([a.pk for a in found])
     return [
         Assignment(
             a.tariff_id, None, a.customer_class, a.effective_from, a.effective_to,
-            tuple(sorted(limits.get(a.pk, ()))),
+            tuple(sorted(limits.get(a.pk, ()))), a.tariff.utility,
         )
         for a in found
         if not limits.get(a.pk) or site_id in limits[a.pk]
@@ -265,4 +271,14 @@ def create_common_area(
 def update_billing_settings(
     actor: Principal, settings: BillingSettings, changes: dict[str, Any]
 ) -> BillingSettings:
+    """Change the billing settings. The go-live date is fixed once anything was billed or an
+    opening balance imported: the order of every account's periods and the tier year of the
+    openings hang on it."""
+    moved = "go_live_on" in changes and changes["go_live_on"] != settings.go_live_on
+    if moved and (Bill.objects.exists() or OpeningBalance.objects.exists()):
+        raise ValidationError(
+            {"go_live_on": [_("The go-live date is fixed once bills are drafted or opening "
+                              "balances imported.")]},
+            code="go_live_fixed",
+        )  # fmt: skip
     return update_with_audit(actor, settings, changes, AuditAction.BILLING_SETTINGS_UPDATED)

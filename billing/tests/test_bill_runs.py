@@ -398,7 +398,8 @@ def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing: Billing
     starter = billing.world.client_for(billing.starter)
     own = starter.post("/api/v1/flagged-bills/bulk-approve/", {"ids": [flag.pk]})
     assert own.status_code == 400
-    assert own.json()["error"]["fields"]["ids"][0].startswith(f"{flag.pk}: ")
+    # The refusal names the bill by its number, as the clerk knows it.
+    assert own.json()["error"]["fields"]["ids"][0].startswith(f"{flag.bill.number}: ")
     assert Bill.dangerously_unscoped.get(pk=flag.bill_id).state == BillState.DRAFT
     response = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
     assert response.status_code == 200 and response.json()["state"] == "resolved"
@@ -406,3 +407,5 @@ def test_a_flagged_bill_is_listed_for_review_and_approved_there(billing: Billing
     assert Bill.dangerously_unscoped.get(pk=flag.bill_id).state == BillState.ISSUED
     again = alice.post(f"/api/v1/flagged-bills/{flag.pk}/approve/")
     assert again.status_code == 400
+    twice = alice.post(f"/api/v1/bill-runs/{run.pk}/approve/")
+    assert twice.status_code == 400 and twice.json()["error"]["code"] == "issued"

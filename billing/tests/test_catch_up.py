@@ -26,9 +26,9 @@ from billing.models import (
     BillState,
     OpeningBalance,
 )
-from billing.opening import import_opening
+from billing.opening import import_opening, rows_from_csv
 from billing.runs.numbers import is_valid_reference
-from billing.runs.services import open_bill_run, price_bill_run
+from billing.runs.services import approve_bill_run, open_bill_run, price_bill_run
 from billing.tariffs import services as tariff_services
 from billing.tests.test_bill_runs import Billing, balance
 from ledger.checks import check_ledger
@@ -396,3 +396,81 @@ def test_the_bill_reads_as_a_customer_reads_it_spans_history_and_meter_serial(
     assert "2025-12-15 – 2025-12-31" in text and "2026-01-01 – 2026-01-14" in text
     assert "近12期用量" in text and "2025-12" in text and "2800" in text and "600" in text
     assert meter.serial_number in text
+
+
+def test_billing_a_credited_earlier_period_again_reprices_the_later_bills_after_it(
+    billing: Billing,
+) -> None:
+    """August 2,000 kWh credited (September re-priced into tier 1: 1,000 × 0.4883 = 488.30),
+    then billed again by a supplementary run: September goes back to 494.30, as a credit note
+    and re-bill that wait for August's bill to be issued first."""
+    account = billing.account("2000", "2026-08")
+    billing.period(account, "1000", "2026-09")
+    billing.approve(billing.run("2026-08"))
+    billing.approve(billing.run("2026-09"))
+    second = billing.as_(billing.starter)
+    with billing.world.a.active():
+        note = credit_bill(billing.as_(billing.approver), _bill(account.pk, "2026-08"), "错")
+        for bill in [note, *Bill.objects.filter(cause=note).order_by("kind")]:
+            approve_bill(second, bill)
+    assert _bill(account.pk, "2026-09", BillKind.REBILL).total == D("488.30")
+    run = _supplementary(billing, "2026-08")
+    august = Bill.dangerously_unscoped.get(run=run)
+    repriced = Bill.dangerously_unscoped.filter(cause=august, kind=BillKind.REBILL).get()
+    assert (august.total, repriced.total) == (D("976.60"), D("494.30"))
+    with billing.world.a.active():
+        with pytest.raises(ValidationError) as early:
+            approve_bill(billing.as_(billing.approver), repriced)
+        assert early.value.code == "cause_pending"  # August's bill is not issued yet
+    billing.approve(run)
+    with billing.world.a.active():
+        for bill in Bill.objects.filter(cause=august).order_by("kind"):
+            approve_bill(billing.as_(billing.approver), bill)
+    assert balance(LedgerKind.RECEIVABLE, account) == D("976.60") + D("494.30")
+    assert check_ledger(billing.world.a.tenant) == []
+
+
+def test_a_class_tariff_prices_only_accounts_of_its_utility(billing: Billing) -> None:
+    world = billing.world
+    with world.a.active():
+        water = tariff_services.create_tariff(
+            world.a.system, code="WAT", name="居民水价", utility="water"
+        )
+        tariff_services.add_tariff_version(
+            world.a.system, water, effective_from=date(2020, 1, 1),
+            spec={"energy": {"kind": "flat", "price": "5.0000"}},
+        )  # fmt: skip
+        tariff_services.assign_tariff(
+            world.a.system, water, effective_from=date(2020, 1, 1),
+            customer_class="residential", sites=[billing.site],
+        )  # fmt: skip
+    account = billing.account("100")
+    billing.run()
+    assert _bill(account.pk, "2026-10").total == D("48.83")  # the electricity tariff still
+
+
+def test_a_csv_line_that_does_not_match_the_header_is_named(billing: Billing) -> None:
+    tenant = billing.world.a.tenant
+    account = billing.account("100")
+    with billing.world.a.active():
+        settings = BillingSettings.stored_for_tenant(tenant)
+        settings.go_live_on = date(2026, 9, 1)
+        settings.save()
+        rows = rows_from_csv(
+            f"account,arrears,tier_kwh\n{account.number},1,2,3\n{account.number}\n"
+        )
+        with pytest.raises(ValidationError) as refused:
+            import_opening(billing.world.a.system, tenant, rows)
+    assert refused.value.message_dict["rows"][0].startswith("第 2 行：有 4 个值，而表头有 3 列")
+    assert not OpeningBalance.dangerously_unscoped.exists()
+
+
+def test_an_api_client_never_approves_a_run(billing: Billing) -> None:
+    from tenancy.principal import Principal as P
+
+    billing.account("100")
+    run = billing.run()
+    client, _token = billing.world.a.api_client(("verifier", None))
+    with billing.world.a.active(), pytest.raises(ValidationError) as refused:
+        approve_bill_run(P.for_api_client(client), run.pk)
+    assert refused.value.code == "four_eyes"

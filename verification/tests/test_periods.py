@@ -256,3 +256,19 @@ def test_splitting_readings_across_periods_never_loses_or_doubles(
     ]
     whole = meter_consumption([meter], found, {}, bounds[0], bounds[-1], window).values["total"]
     assert sum(parts) == whole  # type: ignore[arg-type]
+
+
+def test_a_meter_installed_during_the_period_opens_on_its_first_reading(world: World) -> None:
+    """A new account between reading days: its meter, installed on 10 September, opens the
+    period on its first reading (there is none at the period's start to look for)."""
+    meter = _account_meter(world, installed_on=START.date() + timedelta(days=9))
+    lay(
+        meter,
+        [
+            {"taken_at": START + timedelta(days=9, hours=10), "total": "0.00"},
+            {"taken_at": END, "total": "75.50"},
+        ],
+    )
+    checks(meter)
+    period = _period(world, meter)
+    assert (period.status, period.total) == ("computed", Decimal("75.500"))

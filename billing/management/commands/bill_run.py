@@ -14,6 +14,7 @@ from tenancy.cli import progress_bar, resolve_tenant
 from tenancy.context import use_tenant
 from tenancy.models import Site, User
 from tenancy.principal import Principal
+from verification.periods import ensure_ended
 
 
 class Command(BaseCommand):
@@ -77,6 +78,7 @@ class Command(BaseCommand):
                             "issue", run, actor, chunk=options["chunk"], progress=self._issued
                         )
                 else:
+                    ensure_ended(site, options["period"])
                     run = open_bill_run(
                         actor,
                         site,
