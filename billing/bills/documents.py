@@ -27,6 +27,10 @@ REGISTER_NAMES = {
 }
 
 
+def _units() -> dict[str, str]:
+    return {"month": _("month"), "kVA": "kVA", "kW": "kW", "kWh": "kWh"}
+
+
 def _readings(bill: Bill, english: bool) -> list[dict[str, Any]]:
     """Previous and current readings per meter (by its serial number) and register."""
     serials = dict(
@@ -102,7 +106,7 @@ def bill_context(bill: Bill, language: str) -> dict[str, Any]:
             "text": line.label_en if english else line.label,
             "span": (line.starts_on, line.ends_on) if split else None,
             "quantity": line.quantity.normalize() if line.quantity % 1 else int(line.quantity),
-            "unit": line.unit,
+            "unit": _units().get(line.unit, line.unit),
             "unit_price": line.unit_price.normalize(),
             "amount": line.amount,
             "tax_rate": f"{(line.tax_rate * 100).normalize()}%",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
+
 from billing.tariffs.spec import (
     KWH,
     LABELS,
@@ -230,10 +232,13 @@ def price(
     """
     mtd = dict(month_to_date or {})
     if not segments:
-        raise PricingError("no tariff applies to the account in the period")
+        raise PricingError(_("no tariff applies to the account in the period"))
     for earlier, later in itertools.pairwise(segments):
         if earlier.ends_on != later.starts_on:
-            raise PricingError(f"no tariff applies from {earlier.ends_on} to {later.starts_on}")
+            raise PricingError(
+                _("no tariff applies from %(start)s to %(end)s")
+                % {"start": earlier.ends_on, "end": later.starts_on}
+            )
     recurring = month_to_date is None
     parts = _cut(segments, every_month=not recurring)
     days = [part.days for part in parts]
@@ -244,7 +249,9 @@ def price(
         for name, register in TOU_REGISTERS.items():
             value = usage.tou.get(register)
             if value is None:
-                raise PricingError("the tariff prices time of use but no TOU registers were read")
+                raise PricingError(
+                    _("the tariff prices time of use but no TOU registers were read")
+                )
             tou[name] = split_days(value, days)
     builder = _Builder(facts, vat_rate)
     ytd = dict(year_to_date or {})
@@ -299,7 +306,9 @@ def price(
         if spec.agency_prices is not None:
             agency = spec.agency_prices.get(period)
             if agency is None:
-                raise PricingError(f"no agency purchase price (代理购电) for {period}")
+                raise PricingError(
+                    _("no agency purchase price (代理购电) for %(period)s") % {"period": period}
+                )
             builder.add("agency_purchase", part, quantity, agency)
         if spec.funds_per_kwh:
             builder.add("funds", part, quantity, spec.funds_per_kwh)
@@ -317,7 +326,7 @@ def price(
             )
         if spec.capacity_per_kva is not None:
             if not facts.contracted_kva:
-                raise PricingError("a capacity charge needs the account's contracted kVA")
+                raise PricingError(_("a capacity charge needs the account's contracted kVA"))
             builder.add(
                 "capacity",
                 part,
@@ -328,7 +337,7 @@ def price(
             )
         if spec.demand_per_kw is not None:
             if usage.max_demand is None:
-                raise PricingError("a demand charge needs the recorded maximum demand")
+                raise PricingError(_("a demand charge needs the recorded maximum demand"))
             builder.add(
                 "demand",
                 part,
@@ -438,7 +447,7 @@ def tariff_segments(
     for left, right in itertools.pairwise(points):
         version = version_on(left)
         if version is None:
-            raise PricingError(f"no tariff applies to the account on {left}")
+            raise PricingError(_("no tariff applies to the account on %(day)s") % {"day": left})
         if segments and segments[-1].version_id == version.version_id:
             segments[-1] = replace(segments[-1], ends_on=right)
         else:

@@ -207,7 +207,7 @@ def test_demand_charge_by_recorded_maximum_demand() -> None:
     spec = {"energy": {"kind": "flat", "price": "0.6"}, "demand_charge_per_kw": "40"}
     result = priced(spec, Usage(D("1000"), max_demand=D("310")))
     assert result.total == D("13000.00")
-    with pytest.raises(PricingError, match="maximum demand"):
+    with pytest.raises(PricingError, match="最大需量"):
         priced(spec, Usage(D("1000")))
 
 
@@ -269,7 +269,7 @@ def test_an_account_assignment_wins_over_its_class() -> None:
         (date(2026, 9, 25), 1),
         (date(2026, 10, 1), 2),
     ]
-    with pytest.raises(PricingError, match="no tariff"):
+    with pytest.raises(PricingError, match="没有适用的电价"):
         tariff_segments(43, "commercial", *OCTOBER, assignments, versions)
 
 
