@@ -114,9 +114,10 @@ def run_wrk(
 FIELD_KEY = "YmVuY2gtb25seS1maWVsZC1rZXktbm90LWZvci11c2U="
 
 
-def production_env(database_url: str) -> dict[str, str]:
+def production_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
     """Production settings (``DJANGO_DEBUG=0``: no query log, the real security settings)
-    with throwaway secrets, for a benchmark's processes."""
+    with throwaway secrets, for a benchmark's processes; Redis at ``redis_url`` when given (a
+    benchmark that empties its broker takes a database of its own), else ``REDIS_URL``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env.update(
         DJANGO_DEBUG="0",
@@ -124,7 +125,7 @@ def production_env(database_url: str) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_FIELD_ENCRYPTION_KEY=FIELD_KEY,
         DATABASE_URL=database_url,
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        REDIS_URL=redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
         BARS_THROTTLE_PRINCIPAL="100000000/min",
         BARS_LOG_LEVEL="ERROR",
         PYTHONDONTWRITEBYTECODE="1",

@@ -55,11 +55,14 @@ class BlockDecoder:
                 self.swapped.append((spec, spec.address - block.address))
             else:
                 layout.append(spec)
-        fmt, position, self.fields = ">", block.address, []
+        fmt, position = ">", block.address
+        self.fields: list[tuple[str, Decimal | None, bool]] = []  # name, scale unless 1, float
         for spec in layout:
             fmt += "x" * 2 * (spec.address - position) + _FORMATS[spec.type][1]
             position = spec.address + spec.words
-            self.fields.append((spec.name, spec.scale, spec.type == "FLOAT32"))
+            # Multiplying by a scale of exactly 1 changes nothing, not even the exponent.
+            scale = None if spec.scale.as_tuple() == (0, (1,), 0) else spec.scale
+            self.fields.append((spec.name, scale, spec.type == "FLOAT32"))
         fmt += "x" * 2 * (block.address + block.count - position)
         self.struct = struct.Struct(fmt)
         self.words = struct.Struct(f">{block.count}H")
@@ -68,10 +71,10 @@ class BlockDecoder:
         if len(registers) < self.count:
             raise ValueError(f"expected {self.count} registers, got {len(registers)}")
         raws = self.struct.unpack(self.words.pack(*registers[: self.count]))
-        values = {
-            name: (Decimal(format(raw, ".7g")) if is_float else Decimal(raw)) * scale
-            for (name, scale, is_float), raw in zip(self.fields, raws, strict=True)
-        }
+        values = {}
+        for (name, scale, is_float), raw in zip(self.fields, raws, strict=True):
+            value = Decimal(format(raw, ".7g")) if is_float else Decimal(raw)
+            values[name] = value if scale is None else value * scale
         for spec, offset in self.swapped:
             values[spec.name] = decode_value(spec, registers[offset : offset + spec.words])
         return values

@@ -30,7 +30,6 @@ from gateway_bridge.codec import decode_block, decode_value, encode_value
 from metering.meter_profiles import MeterProfile, WriteSpec
 
 BACKOFF_SECONDS = 0.05
-STAGGER_SECONDS = 0.05
 # Exception codes worth asking again: device failure, busy, gateway target did not answer.
 RETRYABLE_EXCEPTIONS = {0x04, 0x06, 0x0B}
 
@@ -66,6 +65,10 @@ class GatewayTarget:
     timeout_s: float
     retries: int
     meters: tuple[MeterTarget, ...]
+    # For the round's record, not for polling: the gateway's active meters, and how many of
+    # them already had a reading for the slot when the round was planned.
+    meters_active: int = 0
+    meters_already_read: int = 0
 
 
 @dataclass
@@ -338,19 +341,20 @@ async def poll_gateways(
     done = 0
     total = len(targets)
 
-    async def one(index: int, target: GatewayTarget) -> GatewayResult:
+    # Every gateway starts at once. A gateway's next request leaves as soon as its answer is
+    # handled, so the first answers come back spread over the time it took to handle them, and
+    # stay spread. Spreading the starts on purpose (50 ms, tried) delayed the last gateway by as
+    # much and cost every answer a wake-up of its own, in the bridge and in whatever serves the
+    # gateways: about 25 µs of CPU a reading more, for no shorter round.
+    async def one(target: GatewayTarget) -> GatewayResult:
         nonlocal done
-        # Gateways started in the same instant answer in the same instant, round after round,
-        # and the last of each burst waits for all the others to be handled: spreading the
-        # starts over a few milliseconds breaks the lockstep.
-        await asyncio.sleep(STAGGER_SECONDS * index / max(total, 1))
         result = await poll_gateway(target, on_read)
         done += 1
         if progress is not None:
             progress(done, total)
         return result
 
-    return list(await asyncio.gather(*(one(i, target) for i, target in enumerate(targets))))
+    return list(await asyncio.gather(*(one(target) for target in targets)))
 
 
 def command_words(write: WriteSpec, value: Decimal) -> tuple[int, ...]:

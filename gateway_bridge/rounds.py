@@ -3,8 +3,9 @@
 A round reads every active meter of a site's gateways for one scheduled slot. The database
 work is set-based on both sides: one query plans a shard of gateways, and the results are
 written in bulk (readings four times a second while the round goes on, then events and
-per-gateway counts), never a query per reading. The slot is an argument, so a round that is
-retried or redelivered writes the same rows, once.
+per-gateway counts, written while the last readings are stored), never a query per reading.
+Validation is handed over once every reading of the round is stored. The slot is an argument,
+so a round that is retried or redelivered writes the same rows, once.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from gateway_bridge.poller import (
@@ -101,12 +101,13 @@ def plan_shard(
         for gateway in Gateway.objects.filter(pk__in=gateway_ids, is_active=True)
     }
     meters_by_gateway: dict[int, list[tuple[int, int, str, str]]] = defaultdict(list)
-    for gateway_id, *meter in (
+    for gateway_id, meter_id, unit_id, serial_number, profile in (
         Meter.objects.filter(gateway_id__in=gateways, status=MeterStatus.ACTIVE)
         .order_by("gateway_id", "unit_id")
         .values_list("gateway_id", "id", "unit_id", "serial_number", "profile")
     ):
-        meters_by_gateway[gateway_id].append(cast(tuple[int, int, str, str], tuple(meter)))
+        # A meter on a gateway has a unit id (the check constraint meter_on_gateway_has_unit_id).
+        meters_by_gateway[gateway_id].append((meter_id, cast(int, unit_id), serial_number, profile))
     already_read: set[int] = set()
     if read and slot is not None:
         already_read = set(
@@ -126,18 +127,25 @@ def plan_shard(
     targets = []
     for gateway_id, gateway in gateways.items():
         meters = []
-        for meter_id, unit_id, serial_number, profile in meters_by_gateway.get(gateway_id, []):
-            command = open_commands.get(meter_id)
+        active = meters_by_gateway.get(gateway_id, [])
+        read_before = 0
+        for meter_id, unit_id, serial_number, profile in active:
+            command = open_commands.get(meter_id) if open_commands else None
             command_target = _command_target(command, command.meter) if command else None
-            to_read = read and meter_id not in already_read
+            to_read = read
+            if meter_id in already_read:
+                read_before += 1
+                to_read = False
             if not to_read and command_target is None:
                 continue
+            if profile not in profiles:
+                profiles[profile] = get_profile(profile)
             meters.append(
                 MeterTarget(
                     meter_id,
                     unit_id,
                     serial_number,
-                    profiles.get(profile) or profiles.setdefault(profile, get_profile(profile)),
+                    profiles[profile],
                     read=to_read,
                     command=command_target,
                 )
@@ -152,6 +160,8 @@ def plan_shard(
                 gateway.timeout_ms / 1000,
                 gateway.retries,
                 tuple(meters),
+                meters_active=len(active),
+                meters_already_read=read_before,
             )
         )
     pending = [c for c in open_commands.values() if c.state == CommandState.PENDING]
@@ -176,9 +186,22 @@ class RoundSummary:
     commands_failed: int
 
 
+_COLUMN_NAMES = frozenset(READING_COLUMNS)
+
+
 def reading_row(target: GatewayTarget, slot: datetime, read: MeterRead) -> ReadingRow:
-    values = dict(read.values)
-    relay_state = values.pop("relay_state", "")
+    """A read as a row to store: reading columns apart, the relay's state, the rest in
+    ``extra`` (called for every reading of a round, so one pass over the values)."""
+    columns: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    relay_state = ""
+    for name, value in read.values.items():
+        if name in _COLUMN_NAMES:
+            columns[name] = value
+        elif name == "relay_state":
+            relay_state = value
+        else:
+            extra[name] = str(value)
     return ReadingRow(
         meter_id=read.meter_id,
         site_id=target.site_id,
@@ -186,9 +209,9 @@ def reading_row(target: GatewayTarget, slot: datetime, read: MeterRead) -> Readi
         taken_at=slot,
         read_at=read.read_at,
         source=ReadingSource.POLLED,
-        values={k: v for k, v in values.items() if k in READING_COLUMNS},
+        values=columns,
         relay_state=relay_state,
-        extra={k: str(v) for k, v in values.items() if k not in READING_COLUMNS},
+        extra=extra,
     )
 
 
@@ -206,6 +229,7 @@ class ReadingWriter:
         self.slot = slot
         self.pending: list[ReadingRow] = []
         self.outcomes: list[StoreOutcome] = []
+        self.last_batch: Future[list[StoreOutcome]] | None = None
         background = not transaction.get_connection().in_atomic_block
         self.executor = ThreadPoolExecutor(1, "reading-writer") if background else None
 
@@ -225,14 +249,27 @@ class ReadingWriter:
         loop = asyncio.get_running_loop()
         self.outcomes.extend(await loop.run_in_executor(self.executor, self._store, rows))
 
+    def hand_over_rest(self) -> None:
+        """Give what was read since the last flush to the writer thread without waiting for it
+        (the round's own record is written meanwhile); ``finish`` waits for it."""
+        if self.executor is None or not self.pending:
+            return
+        rows, self.pending = self.pending, []
+        self.last_batch = self.executor.submit(self._store, rows)
+
     def finish(self) -> None:
-        """Store what is left, once the event loop is done; release the writer thread."""
-        if self.pending:
-            rows, self.pending = self.pending, []
-            self.outcomes.extend(self._store(rows))
-        if self.executor is not None:
-            self.executor.submit(lambda: connection.close()).result()  # its own connection
-            self.executor.shutdown()
+        """Wait for the last batch and store what is left, once the event loop is done;
+        release the writer thread."""
+        try:
+            if self.last_batch is not None:
+                self.outcomes.extend(self.last_batch.result())
+            if self.pending:
+                rows, self.pending = self.pending, []
+                self.outcomes.extend(self._store(rows))
+        finally:
+            if self.executor is not None:
+                self.executor.submit(lambda: connection.close()).result()  # its own connection
+                self.executor.shutdown()
 
 
 async def _poll_and_write(
@@ -243,18 +280,29 @@ async def _poll_and_write(
     polling = asyncio.ensure_future(poll_gateways(targets, progress, writer.add))
     while not polling.done():
         await asyncio.wait([polling], timeout=FLUSH_SECONDS)
-        await writer.flush()
+        if not polling.done():
+            await writer.flush()
+    writer.hand_over_rest()
     return polling.result()
 
 
-def store_results(
+@dataclass
+class RoundRecord:
+    """What writing a round's record found: failures recorded, commands settled."""
+
+    failures: int
+    commands_confirmed: int
+    commands_failed: int
+
+
+def record_results(
     tenant: Tenant,
     slot: datetime,
+    targets: Sequence[GatewayTarget],
     results: Sequence[GatewayResult],
-    outcomes: Sequence[StoreOutcome] = (),
     *,
     polled: bool = True,
-) -> RoundSummary:
+) -> RoundRecord:
     """Write the rest of a round (its readings are stored as they come, by ``ReadingWriter``):
     failures as meter events, per-gateway counts for a polling round, commands' outcomes."""
     system = Principal.system(tenant, BRIDGE)
@@ -274,9 +322,17 @@ def store_results(
         ]
         MeterEvent.objects.bulk_create(events)
         if polled:
-            _store_poll_rounds(tenant, slot, results)
-            send_task_after_commit(VALIDATE_READINGS, {"tenant_id": tenant.pk})
+            _store_poll_rounds(tenant, slot, targets, results)
     confirmed, failed = _store_command_outcomes(system, results)
+    return RoundRecord(len(events), confirmed, failed)
+
+
+def summarise(
+    slot: datetime,
+    results: Sequence[GatewayResult],
+    record: RoundRecord,
+    outcomes: Sequence[StoreOutcome] = (),
+) -> RoundSummary:
     statuses = [outcome.status for outcome in outcomes]
     return RoundSummary(
         slot=slot,
@@ -286,26 +342,22 @@ def store_results(
         stored=statuses.count("stored"),
         duplicates=statuses.count("duplicate"),
         conflicts=statuses.count("conflict"),
-        failures=len(events),
-        commands_confirmed=confirmed,
-        commands_failed=failed,
+        failures=record.failures,
+        commands_confirmed=record.commands_confirmed,
+        commands_failed=record.commands_failed,
     )
 
 
-def _store_poll_rounds(tenant: Tenant, slot: datetime, results: Sequence[GatewayResult]) -> None:
-    """One row per gateway and slot. The meters read are counted from the stored readings, so
-    a redelivered round that read only the rest still reports the whole gateway."""
-    gateway_ids = [result.gateway_id for result in results]
-    read_counts = dict(
-        Reading.objects.filter(taken_at=slot, meter__gateway_id__in=gateway_ids)
-        .values_list("meter__gateway_id")
-        .annotate(count=Count("id"))
-    )
-    active = dict(
-        Meter.objects.filter(gateway_id__in=gateway_ids, status=MeterStatus.ACTIVE)
-        .values_list("gateway_id")
-        .annotate(count=Count("id"))
-    )
+def _store_poll_rounds(
+    tenant: Tenant,
+    slot: datetime,
+    targets: Sequence[GatewayTarget],
+    results: Sequence[GatewayResult],
+) -> None:
+    """One row per gateway and slot. The meters read are those that had a reading for the slot
+    when the round was planned plus those this round read, so a redelivered round that read
+    only the rest still reports the whole gateway (and no query counts them again)."""
+    planned = {target.gateway_id: target for target in targets}
     PollRound.objects.bulk_create(
         [
             PollRound(
@@ -315,8 +367,8 @@ def _store_poll_rounds(tenant: Tenant, slot: datetime, results: Sequence[Gateway
                 slot=slot,
                 started_at=result.started_at,
                 finished_at=result.finished_at or result.started_at,
-                meters_total=active.get(result.gateway_id, 0),
-                meters_read=read_counts.get(result.gateway_id, 0),
+                meters_total=planned[result.gateway_id].meters_active,
+                meters_read=planned[result.gateway_id].meters_already_read + result.meters_read,
                 requests=result.requests,
                 failed_requests=result.failed_requests,
                 response_ms_total=result.response_seconds * 1000,
@@ -375,20 +427,28 @@ def run_round(
     slot: datetime,
     progress: Callable[[int, int], None] | None = None,
 ) -> RoundSummary:
+    """Poll a shard for a slot and store it; the readings are handed to validation once all
+    are stored."""
     targets = plan_shard(gateway_ids, slot=slot)
     writer = ReadingWriter(tenant, slot)
     try:
         results = asyncio.run(_poll_and_write(targets, writer, progress))
+        # Written while the writer's thread stores the last readings (the counts it writes come
+        # from the plan and the poller, not from the readings table).
+        record = record_results(tenant, slot, targets, results)
     finally:
         writer.finish()
-    return store_results(tenant, slot, results, writer.outcomes)
+    send_task_after_commit(VALIDATE_READINGS, {"tenant_id": tenant.pk})
+    return summarise(slot, results, record, writer.outcomes)
 
 
 def run_commands(tenant: Tenant, gateway_id: int) -> RoundSummary:
     """Send the open commands of one gateway now, between the poller's reads on its bus."""
     targets = plan_shard([gateway_id], read=False)
     results = asyncio.run(poll_gateways(targets))
-    return store_results(tenant, timezone.now(), results, polled=False)
+    moment = timezone.now()
+    record = record_results(tenant, moment, targets, results, polled=False)
+    return summarise(moment, results, record)
 
 
 def claim_round(site: Site, slot: datetime, gateways: int) -> bool:
