@@ -134,6 +134,8 @@ class AccountSerializer(TenantModelSerializer):
         validators=[validate_account_number],
         help_text=_("Digits with a Luhn check digit; left out, the next number is given."),
     )
+    # get_fields below changes only what may be written: every account shows the same fields.
+    fixed_representation = True
 
     class Meta:
         model = Account
@@ -174,6 +176,7 @@ class AccountViewSet(CreateReadUpdateTenantViewSet):
     serializer_class = AccountSerializer
     lookup_field = "number"
     lookup_value_regex = r"[^/]+"
+    prepared_detail_lookup = True  # the hottest integration call: see TenantViewSet.get_object
     filterset_fields = [
         "site",
         "customer",

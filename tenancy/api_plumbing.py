@@ -12,8 +12,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django_filters import FilterSet
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.settings import api_settings
@@ -23,9 +27,10 @@ from tenancy import fastcache
 from tenancy.throttling import current_window
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from typing import IO
 
+    from rest_framework.renderers import BaseRenderer
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
@@ -83,6 +88,103 @@ class StrictJSONParser(JSONParser):
             )
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(_("Malformed JSON: %(error)s") % {"error": exc}) from exc
+
+
+class JSONFirstContentNegotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, answered at once for what integrations send.
+
+    A request with no ``Accept`` header, with ``*/*`` or with exactly the first renderer's media
+    type, and no format override (suffix or ``?format=``), gets the first renderer and its media
+    type: what DRF's loop over the parsed, precedence-ordered media types returns for it, without
+    parsing them (30 µs a request). Everything else goes through DRF's loop, 406 included.
+    """
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        offered = list(renderers)
+        accept = request.META.get("HTTP_ACCEPT", "*/*")
+        if (
+            offered
+            and not format_suffix
+            and accept in ("*/*", offered[0].media_type)
+            and not request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        ):
+            return offered[0], offered[0].media_type
+        return super().select_renderer(request, offered, format_suffix)
+
+
+_FILTERSET_OWN = ("__init__", "qs", "filter_queryset", "get_form_class", "form", "is_valid")
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, without its per-request work when nothing is filtered.
+
+    - A view with ``filterset_fields`` got a new filter set *class* built on every request
+      (0.3 ms on the account list); here it is built once per view class and model.
+    - A list request that sets no filter (only the paginator's parameters) is answered with the
+      queryset as it is, without making the filter set (deep copies of every filter, a form, its
+      validation: 0.75 ms). That is what the filter set would have returned: with no data, every
+      filter of django-filter's own is skipped and a form of optional fields is valid. So this is
+      done only for filter sets that keep django-filter's own behaviour (its filter set methods,
+      its own ``filter`` on every filter, no required filter) and have no filter that could read
+      one of the parameters present. Anything else goes through django-filter.
+    """
+
+    _classes: dict[tuple[type, type], type[FilterSet] | None] = {}
+    _inert: dict[type, bool] = {}
+
+    def get_filterset_class(self, view: Any, queryset: QuerySet | None = None) -> Any:
+        if getattr(view, "filterset_class", None) or queryset is None:
+            return super().get_filterset_class(view, queryset)
+        key = (type(view), queryset.model)
+        if key not in self._classes:
+            self._classes[key] = super().get_filterset_class(view, queryset)
+        return self._classes[key]
+
+    def filter_queryset(self, request: Any, queryset: QuerySet, view: Any) -> QuerySet:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
+            return queryset
+        params = set(request.query_params)
+        if params <= _paging_parameters(view) and self._inert_without_data(filterset_class, params):
+            return queryset.all()
+        return super().filter_queryset(request, queryset, view)
+
+    def _inert_without_data(self, filterset_class: type[FilterSet], params: set[str]) -> bool:
+        inert = self._inert.get(filterset_class)
+        if inert is None:
+            filters = filterset_class.base_filters.values()
+            inert = self._inert[filterset_class] = all(
+                _from_django_filter(getattr(filterset_class, name)) for name in _FILTERSET_OWN
+            ) and all(
+                _from_django_filter(type(one).filter) and not one.extra.get("required")
+                for one in filters
+            )
+        names = filterset_class.base_filters.keys()
+        return inert and not any(
+            param == name or param.startswith(f"{name}_") for param in params for name in names
+        )
+
+
+def _from_django_filter(method: Any) -> bool:
+    function = getattr(method, "fget", method)  # a property's getter
+    return getattr(function, "__module__", "").startswith("django_filters.")
+
+
+def _paging_parameters(view: Any) -> set[str]:
+    paginator = getattr(view, "paginator", None)
+    names = {
+        getattr(paginator, attribute, None)
+        for attribute in (
+            "cursor_query_param",
+            "page_query_param",
+            "page_size_query_param",
+            "limit_query_param",
+            "offset_query_param",
+        )
+    }
+    return {name for name in names if name}
 
 
 class IdCursorPagination(CursorPagination):

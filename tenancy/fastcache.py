@@ -3,7 +3,13 @@
 Django's Redis cache builds a new client object for every call, which costs more than the
 round trip on a request that does little else. This module keeps one client per process (redis-py
 clients are thread-safe and pool their connections) and stores JSON. Without ``REDIS_URL``
-(the single-process demo and the SQLite tests) it falls back to Django's cache.
+(the single-process demo and the SQLite tests) it falls back to Django's cache, where the JSON
+is stored as text, so both give callers the same stored form.
+
+The token lookup and the throttle counter of every API request go in one write and one read
+(``get_and_count``): the three commands (GET, INCR, EXPIRE) sent on one pooled connection
+without redis-py's ``Pipeline`` object, whose bookkeeping cost 20 µs a request of the 57 µs the
+round trip took in Python.
 """
 
 from __future__ import annotations
@@ -31,18 +37,21 @@ def _key(key: str) -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:fast:{key}"
 
 
-def get_json(key: str) -> Any | None:
+def get_raw(key: str) -> bytes | str | None:
+    """The JSON text stored under ``key``, undecoded."""
     client = redis_client()
-    if client is None:
-        return cache.get(_key(key))
-    raw = client.get(_key(key))
+    return cache.get(_key(key)) if client is None else client.get(_key(key))
+
+
+def get_json(key: str) -> Any | None:
+    raw = get_raw(key)
     return json.loads(raw) if raw is not None else None
 
 
 def set_json(key: str, value: Any, seconds: int) -> None:
     client = redis_client()
     if client is None:
-        cache.set(_key(key), value, seconds)
+        cache.set(_key(key), json.dumps(value), seconds)
     else:
         client.set(_key(key), json.dumps(value), ex=seconds)
 
@@ -69,14 +78,41 @@ def count_in_window(key: str, seconds: int) -> int:
     return int(pipe.execute()[0])
 
 
-def get_json_and_count(key: str, counter: str, seconds: int) -> tuple[Any | None, int]:
-    """``get_json(key)`` and ``count_in_window(counter, seconds)`` in one round trip."""
+def get_and_count(key: str, counter: str, seconds: int) -> tuple[bytes | str | None, int]:
+    """The stored JSON text under ``key`` (undecoded: callers that see the same text again can
+    skip decoding it) and ``count_in_window(counter, seconds)``, in one round trip."""
     client = redis_client()
     if client is None:
-        return get_json(key), count_in_window(counter, seconds)
-    pipe = client.pipeline(transaction=False)
-    pipe.get(_key(key))
-    pipe.incr(_key(counter))
-    pipe.expire(_key(counter), seconds)
-    raw, count, _expiry_set = pipe.execute()
-    return (json.loads(raw) if raw is not None else None), int(count)
+        return cache.get(_key(key)), count_in_window(counter, seconds)
+    counter_key = _key(counter)
+    raw, count, _expiry_set = _round_trip(
+        client, ("GET", _key(key)), ("INCR", counter_key), ("EXPIRE", counter_key, seconds)
+    )
+    return raw, int(count)
+
+
+def _round_trip(client: redis.Redis, *commands: tuple[Any, ...]) -> list[Any]:
+    """Send ``commands`` in one write on a pooled connection and read their replies in order.
+
+    As redis-py's pipeline does, a connection or timeout error is retried under the client's
+    retry policy on a reconnected socket; a connection that fails any other way (a command's
+    error reply, an interruption) is disconnected before it goes back to the pool, so no unread
+    reply is ever left on a pooled socket for the next caller to read as its own.
+    """
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    packed = connection.pack_commands(commands)
+
+    def send_and_read() -> list[Any]:
+        connection.send_packed_command(packed)
+        return [connection.read_response() for _command in commands]
+
+    try:
+        return connection.retry.call_with_retry(
+            send_and_read, lambda _error: connection.disconnect()
+        )
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)

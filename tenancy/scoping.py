@@ -9,7 +9,9 @@ query is compiled, which is the one place every read goes through: iteration, ``
   lazy and picks up the tenant of the request that evaluates it;
 - evaluating one with no current tenant raises ``TenantNotSet`` (fail closed);
 - ``update()`` and ``delete()`` turn the query into Django's update and delete queries, which
-  are not ours, so they apply the filter to the query first.
+  are not ours, so they apply the filter to the query first;
+- a ``PreparedLookup`` (the hottest detail reads) keeps the SQL a scoped query compiled to, the
+  tenant filter included, and binds the current tenant's id each time it runs.
 
 The explicitly named ``unscoped`` manager on each model is for system code (migrations,
 operator commands, authentication); every use of it is visible in review. Django's base
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from django.db import models
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import connections, models
 from django.db.models.sql import Query
 from django.utils import timezone
 
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
 
-from tenancy.context import get_current_tenant
+from tenancy.context import get_current_tenant, reset_current_tenant, set_current_tenant
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -103,6 +106,136 @@ TenantManager = models.Manager.from_queryset(TenantQuerySet)
 
 def is_tenant_scoped(queryset: models.QuerySet) -> bool:
     return isinstance(queryset.query, TenantScopedQuery)
+
+
+class _SentinelTenant:
+    """Stands in for the current tenant while a prepared lookup compiles its SQL."""
+
+    pk = -(2**62) + 7
+
+
+_TEXT_FIELDS = frozenset({"CharField", "SlugField", "TextField"})
+_INTEGER_FIELDS = frozenset(
+    {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField"}
+)
+
+
+_VALUE_SENTINELS: dict[type, Any] = {str: "\x00prepared-lookup-value\x00", int: -(2**62) + 11}
+_TENANT_SLOT, _VALUE_SLOT = object(), object()
+
+
+class PreparedLookup:
+    """One object of a scoped queryset found by a field unique in the tenant, from SQL compiled
+    once instead of on every request.
+
+    Building and compiling a Django query costs more CPU than PostgreSQL takes to answer it: of
+    the 0.45 ms an account lookup by number spent in ``QuerySet.get()``, 0.35 ms was Python
+    (filter, clone, the tenant filter, SQL compilation, converters). A prepared lookup compiles
+    the queryset once, with stand-ins for the tenant id and the looked-up value, remembers where
+    they went among the parameters, and ``find`` only binds parameters, runs the SQL and builds
+    the instance as ``ModelIterable`` does (the fields' database converters, ``Model.from_db``).
+
+    The tenant filter is the scoped query's own (``TenantScopedQuery`` adds it while compiling,
+    as for every read), and ``find`` binds the **current** tenant's id each time: with none set
+    it raises ``TenantNotSet``, exactly as evaluating the queryset would (fail closed). A
+    queryset that is not tenant-scoped cannot be prepared. Everything else in the queryset
+    (the site filter) is compiled in as it was: a caller keys its prepared lookups by whatever
+    went into the queryset besides the tenant (``TenantViewSet`` keys them by the site scope).
+    """
+
+    def __init__(self, queryset: models.QuerySet, field_name: str) -> None:
+        model = queryset.model
+        field = model._meta.pk if field_name == "pk" else model._meta.get_field(field_name)
+        if field.get_internal_type() not in _TEXT_FIELDS | _INTEGER_FIELDS:
+            raise ImproperlyConfigured(f"cannot prepare a lookup by {model.__name__}.{field_name}")
+        if not _unique_in_tenant(model, field):
+            raise ImproperlyConfigured(f"{model.__name__}.{field_name} is not unique in a tenant")
+        if not is_tenant_scoped(queryset):
+            raise ImproperlyConfigured(f"{model.__name__}: only a scoped queryset is prepared")
+        sentinel = _VALUE_SENTINELS[str if field.get_internal_type() in _TEXT_FIELDS else int]
+        probe = queryset.filter(**{field_name: sentinel}).order_by()
+        token = set_current_tenant(cast("Any", _SentinelTenant))
+        try:
+            compiler = probe.query.get_compiler(using=probe.db)
+            sql, params = compiler.as_sql()
+        finally:
+            reset_current_tenant(token)
+        slots = [
+            _TENANT_SLOT
+            if param == _SentinelTenant.pk
+            else _VALUE_SLOT
+            if param == sentinel
+            else param
+            for param in params
+        ]
+        klass_info = compiler.klass_info or {}
+        if (
+            slots.count(_TENANT_SLOT) != 1
+            or slots.count(_VALUE_SLOT) != 1
+            or klass_info.get("related_klass_infos")
+            or compiler.annotation_col_map
+            or klass_info.get("model") is not model
+        ):
+            raise ImproperlyConfigured(f"{model.__name__}: this queryset cannot be prepared")
+        select_fields = klass_info["select_fields"]
+        self.model = model
+        self.field = field
+        self.using = probe.db
+        self.sql = sql
+        self.slots = slots
+        self.start, self.end = select_fields[0], select_fields[-1] + 1
+        self.attnames = [
+            column[0].target.attname for column in compiler.select[self.start : self.end]
+        ]
+        self.converters = [
+            (position, converters, expression)
+            for position, (converters, expression) in compiler.get_converters(
+                [column[0] for column in compiler.select[: compiler.col_count]]
+            ).items()
+        ]
+
+    def find(self, value: Any) -> models.Model | None:
+        """The current tenant's object whose field is ``value``, or ``None``. A value the field
+        cannot take (letters for an id) finds nothing, as DRF's ``get_object_or_404`` has it."""
+        tenant_id = get_current_tenant().pk
+        connection = connections[self.using]
+        try:
+            value = self.field.get_db_prep_value(
+                self.field.get_prep_value(value), connection, prepared=True
+            )
+        except (TypeError, ValueError, ValidationError):
+            return None
+        params: list[Any] = [
+            tenant_id if slot is _TENANT_SLOT else value if slot is _VALUE_SLOT else slot
+            for slot in self.slots
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchmany(2)
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise self.model.MultipleObjectsReturned(f"more than one {self.model.__name__}")
+        row = rows[0]
+        if self.converters:
+            row = list(row)
+            for position, converters, expression in self.converters:
+                converted = row[position]
+                for converter in converters:
+                    converted = converter(converted, expression, connection)
+                row[position] = converted
+        return self.model.from_db(self.using, self.attnames, row[self.start : self.end])
+
+
+def _unique_in_tenant(model: type[models.Model], field: models.Field) -> bool:
+    if field.primary_key or field.unique:
+        return True
+    return any(
+        isinstance(constraint, models.UniqueConstraint)
+        and constraint.condition is None
+        and set(constraint.fields) == {"tenant", field.name}
+        for constraint in model._meta.constraints
+    )
 
 
 class TenantOwned(models.Model):
