@@ -25,6 +25,7 @@ from billing.models import (
     BillRun,
     BillState,
     OpeningBalance,
+    Tariff,
 )
 from billing.opening import import_opening, rows_from_csv
 from billing.runs.numbers import is_valid_reference
@@ -33,6 +34,7 @@ from billing.tariffs import services as tariff_services
 from billing.tests.test_bill_runs import Billing, balance
 from ledger.checks import check_ledger
 from ledger.models import LedgerKind
+from tenancy.models import Site
 from tests.world import World
 from verification.models import PeriodConsumption, VerificationItem
 from verification.periods import compute_periods
@@ -54,6 +56,23 @@ def _bill(account_id: int, period: str, kind: str = BillKind.BILL) -> Bill:
     return Bill.dangerously_unscoped.exclude(state=BillState.VOID).get(
         account_id=account_id, period=period, kind=kind
     )
+
+
+def _class_tariff(world: World, code: str, utility: str, price: str, site: Site) -> Tariff:
+    """A flat tariff for the residential class, limited to ``site``, from 2020."""
+    with world.a.active():
+        tariff = tariff_services.create_tariff(
+            world.a.system, code=code, name=code, utility=utility
+        )
+        tariff_services.add_tariff_version(
+            world.a.system, tariff, effective_from=date(2020, 1, 1),
+            spec={"energy": {"kind": "flat", "price": price}},
+        )  # fmt: skip
+        tariff_services.assign_tariff(
+            world.a.system, tariff, effective_from=date(2020, 1, 1),
+            customer_class="residential", sites=[site],
+        )  # fmt: skip
+    return tariff
 
 
 def _supplementary(billing: Billing, period: str) -> BillRun:
@@ -315,23 +334,12 @@ def test_a_class_tariff_limited_to_a_site_wins_there_and_accounts_are_assigned_i
 ) -> None:
     world = billing.world
     other_site = world.a.sites[1]
-    with world.a.active():
-        flat = tariff_services.create_tariff(
-            world.a.system, code="FLAT2", name="二号园区", utility="electricity"
-        )
-        tariff_services.add_tariff_version(
-            world.a.system, flat, effective_from=date(2020, 1, 1),
-            spec={"energy": {"kind": "flat", "price": "0.6000"}},
-        )  # fmt: skip
+    flat = _class_tariff(world, "FLAT2", "electricity", "0.6000", other_site)
+    with world.a.active(), pytest.raises(ValidationError, match="重叠"):
         tariff_services.assign_tariff(
-            world.a.system, flat, effective_from=date(2020, 1, 1),
+            world.a.system, flat, effective_from=date(2025, 1, 1),
             customer_class="residential", sites=[other_site],
         )  # fmt: skip
-        with pytest.raises(ValidationError, match="重叠"):
-            tariff_services.assign_tariff(
-                world.a.system, flat, effective_from=date(2025, 1, 1),
-                customer_class="residential", sites=[other_site],
-            )  # fmt: skip
     here = billing.account("100")
     there = Billing(world, other_site)
     away = there.account("100")
@@ -432,18 +440,7 @@ def test_billing_a_credited_earlier_period_again_reprices_the_later_bills_after_
 
 def test_a_class_tariff_prices_only_accounts_of_its_utility(billing: Billing) -> None:
     world = billing.world
-    with world.a.active():
-        water = tariff_services.create_tariff(
-            world.a.system, code="WAT", name="居民水价", utility="water"
-        )
-        tariff_services.add_tariff_version(
-            world.a.system, water, effective_from=date(2020, 1, 1),
-            spec={"energy": {"kind": "flat", "price": "5.0000"}},
-        )  # fmt: skip
-        tariff_services.assign_tariff(
-            world.a.system, water, effective_from=date(2020, 1, 1),
-            customer_class="residential", sites=[billing.site],
-        )  # fmt: skip
+    _class_tariff(world, "WAT", "water", "5.0000", billing.site)
     account = billing.account("100")
     billing.run()
     assert _bill(account.pk, "2026-10").total == D("48.83")  # the electricity tariff still
