@@ -237,7 +237,7 @@ class BillRunSerializer(serializers.ModelSerializer):
         model = BillRun
         fields = [
             "id", "site", "period", "supplementary", "state", "total", "done", "progress",
-            "bills", "flagged", "issued", "held_back", "amount", "started_by_label",
+            "bills", "flagged", "issued", "voided", "held_back", "amount", "started_by_label",
             "approved_by_label",
             "started_at", "approved_at", "finished_at",
         ]  # fmt: skip

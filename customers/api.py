@@ -26,6 +26,7 @@ from tenancy.api_base import (
     StrictCharField,
     TenantModelSerializer,
 )
+from tenancy.api_plumbing import StrictFilterSet
 from tenancy.fields import search_hash
 
 # --- customers --------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ class CustomerSerializer(TenantModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class CustomerFilter(django_filters.FilterSet):
+class CustomerFilter(StrictFilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     id_number = django_filters.CharFilter(method="filter_id_number", label=_("identity number"))
 
@@ -232,7 +233,7 @@ class ContactSerializer(TenantModelSerializer):
         return fields
 
 
-class ContactFilter(django_filters.FilterSet):
+class ContactFilter(StrictFilterSet):
     mobile = django_filters.CharFilter(method="filter_mobile", label=_("mobile number"))
 
     class Meta:

@@ -40,7 +40,7 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantViewSet,
 )
-from tenancy.api_plumbing import StrictJSONParser
+from tenancy.api_plumbing import StrictFilterSet, StrictJSONParser
 from tenancy.models import Site
 
 if TYPE_CHECKING:
@@ -375,7 +375,7 @@ class ManualReadingSerializer(TenantModelSerializer, RegistersSerializer):
         """A second reading for the slot is the service's to judge (duplicate or conflict)."""
 
 
-class ReadingFilter(django_filters.FilterSet):
+class ReadingFilter(StrictFilterSet):
     site = django_filters.NumberFilter(field_name="meter__site")
     since = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="lt")
@@ -587,7 +587,7 @@ class MeterEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MeterEventFilter(django_filters.FilterSet):
+class MeterEventFilter(StrictFilterSet):
     kind = django_filters.ChoiceFilter(choices=MeterEventKind.choices)
     since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
 

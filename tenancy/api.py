@@ -23,6 +23,7 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantViewSet,
 )
+from tenancy.api_plumbing import StrictFilterSet
 from tenancy.audit import AuditAction
 from tenancy.calendar import is_working_day, next_working_day
 from tenancy.models import (
@@ -131,7 +132,7 @@ class CalendarDaySerializer(TenantModelSerializer):
         fields = ["id", "date", "kind", "name"]
 
 
-class CalendarDayFilter(django_filters.FilterSet):
+class CalendarDayFilter(StrictFilterSet):
     date_from = django_filters.DateFilter(field_name="date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="date", lookup_expr="lte")
 
@@ -354,7 +355,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AuditEventFilter(django_filters.FilterSet):
+class AuditEventFilter(StrictFilterSet):
     action = django_filters.ChoiceFilter(choices=AuditAction.choices)
     actor_kind = django_filters.ChoiceFilter(choices=ActorKind.choices)
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")

@@ -30,6 +30,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
 
+from tenancy.api_plumbing import StrictFilterSet
 from tenancy.principal import ALL_SITES, Principal, SiteScope
 from tenancy.scoping import PreparedLookup, is_tenant_scoped
 
@@ -85,7 +86,7 @@ class PeriodField(serializers.RegexField):
 MAX_AGE_HOURS = 24 * 366 * 100
 
 
-class AgeFilterSet(django_filters.FilterSet):
+class AgeFilterSet(StrictFilterSet):
     """Filters of a work list (the verification queue, flagged bills): ``older_than_hours``
     keeps the items waiting at least that long (by ``created_at``)."""
 

@@ -11,11 +11,16 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.conf import settings
+from django.db import models
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_filters import FilterSet
+from django_filters import rest_framework as rest_filters
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.widgets import BooleanWidget
 from rest_framework import exceptions, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
@@ -114,6 +119,47 @@ class JSONFirstContentNegotiation(DefaultContentNegotiation):
         return super().select_renderer(request, offered, format_suffix)
 
 
+class _StrictBooleanWidget(BooleanWidget):
+    """true/false/1/0 as django-filter reads them; any other word is passed on to be refused
+    (django-filter's own widget makes it "unknown", so ``?supplementary=maybe`` filtered
+    nothing and answered the whole list)."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        raw = data.get(name)
+        parsed = super().value_from_datadict(data, files, name)
+        return raw if parsed is None and raw not in (None, "") else parsed
+
+
+class _StrictBooleanField(forms.NullBooleanField):
+    default_error_messages = {"invalid": gettext_lazy("Use true or false (or 1 or 0).")}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None or value == "" or isinstance(value, bool):
+            return value if value != "" else None
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+    def validate(self, value: Any) -> None:
+        pass
+
+
+class StrictBooleanFilter(rest_filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", _StrictBooleanWidget)
+        super().__init__(*args, **kwargs)
+
+
+class StrictFilterSet(rest_filters.FilterSet):
+    """The filter set every list builds on: a boolean filter refuses a value that is not a
+    boolean with a 400 instead of ignoring it."""
+
+    FILTER_DEFAULTS = {
+        **rest_filters.FilterSet.FILTER_DEFAULTS,
+        models.BooleanField: {"filter_class": StrictBooleanFilter},
+    }
+
+
 _FILTERSET_OWN = ("__init__", "qs", "filter_queryset", "get_form_class", "form", "is_valid")
 
 
@@ -131,6 +177,7 @@ class FilterBackend(DjangoFilterBackend):
       one of the parameters present. Anything else goes through django-filter.
     """
 
+    filterset_base = StrictFilterSet
     _classes: dict[tuple[type, type], type[FilterSet] | None] = {}
     _inert: dict[type, bool] = {}
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from django.utils.translation import gettext as _
 
 from billing.models import (
@@ -130,6 +130,15 @@ def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
             caused = Bill.objects.filter(cause__in=notes, state=BillState.DRAFT)
             group += list(caused.values_list("pk", flat=True))
         voided = Bill.objects.filter(pk__in=group, state=BillState.DRAFT)
+        by_run = (
+            voided.filter(run__isnull=False)
+            .values("run_id")
+            .annotate(count=Count("pk"), amount=Sum("total"))
+        )
+        for row in by_run:
+            BillRun.objects.filter(pk=row["run_id"]).update(
+                voided=F("voided") + row["count"], amount=F("amount") - row["amount"]
+            )
         voided.update(state=BillState.VOID, reason=reason[:300])
         for flag in FlaggedBill.objects.filter(bill_id__in=group, state=ReviewState.OPEN):
             flag.resolve(actor.label, "voided")

@@ -39,6 +39,11 @@ class BillRun(TenantOwned):
     bills = models.PositiveIntegerField(_("bills"), default=0)
     flagged = models.PositiveIntegerField(_("bills flagged"), default=0)
     issued = models.PositiveIntegerField(_("bills issued"), default=0)
+    voided = models.PositiveIntegerField(
+        _("bills voided"),
+        default=0,
+        help_text=_("Drafts of the run voided since; the amount no longer counts them."),
+    )
     shards = models.PositiveSmallIntegerField(
         _("workers"),
         default=1,

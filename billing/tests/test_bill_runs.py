@@ -201,17 +201,25 @@ def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing:
     assert items[jump.pk].first_check == "far_from_history"
     run = billing.approve(run)
     assert run.state == RunState.ISSUED and run.issued == 1
-    flagged = items[jump.pk].bill
+    flagged = items[zero.pk].bill
     assert flagged.state == BillState.DRAFT
     with billing.world.a.active(), pytest.raises(FourEyesError):
         approve_bill(billing.as_(billing.starter), flagged)
+    amount = run.amount
     with billing.world.a.active():
         approve_bill(billing.as_(billing.approver), flagged)
-        void_bill(billing.as_(billing.approver), items[zero.pk].bill, "meter stopped, site visit")
+        void_bill(billing.as_(billing.approver), items[jump.pk].bill, "meter swapped, site visit")
     flagged.refresh_from_db()
     assert flagged.state == BillState.ISSUED
-    assert Bill.dangerously_unscoped.get(pk=items[zero.pk].bill_id).state == BillState.VOID
+    voided = Bill.dangerously_unscoped.get(pk=items[jump.pk].bill_id)
+    assert voided.state == BillState.VOID and voided.total > 0
     assert FlaggedBill.dangerously_unscoped.filter(state=ReviewState.OPEN).count() == 0
+    # The run's counters: two issued (one after review), one voided; its amount is its live bills'.
+    run.refresh_from_db()
+    assert (run.bills, run.issued, run.voided) == (3, 2, 1)
+    assert run.amount == amount - voided.total
+    live = Bill.dangerously_unscoped.filter(run=run).exclude(state=BillState.VOID)
+    assert run.amount == sum(bill.total for bill in live)
 
 
 def test_annual_tiers_continue_from_the_years_earlier_bills(billing: Billing) -> None:

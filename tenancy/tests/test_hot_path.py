@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 
 from tenancy import fastcache
 from tenancy.api_plumbing import FilterBackend
-from tenancy.context import TenantNotSet
+from tenancy.context import TenantNotSet, use_tenant
 from tenancy.middleware import LazyMessageMiddleware
 from tenancy.models import Site
 from tenancy.principal import forget_tokens, principal_for_token
@@ -194,3 +194,22 @@ def test_a_filter_set_is_skipped_only_where_it_could_change_nothing() -> None:
     assert not backend._inert_without_data(_PlainFilter, {"code"})
     assert not backend._inert_without_data(_PlainFilter, {"is_active_after"})
     assert not backend._inert_without_data(_RequiredCodeFilter, set())
+
+
+def test_a_boolean_filter_refuses_a_word_that_is_not_a_boolean(world: World) -> None:
+    client = world.client_for(world.alice)
+    closed = world.a.sites[1]
+    with use_tenant(world.a.tenant):
+        Site.objects.filter(pk=closed.pk).update(is_active=False)
+    active = client.get("/api/v1/sites/?is_active=true").json()["results"]
+    assert [site["id"] for site in active] == [world.a.sites[0].pk]
+    assert [site["id"] for site in client.get("/api/v1/sites/?is_active=0").json()["results"]] == [
+        closed.pk
+    ]
+    refused = client.get("/api/v1/sites/?is_active=maybe")
+    assert refused.status_code == 400, refused.content
+    assert "is_active" in refused.content.decode()
+    # The same on a list with a filter set of its own, and on bills' supplementary flag.
+    assert client.get("/api/v1/bills/?supplementary=maybe").status_code == 400
+    assert client.get("/api/v1/bills/?supplementary=false").status_code == 200
+    assert client.get("/api/v1/meter-events/?meter=x").status_code == 400
