@@ -258,20 +258,30 @@ def customer_ledger_accounts(
     tenant: Tenant, kind: str, account_ids: Iterable[int]
 ) -> dict[int, int]:
     """The receivable or wallet ledger account of each customer account, created in one
-    statement for those that have none yet: {customer account id: ledger account id}."""
+    statement for those that have none yet: {customer account id: ledger account id}. They
+    are read first: after an account's first bill there is nothing to create, and an insert
+    that meets every row's key costs an index probe a row (a third of issuing at 1,000,000)."""
     wanted = sorted(set(account_ids))
     if not wanted:
         return {}
+    found = _customer_ledger_accounts(tenant, kind, wanted)
+    missing = [account_id for account_id in wanted if account_id not in found]
+    if not missing:
+        return found
     table, accounts = LedgerAccount._meta.db_table, Account._meta.db_table
-    placeholders = ", ".join(["%s"] * len(wanted))
+    placeholders = ", ".join(["%s"] * len(missing))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (tenant_id, kind, account_id, site_id, utility, component, "  # noqa: S608
             f"name, balance) SELECT a.tenant_id, %s, a.id, a.site_id, '', '', %s || a.number, 0 "
             f"FROM {accounts} a WHERE a.tenant_id = %s AND a.id IN ({placeholders}) "
             "ON CONFLICT DO NOTHING",
-            [kind, f"{LedgerKind(kind).label} ", tenant.pk, *wanted],
+            [kind, f"{LedgerKind(kind).label} ", tenant.pk, *missing],
         )
+    return {**found, **_customer_ledger_accounts(tenant, kind, missing)}
+
+
+def _customer_ledger_accounts(tenant: Tenant, kind: str, wanted: list[int]) -> dict[int, int]:
     found: dict[int, int] = {}
     wanted_set = set(wanted)
     for cluster in id_clusters(wanted):

@@ -67,7 +67,7 @@ REGISTERS = ("total", "tou_spike", "tou_peak", "tou_flat", "tou_valley")
 
 
 ISSUE_FIELDS = ("pk", "tenant_id", "site_id", "account_id", "run_id", "period", "kind",
-                "utility", "total", "posting")  # fmt: skip
+                "utility", "total", "posting", "checks")  # fmt: skip
 
 
 ACCOUNT_FIELDS = {
@@ -135,6 +135,7 @@ class BillRow(NamedTuple):
     utility: str
     total: Decimal
     posting: dict[str, Any]
+    checks: str = ""
 
     @property
     def source_type(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db.models import Case, F, Func, JSONField, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,7 +32,6 @@ from billing.models import (
     BillRunShard,
     BillState,
     CommonArea,
-    FlaggedBill,
     RunState,
 )
 from billing.runs.drafting import (
@@ -169,6 +168,24 @@ def start_bill_run(
     return run
 
 
+class JSONMerge(Func):
+    """The keys of a JSON object added to another's, in the database."""
+
+    arg_joiner = " || "
+    template = "(%(expressions)s)"
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            function="json_patch",
+            template="%(function)s(%(expressions)s)",
+            arg_joiner=", ",
+            **extra,
+        )
+
+
 def _shard_of(queryset: QuerySet[Any], field: str, shards: int, number: int) -> QuerySet[Any]:
     if shards == 1:
         return queryset
@@ -197,7 +214,12 @@ def price_bill_run(
             # Numbers for the chunk, taken before its transaction (see billing.runs.numbers).
             ctx.numbers.reserve(min(chunk, share))
             with transaction.atomic():
-                part = BillRunShard.objects.select_for_update().get(run_id=run_id, shard=number)
+                # The shard's held-back accounts are not read: they grow all run long.
+                part = (
+                    BillRunShard.objects.select_for_update()
+                    .only("pk", "priced", "cursor")
+                    .get(run_id=run_id, shard=number)
+                )
                 if part.priced:
                     break
                 todo = _shard_of(accounts.filter(pk__gt=part.cursor), "pk", run.shards, number)
@@ -207,10 +229,13 @@ def price_bill_run(
                     part.save(update_fields=["priced"])
                     break
                 held, considered = price_chunk(actor, ctx, run, batch)
-                part.held_back = {**part.held_back, **held}
                 share = max(share - considered, 1)
-                part.cursor = batch[-1].pk
-                part.save(update_fields=["cursor", "held_back"])
+                # The chunk's holds are added in the database (jsonb ||), not read and written
+                # back whole by every chunk.
+                BillRunShard.objects.filter(pk=part.pk).update(
+                    cursor=batch[-1].pk,
+                    held_back=JSONMerge(F("held_back"), Value(held, JSONField())),
+                )
             if progress is not None:
                 progress(BillRun.objects.get(pk=run_id))
     return _finish_pricing(actor, run_id)
@@ -327,12 +352,9 @@ def issue_bill_run(
                     part.save(update_fields=["issued"])
                     break
                 after = rows[-1].pk
-                flagged = set(
-                    FlaggedBill.objects.filter(
-                        bill_id__any=list(row.pk for row in rows)
-                    ).values_list("bill_id", flat=True)
-                )
-                batch = [row for row in rows if row.pk not in flagged]
+                # A run's draft is flagged (a FlaggedBill waits in the queue) exactly when a
+                # check fired on it, so the drafts' own checks say which wait.
+                batch = [row for row in rows if not row.checks]
                 if batch:
                     issued = issue_bills(actor, tenant, settings, batch)
                     BillRun.objects.filter(pk=run_id).update(issued=F("issued") + issued)
