@@ -133,12 +133,41 @@ class TariffAssignmentSerializer(TenantModelSerializer):
 
 
 class BulkAssignSerializer(serializers.Serializer):
+    """The accounts by id (``accounts``) or by account number (``account_numbers``, as a clerk
+    has them in a spreadsheet): one of the two."""
+
     tariff = ScopedRelatedField(queryset=Tariff.objects.all())
     accounts = serializers.ListField(
-        child=ScopedRelatedField(queryset=Account.objects.all()), min_length=1, max_length=5000
+        child=ScopedRelatedField(queryset=Account.objects.all()),
+        min_length=1,
+        max_length=5000,
+        required=False,
+    )
+    account_numbers = serializers.ListField(
+        child=StrictCharField(max_length=32), min_length=1, max_length=5000, required=False
     )
     effective_from = serializers.DateField()
     effective_to = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        numbers = attrs.pop("account_numbers", None)
+        if (numbers is None) == ("accounts" not in attrs):
+            raise serializers.ValidationError(
+                {"accounts": _("Give the accounts either by id or by account number.")}
+            )
+        if numbers is not None:
+            found = {
+                account.number: account
+                for account in Account.objects.filter(number__in=set(numbers))
+            }
+            unknown = [number for number in numbers if number not in found]
+            if unknown:
+                raise serializers.ValidationError(
+                    {"account_numbers": _("Unknown account numbers: %(numbers)s")
+                     % {"numbers": ", ".join(unknown[:50])}}
+                )  # fmt: skip
+            attrs["accounts"] = [found[number] for number in numbers]
+        return attrs
 
 
 class EndAssignmentSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from billing.models import Bill, BillingSettings, OpeningBalance
 from customers.models import Account
@@ -27,6 +28,7 @@ from ledger.services import (
     EntrySpec,
     customer_ledger_accounts,
     post_entries,
+    records_text,
     tenant_ledger_account,
 )
 from tenancy.audit import AuditAction, record_audit
@@ -218,7 +220,12 @@ def _post(
     owing = [balance for balance in balances if balance.arrears]
     if not owing:
         return
-    clearing = tenant_ledger_account(tenant, LedgerKind.CLEARING, component="opening").pk
+    clearing = tenant_ledger_account(
+        tenant,
+        LedgerKind.CLEARING,
+        component="opening",
+        name=records_text(gettext_noop("Opening balances clearing")),
+    ).pk
     assert settings.go_live_on is not None
     specs = []
     for start in range(0, len(owing), POSTING_CHUNK):
@@ -238,7 +245,7 @@ def _post(
                 f"{part[0].pk}-{part[-1].pk}:{len(part)}",
                 lines,
                 settings.go_live_on,
-                memo=f"{len(part)} opening balances",
+                memo=records_text(gettext_noop("%(count)s opening balances"), count=len(part)),
                 references=references,
             )
         )

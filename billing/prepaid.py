@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from billing.models import BillingSettings, OpeningBalance, PrepaidCharge, TariffVersion
 from billing.runs.drafting import RevenueCredits, posting
@@ -40,7 +41,7 @@ from billing.tariffs.spec import (
 )
 from customers.models import Account, AccountStatus, PaymentMode
 from ledger.models import LedgerKind
-from ledger.services import EntrySpec, customer_ledger_accounts, post_entries
+from ledger.services import EntrySpec, customer_ledger_accounts, post_entries, records_text
 from metering.models import Meter
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import Tenant
@@ -217,7 +218,11 @@ def _charge_entry(
         str(charge.pk),
         [(wallet, charge.amount), *credits.lines()],
         timezone.localdate(timezone=tenant.zone),
-        memo=f"prepaid {account.number} {charge.from_taken_at:%Y-%m-%d %H:%M}",
+        memo=records_text(
+            gettext_noop("Prepaid charge %(account)s from %(time)s"),
+            account=account.number,
+            time=f"{timezone.localtime(charge.from_taken_at, tenant.zone):%Y-%m-%d %H:%M}",
+        ),
         site_id=account.site_id,
     )
 

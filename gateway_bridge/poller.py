@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+import uvloop
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
 from gateway_bridge.codec import decode_block, decode_value, encode_value
 from metering.meter_profiles import MeterProfile, WriteSpec
+
+T = TypeVar("T")
 
 BACKOFF_SECONDS = 0.05
 # Exception codes worth asking again: device failure, busy, gateway target did not answer.
@@ -355,6 +358,13 @@ async def poll_gateways(
         return result
 
     return list(await asyncio.gather(*(one(target) for target in targets)))
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run the poller's coroutine to the end on uvloop's event loop: every answer of every bus
+    is a wake-up of the loop, and uvloop's (libuv) costs a fraction of the standard loop's."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def command_words(write: WriteSpec, value: Decimal) -> tuple[int, ...]:

@@ -29,6 +29,7 @@ from gateway_bridge.poller import (
     MeterTarget,
     command_words,
     poll_gateways,
+    run_loop,
 )
 from metering import services as metering_services
 from metering.meter_profiles import READING_COLUMNS, MeterProfile, get_profile
@@ -432,7 +433,7 @@ def run_round(
     targets = plan_shard(gateway_ids, slot=slot)
     writer = ReadingWriter(tenant, slot)
     try:
-        results = asyncio.run(_poll_and_write(targets, writer, progress))
+        results = run_loop(_poll_and_write(targets, writer, progress))
         # Written while the writer's thread stores the last readings (the counts it writes come
         # from the plan and the poller, not from the readings table).
         record = record_results(tenant, slot, targets, results)
@@ -445,7 +446,7 @@ def run_round(
 def run_commands(tenant: Tenant, gateway_id: int) -> RoundSummary:
     """Send the open commands of one gateway now, between the poller's reads on its bus."""
     targets = plan_shard([gateway_id], read=False)
-    results = asyncio.run(poll_gateways(targets))
+    results = run_loop(poll_gateways(targets))
     moment = timezone.now()
     record = record_results(tenant, moment, targets, results, polled=False)
     return summarise(moment, results, record)

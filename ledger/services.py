@@ -15,12 +15,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from customers.models import Account
+from customers.models import Account, Utility
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from tenancy.bulk import allocate_ids, id_clusters, insert_rows
 from tenancy.models import Tenant
@@ -227,16 +230,30 @@ def post_entry(
     return JournalEntry.objects.get(pk=entry_id)
 
 
+def records_language() -> translation.override:
+    """Names and memos written into the books are in the platform's language (Simplified
+    Chinese), whoever's request wrote them: the books are read by the utility's accountants."""
+    return translation.override(settings.LANGUAGE_CODE)
+
+
+def records_text(message: str, **values: Any) -> str:
+    """``message`` (marked with gettext_noop) in the books' language, with its values."""
+    with records_language():
+        return gettext(message) % values
+
+
 def tenant_ledger_account(
-    tenant: Tenant, kind: str, *, utility: str = "", component: str = ""
+    tenant: Tenant, kind: str, *, utility: str = "", component: str = "", name: str = ""
 ) -> LedgerAccount:
     """A tenant-level ledger account (revenue per utility and component, VAT payable, a
-    clearing account), created on first use."""
-    names: dict[str, str] = {
-        LedgerKind.REVENUE: f"Revenue {utility} {component}".strip(),
-        LedgerKind.VAT_PAYABLE: f"VAT payable {utility}".strip(),
-        LedgerKind.CLEARING: f"Clearing {component}".strip(),
-    }
+    clearing account), created on first use; ``name`` names it (else its kind, utility and
+    component do)."""
+    if not name:
+        with records_language():
+            utility_label = Utility(utility).label if utility in Utility.values else utility
+            name = " ".join(
+                str(part) for part in (LedgerKind(kind).label, utility_label, component) if part
+            )
     try:
         with transaction.atomic():
             ledger_account, _created = LedgerAccount.objects.get_or_create(
@@ -245,7 +262,7 @@ def tenant_ledger_account(
                 account=None,
                 utility=utility,
                 component=component,
-                defaults={"name": names.get(kind, kind)},
+                defaults={"name": name[:200]},
             )
     except IntegrityError:
         ledger_account = LedgerAccount.objects.get(
@@ -276,9 +293,14 @@ def customer_ledger_accounts(
             f"name, balance) SELECT a.tenant_id, %s, a.id, a.site_id, '', '', %s || a.number, 0 "
             f"FROM {accounts} a WHERE a.tenant_id = %s AND a.id IN ({placeholders}) "
             "ON CONFLICT DO NOTHING",
-            [kind, f"{LedgerKind(kind).label} ", tenant.pk, *missing],
+            [kind, f"{_kind_label(kind)} ", tenant.pk, *missing],
         )
     return {**found, **_customer_ledger_accounts(tenant, kind, missing)}
+
+
+def _kind_label(kind: str) -> str:
+    with records_language():
+        return str(LedgerKind(kind).label)
 
 
 def _customer_ledger_accounts(tenant: Tenant, kind: str, wanted: list[int]) -> dict[int, int]:

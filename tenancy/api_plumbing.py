@@ -133,7 +133,7 @@ class _StrictBooleanWidget(BooleanWidget):
 class _StrictBooleanField(forms.NullBooleanField):
     default_error_messages = {"invalid": gettext_lazy("Use true or false (or 1 or 0).")}
 
-    def to_python(self, value: Any) -> bool | None:
+    def to_python(self, value: Any) -> Any:  # None: not filtered
         if value is None or value == "" or isinstance(value, bool):
             return value if value != "" else None
         raise forms.ValidationError(self.error_messages["invalid"], code="invalid")

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from billing.models import (
@@ -44,20 +45,23 @@ from billing.tariffs.pricing import (
     Priced,
     Usage,
     Version,
+    Versions,
     price,
     tariff_segments,
 )
 from billing.tariffs.services import account_assignments, class_assignments
 from billing.tariffs.spec import (
     KWH,
+    LABELS,
+    WATER_LABELS,
     PricingError,
 )
 from billing.tariffs.spec import TariffSpec as Spec
-from customers.models import Account, Customer, CustomerKind
+from customers.models import Account, Customer, CustomerKind, Utility
 from ledger.models import LedgerKind
-from ledger.services import tenant_ledger_account
+from ledger.services import records_language, tenant_ledger_account
 from tenancy.audit import AuditAction, record_audit
-from tenancy.bulk import allocate_ids, insert_rows
+from tenancy.bulk import JSONText, allocate_ids, insert_rows, loads_json
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
 from verification.models import PeriodConsumption, PeriodStatus
@@ -67,7 +71,7 @@ REGISTERS = ("total", "tou_spike", "tou_peak", "tou_flat", "tou_valley")
 
 
 ISSUE_FIELDS = ("pk", "tenant_id", "site_id", "account_id", "run_id", "period", "kind",
-                "utility", "total", "posting", "checks")  # fmt: skip
+                "utility", "total", "posting_text", "checks")  # fmt: skip
 
 
 ACCOUNT_FIELDS = {
@@ -142,6 +146,16 @@ class BillRow(NamedTuple):
         return "credit_note" if self.kind == BillKind.CREDIT_NOTE else "bill"
 
 
+def issue_rows(bills: QuerySet[Bill], limit: int) -> list[BillRow]:
+    """The first ``limit`` bills of ``bills`` as issuing needs them."""
+    rows = bills.annotate(posting_text=JSONText("posting")).values_list(*ISSUE_FIELDS)[:limit]
+    return [
+        BillRow(pk, tenant, site, account, run, period, kind, utility, total,
+                loads_json(posting), checks)
+        for pk, tenant, site, account, run, period, kind, utility, total, posting, checks in rows
+    ]  # fmt: skip
+
+
 def account_rows(accounts: QuerySet[Account]) -> list[AccountRow]:
     return [AccountRow(*row) for row in accounts.values_list(*ACCOUNT_FIELDS.values())]
 
@@ -159,7 +173,7 @@ class RunContext:
     ends_on: date
     settings: BillingSettings
     assignments: list[Assignment]
-    versions: list[Version]
+    versions: Versions
     common_area_shares: dict[int, Decimal]
     start: str | None
     numbers: BillNumbers
@@ -186,10 +200,10 @@ def run_context(site_id: int, period: str, numbers: BillNumbers | None = None) -
     start, end = period_bounds(site, period)
     tenant = site.tenant
     settings = BillingSettings.for_tenant(tenant)
-    versions = [
+    versions = Versions(
         Version(v.pk, v.tariff_id, v.effective_from, Spec.parse(v.spec))
         for v in TariffVersion.objects.all()
-    ]
+    )
     return RunContext(
         tenant,
         site,
@@ -442,10 +456,29 @@ class RevenueCredits:
 
     def lines(self) -> list[tuple[int, Decimal]]:
         ledger_ids = {
-            key: tenant_ledger_account(self.tenant, key[0], utility=key[1], component=key[2]).pk
+            key: tenant_ledger_account(
+                self.tenant, key[0], utility=key[1], component=key[2], name=_ledger_name(*key)
+            ).pk
             for key in sorted(self.amounts)
         }
         return sorted((ledger_ids[key], amount) for key, amount in self.amounts.items() if amount)
+
+
+def _ledger_name(kind: str, utility: str, component: str) -> str:
+    """ "收入 电 电度电费", "应交增值税 电": the credit side's accounts in the books' language."""
+    with records_language():
+        utility_label = Utility(utility).label if utility in Utility.values else utility
+        parts = [LedgerKind(kind).label, utility_label]
+        if component:
+            labels = {**LABELS, **(WATER_LABELS if utility == Utility.WATER else {})}
+            key, _sep, n = component.rpartition("_")
+            if component not in labels and key in labels and n.isdigit():  # tier_2
+                component, number = key, n
+            else:
+                number = ""
+            zh, en = labels.get(component, (component, component))
+            parts.append((zh if get_language().startswith("zh") else en).format(n=number))
+        return " ".join(str(part) for part in parts)
 
 
 def _consumption(period: PeriodRow | PeriodConsumption, ctx: RunContext) -> dict[str, Any]:

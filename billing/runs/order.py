@@ -25,6 +25,7 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 
 from billing.models import Bill, BillingSettings, BillKind, BillRun, BillState, OpeningBalance
+from tenancy.bulk import JSONText, loads_json
 from tenancy.models import Site
 
 
@@ -97,13 +98,13 @@ def account_bills(account_ids: Sequence[int], period: str) -> dict[int, AccountB
             period__lte=period,
         )
         .exclude(state=BillState.VOID)
-        .values_list("pk", "account_id", "period", "kind", "state", "corrects_id",
-                     "annual_quantities")
-    )  # fmt: skip
+        .annotate(quantities=JSONText("annual_quantities"))
+        .values_list("pk", "account_id", "period", "kind", "state", "corrects_id", "quantities")
+    )
     credited: set[int] = set()
     candidates = []
     for pk, account_id, bill_period, kind, state, corrects_id, quantities in rows:
-        found[account_id].rows.append((bill_period, kind, state, quantities))
+        found[account_id].rows.append((bill_period, kind, state, loads_json(quantities)))
         if kind == BillKind.CREDIT_NOTE:
             credited.add(corrects_id)
         else:

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Case, F, Func, JSONField, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from billing.models import (
     Bill,
@@ -35,16 +36,16 @@ from billing.models import (
     RunState,
 )
 from billing.runs.drafting import (
-    ISSUE_FIELDS,
     BillRow,
     RevenueCredits,
     account_rows,
+    issue_rows,
     price_chunk,
     run_context,
 )
 from customers.models import Account, PaymentMode
 from ledger.models import JournalEntry, LedgerKind
-from ledger.services import EntrySpec, customer_ledger_accounts, post_entries
+from ledger.services import EntrySpec, customer_ledger_accounts, post_entries, records_text
 from tenancy.audit import AuditAction, record_audit
 from tenancy.bulk import allocate_ids
 from tenancy.calendar import calendar_overrides, is_working_day_in
@@ -346,7 +347,7 @@ def issue_bill_run(
                     break
                 drafts = Bill.objects.filter(run=run, state=BillState.DRAFT, pk__gt=after)
                 in_shard = _shard_of(drafts, "account_id", run.shards, number).order_by("pk")
-                rows = [BillRow(*row) for row in in_shard.values_list(*ISSUE_FIELDS)[:chunk]]
+                rows = issue_rows(in_shard, chunk)
                 if not rows:
                     part.issued = True
                     part.save(update_fields=["issued"])
@@ -443,7 +444,9 @@ def bills_entry(
         f"{ids[0]}-{ids[-1]}:{len(ids)}",
         lines,
         booked_on,
-        memo=f"{len(ids)} bills, {bills[0].period}",
+        memo=records_text(
+            gettext_noop("%(count)s bills of %(period)s"), count=len(ids), period=bills[0].period
+        ),
         site_id=bills[0].site_id,
         references=references,
     )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import calendar
 import itertools
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -400,48 +401,63 @@ class Version:
     spec: TariffSpec
 
 
+class Versions:
+    """A tenant's tariff versions as pricing looks them up: by tariff in date order, and the
+    dates they take effect, sorted. Built once a run (not once an account)."""
+
+    def __init__(self, versions: Iterable[Version]) -> None:
+        ordered = sorted(versions, key=lambda v: v.effective_from)
+        self.by_tariff: dict[int, list[Version]] = {}
+        for version in ordered:
+            self.by_tariff.setdefault(version.tariff_id, []).append(version)
+        self.dates = sorted({version.effective_from for version in ordered})
+
+    def effective_between(self, first: date, last: date) -> list[date]:
+        """The dates a version takes effect, ``first`` ≤ d ≤ ``last``."""
+        return self.dates[bisect_left(self.dates, first) : bisect_right(self.dates, last)]
+
+
 def tariff_segments(
     account_id: int,
     customer_class: str,
     starts_on: date,
     ends_on: date,
     assignments: Sequence[Assignment],
-    versions: Sequence[Version],
+    versions: Sequence[Version] | Versions,
 ) -> list[Segment]:
     """The versions that price an account's days ``starts_on`` ≤ d < ``ends_on``: its own
     assignment where one covers the day, else its class's limited to its site (the caller
     passes only those of the account's site), else its class's for every site; within a
     tariff, the latest version effective on the day. Consecutive days under one version form
     one segment."""
+    table = versions if isinstance(versions, Versions) else Versions(versions)
     own = [a for a in assignments if a.account_id == account_id]
     by_class = [
         a for a in assignments if a.account_id is None and a.customer_class == customer_class
     ]
     by_site_class = [a for a in by_class if a.sites]
     by_class = [a for a in by_class if not a.sites]
-    by_tariff: dict[int, list[Version]] = {}
-    version: Version | None
-    for version in sorted(versions, key=lambda v: v.effective_from):
-        by_tariff.setdefault(version.tariff_id, []).append(version)
+    latest_first = [
+        sorted(candidates, key=lambda a: a.effective_from, reverse=True)
+        for candidates in (own, by_site_class, by_class)
+    ]
 
     def version_on(day: date) -> Version | None:
-        for candidates in (own, by_site_class, by_class):
-            for assignment in sorted(candidates, key=lambda a: a.effective_from, reverse=True):
+        for candidates in latest_first:
+            for assignment in candidates:
                 if assignment.effective_from <= day and (
                     assignment.effective_to is None or day < assignment.effective_to
                 ):
                     found = None
-                    for version in by_tariff.get(assignment.tariff_id, []):
+                    for version in table.by_tariff.get(assignment.tariff_id, []):
                         if version.effective_from <= day:
                             found = version
                     return found
         return None
 
-    boundaries = {starts_on, ends_on}
+    boundaries = {starts_on, ends_on, *table.effective_between(starts_on, ends_on)}
     for a in (*own, *by_site_class, *by_class):
         boundaries.update(d for d in (a.effective_from, a.effective_to) if d)
-    for v in versions:
-        boundaries.add(v.effective_from)
     points = sorted(d for d in boundaries if starts_on <= d <= ends_on)
     segments: list[Segment] = []
     for left, right in itertools.pairwise(points):

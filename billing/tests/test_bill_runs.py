@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +39,7 @@ from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
 from customers.models import Account
 from ledger.checks import check_ledger
-from ledger.models import JournalLine, LedgerAccount, LedgerKind
+from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from tenancy.models import Site, User
 from tenancy.principal import Principal
 from tenancy.roles import Role
@@ -182,6 +182,20 @@ def test_issuing_sets_the_due_date_to_a_working_day_and_posts_to_the_ledger(
     assert balance(LedgerKind.RECEIVABLE, account) == D("97.66")
     assert balance(LedgerKind.REVENUE, utility="electricity", component="energy") == D("-86.42")
     assert balance(LedgerKind.VAT_PAYABLE, utility="electricity") == D("-11.24")
+
+
+def test_the_books_are_written_in_chinese_whoever_issues(billing: Billing) -> None:
+    account = billing.account("200")
+    with translation.override("en"):  # an English-speaking clerk runs and approves
+        run = billing.approve(billing.run())
+    names = dict(LedgerAccount.dangerously_unscoped.values_list("kind", "name"))
+    assert names[LedgerKind.RECEIVABLE] == f"客户应收 {account.number}"
+    assert names[LedgerKind.REVENUE] == "收入 电 电度电费"
+    assert names[LedgerKind.VAT_PAYABLE] == "应交增值税 电"
+    entry_id = Bill.dangerously_unscoped.get(run=run).entry_id
+    assert entry_id is not None
+    entry = JournalEntry.dangerously_unscoped.get(pk=entry_id)
+    assert entry.memo == f"{PERIOD} 账单 1 张"
 
 
 def test_zero_and_unusual_bills_wait_in_the_queue_for_a_second_verifier(billing: Billing) -> None:

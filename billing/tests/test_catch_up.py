@@ -365,6 +365,23 @@ def test_a_class_tariff_limited_to_a_site_wins_there_and_accounts_are_assigned_i
         ).count()
         == 3
     )  # the refused batch added none
+    # By account number, as a clerk has them; an unknown number is named, both ways refused.
+    fresh = world.a.account(billing.site)
+    by_number = {"tariff": flat.pk, "effective_from": "2027-01-01"}
+    unknown = client.post(
+        "/api/v1/tariff-assignments/bulk/",
+        {**by_number, "account_numbers": [fresh.number, "NO-SUCH-1"]},
+        format="json",
+    )
+    assert unknown.status_code == 400 and "NO-SUCH-1" in unknown.content.decode()
+    both = {**by_number, "account_numbers": [fresh.number], "accounts": [fresh.pk]}
+    assert client.post("/api/v1/tariff-assignments/bulk/", both, format="json").status_code == 400
+    made = client.post(
+        "/api/v1/tariff-assignments/bulk/",
+        {**by_number, "account_numbers": [fresh.number]},
+        format="json",
+    )
+    assert made.status_code == 201 and [row["account"] for row in made.json()] == [fresh.pk]
 
 
 def test_the_bill_reads_as_a_customer_reads_it_spans_history_and_meter_serial(
