@@ -43,6 +43,7 @@ from billing.tariffs.pricing import (
     AccountFacts,
     Assignment,
     Priced,
+    Segment,
     Usage,
     Version,
     Versions,
@@ -178,6 +179,10 @@ class RunContext:
     start: str | None
     numbers: BillNumbers
     earlier: dict[str, RunContext] = field(default_factory=dict)
+    # The tariff segments of accounts with no assignment of their own, by what decides them.
+    class_segments: dict[tuple[str, str, date, date], tuple[Segment, ...]] = field(
+        default_factory=dict
+    )
 
     def for_period(self, period: str) -> RunContext:
         if period == self.period:
@@ -321,14 +326,22 @@ def price_account(
         account.contracted_capacity_kva,
         account.opened_on,
     )
-    segments = tariff_segments(
-        account.pk,
-        account.customer_class,
-        max(ctx.starts_on, account.opened_on),
-        ctx.ends_on,
-        [*(a for a in ctx.assignments if a.utility == account.utility), *own],
-        ctx.versions,
-    )
+    starts_on = max(ctx.starts_on, account.opened_on)
+    key = (account.customer_class, account.utility, starts_on, ctx.ends_on)
+    segments = None if own else ctx.class_segments.get(key)
+    if segments is None:
+        segments = tuple(
+            tariff_segments(
+                account.pk,
+                account.customer_class,
+                starts_on,
+                ctx.ends_on,
+                [*(a for a in ctx.assignments if a.utility == account.utility), *own],
+                ctx.versions,
+            )
+        )
+        if not own:
+            ctx.class_segments[key] = segments
     return price(
         facts,
         segments,
