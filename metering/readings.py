@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.db import connection
 from django.utils import timezone
 
@@ -129,7 +130,7 @@ def _insert_by_copy(tenant_id: int, rows: Sequence[ReadingRow]) -> dict[tuple[in
             row.source,
             *(_quantised(row.values.get(name)) for name in READING_COLUMNS),
             row.relay_state,
-            json.dumps(row.extra, sort_keys=True),
+            orjson.dumps(row.extra, option=orjson.OPT_SORT_KEYS).decode(),
             row.entered_by_id,
         ]
         lines.append("\t".join(map(copy_text, values)) + "\t" + now)
@@ -217,14 +218,19 @@ def store_readings(tenant: Tenant, rows: Sequence[ReadingRow]) -> list[StoreOutc
         for key, reading in (_existing(tenant, missing) if missing else {}).items()
     }
     outcomes, conflicts = [], []
+    stored_rows: dict[tuple[int, datetime], tuple[int, ReadingRow]] = {}
     for row in rows:
         key = (row.meter_id, row.taken_at)
-        offered = _stored_values(row)
         if key in inserted:
             reading_id = inserted.pop(key)
-            existing[key] = (reading_id, offered)  # a repeat later in this batch compares to it
+            stored_rows[key] = (reading_id, row)  # a repeat later in this batch compares to it
             outcomes.append(StoreOutcome("stored", reading_id))
             continue
+        # Only a row not inserted is compared (what it offers is worked out for it alone).
+        offered = _stored_values(row)
+        if key in stored_rows:
+            stored_id, first = stored_rows[key]
+            existing[key] = (stored_id, _stored_values(first))
         stored_id, stored_values = existing.get(key, (None, None))
         if stored_values == offered:
             outcomes.append(StoreOutcome("duplicate", stored_id))

@@ -73,6 +73,20 @@ def test_other_values_for_a_slot_already_read_are_refused_and_recorded(
     assert event.detail["offered"]["total"] == "1600.000"
 
 
+def test_a_slot_repeated_inside_one_batch_is_compared_with_its_first_row(
+    world: World, edge: str
+) -> None:
+    meter = world.a.meter()
+    first, same, other = (
+        _item(meter.serial_number),
+        _item(meter.serial_number),
+        _item(meter.serial_number, total="1523.46"),
+    )
+    answer = _push(edge, [first, same, other]).json()
+    assert [r["status"] for r in answer["results"]] == ["stored", "duplicate", "conflict"]
+    assert str(Reading.dangerously_unscoped.get(meter=meter).total) == "1523.450"
+
+
 def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, edge: str) -> None:
     meter = world.a.meter()
     batch = [
