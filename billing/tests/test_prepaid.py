@@ -3,7 +3,7 @@ the wallet; a reading pair is charged once, even by concurrent tasks."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -14,7 +14,7 @@ from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
 from customers.models import Account
 from ledger.checks import check_ledger
-from ledger.models import LedgerAccount, LedgerKind
+from ledger.models import JournalEntry, LedgerAccount, LedgerKind
 from metering.models import Meter
 from tests.concurrency import run_together
 from tests.world import World
@@ -61,6 +61,11 @@ def test_validated_consumption_is_charged_to_the_wallet_once(
         # 08:00 → 10:00: 5.5 kWh in tier 1: 5.5 × 0.4883 = 2.68565 → 2.69.
         assert (charge.amount, charge.consumption["total"]) == (D("2.69"), "5.500")
         assert wallet(account) == D("2.69")  # the wallet's credit went down by 2.69
+        # The journal says so in Chinese, from the reading's local (China) time.
+        memo = JournalEntry.dangerously_unscoped.get(source_id=str(charge.pk)).memo
+        local = charge.from_taken_at.astimezone(world.a.tenant.zone)
+        assert local.utcoffset() == timedelta(hours=8)
+        assert memo == f"预付费扣费 {account.number}，自 {local:%Y-%m-%d %H:%M} 起"
         assert charge_account(world.a.system, account.pk, now=NOW) is None
     lay(meter, [{"taken_at": datetime(2026, 9, 1, 3, tzinfo=UTC), "total": "107.00"}])
     checks(meter)
