@@ -229,8 +229,8 @@ def store_readings(tenant: Tenant, rows: Sequence[ReadingRow]) -> list[StoreOutc
         # Only a row not inserted is compared (what it offers is worked out for it alone).
         offered = _stored_values(row)
         if key in stored_rows:
-            stored_id, first = stored_rows[key]
-            existing[key] = (stored_id, _stored_values(first))
+            first_id, first = stored_rows[key]
+            existing[key] = (first_id, _stored_values(first))
         stored_id, stored_values = existing.get(key, (None, None))
         if stored_values == offered:
             outcomes.append(StoreOutcome("duplicate", stored_id))

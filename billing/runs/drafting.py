@@ -101,8 +101,17 @@ class AccountRow(NamedTuple):
 
 PERIOD_FIELDS = (
     "account_id", "status", "hold_reason", *REGISTERS, "reactive_energy", "max_demand",
-    "estimated", "opening", "closing", "starts_at", "ends_at", "period",
+    "estimated", "opening_text", "closing_text", "starts_at", "ends_at", "period",
 )  # fmt: skip
+_OPENING = PERIOD_FIELDS.index("opening_text")
+
+
+def _period_row(row: tuple[Any, ...]) -> PeriodRow:
+    """A row of ``PERIOD_FIELDS``, its opening and closing readings parsed (by orjson)."""
+    values = list(row)
+    values[_OPENING] = loads_json(values[_OPENING])
+    values[_OPENING + 1] = loads_json(values[_OPENING + 1])
+    return PeriodRow._make(values)
 
 
 class PeriodRow(NamedTuple):
@@ -541,11 +550,13 @@ def price_chunk(
                 "period": waiting_later
             }
     periods = {
-        (row[0], row[-1]): PeriodRow(*row)
+        (row[0], row[-1]): _period_row(row)
         for row in PeriodConsumption.objects.filter(
             account_id__any=list(plans), period__in={p for plan in plans.values() for p in plan}
-        ).values_list(*PERIOD_FIELDS)
-    }
+        )
+        .annotate(opening_text=JSONText("opening"), closing_text=JSONText("closing"))
+        .values_list(*PERIOD_FIELDS)
+    }  # fmt: skip
     own = account_assignments(list(plans))
     history = _history(list(plans), ctx.period, ctx.settings.history_bills)
     drafts: list[Draft] = []

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 from django.utils.translation import gettext as _
 
@@ -75,11 +76,12 @@ class Priced:
     annual_quantities: dict[str, Decimal]
     monthly_quantities: dict[str, Decimal] = field(default_factory=dict)
 
-    @property
+    # Summed once: a run reads them several times a bill, and the lines are final once priced.
+    @cached_property
     def total(self) -> Decimal:
         return sum((line.amount for line in self.lines), Decimal("0.00"))
 
-    @property
+    @cached_property
     def tax(self) -> Decimal:
         return sum((line.tax for line in self.lines), Decimal("0.00"))
 
