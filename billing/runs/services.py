@@ -342,7 +342,12 @@ def issue_bill_run(
         after = 0
         while True:
             with transaction.atomic():
-                part = BillRunShard.objects.select_for_update().get(run_id=run_id, shard=number)
+                # Not its held-back accounts: as in pricing, they are not needed here.
+                part = (
+                    BillRunShard.objects.select_for_update()
+                    .only("pk", "issued")
+                    .get(run_id=run_id, shard=number)
+                )
                 if part.issued:
                     break
                 drafts = Bill.objects.filter(run=run, state=BillState.DRAFT, pk__gt=after)
