@@ -28,6 +28,13 @@ tenant, and a sweep runs every five minutes): on PostgreSQL each takes the tenan
 lock for its run, so they take turns and each finds only what the one before left unchecked;
 and the insert skips a reading that already has a check, so no reading is checked twice and
 none raises. A reading stored while a run works starts a run of its own after its commit.
+
+Both inserts skip what already exists by their unique keys (``ON CONFLICT DO NOTHING``), not by
+a ``NOT EXISTS`` against the table they fill: while that table is new or just emptied, its
+statistics say it is empty and PostgreSQL plans the ``NOT EXISTS`` as a scan of the whole table
+for every row (35,200 readings took 18 s to check and 13 s to queue, measured; a unique-key probe
+takes 1 s for both). The queue and the counts look up this run's checks through the
+(tenant, meter, slot) index from the first slot the run looked at, never the whole table.
 """
 
 from __future__ import annotations
@@ -179,10 +186,7 @@ FROM (
     ) d
   ) h
 ) x
-WHERE NOT EXISTS (
-  SELECT 1 FROM verification_readingcheck c
-  WHERE c.tenant_id = x.tenant_id AND c.reading_id = x.id
-)
+WHERE true
 ON CONFLICT DO NOTHING
 """
 
@@ -194,12 +198,9 @@ INSERT INTO verification_verificationitem
 SELECT c.tenant_id, c.site_id, c.reading_id, c.meter_id, {first_rule}, c.rules,
        'open', '', %(now)s, ''
 FROM verification_readingcheck c
-WHERE c.tenant_id = %(tenant)s AND c.checked_at = %(now)s AND c.status = 'suspect'
-  AND c.meter_id IN ({meters})
-  AND NOT EXISTS (
-    SELECT 1 FROM verification_verificationitem v
-    WHERE v.tenant_id = c.tenant_id AND v.reading_id = c.reading_id
-  )
+WHERE c.tenant_id = %(tenant)s AND c.meter_id IN ({meters})
+  AND c.taken_at >= %(context_start)s AND c.checked_at = %(now)s AND c.status = 'suspect'
+ON CONFLICT DO NOTHING
 """
 
 
@@ -242,13 +243,14 @@ def _validate(tenant: Tenant, meter_ids: list[int] | None) -> ValidationSummary:
         return ValidationSummary()
     meters = sorted(earliest)
     now = timezone.now()
+    summary = ValidationSummary()
     for start in range(0, len(meters), METERS_PER_CHUNK):
         chunk = meters[start : start + METERS_PER_CHUNK]
         context = _context_start(
             tenant, min(earliest[meter] for meter in chunk), settings.history_readings
         )
         _check_chunk(tenant, settings, chunk, now, context)
-    summary = _summarise(tenant, now)
+        _summarise(summary, tenant, chunk, now, context)
     summary.superseded_estimates = supersede_estimates(tenant, now)
     return summary
 
@@ -291,11 +293,19 @@ def _check_chunk(
         cursor.execute(_QUEUE_SQL.format(first_rule=_first_rule("c.rules"), meters=meters), named)
 
 
-def _summarise(tenant: Tenant, now: datetime) -> ValidationSummary:
-    """Counts of this run's checks, by status and by rule, aggregated in the database."""
-    summary = ValidationSummary()
+def _summarise(
+    summary: ValidationSummary,
+    tenant: Tenant,
+    meter_ids: list[int],
+    now: datetime,
+    since: datetime,
+) -> None:
+    """Add the counts of this run's checks of a chunk of meters, by status and by rule,
+    aggregated in the database."""
     combinations = (
-        ReadingCheck.objects.filter(tenant=tenant, checked_at=now)
+        ReadingCheck.objects.filter(
+            tenant=tenant, meter_id__in=meter_ids, taken_at__gte=since, checked_at=now
+        )
         .values_list("status", "rules")
         .annotate(count=Count("id"))
     )
@@ -305,7 +315,6 @@ def _summarise(tenant: Tenant, now: datetime) -> ValidationSummary:
         for rule in rules.split(","):
             if rule:
                 summary.by_rule[rule] += count
-    return summary
 
 
 def supersede_estimates(tenant: Tenant, now: datetime) -> list[int]:
