@@ -11,15 +11,9 @@ import struct
 from collections.abc import Sequence
 from decimal import Decimal
 
-from metering.meter_profiles import BlockSpec, ValueSpec, WriteSpec
+from metering.meter_profiles import RAW_RANGES, BlockSpec, ValueSpec, WriteSpec
 
 _FORMATS = {"UINT16": ">H", "INT16": ">h", "UINT32": ">I", "INT32": ">i", "FLOAT32": ">f"}
-_RANGES = {
-    "UINT16": (0, 0xFFFF),
-    "INT16": (-0x8000, 0x7FFF),
-    "UINT32": (0, 0xFFFFFFFF),
-    "INT32": (-0x80000000, 0x7FFFFFFF),
-}
 
 
 class EncodeError(ValueError):
@@ -102,7 +96,7 @@ def encode_value(spec: ValueSpec | WriteSpec, value: Decimal) -> list[int]:
         raw = value / spec.scale
         if raw != raw.to_integral_value():
             raise EncodeError(f"{value} is not a multiple of the scale {spec.scale}")
-        low, high = _RANGES[spec.type]
+        low, high = RAW_RANGES[spec.type]
         if not low <= int(raw) <= high:
             raise EncodeError(f"{value} does not fit a {spec.type} register at scale {spec.scale}")
         packed = struct.pack(_FORMATS[spec.type], int(raw))

@@ -5,6 +5,7 @@ meter profiles and reading completeness."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import django_filters
@@ -20,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from metering import services
-from metering.meter_profiles import READING_COLUMNS, all_profiles
+from metering.meter_profiles import READING_COLUMNS, all_profiles, get_profile, value_error
 from metering.models import (
     Gateway,
     Meter,
@@ -31,6 +32,7 @@ from metering.models import (
     Reading,
     RelayState,
 )
+from metering.readings import reading_time_errors
 from metering.slots import current_slot, slot_for
 from tenancy.api_base import (
     CreateReadUpdateTenantViewSet,
@@ -40,7 +42,7 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantViewSet,
 )
-from tenancy.api_plumbing import StrictFilterSet, StrictJSONParser
+from tenancy.api_plumbing import BoundedIsoDateTimeFilter, StrictFilterSet, StrictJSONParser
 from tenancy.models import Site
 
 if TYPE_CHECKING:
@@ -377,8 +379,8 @@ class ManualReadingSerializer(TenantModelSerializer, RegistersSerializer):
 
 class ReadingFilter(StrictFilterSet):
     site = django_filters.NumberFilter(field_name="meter__site")
-    since = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="taken_at", lookup_expr="lt")
+    since = BoundedIsoDateTimeFilter(field_name="taken_at", lookup_expr="gte")
+    until = BoundedIsoDateTimeFilter(field_name="taken_at", lookup_expr="lt")
 
     class Meta:
         model = Reading
@@ -394,7 +396,14 @@ class IngestItemSerializer(RegistersSerializer):
     power = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
     power_factor = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
     relay_state = serializers.ChoiceField(choices=RelayState.choices, required=False)
-    extra = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
+    extra = serializers.DictField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        help_text=_(
+            "Values of the meter's profile that have no field of their own (per-phase values, "
+            "demand, …), each a number as text."
+        ),
+    )
 
 
 class IngestSerializer(serializers.Serializer):
@@ -469,14 +478,19 @@ class ReadingViewSet(ReadOnlyTenantViewSet):
         )
 
     def _parse_items(self, raw_items: list[Any]) -> list[services.IngestItem]:
-        serials = {item.get("meter") for item in raw_items if isinstance(item, dict)} - {None}
+        serials = {
+            item["meter"]
+            for item in raw_items
+            if isinstance(item, dict) and isinstance(item.get("meter"), str)
+        }
         meters = {
             meter.serial_number: meter
             for meter in Meter.objects.for_sites(self.site_scope.site_ids_or_none).filter(
-                serial_number__in=[s for s in serials if isinstance(s, str)]
+                serial_number__in=serials
             )
         }
-        latest_allowed = timezone.now() + timedelta(minutes=5)
+        tenant = self.principal.tenant
+        assert tenant is not None
         items = []
         for index, raw in enumerate(raw_items):
             parsed = IngestItemSerializer(data=raw)
@@ -491,17 +505,43 @@ class ReadingViewSet(ReadOnlyTenantViewSet):
                 )
                 continue
             taken_at = data.pop("taken_at")
-            if taken_at > latest_allowed:
-                items.append(
-                    services.IngestItem(
-                        index, errors={"taken_at": [str(_("The slot is in the future."))]}
-                    )
-                )
-                continue
             read_at = data.pop("read_at", taken_at)
-            values = {**data.pop("extra", {}), **data}
+            errors = reading_time_errors(tenant, taken_at, read_at)
+            extra, extra_errors = _extra_values(meter, data.pop("extra", {}))
+            if extra_errors:
+                errors["extra"] = extra_errors
+            if errors:
+                items.append(services.IngestItem(index, errors=errors))
+                continue
+            values = {**extra, **data}
             items.append(services.IngestItem(index, meter, taken_at, read_at, values))
         return items
+
+
+def _extra_values(meter: Meter, extra: dict[str, str]) -> tuple[dict[str, Decimal], list[str]]:
+    """An ingest item's ``extra``: only values of the meter's profile that have no field of
+    their own, each a number the register can hold. Returns the values and what is wrong."""
+    specs = get_profile(meter.profile).extra_values
+    unknown = [name for name in extra if name not in specs]
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        return {}, [
+            _("Not a value of the %(profile)s profile that extra can hold: %(names)s.")
+            % {"profile": meter.profile, "names": names}
+        ]
+    values, errors = {}, []
+    for name, text in extra.items():
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            errors.append(_("%(name)s: not a number.") % {"name": name})
+            continue
+        problem = value_error(specs[name], value)
+        if problem:
+            errors.append(f"{name}: {problem}")
+        else:
+            values[name] = value
+    return values, errors
 
 
 def _plain(errors: Any) -> dict[str, list[str]]:
@@ -589,7 +629,7 @@ class MeterEventSerializer(serializers.ModelSerializer):
 
 class MeterEventFilter(StrictFilterSet):
     kind = django_filters.ChoiceFilter(choices=MeterEventKind.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    since = BoundedIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
 
     class Meta:
         model = MeterEvent

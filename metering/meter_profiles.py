@@ -21,9 +21,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 BUILTIN_DIR = Path(__file__).resolve().parent / "profiles"
 
 TYPES = {"UINT16": 1, "INT16": 1, "UINT32": 2, "INT32": 2, "FLOAT32": 2}
+# The raw values each integer type holds (a value is its raw value times the scale).
+RAW_RANGES = {
+    "UINT16": (0, 0xFFFF),
+    "INT16": (-0x8000, 0x7FFF),
+    "UINT32": (0, 0xFFFFFFFF),
+    "INT32": (-0x80000000, 0x7FFFFFFF),
+}
+FLOAT32_MAX = Decimal("3.4028234e38")
 WORD_ORDERS = {"big", "little"}
 READ_FUNCTIONS = {3, 4}
 WRITE_FUNCTIONS = {6, 16}
@@ -121,6 +131,39 @@ class MeterProfile:
     @property
     def value_names(self) -> list[str]:
         return [spec.name for block in self.blocks for spec in block.values]
+
+    @property
+    def extra_values(self) -> dict[str, ValueSpec]:
+        """The values a reading keeps in ``extra``: those with no column of their own, less
+        the relay's state and the meter's identity (both read into their own places)."""
+        kept_apart = {*READING_COLUMNS, self.identity_value}
+        if self.relay is not None:
+            kept_apart.add(self.relay.state_value)
+        return {
+            spec.name: spec
+            for block in self.blocks
+            for spec in block.values
+            if spec.name not in kept_apart
+        }
+
+
+def value_error(spec: ValueSpec, value: Decimal) -> str | None:
+    """Why ``value`` cannot be what the register holds (None: it can): out of the type's range
+    at the scale, or not a multiple of the scale for an integer register."""
+    if not value.is_finite():
+        return _("not a number")
+    if spec.type == "FLOAT32":
+        return None if abs(value) <= FLOAT32_MAX * abs(spec.scale) else _("out of range")
+    raw = value / spec.scale
+    if raw != raw.to_integral_value():
+        return _("not a multiple of %(step)s") % {"step": spec.scale}
+    low, high = RAW_RANGES[spec.type]
+    if not low <= raw <= high:
+        return _("out of range (%(low)s to %(high)s)") % {
+            "low": low * spec.scale,
+            "high": high * spec.scale,
+        }
+    return None
 
 
 class _Reader:

@@ -13,13 +13,14 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from metering.meter_profiles import READING_COLUMNS
 from metering.models import Meter, MeterEvent, MeterEventKind, Reading
@@ -40,6 +41,42 @@ _COLUMNS = (
     "created_at",
 )
 _COMPARED = (*READING_COLUMNS, "relay_state", "extra")
+
+
+# Readings for slots before this day are refused at the door: no meter of this platform read
+# anything then, and a year-1 date breaks date arithmetic further down the pipeline.
+EARLIEST_READING_DAY = date(2000, 1, 1)
+# How far ahead of this server's clock a slot or an answer time may be (a gateway's clock runs
+# a little fast); the validation's ``future`` rule has its own, per-tenant tolerance.
+CLOCK_TOLERANCE = timedelta(minutes=5)
+
+
+def earliest_reading_time(tenant: Tenant) -> datetime:
+    """The first moment a reading may be for: the tenant's earliest reading day (a setting,
+    for a go-live that has no readings before it) or 2000-01-01, midnight in the tenant's zone."""
+    day = max(EARLIEST_READING_DAY, tenant.earliest_reading_on or EARLIEST_READING_DAY)
+    return datetime.combine(day, time(), tzinfo=tenant.zone)
+
+
+def reading_time_errors(
+    tenant: Tenant, taken_at: datetime, read_at: datetime | None = None
+) -> dict[str, list[str]]:
+    """Why a reading's slot or answer time is refused at the door (empty: accepted). A reading
+    before its meter's installation is accepted here; validation marks it suspect."""
+    earliest = earliest_reading_time(tenant)
+    latest = timezone.now() + CLOCK_TOLERANCE
+    errors: dict[str, list[str]] = {}
+    for name, moment in (("taken_at", taken_at), ("read_at", read_at)):
+        if moment is None:
+            continue
+        if moment < earliest:
+            errors[name] = [
+                _("Readings before %(day)s are not accepted.")
+                % {"day": earliest.date().isoformat()}
+            ]
+        elif moment > latest:
+            errors[name] = [_("The time is in the future.")]
+    return errors
 
 
 @dataclass

@@ -30,7 +30,7 @@ from metering.models import (
     Reading,
     ReadingSource,
 )
-from metering.readings import StoreOutcome, reading_row, store_readings
+from metering.readings import StoreOutcome, reading_row, reading_time_errors, store_readings
 from tenancy.audit import (
     AuditAction,
     audit_snapshot,
@@ -290,6 +290,10 @@ def import_meters_csv(
 def _manual_reading(
     actor: Principal, meter: Meter, taken_at: datetime, values: dict[str, Any]
 ) -> Reading:
+    assert actor.tenant is not None
+    errors = reading_time_errors(actor.tenant, taken_at)
+    if errors:
+        raise ValidationError({"replaced_at": errors["taken_at"]})
     reading = Reading(
         tenant=actor.tenant,
         meter=meter,
@@ -381,10 +385,11 @@ def record_manual_reading(
 ) -> Reading:
     """A reading taken by hand where remote reading failed. A second one for the same slot
     with other values is refused (409) and recorded as a meter event."""
-    if taken_at > timezone.now() + timedelta(minutes=5):
-        raise ValidationError({"taken_at": _("A reading cannot be taken in the future.")})
-    row = reading_row(meter, taken_at, taken_at, ReadingSource.MANUAL, values, actor.id)
     assert actor.tenant is not None
+    errors = reading_time_errors(actor.tenant, taken_at)
+    if errors:
+        raise ValidationError(errors)
+    row = reading_row(meter, taken_at, taken_at, ReadingSource.MANUAL, values, actor.id)
     outcome = store_readings(actor.tenant, [row])[0]
     if outcome.status == "conflict":
         raise IntegrityError("conflicting reading for this slot")

@@ -3,6 +3,7 @@ calendar, staff, API clients and the audit trail."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import django_filters
@@ -23,10 +24,12 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantViewSet,
 )
-from tenancy.api_plumbing import StrictFilterSet
+from tenancy.api_plumbing import BoundedIsoDateTimeFilter, StrictFilterSet
 from tenancy.audit import AuditAction
 from tenancy.calendar import is_working_day, next_working_day
 from tenancy.models import (
+    EARLIEST_CALENDAR_DAY,
+    LATEST_CALENDAR_DAY,
     ActorKind,
     ApiClient,
     AuditEvent,
@@ -54,6 +57,7 @@ class TenantSerializer(TenantModelSerializer):
             "language",
             "payment_term_days",
             "reading_interval_minutes",
+            "earliest_reading_on",
         ]
         read_only_fields = ["id", "slug", "currency"]
 
@@ -143,6 +147,14 @@ class CalendarDayFilter(StrictFilterSet):
 
 class WorkingDayQuery(serializers.Serializer):
     date = serializers.DateField()
+
+    def validate_date(self, value: datetime.date) -> datetime.date:
+        if not EARLIEST_CALENDAR_DAY <= value <= LATEST_CALENDAR_DAY:
+            raise serializers.ValidationError(
+                _("The calendar covers %(first)s to %(last)s.")
+                % {"first": EARLIEST_CALENDAR_DAY, "last": LATEST_CALENDAR_DAY}
+            )
+        return value
 
 
 class CalendarDayViewSet(CrudTenantViewSet):
@@ -358,8 +370,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
 class AuditEventFilter(StrictFilterSet):
     action = django_filters.ChoiceFilter(choices=AuditAction.choices)
     actor_kind = django_filters.ChoiceFilter(choices=ActorKind.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -32,6 +32,11 @@ def validate_time_zone(value: str) -> None:
 READING_INTERVALS = (1, 5, 15, 30, 60)
 
 
+# The days a tenant's calendar covers: due dates and working days are asked of these only.
+EARLIEST_CALENDAR_DAY = date(2000, 1, 1)
+LATEST_CALENDAR_DAY = date(2099, 12, 31)
+
+
 class Language(models.TextChoices):
     ZH_HANS = "zh-hans", "简体中文"
     EN = "en", "English"
@@ -62,6 +67,15 @@ class Tenant(models.Model):
         choices=[(minutes, f"{minutes}") for minutes in READING_INTERVALS],
         default=15,
         help_text=_("How often the meters are polled; each round reads one slot."),
+    )
+    earliest_reading_on = models.DateField(
+        _("earliest reading date"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(date(2000, 1, 1))],
+        help_text=_(
+            "Readings for slots before this day are refused (readings before 2000 always are)."
+        ),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -148,7 +162,13 @@ class CalendarDayKind(models.TextChoices):
 class CalendarDay(TenantOwned):
     """A day that differs from the weekly pattern: a holiday, or a weekend day worked (调休)."""
 
-    date = models.DateField(_("date"))
+    date = models.DateField(
+        _("date"),
+        validators=[
+            MinValueValidator(EARLIEST_CALENDAR_DAY),
+            MaxValueValidator(LATEST_CALENDAR_DAY),
+        ],
+    )
     kind = models.CharField(_("kind"), max_length=16, choices=CalendarDayKind.choices)
     name = models.CharField(_("name"), max_length=100, blank=True)
 

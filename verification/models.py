@@ -111,6 +111,8 @@ class Rule(models.TextChoices):
     TOU_MISMATCH = "tou_mismatch", _("TOU registers do not add up to the total")
     AFTER_REMOVAL = "after_removal", _("Read after the meter was replaced")
     BEFORE_INSTALLATION = "before_installation", _("Read before the meter was installed")
+    IMPLAUSIBLE_TIME = "implausible_time", _("Slot or answer time outside any plausible span")
+    CANNOT_CHECK = "cannot_check", _("The checks could not judge this reading")
     WRAP = "wrap", _("Counter wrapped (noted)")
     GAP = "gap", _("Follows a gap (noted)")
 

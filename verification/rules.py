@@ -21,6 +21,11 @@ The rules (thresholds per tenant, ``VerificationSettings``):
 - ``tou_mismatch``: the four TOU registers do not add up to the total (modulo the wrap);
 - ``after_removal`` / ``before_installation``: a reading of a replaced meter after the swap,
   or of its successor before it;
+- ``implausible_time``: a slot or answer time before 2000 or over a year ahead (the read stage
+  refuses these at the door; one stored before that check or by another path is judged here);
+- ``cannot_check``: the rules' statement failed on the meter's readings (a value the database
+  cannot compute with): logged, and the reading waits for a verifier instead of stopping the
+  tenant's validation;
 - notices, which do not hold a reading back: ``wrap`` and ``gap`` (long silence before it).
 
 Any number of validations may run at once (every polling shard's commit starts one for its
@@ -39,15 +44,16 @@ takes 1 s for both). The queue and the counts look up this run's checks through 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
-from django.db.models import Count, Min
+from django.db import DataError, connection, transaction
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from metering.meter_profiles import all_profiles
@@ -61,8 +67,12 @@ from verification.models import (
     CorrectionState,
     ReadingCheck,
     ReadingCorrection,
+    Rule,
+    VerificationItem,
     VerificationSettings,
 )
+
+logger = logging.getLogger(__name__)
 
 METERS_PER_CHUNK = 5000
 WRAP_SHARE = "0.01"  # a wrap consumes less than this share of the counter's range
@@ -236,23 +246,107 @@ def _validate(tenant: Tenant, meter_ids: list[int] | None) -> ValidationSummary:
     pending = Reading.objects.filter(tenant=tenant, checks__isnull=True)
     if meter_ids is not None:
         pending = pending.filter(meter_id__in=meter_ids)
+    now = timezone.now()
+    summary = ValidationSummary()
+    implausible = _implausible_time(now)
+    _mark_suspect(tenant, pending.filter(implausible), Rule.IMPLAUSIBLE_TIME, now, summary)
+    pending = pending.exclude(implausible)
     earliest = dict(
         pending.values_list("meter_id").annotate(earliest=Min("taken_at")).order_by("meter_id")
     )
-    if not earliest:
-        return ValidationSummary()
     meters = sorted(earliest)
-    now = timezone.now()
-    summary = ValidationSummary()
     for start in range(0, len(meters), METERS_PER_CHUNK):
         chunk = meters[start : start + METERS_PER_CHUNK]
-        context = _context_start(
-            tenant, min(earliest[meter] for meter in chunk), settings.history_readings
-        )
-        _check_chunk(tenant, settings, chunk, now, context)
-        _summarise(summary, tenant, chunk, now, context)
-    summary.superseded_estimates = supersede_estimates(tenant, now)
+        _check_in_parts(tenant, settings, chunk, earliest, pending, now, summary)
+    if summary.checked:
+        summary.superseded_estimates = supersede_estimates(tenant, now)
     return summary
+
+
+def _implausible_time(now: datetime) -> Q:
+    """Readings the rules cannot judge by their times: before 2000 or over a year ahead."""
+    low, high = datetime(2000, 1, 1, tzinfo=UTC), now + timedelta(days=366)
+    return Q(taken_at__lt=low) | Q(taken_at__gt=high) | Q(read_at__lt=low) | Q(read_at__gt=high)
+
+
+def _check_in_parts(
+    tenant: Tenant,
+    settings: VerificationSettings,
+    meter_ids: list[int],
+    earliest: dict[int, datetime],
+    pending: QuerySet[Reading],
+    now: datetime,
+    summary: ValidationSummary,
+) -> None:
+    """Check a chunk of meters in one statement; if the database cannot compute it (a value
+    out of its range), check each half apart, down to the meter whose readings it cannot
+    judge: those are marked ``cannot_check`` and the rest of the tenant goes on."""
+    context = _context_start(
+        tenant, min(earliest[meter] for meter in meter_ids), settings.history_readings
+    )
+    try:
+        _check_chunk(tenant, settings, meter_ids, now, context)
+    except DataError:
+        if len(meter_ids) == 1:
+            logger.exception(
+                "validation could not judge meter %s of tenant %s", meter_ids[0], tenant.pk
+            )
+            mine = pending.filter(meter_id=meter_ids[0])
+            _mark_suspect(tenant, mine, Rule.CANNOT_CHECK, now, summary)
+            return
+        half = len(meter_ids) // 2
+        for part in (meter_ids[:half], meter_ids[half:]):
+            _check_in_parts(tenant, settings, part, earliest, pending, now, summary)
+        return
+    _summarise(summary, tenant, meter_ids, now, context)
+
+
+def _mark_suspect(
+    tenant: Tenant,
+    readings: QuerySet[Reading],
+    rule: str,
+    now: datetime,
+    summary: ValidationSummary,
+) -> None:
+    """Check these readings suspect by one rule and queue them for a verifier."""
+    rows = list(readings.values_list("id", "meter_id", "meter__site_id", "taken_at"))
+    if not rows:
+        return
+    with transaction.atomic():
+        ReadingCheck.objects.bulk_create(
+            [
+                ReadingCheck(
+                    tenant=tenant,
+                    reading_id=reading_id,
+                    meter_id=meter_id,
+                    site_id=site_id,
+                    taken_at=taken_at,
+                    status=CheckStatus.SUSPECT,
+                    rules=rule,
+                    checked_at=now,
+                )
+                for reading_id, meter_id, site_id, taken_at in rows
+            ],
+            ignore_conflicts=True,
+        )
+        VerificationItem.objects.bulk_create(
+            [
+                VerificationItem(
+                    tenant=tenant,
+                    reading_id=reading_id,
+                    meter_id=meter_id,
+                    site_id=site_id,
+                    rule=rule,
+                    rules=rule,
+                    created_at=now,
+                )
+                for reading_id, meter_id, site_id, _taken_at in rows
+            ],
+            ignore_conflicts=True,
+        )
+    summary.checked += len(rows)
+    summary.suspect += len(rows)
+    summary.by_rule[rule] += len(rows)
 
 
 def _context_start(tenant: Tenant, earliest: datetime, history: int) -> datetime:
