@@ -2,9 +2,13 @@
 
 Django's Redis cache builds a new client object for every call, which costs more than the
 round trip on a request that does little else. This module keeps one client per process (redis-py
-clients are thread-safe and pool their connections) and stores JSON. Without ``REDIS_URL``
-(the single-process demo and the SQLite tests) it falls back to Django's cache, where the JSON
-is stored as text, so both give callers the same stored form.
+clients are thread-safe and pool their connections) and stores JSON.
+
+Without ``REDIS_URL`` (the demo, debug settings, the SQLite tests) nothing is kept: every
+lookup misses and callers read the database. A cache in one process's memory could not be
+emptied by another process, so a token revoked, rotated or regranted through one web worker
+would go on working in the others until its entry expired. Counters (throttles) are then kept
+in this process's memory and count each process apart.
 
 The token lookup and the throttle counter of every API request go in one write and one read
 (``get_and_count``): the three commands (GET, INCR, EXPIRE) sent on one pooled connection
@@ -38,9 +42,9 @@ def _key(key: str) -> str:
 
 
 def get_raw(key: str) -> bytes | str | None:
-    """The JSON text stored under ``key``, undecoded."""
+    """The JSON text stored under ``key``, undecoded (never anything without Redis)."""
     client = redis_client()
-    return cache.get(_key(key)) if client is None else client.get(_key(key))
+    return None if client is None else client.get(_key(key))
 
 
 def get_json(key: str) -> Any | None:
@@ -50,9 +54,7 @@ def get_json(key: str) -> Any | None:
 
 def set_json(key: str, value: Any, seconds: int) -> None:
     client = redis_client()
-    if client is None:
-        cache.set(_key(key), json.dumps(value), seconds)
-    else:
+    if client is not None:
         client.set(_key(key), json.dumps(value), ex=seconds)
 
 
@@ -60,9 +62,7 @@ def delete(*keys: str) -> None:
     if not keys:
         return
     client = redis_client()
-    if client is None:
-        cache.delete_many([_key(key) for key in keys])
-    else:
+    if client is not None:
         client.delete(*[_key(key) for key in keys])
 
 
@@ -78,12 +78,21 @@ def count_in_window(key: str, seconds: int) -> int:
     return int(pipe.execute()[0])
 
 
+def reset_count(key: str) -> None:
+    """Start the counter ``key`` again from zero."""
+    client = redis_client()
+    if client is None:
+        cache.delete(_key(key))
+    else:
+        client.delete(_key(key))
+
+
 def get_and_count(key: str, counter: str, seconds: int) -> tuple[bytes | str | None, int]:
     """The stored JSON text under ``key`` (undecoded: callers that see the same text again can
     skip decoding it) and ``count_in_window(counter, seconds)``, in one round trip."""
     client = redis_client()
     if client is None:
-        return cache.get(_key(key)), count_in_window(counter, seconds)
+        return None, count_in_window(counter, seconds)
     counter_key = _key(counter)
     raw, count, _expiry_set = _round_trip(
         client, ("GET", _key(key)), ("INCR", counter_key), ("EXPIRE", counter_key, seconds)

@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -125,7 +125,7 @@ def _token_cache_key(key_hash: str) -> str:
 def _row(obj: Any) -> dict[str, Any]:
     values = {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
     return {
-        name: value.isoformat() if isinstance(value, datetime) else value
+        name: value.isoformat() if isinstance(value, date) else value  # datetimes too
         for name, value in values.items()
     }
 
