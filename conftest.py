@@ -41,6 +41,15 @@ def _fast_password_hashing(settings: Settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _ample_pii_search_budget(settings: Settings) -> None:
+    """Searches by a personal number have a budget of a few a minute per caller; tests that
+    search are not about it (the test of the budget sets its own)."""
+    rest = settings.REST_FRAMEWORK
+    rates = {**rest["DEFAULT_THROTTLE_RATES"], "pii_search": "10000/min"}
+    settings.REST_FRAMEWORK = {**rest, "DEFAULT_THROTTLE_RATES": rates}
+
+
 @pytest.fixture
 def world(db: None) -> World:
     return build_world()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -12,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from customers import services
 from customers.identifiers import (
@@ -20,6 +22,7 @@ from customers.identifiers import (
     validate_account_number,
 )
 from customers.models import Account, Contact, Customer, Premise
+from tenancy import fastcache
 from tenancy.api_base import (
     CreateReadUpdateTenantViewSet,
     CrudTenantViewSet,
@@ -28,6 +31,10 @@ from tenancy.api_base import (
 )
 from tenancy.api_plumbing import StrictFilterSet
 from tenancy.fields import search_hash
+from tenancy.permissions import allowed_roles
+from tenancy.principal import Principal
+from tenancy.scoping import TenantQuerySet
+from tenancy.throttling import current_window
 
 # --- customers --------------------------------------------------------------------------------
 
@@ -56,8 +63,35 @@ class CustomerFilter(StrictFilterSet):
         model = Customer
         fields = ["site", "kind", "name", "id_number"]
 
-    def filter_id_number(self, queryset: models.QuerySet, name: str, value: str) -> models.QuerySet:
-        return queryset.filter(id_number_hash=search_hash(normalise_identity_number(value)))
+    def filter_id_number(self, queryset: TenantQuerySet, name: str, value: str) -> TenantQuerySet:
+        normalised = normalise_identity_number(value)
+        return search_by_pii(self.request, queryset, "customers", "id_number", normalised)
+
+
+def search_by_pii(
+    request: Any, queryset: TenantQuerySet, resource: str, field: str, value: str
+) -> TenantQuerySet:
+    """Records whose identity or mobile number is ``value``. Refused (403) to roles that may
+    not see the number, throttled apart from every other request (429), limited to the sites
+    where the caller may see it, and audited."""
+    principal: Principal = request.principal
+    scope = principal.site_scope(allowed_roles(resource, "search_pii"))
+    if not scope.allows_any:
+        raise exceptions.PermissionDenied(
+            _("Searching by %(field)s needs a role that may see it.") % {"field": field}
+        )
+    window = current_window(str(api_settings.DEFAULT_THROTTLE_RATES["pii_search"]))
+    counter = window.counter("pii_search", f"{principal.kind}:{principal.id}")
+    if fastcache.count_in_window(counter, window.seconds + 1) > window.allowed:
+        raise exceptions.Throttled(
+            wait=window.ends_in,
+            detail=str(_("Too many searches by identity or mobile number; try again later.")),
+        )
+    hashed = search_hash(value)
+    lookup = {"id_number_hash": hashed} if field == "id_number" else {"value_hash": hashed}
+    found = queryset.for_sites(scope.site_ids_or_none).filter(**lookup)
+    services.record_pii_search(principal, field, value, found)
+    return found
 
 
 RevealedPii = inline_serializer(
@@ -240,12 +274,12 @@ class ContactFilter(StrictFilterSet):
         model = Contact
         fields = ["customer", "kind", "source", "sms_consent", "mobile"]
 
-    def filter_mobile(self, queryset: models.QuerySet, name: str, value: str) -> models.QuerySet:
+    def filter_mobile(self, queryset: TenantQuerySet, name: str, value: str) -> TenantQuerySet:
         try:
             normalised = normalise_mobile(value)
         except ValidationError as exc:
             raise exceptions.ValidationError({"mobile": get_error_detail(exc)}) from exc
-        return queryset.filter(value_hash=search_hash(normalised))
+        return search_by_pii(self.request, queryset, "contacts", "mobile", normalised)
 
 
 class ContactViewSet(CrudTenantViewSet):

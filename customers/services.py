@@ -6,12 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.identifiers import (
     make_account_number,
+    mask_identifier,
+    mask_mobile,
     normalise_identity_number,
     normalise_mobile,
     validate_account_number,
@@ -108,6 +110,20 @@ def reveal_customer_pii(actor: Principal, customer: Customer) -> dict[str, Any]:
         "id_number": customer.id_number,
         "contacts": [{"id": c.pk, "kind": c.kind, "value": c.value} for c in contacts],
     }
+
+
+def record_pii_search(actor: Principal, field: str, value: str, found: models.QuerySet) -> None:
+    """Every search by identity or mobile number is in the audit trail: who searched, by
+    which field, for what (masked) and which records it found."""
+    masked = mask_mobile(value) if field == "mobile" else mask_identifier(value)
+    ids = list(found.values_list("pk", flat=True)[:20])
+    record_audit(
+        actor,
+        AuditAction.PII_SEARCHED,
+        object_type=found.model._meta.label_lower,
+        object_ids=ids,
+        after={"field": field, "searched_for": masked, "found": len(ids)},
+    )
 
 
 # --- premises ---------------------------------------------------------------------------------

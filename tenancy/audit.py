@@ -48,6 +48,7 @@ class AuditAction(models.TextChoices):
     CUSTOMER_REGISTERED = "customer.registered"
     CUSTOMER_UPDATED = "customer.updated"
     CUSTOMER_PII_REVEALED = "customer.pii_revealed"
+    PII_SEARCHED = "customer.pii_searched"
     ACCOUNT_OPENED = "account.opened"
     ACCOUNT_UPDATED = "account.updated"
     PREMISE_CREATED = "premise.created"

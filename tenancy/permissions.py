@@ -79,6 +79,8 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "add": roles(ADMIN, MANAGER, CASHIER),
         "change": roles(ADMIN, MANAGER, CASHIER),
         "reveal": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+        # Finding a customer by identity number is a use of it: the roles that may see it.
+        "search_pii": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
     },
     "accounts": {
         "view": EVERYONE,
@@ -97,6 +99,8 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "change": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
         "delete": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
         "confirm": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
+        # Finding a contact by mobile number (the counter finds a customer by phone).
+        "search_pii": roles(ADMIN, MANAGER, CASHIER, COLLECTOR),
     },
 }
 

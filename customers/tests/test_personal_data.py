@@ -7,9 +7,11 @@ from django.db import connection
 from pytest_django import Settings
 
 from customers.models import Contact, Customer
+from tenancy import fastcache
 from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent
 from tenancy.roles import Role
+from tenancy.throttling import current_window
 from tests.world import World, identity_number
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +109,65 @@ def test_a_second_customer_with_the_same_identity_number_is_refused(world: World
     assert "id_number" in response.json()["error"]["fields"]
     # Tenant B may register the same person: tenants never see each other's customers.
     world.b.customer(id_number=id_number)
+
+
+# --- searching by a personal number ------------------------------------------------------------
+
+
+def test_a_role_that_may_not_see_the_numbers_may_not_search_by_them(world: World) -> None:
+    """A verifier recovered a full identity number by trying candidates in the search."""
+    customer = world.a.customer()
+    world.a.contact(customer, value="13700002222")
+    verifier = world.client_for(world.a.staff((Role.VERIFIER, None)))
+    by_id = verifier.get("/api/v1/customers/", {"id_number": customer.id_number})
+    assert by_id.status_code == 403 and "id_number" in by_id.json()["error"]["message"]
+    by_mobile = verifier.get("/api/v1/contacts/", {"mobile": "13700002222"})
+    assert by_mobile.status_code == 403
+    assert verifier.get("/api/v1/customers/").status_code == 200  # the list itself is allowed
+    assert not AuditEvent.dangerously_unscoped.filter(action=AuditAction.PII_SEARCHED).exists()
+
+
+def test_every_search_by_a_personal_number_is_audited_masked(world: World) -> None:
+    id_number = identity_number()
+    customer = world.a.customer(id_number=id_number)
+    world.a.contact(customer, value="13700003333")
+    cashier = world.client_for(world.bob)
+    found = cashier.get("/api/v1/customers/", {"id_number": id_number}).json()["results"]
+    assert [row["id"] for row in found] == [customer.pk]
+    assert cashier.get("/api/v1/contacts/", {"mobile": "13700003334"}).json()["results"] == []
+    events = list(
+        AuditEvent.dangerously_unscoped.filter(action=AuditAction.PII_SEARCHED).order_by("id")
+    )
+    assert [(e.actor_label, e.after["field"], e.after["found"]) for e in events] == [
+        (world.bob.username, "id_number", 1),
+        (world.bob.username, "mobile", 0),
+    ]
+    assert events[0].object_ids == [customer.pk]
+    assert id_number not in str(events[0].after) and "13700003334" not in str(events[1].after)
+    assert events[0].after["searched_for"] == id_number[:6] + "********" + id_number[-4:]
+
+
+def test_searches_by_personal_numbers_have_a_tight_budget_of_their_own(
+    world: World, settings: Settings
+) -> None:
+    """Five searches a day here (five a minute by default): the sixth is refused with 429,
+    while the caller's other requests go on."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "pii_search": "5/d",
+        },
+    }
+    user = world.a.staff((Role.CASHIER, None))
+    window = current_window("5/d")
+    fastcache.reset_count(window.counter("pii_search", f"staff:{user.pk}"))  # an earlier run's
+    cashier = world.client_for(user)
+    statuses = [
+        cashier.get("/api/v1/contacts/", {"mobile": f"1370000{n:04d}"}).status_code
+        for n in range(6)
+    ]
+    assert statuses == [200] * 5 + [429]
+    refused = cashier.get("/api/v1/customers/", {"id_number": identity_number()})
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "throttled"
+    assert cashier.get("/api/v1/customers/").status_code == 200
