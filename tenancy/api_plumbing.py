@@ -8,6 +8,7 @@ while ``APIView`` is being defined.
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_filters import FilterSet
 from django_filters import rest_framework as rest_filters
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import BooleanWidget
 from rest_framework import exceptions, status
@@ -85,7 +87,7 @@ class StrictJSONParser(JSONParser):
             raise PayloadTooLarge()
         try:
             text = raw.decode(encoding)
-            return json.loads(
+            data = json.loads(
                 text,
                 parse_float=Decimal,
                 parse_constant=_refuse_constant,
@@ -93,6 +95,41 @@ class StrictJSONParser(JSONParser):
             )
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(_("Malformed JSON: %(error)s") % {"error": exc}) from exc
+        except RecursionError as exc:
+            raise exceptions.ParseError(_too_deep()) from exc
+        if _depth_exceeds(data, MAX_JSON_DEPTH):
+            raise exceptions.ParseError(_too_deep())
+        return data
+
+
+# No request of this API nests deeper than a tariff's specification (six levels); deeper JSON
+# would only reach code that walks it recursively.
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep() -> str:
+    return _("JSON nested deeper than %(depth)s levels is not accepted.") % {
+        "depth": MAX_JSON_DEPTH
+    }
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests lists and objects deeper than ``limit`` (walked without
+    recursion, so that any depth the parser accepted can be measured)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children: Iterable[Any]
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 class JSONFirstContentNegotiation(DefaultContentNegotiation):
@@ -150,13 +187,48 @@ class StrictBooleanFilter(rest_filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+# The widest offset from UTC any place uses (Kiribati, UTC+14; Baker Island, UTC-12). Python
+# reads offsets up to 24 hours; PostgreSQL refuses 16 and more with an error of its own.
+MAX_UTC_OFFSET = timedelta(hours=14)
+# Dates a query may ask about; outside them, date arithmetic runs off Python's calendar.
+EARLIEST_QUERY_DATE = date(1900, 1, 1)
+LATEST_QUERY_DATE = date(9000, 12, 31)
+
+
+class _BoundedIsoDateTimeField(IsoDateTimeField):
+    default_error_messages = {
+        "offset": gettext_lazy("The offset from UTC must be at most 14 hours."),
+        "range": gettext_lazy("The time must fall between the years 1900 and 9000."),
+    }
+
+    def to_python(self, value: Any) -> Any:
+        moment = super().to_python(value)
+        if moment is None:
+            return moment
+        offset = moment.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise forms.ValidationError(self.error_messages["offset"], code="offset")
+        if not EARLIEST_QUERY_DATE <= moment.date() <= LATEST_QUERY_DATE:
+            raise forms.ValidationError(self.error_messages["range"], code="range")
+        return moment
+
+
+class BoundedIsoDateTimeFilter(rest_filters.IsoDateTimeFilter):
+    """An ISO 8601 time filter that refuses, with a 400, an offset no place uses and years
+    the database or Python's calendar cannot hold."""
+
+    field_class = _BoundedIsoDateTimeField
+
+
 class StrictFilterSet(rest_filters.FilterSet):
     """The filter set every list builds on: a boolean filter refuses a value that is not a
-    boolean with a 400 instead of ignoring it."""
+    boolean, and a time filter an offset or year out of bounds, with a 400 instead of ignoring
+    it or failing in the database."""
 
     FILTER_DEFAULTS = {
         **rest_filters.FilterSet.FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": StrictBooleanFilter},
+        models.DateTimeField: {"filter_class": BoundedIsoDateTimeFilter},
     }
 
 
