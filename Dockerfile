@@ -13,5 +13,7 @@ COPY . .
 RUN pip install --no-cache-dir .
 ENV DJANGO_DEBUG=0
 EXPOSE 8000
-# gunicorn.conf.py has each worker load the URL modules and connect before it accepts.
-CMD ["gunicorn", "config.wsgi:application", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "4"]
+# Static files are collected at start (production serves them through a manifest of hashed
+# names; the web process refuses to start without it). gunicorn.conf.py has each worker load
+# the URL modules and connect before it accepts.
+CMD ["sh", "-c", "python manage.py collectstatic --noinput && exec gunicorn config.wsgi:application --config gunicorn.conf.py --bind 0.0.0.0:8000 --workers 4"]

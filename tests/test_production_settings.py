@@ -114,10 +114,49 @@ def test_the_refusal_names_the_scheme_but_never_repeats_the_url() -> None:
     assert "s3cret-password" not in result.stderr
 
 
-def test_production_with_postgresql_and_redis_passes_the_deploy_check() -> None:
-    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], _production_env())
+@pytest.fixture(scope="module")
+def collected_static(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A static root filled by ``collectstatic``, as every documented production start does."""
+    root = str(tmp_path_factory.mktemp("static"))
+    env = _production_env(BARS_STATIC_ROOT=root)
+    result = _run(["manage.py", "collectstatic", "--noinput"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
+def test_production_with_postgresql_and_redis_passes_the_deploy_check(
+    collected_static: str,
+) -> None:
+    env = _production_env(BARS_STATIC_ROOT=collected_static)
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues (0 silenced)" in result.stdout
+
+
+def test_production_refuses_to_serve_without_collected_static_files(
+    tmp_path: Path, collected_static: str
+) -> None:
+    """Without ``collectstatic`` the login page, the admin and the API docs answered 500 while
+    ``check --deploy`` was clean."""
+    empty = _production_env(BARS_STATIC_ROOT=str(tmp_path))
+    message = _refusal(_run(["-c", "import config.wsgi"], empty))
+    assert "static files are not collected" in message
+    assert "manage.py collectstatic --noinput" in message
+    deploy = _run(["manage.py", "check", "--deploy"], empty)
+    assert deploy.returncode != 0 and "bars.E001" in deploy.stderr + deploy.stdout
+    served = _run(["-c", "import config.wsgi"], _production_env(BARS_STATIC_ROOT=collected_static))
+    assert served.returncode == 0, served.stderr
+
+
+def test_every_documented_production_start_collects_static_files() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    command = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    assert command.index("collectstatic --noinput") < command.index("gunicorn")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    web = compose["services"]["web"]["command"]
+    assert web.index("collectstatic --noinput") < web.index("gunicorn")
+    readme = (ROOT / "README.md").read_text()
+    assert "collectstatic --noinput" in readme
 
 
 def test_production_runs_on_postgresql_with_tasks_and_cache_on_redis() -> None:
