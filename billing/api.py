@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import django_filters
 from django.core.validators import ProhibitNullCharactersValidator
+from django.db import models
+from django.db.models import Q
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -56,6 +58,7 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantSettingsViewSet,
 )
+from tenancy.api_plumbing import ExactJSONField
 from tenancy.models import Site
 from verification.api import BoundaryReadingsField
 from verification.periods import PeriodError, ensure_ended
@@ -84,7 +87,7 @@ class TariffSerializer(TenantModelSerializer):
 
 class NewVersionSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
-    spec = serializers.JSONField(help_text="The tariff specification (see the API docs).")
+    spec = ExactJSONField(help_text="The tariff specification (see the API docs).")
     note = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
 
 
@@ -182,6 +185,17 @@ class TariffAssignmentViewSet(CreateReadTenantViewSet):
     serializer_class = TariffAssignmentSerializer
     filterset_fields = ["tariff", "account", "customer_class"]
     create_service = tariff_services.assign_tariff_from_api
+
+    def get_queryset(self) -> models.QuerySet:
+        """Assignments are tenant-wide, but one that names an account, or a class's assignment
+        limited to sites, belongs to sites: a user with a grant for some sites sees those of
+        their sites' accounts and classes, never another site's accounts and tariffs."""
+        queryset = super().get_queryset()
+        site_ids = self.site_scope.site_ids_or_none
+        if site_ids is None:
+            return queryset
+        for_class = Q(account__isnull=True) & (Q(sites__isnull=True) | Q(sites__in=site_ids))
+        return queryset.filter(for_class | Q(account__site__in=site_ids)).distinct()
 
     @extend_schema(request=EndAssignmentSerializer, responses=TariffAssignmentSerializer)
     @action(detail=True, methods=["post"], permission_action="change")

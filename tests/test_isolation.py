@@ -10,11 +10,13 @@ objects she gets the same answers.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
+from billing.tariffs import services as tariff_services
 from tenancy.models import AuditEvent, CalendarDay, Tenant
 from tests.api_registry import (
     METHODS,
@@ -226,3 +228,33 @@ def test_a_grant_for_another_site_hides_the_site_objects(world: World, route: Ro
     else:
         body = spec.create_body(a, a.sites[0]) if spec.create_body else None
     _assert_collection_route(carol, route, spec, obj, body)
+
+
+@pytest.mark.django_db
+def test_a_grant_for_another_site_hides_the_tariff_assignments_of_its_accounts(
+    world: World,
+) -> None:
+    """Tariff assignments are tenant-wide, but one naming an account of site A1 (its id and
+    tariff) is A1's: carol, with grants for A2 only, reads only A2's and the classes'."""
+    a = world.a
+    on_a1 = a.tariff_assignment(a.sites[0])
+    on_a2 = a.tariff_assignment(a.sites[1])
+    with a.active():
+        every_site = tariff_services.assign_tariff(
+            a.system, a.tariff(), effective_from=date(2020, 1, 1), customer_class="commercial"
+        )
+        a1_only = tariff_services.assign_tariff(
+            a.system,
+            a.tariff(),
+            effective_from=date(2020, 1, 1),
+            customer_class="residential",
+            sites=[a.sites[0]],
+        )
+    carol = world.client_for(world.carol)
+    listed = {row["id"] for row in carol.get("/api/v1/tariff-assignments/").json()["results"]}
+    assert listed == {on_a2.pk, every_site.pk}
+    for hidden in (on_a1, a1_only):
+        assert carol.get(f"/api/v1/tariff-assignments/{hidden.pk}/").status_code == 404
+    alice = world.client_for(world.alice)
+    everything = {row["id"] for row in alice.get("/api/v1/tariff-assignments/").json()["results"]}
+    assert everything >= {on_a1.pk, on_a2.pk, every_site.pk, a1_only.pk}
