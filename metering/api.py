@@ -42,7 +42,12 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantViewSet,
 )
-from tenancy.api_plumbing import BoundedIsoDateTimeFilter, StrictFilterSet, StrictJSONParser
+from tenancy.api_plumbing import (
+    BoundedIsoDateTimeFilter,
+    ExactJSONField,
+    StrictFilterSet,
+    StrictJSONParser,
+)
 from tenancy.models import Site
 
 if TYPE_CHECKING:
@@ -408,7 +413,7 @@ class IngestItemSerializer(RegistersSerializer):
 
 class IngestSerializer(serializers.Serializer):
     readings = serializers.ListField(
-        child=serializers.JSONField(), min_length=1, max_length=MAX_INGEST_ITEMS
+        child=ExactJSONField(), min_length=1, max_length=MAX_INGEST_ITEMS
     )
 
 

@@ -23,7 +23,7 @@ from django_filters import rest_framework as rest_filters
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.widgets import BooleanWidget
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
@@ -130,6 +130,27 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def decimals_as_text(value: Any) -> Any:
+    """``value`` with every ``Decimal`` replaced by its exact text (``0.50`` → ``"0.50"``)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: decimals_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [decimals_as_text(item) for item in value]
+    return value
+
+
+class ExactJSONField(serializers.JSONField):
+    """Free-form JSON in a request (a tariff's specification, an ingest item). The parser reads
+    a number with decimals as an exact ``Decimal``; here it is kept as its text, ``0.5`` as
+    ``"0.5"``, the form every amount of the API takes, never a float (DRF's own field refused
+    it: "Value must be valid JSON")."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(decimals_as_text(data))
 
 
 class JSONFirstContentNegotiation(DefaultContentNegotiation):

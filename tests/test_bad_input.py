@@ -347,3 +347,31 @@ def test_a_period_that_has_not_ended_is_refused(world: World, url: str) -> None:
             url, {"site": world.a.sites[0].pk, "period": "2099-12"}, format="json"
         )
     assert "2099-12" in _error(response, 400)["fields"]["period"][0]
+
+
+def test_numbers_with_decimals_in_free_form_json_are_kept_exact(world: World) -> None:
+    """The README says JSON numbers are read as exact decimals: an ingest item's ``1.5`` and a
+    tariff specification's ``0.5`` were refused with "must be valid JSON"."""
+    client = world.client_for(world.alice)
+    meter = world.a.meter()
+    slot = "2026-11-24T04:00:00Z"
+    pushed = client.post(
+        "/api/v1/readings/ingest/",
+        json.dumps({"readings": [{"meter": meter.serial_number, "taken_at": slot, "total": 1.5}]}),
+        content_type="application/json",
+    )
+    assert pushed.status_code == 200, pushed.content
+    assert pushed.json()["stored"] == 1
+    tariff = client.post(
+        "/api/v1/tariffs/",
+        {"code": "FLAT-05", "name": "平价", "utility": "electricity"},
+        format="json",
+    )
+    assert tariff.status_code == 201, tariff.content
+    version = client.post(
+        f"/api/v1/tariffs/{tariff.json()['id']}/versions/",
+        '{"effective_from": "2026-01-01", "spec": {"energy": {"kind": "flat", "price": 0.50}}}',
+        content_type="application/json",
+    )
+    assert version.status_code == 201, version.content
+    assert version.json()["spec"]["energy"]["price"] == "0.50"
