@@ -11,6 +11,7 @@ named ``dangerously_…``.
 from __future__ import annotations
 
 import copy
+import unicodedata
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -54,13 +55,53 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
         return queryset
 
 
+# Characters no text of this platform needs and that mislead a reader: control characters
+# (tabs and line breaks aside) and the bidirectional overrides and isolates, which make a name
+# display other than it is stored ("U+202E" turns "txt.exe" around).
+# Line and paragraph separators (U+2028, U+2029) break lines where no one expects it.
+_REFUSED = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+_LINE_BREAKS = frozenset("\t\n\r")
+
+
+def _misleading(text: str, allowed: frozenset[str]) -> bool:
+    if text.isprintable():
+        return False
+    return any(
+        char not in allowed and (unicodedata.category(char) == "Cc" or char in _REFUSED)
+        for char in text
+    )
+
+
 class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers, booleans and objects instead of converting them."""
+    """A string field that refuses numbers, booleans and objects instead of converting them,
+    and control characters (but tabs and line breaks) and bidirectional overrides."""
+
+    default_error_messages = {
+        "control": gettext_lazy("Control characters and direction overrides are not allowed."),
+    }
+    allowed_controls: frozenset[str] = _LINE_BREAKS
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if _misleading(value, self.allowed_controls):
+            self.fail("control")
+        return value
+
+
+class StrictLineField(StrictCharField):
+    """One line of text (a name, a code, an address): no line breaks or tabs either."""
+
+    allowed_controls = frozenset()
+
+
+class StrictTextField(StrictCharField):
+    """Free text (a description, a note), at most 2,000 characters unless the model says."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 2000)
+        super().__init__(**kwargs)
 
 
 class IdsSerializer(serializers.Serializer):
@@ -155,8 +196,8 @@ class TenantModelSerializer(serializers.ModelSerializer):
     serializer_related_field = ScopedRelatedField
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
-        models.CharField: StrictCharField,
-        models.TextField: StrictCharField,
+        models.CharField: StrictLineField,
+        models.TextField: StrictTextField,
     }
 
     _field_prototypes: ClassVar[dict[type, dict[str, serializers.Field]]] = {}

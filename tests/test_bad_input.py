@@ -375,3 +375,65 @@ def test_numbers_with_decimals_in_free_form_json_are_kept_exact(world: World) ->
     )
     assert version.status_code == 201, version.content
     assert version.json()["spec"]["energy"]["price"] == "0.50"
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/sites/", {"code": "S-RTL", "name": "幸福\u202e小区"}, "name"),
+        ("/api/v1/sites/", {"code": "S-NL", "name": "两行\n名字"}, "name"),
+        ("/api/v1/sites/", {"code": "S-BEL", "name": "响铃\x07"}, "name"),
+        (
+            "/api/v1/tariffs/",
+            {"code": "LONG", "name": "长", "utility": "electricity", "description": "字" * 100_000},
+            "description",
+        ),
+        ("/api/v1/calendar/", {"date": "0001-01-01", "kind": "holiday"}, "date"),
+    ],
+)
+def test_unreasonable_text_and_dates_are_refused(
+    world: World, url: str, body: dict, field: str
+) -> None:
+    client = world.client_for(world.alice)
+    with nothing_written():
+        response = client.post(url, body, format="json")
+    assert field in _error(response, 400)["fields"], response.content
+
+
+def test_a_description_with_line_breaks_is_accepted(world: World) -> None:
+    client = world.client_for(world.alice)
+    body = {"code": "MULTI", "name": "多行", "utility": "electricity", "description": "一\n二"}
+    assert client.post("/api/v1/tariffs/", body, format="json").status_code == 201
+
+
+def test_an_agency_price_for_a_month_outside_2000_to_2099_is_refused(world: World) -> None:
+    client = world.client_for(world.alice)
+    tariff = client.post(
+        "/api/v1/tariffs/", {"code": "AG", "name": "代理", "utility": "electricity"}, format="json"
+    ).json()
+    spec = {
+        "energy": {"kind": "flat", "price": "0.5"},
+        "agency_purchase_prices": {"9999-12": "0.4"},
+    }
+    response = client.post(
+        f"/api/v1/tariffs/{tariff['id']}/versions/",
+        {"effective_from": "2026-01-01", "spec": spec},
+        format="json",
+    )
+    assert "9999-12" in str(_error(response, 400)["fields"]["spec"])
+
+
+def test_an_ingest_item_with_ten_thousand_extra_values_is_refused_alone(world: World) -> None:
+    client = world.client_for(world.alice)
+    meter = world.a.meter()
+    slot = "2026-11-24T04:00:00Z"
+    crowded = {f"v{n}": "1" for n in range(10_000)}
+    items = [
+        {"meter": meter.serial_number, "taken_at": slot, "total": "1", "extra": crowded},
+        {"meter": meter.serial_number, "taken_at": slot, "total": "1", "extra": {"code": "7"}},
+    ]
+    answer = client.post("/api/v1/readings/ingest/", {"readings": items}, format="json")
+    assert answer.status_code == 200, answer.content
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["invalid", "stored"]
+    assert "extra" in results[0]["errors"]

@@ -16,7 +16,7 @@ import pytest
 from tests.world import PASSWORD, World
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
     from pytest_django.live_server_helper import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -93,6 +93,7 @@ def test_the_api_docs_list_their_operations_from_local_assets(
     page = browser.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
+    violations = _csp_violations(page)
     page.goto(f"{live_server.url}/api/docs/")
     page.wait_for_selector(".opblock", timeout=30_000)
     # Swagger UI renders the tags near the viewport: scroll through and collect them all.
@@ -107,6 +108,47 @@ def test_the_api_docs_list_their_operations_from_local_assets(
     assert any("/api/v1/accounts/{number}/" in op.replace("\u200b", "") for op in operations)
     outside = [url for url in requested if not url.startswith(live_server.url)]
     assert not outside, f"the docs fetched from outside this site: {outside}"
+    assert not violations, violations
+    page.close()
+
+
+def _csp_violations(page: Page) -> list[str]:
+    """What the browser refused under the page's Content-Security-Policy, as it reports it."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return violations
+
+
+def test_every_page_is_served_with_a_content_security_policy_it_keeps(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
+    """The login page, the console, a bill and ReDoc render under the policy, with nothing
+    refused: scripts only from this site, no framing."""
+    bill = world.a.bill()
+    page = browser.new_page(locale="zh-CN")
+    violations = _csp_violations(page)
+    response = page.goto(f"{live_server.url}/login/")
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    page.fill("#id_username", "bob")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit] >> text=登录")
+    page.wait_for_url(f"{live_server.url}/console/")
+    page.goto(f"{live_server.url}/console/bills/{bill.pk}/")
+    assert page.locator(".qr svg").count() == 1
+    page.goto(f"{live_server.url}/api/redoc/")
+    page.wait_for_selector("text=/api/v1/accounts/", timeout=30_000)
+    # ReDoc's "API docs by Redocly" badge is an image on the vendor's site: refused, as every
+    # other site is; nothing of this site's, and no script, may be.
+    refused_here = [v for v in violations if "script" in v or live_server.url in v]
+    assert not refused_here, refused_here
+    assert all("cdn.redoc.ly" in v for v in violations), violations
     page.close()
 
 

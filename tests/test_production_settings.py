@@ -33,6 +33,8 @@ print(json.dumps({
     "broker": settings.CELERY_BROKER_URL,
     "eager": settings.CELERY_TASK_ALWAYS_EAGER,
     "debug": settings.DEBUG,
+    "hsts": [settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS,
+             settings.SECURE_HSTS_PRELOAD],
 }))
 """
 
@@ -168,7 +170,14 @@ def test_production_runs_on_postgresql_with_tasks_and_cache_on_redis() -> None:
         "broker": REDIS_URL,
         "eager": False,
         "debug": False,
+        "hsts": [31536000, False, False],
     }
+
+
+def test_hsts_preload_and_subdomains_are_the_deployers_choice() -> None:
+    result = _run(["-c", SHOW_SETTINGS], _production_env(DJANGO_HSTS_PRELOAD="1"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hsts"] == [31536000, True, True]
 
 
 def test_the_demo_without_any_setting_keeps_the_embedded_default(tmp_path: Path) -> None:
@@ -180,6 +189,7 @@ def test_the_demo_without_any_setting_keeps_the_embedded_default(tmp_path: Path)
         "broker": "memory://",
         "eager": True,
         "debug": True,
+        "hsts": [0, False, False],
     }
 
 

@@ -32,14 +32,15 @@ that opened during the year.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, overload
 
 from django.core.exceptions import ValidationError
 
 KWH = Decimal("0.001")
+_MONTH = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")  # [0-9]: \d takes full-width digits
 TOU_NAMES = ("spike", "peak", "flat", "valley")
 TOU_REGISTERS = {name: f"tou_{name}" for name in TOU_NAMES}
 
@@ -222,10 +223,10 @@ class TariffSpec:
             raise TariffSpecError("agency_purchase_prices: an object of YYYY-MM: price")
         fields["agency_prices"] = None if prices is None else {}
         for month, _price in (prices or {}).items():
-            try:
-                date.fromisoformat(f"{month}-01")
-            except (TypeError, ValueError) as exc:
-                raise TariffSpecError(f"agency_purchase_prices.{month}: not a month") from exc
+            if not isinstance(month, str) or not _MONTH.fullmatch(month):
+                raise TariffSpecError(
+                    f"agency_purchase_prices.{month}: not a month from 2000-01 to 2099-12"
+                )
             fields["agency_prices"][month] = _decimal(
                 prices,  # type: ignore[arg-type]  # not None inside this loop
                 month,
