@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp import constants as csp_constants
 
 from config.env import (
     env_bool,
@@ -61,6 +62,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "pgtrigger",
     "django_htmx",
     "tenancy",
@@ -77,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenancy.middleware.RequestMetaMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -84,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "tenancy.second_factor.SecondFactorMiddleware",
     "tenancy.middleware.TenantMiddleware",
     "tenancy.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -219,6 +227,10 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Wrong passwords lock a user name from one address (5), one address (50) and a user name from
 # every address (20), each for 30 minutes; an administrator can unlock (tenancy.lockout).
+# New tenants require a second factor of staff who handle money in production (a tenant
+# setting, tenancy.second_factor); the demo's tenants do not.
+BARS_SECOND_FACTOR_DEFAULT = PRODUCTION
+
 AXES_HANDLER = "tenancy.lockout.LoginLockoutHandler"
 AXES_FAILURE_LIMIT = env_int("BARS_LOGIN_FAILURE_LIMIT", 5)
 BARS_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("BARS_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
@@ -248,11 +260,32 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Subdomains and the browsers' preload list bind every host of the domain to HTTPS for
+    # good: a deployer's decision, not a default (DJANGO_HSTS_PRELOAD=1 opts in to both).
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD
     CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy on every answer (django-csp): scripts only from this site, no
+# plugins, no framing, forms post here only. Styles may be inline (the bill document's and the
+# API docs' own); ReDoc runs its search in a worker made from a blob.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:"],
+        "font-src": [csp_constants.SELF, "data:"],
+        "worker-src": [csp_constants.SELF, "blob:"],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    }
+}
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
 # Personal data (identity and phone numbers) is encrypted with these Fernet keys, newest first;

@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenancy import services
+from tenancy import second_factor, services
 from tenancy.api_base import (
     CrudTenantViewSet,
     ReadOnlyTenantViewSet,
@@ -58,6 +58,7 @@ class TenantSerializer(TenantModelSerializer):
             "payment_term_days",
             "reading_interval_minutes",
             "earliest_reading_on",
+            "require_second_factor",
         ]
         read_only_fields = ["id", "slug", "currency"]
 
@@ -272,6 +273,19 @@ class StaffViewSet(CrudTenantViewSet):
     def unlock(self, request: Request, pk: str | None = None) -> Response:
         """Lift the lockout that repeated wrong passwords put on this user."""
         services.unlock_staff(self.principal, self.get_object())
+        return Response(status=204)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="reset-second-factor",
+        permission_action="reset_second_factor",
+    )
+    def reset_second_factor(self, request: Request, pk: str | None = None) -> Response:
+        """Forget this user's authenticator app and recovery codes (a lost phone): they set up
+        a new app at their next sign-in."""
+        second_factor.reset_second_factor(self.principal, self.get_object())
         return Response(status=204)
 
     @extend_schema(request=PasswordSerializer, responses={204: None})

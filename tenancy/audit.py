@@ -26,6 +26,9 @@ _M = TypeVar("_M", bound=models.Model)
 class AuditAction(models.TextChoices):
     LOGIN = "auth.login"
     LOGOUT = "auth.logout"
+    SECOND_FACTOR_ENROLLED = "auth.second_factor_enrolled"
+    SECOND_FACTOR_RECOVERY_USED = "auth.second_factor_recovery_used"
+    SECOND_FACTOR_RESET = "auth.second_factor_reset"
     TENANT_UPDATED = "tenant.updated"
     SITE_CREATED = "site.created"
     SITE_UPDATED = "site.updated"

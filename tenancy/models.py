@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any, ClassVar, NoReturn, Self
 
 import pgtrigger
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -40,6 +41,11 @@ LATEST_CALENDAR_DAY = date(2099, 12, 31)
 class Language(models.TextChoices):
     ZH_HANS = "zh-hans", "简体中文"
     EN = "en", "English"
+
+
+def second_factor_default() -> bool:
+    """On in production; off in the demo and debug settings, where nobody has an app."""
+    return bool(settings.BARS_SECOND_FACTOR_DEFAULT)
 
 
 class Tenant(models.Model):
@@ -75,6 +81,14 @@ class Tenant(models.Model):
         validators=[MinValueValidator(date(2000, 1, 1))],
         help_text=_(
             "Readings for slots before this day are refused (readings before 2000 always are)."
+        ),
+    )
+    require_second_factor = models.BooleanField(
+        _("second factor required"),
+        default=second_factor_default,
+        help_text=_(
+            "Staff who approve or correct money, and tenant administrators, sign in with a "
+            "one-time code from an authenticator app."
         ),
     )
     is_active = models.BooleanField(_("active"), default=True)

@@ -65,6 +65,7 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
         "change": roles(ADMIN),
         "delete": roles(ADMIN),
         "unlock": roles(ADMIN),
+        "reset_second_factor": roles(ADMIN),
     },
     "api_clients": {
         "view": roles(ADMIN, INSPECTOR),
@@ -176,6 +177,23 @@ MATRIX.update(
         "opening_balances": {"view": BILLING_STAFF | roles(CASHIER), "import": roles(ADMIN)},
     }
 )
+
+# Actions that move money or approve what does (a bill run, a bill, a credit or re-bill; the
+# collect stage adds reversals, refunds and waivers): the staff who may take any of them, and
+# tenant administrators, sign in with a second factor (``tenancy.second_factor``).
+MONEY_ACTIONS = {
+    ("bill_runs", "approve"),
+    ("bills", "approve"),
+    ("bills", "correct"),
+    ("flagged_bills", "approve"),
+    ("prepaid_charges", "run"),
+}
+
+
+def second_factor_roles() -> frozenset[str]:
+    held = {role for resource, action in MONEY_ACTIONS for role in MATRIX[resource][action]}
+    return frozenset(held | {ADMIN})
+
 
 DRF_ACTIONS = {
     "list": "view",

@@ -237,6 +237,7 @@ SPECS: dict[str, RouteSpec] = {
         },
         actions={
             "unlock": ActionSpec(success=204),
+            "reset-second-factor": ActionSpec(success=204),
             "set-password": ActionSpec(body=lambda w, o: {"password": PASSWORD + "!"}, success=204),
         },
     ),
