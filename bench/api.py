@@ -2,7 +2,8 @@
 
 What runs. The platform as deployed: gunicorn with the project's ``gunicorn.conf.py`` (the file
 the Dockerfile and docker-compose.yml start it with) and ``--workers`` sync workers (4, as
-there), ``DJANGO_DEBUG=0`` with the production security settings, token authentication,
+there), static files collected first, ``DJANGO_DEBUG=0`` with the production security settings
+(the Content-Security-Policy on every answer), token authentication,
 tenancy, the permission matrix and throttling (its budget set high enough not to refuse, so its
 Redis round trip is still paid), on PostgreSQL with 100,000 accounts of one tenant and Redis as
 the cache. The floor (../shared/baselines/api_floor, unmodified: DRF with no authentication, no
@@ -318,6 +319,15 @@ def main() -> None:
     figures: dict[str, Figures] = {name: {} for name in RUNS}
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
+        # As every production start: the web process refuses to serve without them.
+        env = {**env, "BARS_STATIC_ROOT": str(scratch / "static")}
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         scripts = write_scripts(
             scratch,
             token,
