@@ -370,6 +370,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "tenancy.roles.Role",
         "ActorKindEnum": "tenancy.models.ActorKind",

@@ -286,12 +286,26 @@ class MeterViewSet(CreateReadUpdateTenantViewSet):
         return Response(self.get_serializer(replacement.new_meter).data, status=201)
 
 
+class MeterProfileAnswer(serializers.Serializer):
+    """A meter profile as the API shows it (``metering/profiles/*.json``)."""
+
+    name = serializers.CharField()
+    description = serializers.CharField()
+    utility = serializers.CharField()
+    unit = serializers.CharField()
+    wrap = serializers.CharField()
+    blocks = serializers.ListField(child=serializers.DictField())
+    relay = serializers.DictField(allow_null=True)
+    setpoints = serializers.ListField(child=serializers.CharField())
+
+
 class MeterProfileViewSet(TenantViewSet):
     """Meter models as the platform reads them (the same for every tenant)."""
 
     permission_resource = "meter_profiles"
     lookup_value_regex = r"[A-Za-z0-9_-]+"
     pagination_class = None
+    filter_backends: list[type] = []  # a handful of files: nothing to filter
     tenant_wide = True
 
     def _describe(self, name: str) -> dict[str, Any]:
@@ -333,11 +347,16 @@ class MeterProfileViewSet(TenantViewSet):
             "setpoints": [s.name for s in profile.setpoints],
         }
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="meter_profiles_list")
+    @extend_schema(responses=MeterProfileAnswer(many=True), operation_id="meter_profiles_list")
     def list(self, request: Request) -> Response:
         return Response([self._describe(name) for name in sorted(all_profiles())])
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        responses=MeterProfileAnswer,
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.STR, OpenApiParameter.PATH, description="Name")
+        ],
+    )
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         if pk not in all_profiles():
             raise exceptions.NotFound()
@@ -348,6 +367,11 @@ class MeterProfileViewSet(TenantViewSet):
 
 
 class ReadingSerializer(serializers.ModelSerializer):
+    # Blank when the meter does not report its relay: documented as such.
+    relay_state = serializers.ChoiceField(
+        choices=RelayState.choices, allow_blank=True, read_only=True
+    )
+
     class Meta:
         model = Reading
         fields = [

@@ -104,10 +104,15 @@ class StrictTextField(StrictCharField):
         super().__init__(**kwargs)
 
 
+MAX_ID = 2**63 - 1  # the largest id a bigint column holds
+
+
 class IdsSerializer(serializers.Serializer):
     """The body of a bulk action: the ids of the objects it acts on (at most 1,000)."""
 
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=1000
+    )
 
 
 class PeriodField(serializers.RegexField):

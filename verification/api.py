@@ -30,6 +30,7 @@ from tenancy.models import Site
 from verification import services
 from verification.models import (
     REQUESTABLE_ESTIMATES,
+    EstimateMethod,
     ItemState,
     LineLoss,
     PeriodConsumption,
@@ -162,6 +163,11 @@ class VerificationQueueViewSet(ReadOnlyTenantViewSet):
 
 
 class CorrectionSerializer(TenantModelSerializer):
+    # Blank for an edit (only estimates have a method): documented as such.
+    method = serializers.ChoiceField(
+        choices=EstimateMethod.choices, allow_blank=True, read_only=True
+    )
+
     class Meta:
         model = ReadingCorrection
         fields = [
