@@ -17,6 +17,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 from billing.models import BillingSettings, OpeningBalance
 from customers.identifiers import make_account_number
 from customers.models import Account, Contact, Customer
+from metering.models import Reading
 from tenancy.models import AuditEvent, Site
 from tenancy.roles import Role
 from tests.world import World, build_world, identity_number
@@ -437,3 +438,57 @@ def test_an_ingest_item_with_ten_thousand_extra_values_is_refused_alone(world: W
     results = answer.json()["results"]
     assert [r["status"] for r in results] == ["invalid", "stored"]
     assert "extra" in results[0]["errors"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("post", "/api/v1/sites/", "[" * 1000 + "]" * 1000),
+        ("post", "/api/v1/sites/", '{"code": ' + "[" * 40 + "]" * 40 + "}"),
+        ("get", "/api/v1/readings/?since=2026-01-01T00:00:00%2B16:00", None),
+        ("get", "/api/v1/audit-events/?until=2026-01-01T00:00:00-18:00", None),
+        ("get", "/api/v1/meter-events/?since=0001-01-01T00:00:00%2B01:00", None),
+        ("get", "/api/v1/calendar/next-working-day/?date=9999-12-31", None),
+    ],
+)
+def test_inputs_that_answered_500_are_clear_400s(
+    world: World, method: str, url: str, body: str | None
+) -> None:
+    client = world.client_for(world.alice)
+    with nothing_written():
+        if body is None:
+            response = client.get(url)
+        else:
+            response = client.post(url, body, content_type="application/json")
+    _error(response, 400)
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"meter": {}}, "meter"),
+        ({"meter": []}, "meter"),
+        ({"extra": {"tou_peak": "-99999999"}}, "extra"),
+        ({"extra": {"relay_state": "bogus"}}, "extra"),
+        ({"extra": {"tou_peak": "abc"}}, "extra"),
+        ({"extra": {"co\u0000de": "1"}}, "extra"),
+        ({"extra": {"apparent_power": "abc"}}, "extra"),
+        ({"extra": {"apparent_power": "70"}}, "extra"),  # UINT16 at 0.001: at most 65.535
+        ({"extra": {"code": "1.5"}}, "extra"),  # a whole number register
+    ],
+)
+def test_an_odd_ingest_item_is_refused_alone_with_its_field(
+    world: World, item: dict, field: str
+) -> None:
+    """``extra`` holds only the profile's values without a column of their own, each checked
+    against its register; it filled register columns and the relay state before."""
+    client = world.client_for(world.alice)
+    meter = world.a.meter()
+    good = {"meter": meter.serial_number, "taken_at": "2026-11-24T04:00:00Z", "total": "1"}
+    odd = {**good, "taken_at": "2026-11-24T04:15:00Z", **item}
+    answer = client.post("/api/v1/readings/ingest/", {"readings": [odd, good]}, format="json")
+    assert answer.status_code == 200, answer.content
+    first, second = answer.json()["results"]
+    assert first["status"] == "invalid" and field in first["errors"], first
+    assert second["status"] == "stored"
+    assert Reading.dangerously_unscoped.filter(meter=meter).count() == 1
