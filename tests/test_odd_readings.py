@@ -40,6 +40,7 @@ def _push(token: str, readings: list[Any]) -> _MonkeyPatchedWSGIResponse:
         {"readings": readings},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Token {token}",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
 
