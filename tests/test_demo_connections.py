@@ -14,8 +14,7 @@ import pytest
 from django.db import connection
 
 from tenancy.roles import Role
-from tests.test_token_revocation import _free_port
-from tests.workers import ROOT, subprocess_env
+from tests.workers import ROOT, free_port, subprocess_env
 from tests.world import World
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -34,7 +33,7 @@ def _server_connections() -> int:
 
 def test_the_demo_server_holds_no_connection_after_its_requests(world: World) -> None:
     _client, token = world.a.api_client((Role.TENANT_ADMIN, None))
-    port = _free_port()
+    port = free_port()
     env = subprocess_env(REDIS_URL="", DJANGO_DEBUG="1", BARS_LOG_LEVEL="WARNING")
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],

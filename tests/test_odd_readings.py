@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from django.conf import settings
 from django.db import DataError
-from django.test import Client
 from django.utils import timezone
 
 from metering.models import Reading
+from metering.tests.test_ingest import push
 from tenancy.roles import Role
 from tests.workers import start_worker
 from tests.world import World
@@ -25,23 +25,10 @@ from verification.models import ReadingCheck, VerificationItem
 from verification.tasks import validate_tenant_readings
 
 if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse
-
     from metering.models import Meter
     from tests.world import TenantWorld
 
 pytestmark = pytest.mark.django_db
-URL = "/api/v1/readings/ingest/"
-
-
-def _push(token: str, readings: list[Any]) -> _MonkeyPatchedWSGIResponse:
-    return Client().post(
-        URL,
-        {"readings": readings},
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token}",
-        HTTP_ACCEPT_LANGUAGE="en",
-    )
 
 
 def _item(serial: str, taken_at: str, total: str = "100.00", **more: Any) -> dict[str, Any]:
@@ -71,7 +58,7 @@ def test_impossible_times_are_refused_per_item_and_the_rest_of_the_batch_is_kept
         _item(meter.serial_number, _recent_slot(3).isoformat(), read_at="2099-01-01T00:00:00Z"),
         _item(meter.serial_number, good),
     ]
-    answer = _push(edge, batch)
+    answer = push(edge, batch)
     assert answer.status_code == 200, answer.content
     results = answer.json()["results"]
     assert [r["status"] for r in results] == ["invalid"] * 4 + ["stored"]
@@ -97,7 +84,7 @@ def test_the_tenants_earliest_reading_day_refuses_older_slots(world: World, edge
     )
     assert changed.status_code == 200, changed.content
     meter = world.a.meter()
-    answer = _push(
+    answer = push(
         edge,
         [
             _item(meter.serial_number, "2024-12-31T15:45:00Z"),  # 23:45 on 31 Dec, local
@@ -160,7 +147,7 @@ def test_odd_readings_stored_earlier_never_stop_the_next_batch_in_process(
     planted = _plant_odd_readings(world.a)
     meter = world.a.meter()
     for hours_ago, total in ((2, "100.00"), (1, "100.50")):
-        answer = _push(
+        answer = push(
             edge, [_item(meter.serial_number, _recent_slot(hours_ago).isoformat(), total)]
         )
         assert answer.status_code == 200, answer.content

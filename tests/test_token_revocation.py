@@ -5,7 +5,6 @@ token still got 200 and a revoked token still created rows)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tenancy.roles import Role
-from tests.workers import ROOT, subprocess_env
+from tests.workers import ROOT, free_port, subprocess_env
 from tests.world import World
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -25,17 +24,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 REQUESTS = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def two_workers() -> Iterator[str]:
     """gunicorn with two worker processes on this test's database, with no Redis (the debug
     settings the demo uses), so each request may land on either worker."""
-    port = _free_port()
+    port = free_port()
     env = subprocess_env(REDIS_URL="", DJANGO_DEBUG="1", BARS_LOG_LEVEL="WARNING")
     server = subprocess.Popen(
         [

@@ -18,12 +18,14 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/readings/ingest/"
 
 
-def _push(token: str, readings: list[Any]) -> _MonkeyPatchedWSGIResponse:
+def push(token: str, readings: list[Any]) -> _MonkeyPatchedWSGIResponse:
+    """An edge gateway's push, asking for the messages in English."""
     return Client().post(
         URL,
         {"readings": readings},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Token {token}",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
 
@@ -52,9 +54,9 @@ def edge(world: World) -> str:
 def test_a_batch_is_stored_once_however_often_it_is_pushed(world: World, edge: str) -> None:
     meters = [world.a.meter(), world.a.meter()]
     batch = [_item(m.serial_number) for m in meters]
-    first = _push(edge, batch).json()
+    first = push(edge, batch).json()
     assert (first["stored"], first["duplicates"]) == (2, 0)
-    again = _push(edge, batch).json()
+    again = push(edge, batch).json()
     assert (again["stored"], again["duplicates"], again["conflicts"]) == (0, 2, 0)
     assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
     reading = Reading.dangerously_unscoped.get(meter=meters[0])
@@ -65,8 +67,8 @@ def test_other_values_for_a_slot_already_read_are_refused_and_recorded(
     world: World, edge: str
 ) -> None:
     meter = world.a.meter()
-    _push(edge, [_item(meter.serial_number)])
-    answer = _push(edge, [_item(meter.serial_number, total="1600.00")]).json()
+    push(edge, [_item(meter.serial_number)])
+    answer = push(edge, [_item(meter.serial_number, total="1600.00")]).json()
     assert answer["results"] == [{"index": 0, "status": "conflict"}]
     assert str(Reading.dangerously_unscoped.get(meter=meter).total) == "1523.450"
     event = MeterEvent.dangerously_unscoped.get(meter=meter, kind="conflicting_reading")
@@ -82,7 +84,7 @@ def test_a_slot_repeated_inside_one_batch_is_compared_with_its_first_row(
         _item(meter.serial_number),
         _item(meter.serial_number, total="1523.46"),
     )
-    answer = _push(edge, [first, same, other]).json()
+    answer = push(edge, [first, same, other]).json()
     assert [r["status"] for r in answer["results"]] == ["stored", "duplicate", "conflict"]
     assert str(Reading.dangerously_unscoped.get(meter=meter).total) == "1523.450"
 
@@ -96,7 +98,7 @@ def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, ed
         _item(meter.serial_number),
         "not an object",
     ]
-    answer = _push(edge, batch).json()
+    answer = push(edge, batch).json()
     statuses = [(r["index"], r["status"]) for r in answer["results"]]
     assert statuses == [
         (0, "invalid"),
@@ -114,18 +116,18 @@ def test_bad_items_are_reported_by_index_and_the_good_ones_kept(world: World, ed
 def test_a_token_of_another_tenant_cannot_push_for_these_meters(world: World) -> None:
     meter = world.a.meter()
     _client, token_b = world.b.api_client((Role.METER_READER, None))
-    answer = _push(token_b, [_item(meter.serial_number)]).json()
+    answer = push(token_b, [_item(meter.serial_number)]).json()
     assert answer["invalid"] == 1 and answer["stored"] == 0
     assert not Reading.dangerously_unscoped.filter(meter=meter).exists()
 
 
 def test_a_token_without_the_reader_role_is_refused(world: World) -> None:
     _client, cashier = world.a.api_client((Role.CASHIER, None))
-    assert _push(cashier, [_item(world.a.meter().serial_number)]).status_code == 403
+    assert push(cashier, [_item(world.a.meter().serial_number)]).status_code == 403
 
 
 def test_an_empty_or_oversized_batch_is_a_400(world: World, edge: str) -> None:
-    assert _push(edge, []).status_code == 400
+    assert push(edge, []).status_code == 400
     too_many = [_item(str(i)) for i in range(5001)]
-    response = _push(edge, too_many)
+    response = push(edge, too_many)
     assert response.status_code == 400 and "readings" in response.json()["error"]["fields"]
