@@ -252,3 +252,9 @@ def forget_tokens(*key_hashes: str) -> None:
     keys = [_token_cache_key(key_hash) for key_hash in key_hashes]
     fastcache.delete(*keys)
     transaction.on_commit(lambda: fastcache.delete(*keys))
+
+
+def staff_roles(user: User) -> set[str]:
+    """The roles a member of staff holds on any site, read before the request's tenant is set
+    (the second factor's middleware asks it at sign-in)."""
+    return set(RoleGrant.dangerously_unscoped.filter(user=user).values_list("role", flat=True))

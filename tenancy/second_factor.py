@@ -35,9 +35,8 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tenancy.audit import AuditAction, record_audit
-from tenancy.models import RoleGrant
 from tenancy.permissions import second_factor_roles
-from tenancy.principal import Principal
+from tenancy.principal import Principal, staff_roles
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,9 +54,7 @@ def needs_second_factor(user: User) -> bool:
     tenant = user.tenant
     if tenant is None or not tenant.require_second_factor:
         return False
-    # Before the tenant is set for the request (authentication is system code).
-    held = set(RoleGrant.dangerously_unscoped.filter(user=user).values_list("role", flat=True))
-    return bool(held & second_factor_roles())
+    return bool(staff_roles(user) & second_factor_roles())
 
 
 def confirmed_device(user: User) -> TOTPDevice | None:

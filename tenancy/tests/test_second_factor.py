@@ -29,7 +29,7 @@ def required(world: World) -> Tenant:
 
 
 def _sign_in(user: User) -> Client:
-    client = Client()
+    client = Client(headers={"accept-language": "en"})
     response = client.post("/login/", {"username": user.username, "password": PASSWORD})
     assert response.status_code == 302, response.content
     return client
