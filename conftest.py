@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from django.db import connection
+from django.utils import translation
 from hypothesis import HealthCheck, settings
 
 from tests.world import TenantWorld, World, build_world
@@ -39,6 +40,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _fast_password_hashing(settings: Settings) -> None:
     """PBKDF2's deliberate slowness protects stored passwords, not tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the default language (Chinese): a request's locale middleware leaves
+    the language it chose active in the thread, and a test that asked for English would hand it
+    to whichever test runs next in that process."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
