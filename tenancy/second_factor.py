@@ -112,8 +112,13 @@ def _next(request: HttpRequest) -> str:
     return reverse("console:home")
 
 
+def _secret(device: TOTPDevice) -> str:
+    """The app's key as an authenticator app takes it typed in: base32, without padding."""
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
 def _otpauth_uri(user: User, device: TOTPDevice) -> str:
-    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    secret = _secret(device)
     issuer = quote(user.tenant.name if user.tenant else "BARS")
     return (
         f"otpauth://totp/{issuer}:{quote(user.username)}?secret={secret}&issuer={issuer}"
@@ -183,7 +188,7 @@ def _enrol(request: HttpRequest, user: User) -> HttpResponse:
             "enrol": True,
             "form": form,
             "qr_svg": segno.make(uri, error="m").svg_inline(scale=4),
-            "secret": base64.b32encode(device.bin_key).decode().rstrip("="),
+            "secret": _secret(device),
             "next": _next(request),
         },
     )
