@@ -1,10 +1,13 @@
-from django.urls import path
+"""The console's URLs: each page module (``console.pages.*``) brings its own patterns."""
 
-from console import views
+import importlib
+
+from django.urls import include, path
+
+from console.nav import PAGE_MODULES
 
 app_name = "console"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("bills/<int:bill_id>/", views.bill_page, name="bill"),
+    path("", include(importlib.import_module(module).urlpatterns)) for module in PAGE_MODULES
 ]

@@ -98,6 +98,7 @@ class AuditAction(models.TextChoices):
     TARIFF_ASSIGNED_IN_BULK = "tariff.assigned_in_bulk"
     OPENING_BALANCES_IMPORTED = "opening_balances.imported"
     PREPAID_CHARGED = "prepaid.charged"
+    EXPORT_DOWNLOADED = "export.downloaded"
 
 
 # Never recorded, even masked: secrets and derived search hashes.

@@ -1,0 +1,11 @@
+"""Console pages: admin."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+from console.nav import Entry
+
+NAV: list[Entry] = []
+
+urlpatterns: list[URLPattern] = []
