@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, settings
 
 from tests.world import TenantWorld, World, build_world
 
+# The browser fixture (headless Chromium) for every test module that asks for it.
+pytest_plugins = ["tests.browser"]
+
 if TYPE_CHECKING:
     from pytest_django import Settings
 

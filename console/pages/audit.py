@@ -29,9 +29,7 @@ def _staff_choices() -> list[tuple[int, str]]:
 
 class AuditFilter(django_filters.FilterSet):
     actor_kind = django_filters.ChoiceFilter(label=_("Actor kind"), choices=ActorKind.choices)
-    actor_id = django_filters.TypedChoiceFilter(
-        label=_("Staff member"), choices=_staff_choices, coerce=int
-    )
+    actor_id = django_filters.ChoiceFilter(label=_("Staff member"), choices=_staff_choices)
     action = django_filters.ChoiceFilter(label=_("Action"), choices=AuditAction.choices)
     object_type = django_filters.CharFilter(label=_("Object type"))
     object_id = django_filters.CharFilter(label=_("Object id"))

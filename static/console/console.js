@@ -3,6 +3,7 @@
  * - charts: an element with data-chart="ID" draws the ECharts option held as JSON in the
  *   <script type="application/json" id="ID"> element (Django's json_script);
  * - "select all" checkboxes: data-select-all="NAME" toggles the row checkboxes named NAME;
+ * - filter forms (form.filters) leave empty fields out of the URL;
  * - keyboard: j / k move between rows of a table marked data-keyboard, x ticks the row,
  *   Enter opens its first link; "/" focuses the page's first search field.
  * Each runs again on content htmx swaps in. */
@@ -60,11 +61,20 @@
     }
   }
 
+  function onSubmit(event) {
+    var form = event.target;
+    if (!form.matches("form.filters")) { return; }
+    form.querySelectorAll("input, select").forEach(function (field) {
+      if (field.name && field.value === "") { field.disabled = true; }
+    });
+  }
+
   function init(root) { drawCharts(root); wireSelectAll(root); }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (event) { init(event.target); });
   document.addEventListener("keydown", onKey);
+  document.addEventListener("submit", onSubmit);
   window.addEventListener("resize", function () {
     if (typeof window.echarts === "undefined") { return; }
     document.querySelectorAll("[data-chart]").forEach(function (el) {
