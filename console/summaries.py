@@ -174,12 +174,12 @@ def refresh_summaries() -> int:
 def combined(summaries: list[DashboardSummary]) -> dict[str, Any]:
     """The summaries of several sites as one dashboard: figures added up, lists joined."""
     reading: dict[str, Any] = {"meters": 0, "read": 0, "not_read_count": 0, "not_read": []}
-    sites = []
+    sites: list[dict[str, Any]] = []
     queue_rules: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "oldest": None})
     queue = {"open": 0, "awaiting_approval": 0, "flagged_bills": 0}
-    period_rows = []
+    period_rows: list[dict[str, Any]] = []
     trend: dict[str, float] = defaultdict(float)
-    line_loss = []
+    line_loss: list[dict[str, Any]] = []
     for summary in summaries:
         data, site = summary.data, summary.site
         part = data["reading"]
