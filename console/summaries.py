@@ -60,7 +60,7 @@ def _reading(site: Site, slot: Any) -> dict[str, Any]:
     )
     gateways = []
     for gateway in Gateway.objects.filter(site=site).order_by("name"):
-        row = by_gateway.get(gateway.pk, {})
+        row: dict[str, Any] = by_gateway.get(gateway.pk, {})
         total, read = row.get("total") or 0, row.get("read") or 0
         gateways.append(
             {
