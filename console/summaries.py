@@ -47,8 +47,8 @@ def _reading(site: Site, slot: Any) -> dict[str, Any]:
     not_read = active.exclude(pk__in=read_ids)
     since = timezone.now() - HEALTH_WINDOW
     rounds = PollRound.objects.filter(site=site, slot__gte=since)
-    by_gateway = {
-        row["gateway_id"]: row
+    by_gateway: dict[int, dict[str, Any]] = {
+        row["gateway_id"]: dict(row)
         for row in rounds.values("gateway_id").annotate(
             total=Sum("meters_total"),
             read=Sum("meters_read"),
@@ -60,7 +60,7 @@ def _reading(site: Site, slot: Any) -> dict[str, Any]:
     )
     gateways = []
     for gateway in Gateway.objects.filter(site=site).order_by("name"):
-        row: dict[str, Any] = by_gateway.get(gateway.pk, {})
+        row = by_gateway.get(gateway.pk, {})
         total, read = row.get("total") or 0, row.get("read") or 0
         gateways.append(
             {
