@@ -17,6 +17,7 @@ from django.db import transaction
 from billing.models import Tariff
 from billing.tariffs import services as tariff_services
 from billing.tariffs.examples import BEIJING_RESIDENTIAL, TOU_COMMERCIAL, two_part_industrial
+from console.demo_history import seed_history
 from customers import services as customer_services
 from customers.identifiers import (
     credit_code_check_char,
@@ -59,6 +60,7 @@ DEMO_SIM_BASE_PORT = 15020
 # profiles by unit id. seed_demo registers the same layout.
 DEMO_SIM_METERS = 6
 DEMO_SIM_PROFILES = ["DDSY1352", "DDSY1352", "DDSY1352", "DDSY1352", "DTSY1352", "DTSY1352"]
+DEMO_READING_MINUTES = 1
 DEMO_PASSWORD = "Demo@2026!bars"  # noqa: S105 (printed for the demo)
 
 
@@ -131,7 +133,7 @@ DEMO_ACCOUNTS = [
         "1单元",
         "502",
         "120.00",
-        PaymentMode.PREPAID,
+        PaymentMode.POSTPAID,
         CustomerClass.RESIDENTIAL,
         "13987654321",
         household_size=6,
@@ -207,6 +209,9 @@ def seed_demo(password: str = DEMO_PASSWORD, sim_base_port: int = DEMO_SIM_BASE_
             slug=DEMO_SLUG,
             defaults={"name": "示范能源服务有限公司", "payment_term_days": 15},
         )
+        if tenant.reading_interval_minutes != DEMO_READING_MINUTES:
+            tenant.reading_interval_minutes = DEMO_READING_MINUTES  # read every minute
+            tenant.save(update_fields=["reading_interval_minutes"])
         with use_tenant(tenant):
             system = Principal.system(tenant, "seed_demo")
             sites = _seed_sites(system)
@@ -216,6 +221,7 @@ def seed_demo(password: str = DEMO_PASSWORD, sim_base_port: int = DEMO_SIM_BASE_
             _seed_metering(system, sites, sim_base_port)
             token = _seed_api_client(system)
             _seed_tariffs(system)
+            seed_history(system, sim_base_port, DEMO_SIM_METERS, DEMO_SIM_PROFILES)
     return SeedResult(tenant, DEMO_STAFF, password, numbers, token)
 
 

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from console.demo import DEMO_PASSWORD, DEMO_STAFF, seed_demo
+from billing.models import BillRun, FlaggedBill, ReviewState, RunState
+from console.demo import DEMO_PASSWORD, DEMO_READING_MINUTES, DEMO_STAFF, seed_demo
 from customers.models import Account, Contact, Customer
 from gateway_bridge.testing import free_port_range
+from tenancy.context import use_tenant
 from tenancy.models import AuditEvent, CalendarDay, RoleGrant, Site, User
 from tenancy.roles import Role
+from verification.models import ItemState, LineLoss, VerificationItem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,7 +128,7 @@ def test_the_demo_starts_on_its_embedded_default(tmp_path: Path) -> None:
 def _current_completeness(port: int, token: str) -> list[dict]:
     """Each site's meters read for the current slot, from the API."""
     slot = datetime.now(UTC).replace(second=0, microsecond=0)
-    slot -= timedelta(minutes=slot.minute % 15)
+    slot -= timedelta(minutes=slot.minute % DEMO_READING_MINUTES)
     request = urllib.request.Request(  # noqa: S310 (loopback http)
         f"http://127.0.0.1:{port}/api/v1/reading-completeness/?slot={slot.isoformat()}".replace(
             "+", "%2B"
@@ -134,3 +137,21 @@ def _current_completeness(port: int, token: str) -> list[dict]:
     )
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+@pytest.mark.django_db
+def test_the_demo_is_alive_from_the_first_page(client: Client) -> None:
+    """Last month billed with one bill flagged for review, suspect readings waiting, charts
+    with data, and the meters read every minute."""
+    result = seed_demo()
+    with use_tenant(result.tenant):
+        runs = list(BillRun.objects.order_by("period"))
+        assert runs and all(run.state == RunState.ISSUED for run in runs)
+        assert FlaggedBill.objects.filter(state=ReviewState.OPEN).count() == 1
+        assert VerificationItem.objects.filter(state=ItemState.OPEN).count() >= 2
+        assert LineLoss.objects.exists()
+    assert result.tenant.reading_interval_minutes == 1
+    client.force_login(User.objects.get(username="demo-verifier"))
+    panels = client.get("/console/").context["panels"]
+    assert panels["verify"]["open"] >= 2 and panels["verify"]["flagged_bills"] == 1
+    assert len(panels["verify"]["trend_chart"]["xAxis"]["data"]) == 3
