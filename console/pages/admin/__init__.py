@@ -1,4 +1,4 @@
-"""Console pages: customers."""
+"""Console pages: administration."""
 
 from __future__ import annotations
 
