@@ -459,3 +459,24 @@ def test_the_administration_links_follow_the_roles(world: World) -> None:
     bob_home = _client(world.bob).get("/console/").content.decode()
     for url in ("/console/admin/staff/", "/console/admin/api-clients/", "/console/admin/settings/"):
         assert f'href="{url}"' in alice_home and f'href="{url}"' not in bob_home
+
+
+def test_an_administrator_of_one_site_is_not_offered_tenant_wide_changes(world: World) -> None:
+    page = _client(world.carol).get(f"/console/admin/staff/{world.bob.pk}/")
+    assert page.status_code == 200
+    assert not page.context["can_change"]
+    assert "/grants/" not in page.content.decode()
+
+
+def test_the_site_list_costs_the_same_queries_for_3_or_30_sites(world: World) -> None:
+    def queries() -> int:
+        client = _client(world.alice)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/console/admin/sites/").status_code == 200
+        return len(captured)
+
+    world.a.site()
+    few = queries()
+    for _ in range(27):
+        world.a.site()
+    assert queries() == few

@@ -16,11 +16,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
-from console.access import can, page, scoped
+from console.access import page, scoped
 from console.forms import Field, Form
 from console.lists import Column, Listing
 from console.pages.admin._shared import actor, grant_fields, grant_from, grants_text
 from console.pages.customers._common import (
+    may,
     once_pending,
     once_token,
     once_used,
@@ -77,7 +78,7 @@ def client_list(request: HttpRequest) -> HttpResponseBase:
     return render(
         request,
         "console/admin/clients.html",
-        {"listing": listing, "can_add": can(request, "api_clients", "add")},
+        {"listing": listing, "can_add": may(request, "api_clients", "add", None)},
         status=200 if listing.valid else 400,
     )
 
@@ -95,8 +96,8 @@ def client_page(request: HttpRequest, client_id: int) -> HttpResponse:
         {
             "client": client,
             "grants": list(client.grants.all()),
-            "can_rotate": client.is_active and can(request, "api_clients", "rotate"),
-            "can_revoke": client.is_active and can(request, "api_clients", "delete"),
+            "can_rotate": client.is_active and may(request, "api_clients", "rotate", None),
+            "can_revoke": client.is_active and may(request, "api_clients", "delete", None),
         },
     )
 

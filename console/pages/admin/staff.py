@@ -20,11 +20,11 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from console.access import can, page, scoped
+from console.access import page, scoped
 from console.forms import Field, Form
 from console.lists import Column, Listing
 from console.pages.admin._shared import actor, grant_fields, grant_from, grants_text, specs_of
-from console.pages.customers._common import require_on, validated
+from console.pages.customers._common import may, require_on, validated
 from tenancy import second_factor, services
 from tenancy.api import StaffSerializer
 from tenancy.models import RoleGrant, User
@@ -84,7 +84,7 @@ def staff_list(request: HttpRequest) -> HttpResponseBase:
     return render(
         request,
         "console/admin/staff_list.html",
-        {"listing": listing, "can_add": can(request, "staff", "add")},
+        {"listing": listing, "can_add": may(request, "staff", "add", None)},
         status=200 if listing.valid else 400,
     )
 
@@ -106,7 +106,7 @@ def _member_page(
     grant_errors: list[str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    may_change = can(request, "staff", "change")
+    may_change = may(request, "staff", "change", None)
     profile = {"display_name": member.display_name, "email": member.email}
     return render(
         request,
@@ -117,9 +117,9 @@ def _member_page(
             "failures": _lockout_failures(member),
             "enrolled": TOTPDevice.objects.filter(user=member, confirmed=True).exists(),
             "can_change": may_change,
-            "can_delete": can(request, "staff", "delete"),
-            "can_unlock": can(request, "staff", "unlock"),
-            "can_reset": can(request, "staff", "reset_second_factor"),
+            "can_delete": may(request, "staff", "delete", None),
+            "can_unlock": may(request, "staff", "unlock", None),
+            "can_reset": may(request, "staff", "reset_second_factor", None),
             "grant_form": grant_form or Form(grant_fields(request)),
             "profile_form": profile_form or Form(_profile_fields(), initial=profile),
             "grant_errors": grant_errors or [],
