@@ -119,3 +119,48 @@ def test_an_api_clients_token_is_shown_once(
         assert ApiClient.objects.count() == 1
     _checked(page)
     assert watched.errors == []
+
+
+def test_every_people_page_is_free_of_barriers_and_errors(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
+    account = world.a.account()
+    world.a.contact(account.customer, value=MOBILE)
+    world.a.meter(on_gateway=False, account=account)
+    world.a.journal_entry()
+    world.a.calendar_day()
+    area = world.a.transformer_area()
+    api_client, _token = world.a.api_client((Role.CASHIER, None))
+    watched = signed_in(browser, live_server.url, "alice")  # in Chinese, as staff use it
+    page = watched.page
+    paths = [
+        f"/console/customers/{account.customer_id}/",
+        f"/console/customers/{account.customer_id}/edit/",
+        f"/console/customers/{account.customer_id}/accounts/new/",
+        f"/console/accounts/{account.pk}/",
+        f"/console/accounts/{account.pk}/edit/",
+        f"/console/premises/{account.premise_id}/edit/",
+        "/console/customers/new/",
+        f"/console/admin/staff/{world.bob.pk}/",
+        f"/console/admin/staff/{world.bob.pk}/deactivate/",
+        f"/console/admin/api-clients/{api_client.pk}/",
+        f"/console/admin/api-clients/{api_client.pk}/rotate/",
+        "/console/admin/calendar/?year=2030",
+        "/console/admin/sites/",
+        f"/console/admin/sites/{area.site_id}/",
+        "/console/admin/settings/",
+    ]
+    for path in paths:
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 200, path
+        assert serious_accessibility_violations(page) == [], path
+    assert watched.errors == []
+    page.goto(f"{live_server.url}/console/customers/new/")
+    page.fill("#id_name", "王五")
+    page.fill("#id_id_number", "110105")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector(".field.invalid")
+    assert page.input_value("#id_name") == "王五"
+    assert serious_accessibility_violations(page) == []
+    # The wrong form answers 400, which Chromium reports; nothing else went wrong.
+    assert [error for error in watched.errors if "status of 400" not in error] == []

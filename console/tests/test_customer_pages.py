@@ -441,3 +441,21 @@ def test_editing_a_contact_without_a_value_keeps_it(world: World) -> None:
         "field_visit",
         True,
     )
+
+
+def test_removing_a_contact_asks_first(world: World) -> None:
+    contact = world.a.contact(value=MOBILE)
+    client = _client(world.bob)
+    confirm = client.get(f"/console/contacts/{contact.pk}/remove/")
+    assert confirm.status_code == 200 and confirm.context["consequences"]
+    assert client.post(f"/console/contacts/{contact.pk}/remove/").status_code == 302
+    with world.a.active():
+        assert not Contact.objects.filter(pk=contact.pk).exists()
+    assert len(_events(world, "contact.removed")) == 1
+
+
+def test_another_sites_contact_cannot_be_edited_or_removed(world: World) -> None:
+    contact = world.a.contact(world.a.customer(world.a.sites[0]))
+    client = _client(world.carol)
+    assert client.get(f"/console/contacts/{contact.pk}/edit/").status_code == 404
+    assert client.post(f"/console/contacts/{contact.pk}/remove/").status_code == 404

@@ -26,4 +26,5 @@ urlpatterns: list[URLPattern] = [
     path("premises/new/", edit.premise_new, name="premise-new"),
     path("premises/<int:premise_id>/edit/", edit.premise_edit, name="premise-edit"),
     path("contacts/<int:contact_id>/edit/", edit.contact_edit, name="contact-edit"),
+    path("contacts/<int:contact_id>/remove/", edit.contact_remove, name="contact-remove"),
 ]

@@ -450,3 +450,31 @@ def contact_edit(request: HttpRequest, contact_id: int) -> HttpResponseBase:
         cancel_url=url,
         submit_label=_("Save"),
     )
+
+
+@page("contacts", "delete")
+def contact_remove(request: HttpRequest, contact_id: int) -> HttpResponseBase:
+    """Remove a contact that is no longer the customer's (confirmed first)."""
+    contact = get_object_or_404(
+        scoped(request, Contact.objects.select_related("customer")), pk=contact_id
+    )
+    url = reverse("console:customer", args=[contact.customer_id])
+    if request.method == "POST":
+        services.remove_contact(_actor(request), contact)
+        messages.success(request, _t("The contact was removed."))
+        return redirect(url)
+    return render(
+        request,
+        "console/confirm.html",
+        {
+            "title": _t("Remove the contact %(value)s") % {"value": contact.value_masked},
+            "consequences": [
+                _t("Bills, reminders and SMS no longer go to it."),
+                _t("The audit trail keeps that it was removed, masked."),
+            ],
+            "form": Form([]),
+            "action_url": request.path,
+            "cancel_url": url,
+            "confirm_label": _t("Remove"),
+        },
+    )

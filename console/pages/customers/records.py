@@ -81,6 +81,7 @@ def customer_page(request: HttpRequest, customer_id: int) -> HttpResponse:
         "can_change": may(request, "customers", "change", site_id),
         "can_add_contact": may(request, "contacts", "add", site_id),
         "can_change_contact": may(request, "contacts", "change", site_id),
+        "can_remove_contact": may(request, "contacts", "delete", site_id),
         "can_open_account": may(request, "accounts", "add", site_id),
         "accounts": list(
             scoped(request, Account.objects.select_related("premise"))
