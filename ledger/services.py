@@ -319,3 +319,40 @@ def _customer_ledger_accounts(tenant: Tenant, kind: str, wanted: list[int]) -> d
             if account_id in wanted_set
         )
     return found
+
+
+@dataclass(frozen=True)
+class AccountLedger:
+    """What the books say of one customer account: the cached balances of its receivable and
+    prepaid wallet (debit positive, re-derivable from the lines) and its latest lines."""
+
+    receivable: Decimal
+    wallet: Decimal
+    lines: list[JournalLine]
+
+    @property
+    def prepaid_credit(self) -> Decimal:
+        """The wallet's credit: its balance is negative while the utility owes the customer."""
+        return -self.wallet
+
+    @property
+    def net_owed(self) -> Decimal:
+        """What the customer owes after prepaid credit (negative: the utility owes them)."""
+        return self.receivable + self.wallet
+
+
+def account_ledger(account: Account, *, latest: int = 20) -> AccountLedger:
+    """An account's balances and its ``latest`` journal lines, newest first, with their entries
+    (two queries, whatever the account's history)."""
+    ledger_accounts = list(LedgerAccount.objects.filter(account=account))
+    balances = {ledger.kind: ledger.balance for ledger in ledger_accounts}
+    lines = list(
+        JournalLine.objects.filter(ledger_account__in=[ledger.pk for ledger in ledger_accounts])
+        .select_related("entry", "ledger_account")
+        .order_by("-id")[:latest]
+    )
+    return AccountLedger(
+        receivable=balances.get(LedgerKind.RECEIVABLE, Decimal("0.00")),
+        wallet=balances.get(LedgerKind.WALLET, Decimal("0.00")),
+        lines=lines,
+    )
