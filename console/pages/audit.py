@@ -24,7 +24,7 @@ NAV = [Entry("inspect", _("Audit trail"), "console:audit-events", "audit_events"
 
 
 def _staff_choices() -> list[tuple[int, str]]:
-    return [(user.pk, user.label) for user in User.objects.order_by("username")]
+    return [(user.pk, user.label) for user in User.tenant_staff.order_by("username")]
 
 
 class AuditFilter(django_filters.FilterSet):
