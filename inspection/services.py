@@ -193,7 +193,9 @@ def _meter_readings(
     rng: random.Random, site: Site, start: datetime, end: datetime, wanted: int
 ) -> list[int]:
     """Up to ``wanted`` readings of the site's meters in [start, end): a random meter, a random
-    moment, that meter's reading at or after it (else the last one before it)."""
+    moment, that meter's first reading at or after it not chosen yet (else the last one before
+    it). Meters are taken in a shuffled order, round after round when there are fewer meters
+    than readings wanted."""
     meter_ids = sorted(Meter.objects.filter(site=site).values_list("pk", flat=True))
     if not meter_ids or wanted == 0:
         return []
@@ -205,13 +207,15 @@ def _meter_readings(
         meter_id = order[attempts % len(order)]
         attempts += 1
         moment = start + timedelta(seconds=rng.random() * span)
-        in_period = Reading.objects.filter(meter_id=meter_id, taken_at__gte=start, taken_at__lt=end)
+        in_period = Reading.objects.filter(
+            meter_id=meter_id, taken_at__gte=start, taken_at__lt=end
+        ).exclude(pk__in=chosen)
         reading_id = (
             in_period.filter(taken_at__gte=moment).order_by("taken_at").values_list("pk", flat=True)
         ).first() or (
             in_period.filter(taken_at__lt=moment).order_by("-taken_at").values_list("pk", flat=True)
         ).first()
-        if reading_id is not None and reading_id not in chosen:
+        if reading_id is not None:
             chosen.append(reading_id)
     return chosen
 
