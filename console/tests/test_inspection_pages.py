@@ -355,3 +355,16 @@ def test_list_pages_cost_the_same_queries_with_3_rows_as_with_30(world: World) -
     large = grow(30)
     many = [_queries(reader if "my-" in url else inspector, url) for url in urls(large)]
     assert many == few
+
+
+def test_recording_on_an_item_already_checked_says_so_and_changes_nothing(world: World) -> None:
+    scene = build_scene(world)
+    _, items = _sample(scene, 1)
+    _finding(scene, items[0], severity="minor")
+    response = _client(world.alice).post(
+        f"/console/inspection/items/{items[0].pk}/", {"outcome": "ok"}
+    )
+    assert response.status_code == 400
+    assert "checked already" in response.content.decode()
+    with world.a.active():
+        assert Finding.objects.get().severity == "minor"
