@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "verification",
     "billing",
     "collection",
+    "inspection",
     "console",
     "portal",
 ]

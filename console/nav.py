@@ -37,6 +37,7 @@ PAGE_MODULES = (
     "console.pages.customers",
     "console.pages.admin",
     "console.pages.audit",
+    "console.pages.inspection",
 )
 
 

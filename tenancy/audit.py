@@ -98,6 +98,9 @@ class AuditAction(models.TextChoices):
     TARIFF_ASSIGNED_IN_BULK = "tariff.assigned_in_bulk"
     OPENING_BALANCES_IMPORTED = "opening_balances.imported"
     PREPAID_CHARGED = "prepaid.charged"
+    INSPECTION_SAMPLE_DRAWN = "inspection.sample_drawn"
+    INSPECTION_FINDING_RECORDED = "inspection.finding_recorded"
+    INSPECTION_FINDING_ACKNOWLEDGED = "inspection.finding_acknowledged"
     EXPORT_DOWNLOADED = "export.downloaded"
 
 

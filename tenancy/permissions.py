@@ -178,6 +178,23 @@ MATRIX.update(
     }
 )
 
+INSPECTION_VIEWERS = roles(ADMIN, HQ, MANAGER, INSPECTOR)
+MATRIX.update(
+    {
+        # 稽查: samples drawn for re-check and the findings recorded on them. The person a
+        # finding is addressed to sees it among their own findings and acknowledges it, whatever
+        # their role ("own", "acknowledge": the service checks it is theirs).
+        "inspections": {
+            "view": INSPECTION_VIEWERS,
+            "add": roles(ADMIN, INSPECTOR),
+            "record": roles(ADMIN, INSPECTOR),
+            "own": EVERYONE,
+            "acknowledge": EVERYONE,
+        },
+        "kpis": {"view": INSPECTION_VIEWERS},
+    }
+)
+
 # Actions that move money or approve what does (a bill run, a bill, a credit or re-bill; the
 # collect stage adds reversals, refunds and waivers): the staff who may take any of them, and
 # tenant administrators, sign in with a second factor (``tenancy.second_factor``).

@@ -1,0 +1,1 @@
+"""Inspection (稽查): samples for re-check, findings, staff KPIs."""
