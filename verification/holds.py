@@ -106,6 +106,6 @@ def holds_of(periods: Sequence[PeriodConsumption]) -> dict[int, list[Hold]]:
             if meter_id in serials and period.starts_at <= taken_at <= period.ends_at + window:
                 holds.append(Hold(CORRECTION, pk, serials[meter_id]))
         before = earlier_period(period.period)
-        if (pk := earlier.get((period.account_id, before))) is not None:
-            holds.append(Hold(EARLIER_PERIOD, pk, before))
+        if (earlier_id := earlier.get((period.account_id, before))) is not None:
+            holds.append(Hold(EARLIER_PERIOD, earlier_id, before))
     return found
