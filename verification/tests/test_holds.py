@@ -70,7 +70,7 @@ def test_an_earlier_period_still_held_back_is_named(world: World) -> None:
     meter = _meter_with_a_suspect_reading(world)
     [period] = _periods(world, meter)
     earlier = PeriodConsumption.objects.create(
-        tenant=world.a.tenant, account=meter.account, site=meter.site, period="2026-09",
+        tenant=world.a.tenant, account=period.account, site=meter.site, period="2026-09",
         starts_at=START - timedelta(days=31), ends_at=START, status="held_back",
         hold_reason="reading not yet validated",
     )  # fmt: skip

@@ -123,8 +123,8 @@ def _compute(request: HttpRequest, form: Form) -> tuple[Site, str] | None:
         messages.success(
             request,
             gettext_now(
-                "Period %(period)s of %(site)s computed: %(computed)d accounts computed, "
-                "%(held)d held back, %(losses)d transformer areas' line loss."
+                "Period %(period)s of %(site)s computed. Accounts computed: %(computed)d; "
+                "held back: %(held)d; transformer areas with line loss: %(losses)d."
             )
             % {
                 "period": period,

@@ -5,6 +5,7 @@ reading an edit with a reason or an estimate, which a second verifier then appro
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import django_filters
@@ -30,7 +31,7 @@ from console.pages.verification.common import (
     registers,
     rule_labels,
 )
-from metering.models import Reading
+from metering.models import ENERGY, Reading
 from tenancy.api_base import MAX_AGE_HOURS
 from tenancy.principal import Principal
 from verification import services
@@ -44,6 +45,7 @@ from verification.models import (
 )
 
 CONTEXT_READINGS = 3  # readings shown before and after a suspect one
+ENERGY_PLACES = Decimal(1).scaleb(-ENERGY["decimal_places"])
 
 
 class QueueFilter(SiteFilterSet):
@@ -68,10 +70,15 @@ class QueueFilter(SiteFilterSet):
         return queryset.filter(created_at__lte=timezone.now() - timedelta(hours=float(value)))
 
 
-def _neighbour(total: Any, taken_at: Any) -> str:
+def _energy(value: Decimal | None) -> Decimal | None:
+    """A register from a subquery as its column holds it (SQLite leaves off the places)."""
+    return None if value is None else value.quantize(ENERGY_PLACES)
+
+
+def _neighbour(total: Decimal | None, taken_at: Any) -> str:
     if total is None:
         return "—"
-    return f"{display(total)} ({display(taken_at)})"
+    return f"{display(_energy(total))} ({display(taken_at)})"
 
 
 def _item_url(item: VerificationItem) -> str:
@@ -83,7 +90,12 @@ COLUMNS = [
     Column("site.name", _("Site")),
     Column("reading.taken_at", _("Slot")),
     Column("reading.total", _("Value (kWh)"), numeric=True),
-    Column("consumption", _("Consumption since the previous"), numeric=True),
+    Column(
+        "consumption",
+        _("Consumption since the previous"),
+        value=lambda item: _energy(item.consumption),
+        numeric=True,
+    ),
     Column("rules", _("Flagged by"), value=lambda item: rule_labels(item.rules)),
     Column(
         "previous",
