@@ -114,6 +114,9 @@ def test_the_period_and_line_loss_pages_draw_without_errors_or_barriers(
     _barrier_free(page)
     page.goto(f"{live_server.url}/console/periods/{period.pk}/")
     _barrier_free(page)
+    meter = world.a.meter()
+    page.goto(f"{live_server.url}/console/corrections/new/?meter={meter.pk}")
+    _barrier_free(page)
     page.goto(f"{live_server.url}/console/verification-settings/")
     _barrier_free(page)
     assert watched.errors == []

@@ -3,6 +3,7 @@ eyes, which the service enforces), a second verifier approving or rejecting with
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,8 @@ from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import World
 from verification import services
-from verification.models import ReadingCorrection, VerificationItem
+from verification.models import PeriodConsumption, ReadingCorrection, VerificationItem
+from verification.rules import validate_readings
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +146,58 @@ def test_the_list_costs_the_same_queries_for_3_rows_as_for_30(world: World) -> N
     with CaptureQueriesContext(connection) as thirty:
         assert len(client.get("/console/corrections/").context["listing"].rows) == 30
     assert len(thirty) == len(three)
+
+
+def test_a_missing_closing_reading_is_estimated_from_the_held_back_period(world: World) -> None:
+    account = world.a.account()
+    meter = world.a.meter(account.site, account=account)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    for day in range(5):
+        world.a.reading(meter, taken_at=start + timedelta(days=day), total=Decimal(100 + day))
+    with world.a.active():
+        validate_readings(world.a.tenant, [meter.pk])
+    period = PeriodConsumption.dangerously_unscoped.create(
+        tenant=world.a.tenant, account=account, site=account.site, period="2025-01",
+        starts_at=start - timedelta(days=31), ends_at=start + timedelta(days=5),
+        status="held_back", hold_reason="no reading after the close",
+    )  # fmt: skip
+    verifier = _client(world.a.staff((Role.VERIFIER, None)))
+    detail = verifier.get(f"/console/periods/{period.pk}/")
+    [_opening, (closing_url, label)] = detail.context["estimates"]
+    assert label == f"Estimate the closing reading of meter {meter.serial_number}"
+    form = verifier.get(closing_url)
+    assert form.context["form"].value("taken_at") == "2025-01-06T08:00"  # China time
+    refused = verifier.post(
+        "/console/corrections/new/",
+        {"meter": meter.pk, "taken_at": "2025-01-06T08:00", "method": "daily_average"},
+    )
+    assert refused.status_code == 400 and refused.context["form"].errors["reason"]
+    response = verifier.post(
+        "/console/corrections/new/",
+        {
+            "meter": meter.pk,
+            "taken_at": "2025-01-06T08:00",
+            "method": "daily_average",
+            "reason": "no reading on the reading day",
+        },
+    )
+    assert response.status_code == 302
+    correction = ReadingCorrection.dangerously_unscoped.get(meter=meter)
+    assert correction.taken_at == start + timedelta(days=5)
+    assert (correction.kind, correction.total) == ("estimate", Decimal("105"))
+
+
+def test_a_meter_of_another_tenant_or_site_cannot_be_estimated(world: World) -> None:
+    theirs = world.b.meter()
+    other_site = world.a.meter(world.a.sites[0])
+    assert (
+        _client(world.alice).get(f"/console/corrections/new/?meter={theirs.pk}").status_code == 404
+    )
+    carol = _client(world.carol)
+    assert carol.get(f"/console/corrections/new/?meter={other_site.pk}").status_code == 404
+    assert (
+        _client(world.a.staff((Role.INSPECTOR, None)))
+        .get(f"/console/corrections/new/?meter={other_site.pk}")
+        .status_code
+        == 403
+    )

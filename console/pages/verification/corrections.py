@@ -14,13 +14,15 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from console.access import can, page, principal_of, scoped
-from console.forms import Field, Form
+from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
 from console.pages.verification.common import SiteFilterSet, registers
+from metering.models import Meter
 from tenancy.principal import Principal
 from verification import services
-from verification.api import RejectSerializer
+from verification.api import MissingSlotSerializer, RejectSerializer
 from verification.models import (
+    REQUESTABLE_ESTIMATES,
     CorrectionKind,
     CorrectionState,
     ReadingCorrection,
@@ -170,8 +172,61 @@ def reject_correction(request: HttpRequest, correction_id: int) -> HttpResponse:
     )
 
 
+MISSING_SLOT_FIELDS = [
+    Field("meter", _("Meter"), kind="hidden"),
+    Field(
+        "taken_at",
+        _("Slot"),
+        kind="datetime-local",
+        required=True,
+        help=_("In the tenant's time; a period opens and closes at 00:00 of the reading day."),
+    ),
+    Field("method", _("Method"), kind="select", required=True, choices=REQUESTABLE_ESTIMATES),
+    Field("reason", _("Reason"), kind="textarea", required=True),
+]
+
+
+@page("corrections", "add")
+def estimate_missing_slot(request: HttpRequest) -> HttpResponse:
+    """Estimate a slot no reading arrived for (a period cannot open or close without it); the
+    estimate counts once another verifier approves it, and a real reading supersedes it."""
+    source = request.POST if request.method == "POST" else request.GET
+    meter = get_object_or_404(scoped(request, Meter.objects.all()), pk=_id(source.get("meter")))
+    form = Form(
+        MISSING_SLOT_FIELDS,
+        request.POST if request.method == "POST" else None,
+        initial={"meter": meter.pk, "taken_at": request.GET.get("taken_at", "")},
+    )
+    if form.submitted:
+        with form.attempt():
+            body = MissingSlotSerializer(
+                data=form.cleaned(), context={"request": api_request(request)}
+            )
+            body.is_valid(raise_exception=True)
+            data = body.validated_data
+            correction = services.estimate_missing(
+                _actor(request), data["meter"], data["taken_at"], data["method"], data["reason"]
+            )
+        if form.ok:
+            messages.success(
+                request, _("Estimate proposed. It counts once another verifier approves it.")
+            )
+            return redirect("console:correction", correction.pk)
+    return render(
+        request,
+        "console/verification/missing_slot.html",
+        {"meter": meter, "form": form},
+        status=200 if form.ok else 400,
+    )
+
+
+def _id(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
 urlpatterns: list[URLPattern] = [
     path("corrections/", correction_list, name="corrections"),
+    path("corrections/new/", estimate_missing_slot, name="correction-missing-slot"),
     path("corrections/<int:correction_id>/", correction_detail, name="correction"),
     path("corrections/<int:correction_id>/approve/", approve_correction, name="correction-approve"),
     path("corrections/<int:correction_id>/reject/", reject_correction, name="correction-reject"),

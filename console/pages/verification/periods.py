@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +27,7 @@ from console.access import can, page, principal_of, require, scoped
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
 from console.pages.verification.common import permitted_sites
+from metering.models import Meter
 from tenancy.models import Site
 from verification.api import BoundaryReadingsField, ComputeSerializer
 from verification.holds import CORRECTION, EARLIER_PERIOD, ITEM, Hold, holds_of
@@ -182,6 +184,22 @@ def periods(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _missing_slot_links(period: PeriodConsumption) -> list[tuple[str, str]]:
+    """Links to estimate the opening or closing reading of each of the account's meters, for
+    a period held back because one never arrived."""
+    links = []
+    url = reverse("console:correction-missing-slot")
+    for meter in Meter.objects.filter(account_id=period.account_id).order_by("serial_number"):
+        for moment, label in (
+            (period.starts_at, gettext_now("Estimate the opening reading of meter %(serial)s")),
+            (period.ends_at, gettext_now("Estimate the closing reading of meter %(serial)s")),
+        ):
+            local = timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+            query = urlencode({"meter": str(meter.pk), "taken_at": local})
+            links.append((f"{url}?{query}", label % {"serial": meter.serial_number}))
+    return links
+
+
 @page("periods")
 def period_detail(request: HttpRequest, period_id: int) -> HttpResponse:
     period = get_object_or_404(
@@ -189,6 +207,9 @@ def period_detail(request: HttpRequest, period_id: int) -> HttpResponse:
         pk=period_id,
     )
     boundaries = BoundaryReadingsField()
+    estimates = []
+    if period.status == PeriodStatus.HELD_BACK and can(request, "corrections", "add"):
+        estimates = _missing_slot_links(period)
     return render(
         request,
         "console/verification/period.html",
@@ -198,6 +219,7 @@ def period_detail(request: HttpRequest, period_id: int) -> HttpResponse:
             "closing": boundaries.to_representation(period.closing),
             "holds": [hold_link(hold) for hold in holds_of([period])[period.pk]],
             "reasons": [reason for reason in period.hold_reason.split("; ") if reason],
+            "estimates": estimates,
         },
     )
 
