@@ -2,9 +2,11 @@
 how many accounts were computed, held back and billed; each held-back account with its reasons
 and links to what holds it (a queue item, a correction, its earlier period).
 
-Computing runs in the request, as the API's ``periods/compute/`` does: the service works
-through a site in chunks of 2,000 accounts and answers in seconds for a site of this size, so
-there is no progress to poll; the page says so.
+Computing runs in the request, as the API's ``periods/compute/`` does: the service is
+synchronous (it works through the site in chunks of 2,000 accounts, in the memory of one chunk)
+and there is no task to start, so there is no progress to poll; the page says so and shows the
+result when the computation is done. A Celery task with progress would be a change to
+verification first, then to this page.
 """
 
 from __future__ import annotations
