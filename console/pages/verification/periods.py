@@ -1,0 +1,232 @@
+"""Period consumption: choose a site and a period, compute it (admins and verifiers), and see
+how many accounts were computed, held back and billed; each held-back account with its reasons
+and links to what holds it (a queue item, a correction, its earlier period).
+
+Computing runs in the request, as the API's ``periods/compute/`` does: the service is
+synchronous (it works through the site in chunks of 2,000 accounts, in the memory of one chunk)
+and there is no task to start, so there is no progress to poll; the page says so and shows the
+result when the computation is done. A Celery task with progress would be a change to
+verification first, then to this page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import Bill, BillState
+from console.access import can, page, principal_of, require, scoped
+from console.forms import Field, Form, api_request
+from console.lists import Column, Listing
+from console.pages.verification.common import permitted_sites
+from metering.models import Meter
+from tenancy.models import Site
+from verification.api import BoundaryReadingsField, ComputeSerializer
+from verification.holds import CORRECTION, EARLIER_PERIOD, ITEM, Hold, holds_of
+from verification.models import PeriodConsumption, PeriodStatus
+from verification.periods import PeriodError, compute_periods, ensure_ended
+
+
+def _period_url(period: PeriodConsumption) -> str:
+    return reverse("console:period", args=[period.pk])
+
+
+HELD_COLUMNS = [
+    Column("account.number", _("Account"), link=_period_url, sort="id"),
+    Column("hold_reason", _("Why it is held back")),
+]
+
+
+def _selection_form(request: HttpRequest, data: Any) -> Form:
+    return Form(
+        [
+            Field(
+                "site",
+                _("Site"),
+                kind="select",
+                required=True,
+                choices=[(site.pk, site.name) for site in permitted_sites(request)],
+            ),
+            Field("period", _("Period (YYYY-MM)"), required=True, help=_("For example 2026-10.")),
+        ],
+        data,
+    )
+
+
+def _chosen(request: HttpRequest, form: Form) -> tuple[Site, str] | None:
+    """The site and period typed, validated as the API validates them (sites outside the
+    person's grant answer like ids that do not exist)."""
+    with form.attempt():
+        body = ComputeSerializer(data=form.cleaned(), context={"request": api_request(request)})
+        body.is_valid(raise_exception=True)
+        return body.validated_data["site"], body.validated_data["period"]
+    return None
+
+
+def _figures(site: Site, period: str) -> dict[str, int]:
+    counts = PeriodConsumption.objects.filter(site=site, period=period).aggregate(
+        computed=Count("id", filter=Q(status=PeriodStatus.COMPUTED)),
+        held_back=Count("id", filter=Q(status=PeriodStatus.HELD_BACK)),
+        estimated=Count("id", filter=Q(estimated=True)),
+    )
+    billed = (
+        Bill.objects.filter(site=site, period=period)
+        .exclude(state=BillState.VOID)
+        .values("account_id")
+        .distinct()
+        .count()
+    )
+    return {**counts, "billed": billed}
+
+
+def hold_link(hold: Hold) -> tuple[str, str]:
+    """Where a hold is cleared, and what the link says."""
+    if hold.kind == ITEM:
+        return (
+            reverse("console:verification-item", args=[hold.object_id]),
+            gettext_now("Suspect reading of meter %(serial)s") % {"serial": hold.subject},
+        )
+    if hold.kind == CORRECTION:
+        return (
+            reverse("console:correction", args=[hold.object_id]),
+            gettext_now("Correction of meter %(serial)s awaiting approval")
+            % {"serial": hold.subject},
+        )
+    assert hold.kind == EARLIER_PERIOD
+    return (
+        reverse("console:period", args=[hold.object_id]),
+        gettext_now("Earlier period %(period)s, also held back") % {"period": hold.subject},
+    )
+
+
+def _compute(request: HttpRequest, form: Form) -> tuple[Site, str] | None:
+    """Compute the chosen site's period, as the API does; errors land on the form."""
+    request.site_scope = require(request, "periods", "compute")  # type: ignore[attr-defined]
+    chosen = _chosen(request, form)
+    if chosen is None:
+        return None
+    site, period = chosen
+    principal = principal_of(request)
+    assert principal is not None  # @page let in only staff of a tenant
+    with form.attempt():
+        ensure_ended(site, period)
+        try:
+            summary = compute_periods(principal, site, period)
+        except PeriodError as exc:
+            raise ValidationError({"period": [str(exc)]}) from exc
+        messages.success(
+            request,
+            gettext_now(
+                "Period %(period)s of %(site)s computed. Accounts computed: %(computed)d; "
+                "held back: %(held)d; transformer areas with line loss: %(losses)d."
+            )
+            % {
+                "period": period,
+                "site": site.name,
+                "computed": summary.computed,
+                "held": summary.held_back,
+                "losses": summary.line_losses,
+            },
+        )
+        return chosen
+    return None
+
+
+@page("periods")
+def periods(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = _selection_form(request, request.POST)
+        chosen = _compute(request, form)
+        if chosen is not None:
+            query = urlencode({"site": str(chosen[0].pk), "period": chosen[1]})
+            return redirect(f"{reverse('console:periods')}?{query}")
+    else:
+        asked = "site" in request.GET or "period" in request.GET
+        form = _selection_form(request, request.GET if asked else None)
+        chosen = _chosen(request, form) if asked else None
+    context: dict[str, Any] = {
+        "form": form,
+        "can_compute": can(request, "periods", "compute"),
+        "chosen": chosen,
+    }
+    if chosen is not None:
+        site, period = chosen
+        listing = Listing(
+            request,
+            scoped(request, PeriodConsumption.objects.select_related("account")).filter(
+                site=site, period=period, status=PeriodStatus.HELD_BACK
+            ),
+            columns=HELD_COLUMNS,
+            default_sort="id",
+            export_name="held-back-accounts",
+        )
+        if listing.wants_export:
+            return listing.export()  # type: ignore[return-value]
+        rows = listing.page()
+        holds = holds_of(rows)
+        context |= {
+            "site": site,
+            "period": period,
+            "figures": _figures(site, period),
+            "listing": listing,
+            "held": [(row, [hold_link(hold) for hold in holds.get(row.pk, [])]) for row in rows],
+        }
+    return render(
+        request, "console/verification/periods.html", context, status=200 if form.ok else 400
+    )
+
+
+def _missing_slot_links(period: PeriodConsumption) -> list[tuple[str, str]]:
+    """Links to estimate the opening or closing reading of each of the account's meters, for
+    a period held back because one never arrived."""
+    links = []
+    url = reverse("console:correction-missing-slot")
+    for meter in Meter.objects.filter(account_id=period.account_id).order_by("serial_number"):
+        for moment, label in (
+            (period.starts_at, gettext_now("Estimate the opening reading of meter %(serial)s")),
+            (period.ends_at, gettext_now("Estimate the closing reading of meter %(serial)s")),
+        ):
+            local = timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+            query = urlencode({"meter": str(meter.pk), "taken_at": local})
+            links.append((f"{url}?{query}", label % {"serial": meter.serial_number}))
+    return links
+
+
+@page("periods")
+def period_detail(request: HttpRequest, period_id: int) -> HttpResponse:
+    period = get_object_or_404(
+        scoped(request, PeriodConsumption.objects.select_related("account", "site")),
+        pk=period_id,
+    )
+    boundaries = BoundaryReadingsField()
+    estimates = []
+    if period.status == PeriodStatus.HELD_BACK and can(request, "corrections", "add"):
+        estimates = _missing_slot_links(period)
+    return render(
+        request,
+        "console/verification/period.html",
+        {
+            "period": period,
+            "opening": boundaries.to_representation(period.opening),
+            "closing": boundaries.to_representation(period.closing),
+            "holds": [hold_link(hold) for hold in holds_of([period])[period.pk]],
+            "reasons": [reason for reason in period.hold_reason.split("; ") if reason],
+            "estimates": estimates,
+        },
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path("periods/", periods, name="periods"),
+    path("periods/<int:period_id>/", period_detail, name="period"),
+]
