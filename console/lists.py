@@ -131,7 +131,11 @@ class Listing:
         self.columns = list(columns)
         self.export_name = export_name
         self.row_url = row_url
-        self.filters = filterset(request.GET or None, queryset=queryset) if filterset else None
+        self.filters = (
+            filterset(request.GET or None, queryset=queryset, request=request)
+            if filterset
+            else None
+        )
         self.valid = self.filters is None or not request.GET or self.filters.is_valid()
         if self.filters is not None and self.valid and request.GET:
             queryset = self.filters.qs
