@@ -72,8 +72,9 @@ def test_completeness_counts_active_meters_read_for_the_slot_by_site_and_gateway
         unread = reports.not_read_for_slot(Meter.objects.filter(status="active"), SLOT)
         assert list(unread) == [missed]
     assert (site.meters, site.read, site.missing, site.completeness) == (2, 1, 1, 0.5)
-    assert by_gateway[read.gateway_id].completeness == 1.0
-    assert by_gateway[missed.gateway_id].missing == 1
+    assert read.gateway is not None and missed.gateway is not None
+    assert by_gateway[read.gateway.pk].completeness == 1.0
+    assert by_gateway[missed.gateway.pk].missing == 1
 
 
 def test_not_read_since_leaves_out_meters_read_in_the_span(world: World) -> None:
