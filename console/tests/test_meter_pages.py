@@ -215,7 +215,7 @@ def _reader(world: World) -> User:
 
 
 def test_a_meter_reader_enters_a_reading_and_sees_its_check(
-    world: World, django_capture_on_commit_callbacks: Any
+    world: World, django_capture_on_commit_callbacks: Any, eager_tasks: None
 ) -> None:
     meter = world.a.meter()
     client = _client(_reader(world))
@@ -499,3 +499,34 @@ def test_a_csv_file_may_name_only_the_sites_of_the_grant(world: World) -> None:
 
 def test_a_meter_reader_may_not_import_meters(world: World) -> None:
     assert _client(_reader(world)).get("/console/meter-import/").status_code == 403
+
+
+def test_a_setpoint_outside_its_range_is_refused_next_to_the_value(world: World) -> None:
+    meter = world.a.meter()
+    client = _client(_manager(world))
+    url = f"/console/meters/{meter.pk}/commands/setpoint/"
+    form = client.get(url).context["form"]
+    assert [bound.field.name for bound in form.bound] == ["setpoint", "value", "reason"]
+    response = client.post(url, {"setpoint": "code", "value": "-1", "reason": "test"})
+    assert response.status_code == 400
+    assert response.context["form"].errors["value"]
+    with world.a.active():
+        assert not MeterCommand.objects.filter(meter=meter).exists()
+
+
+def test_a_gateways_rounds_cost_the_same_queries_for_3_as_for_30(world: World) -> None:
+    gateway = world.a.gateway()
+    start = timezone.now() - timedelta(hours=40)
+
+    def queries() -> int:
+        client = _client(world.alice)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/console/gateways/{gateway.pk}/").status_code == 200
+        return len(captured)
+
+    for number in range(3):
+        _round(world, gateway, start + timedelta(minutes=15 * number), 2, 2)
+    three = queries()
+    for number in range(3, 30):
+        _round(world, gateway, start + timedelta(minutes=15 * number), 2, 1)
+    assert queries() == three
