@@ -9,7 +9,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import django_filters
-from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +19,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from metering import services
+from metering import reports, services
 from metering.meter_profiles import READING_COLUMNS, all_profiles, get_profile, value_error
 from metering.models import (
     Gateway,
@@ -28,12 +27,10 @@ from metering.models import (
     MeterCommand,
     MeterEvent,
     MeterEventKind,
-    MeterStatus,
     Reading,
     RelayState,
 )
 from metering.readings import reading_time_errors
-from metering.slots import current_slot, slot_for
 from tenancy.api_base import (
     CreateReadUpdateTenantViewSet,
     CrudTenantViewSet,
@@ -115,35 +112,21 @@ class GatewayViewSet(CrudTenantViewSet):
         query = HealthQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         since = timezone.now() - timedelta(hours=query.validated_data["hours"])
-        gateways = self.filter_queryset(self.get_queryset()).annotate(
-            rounds_count=Count("rounds", filter=Q(rounds__slot__gte=since)),
-            meters_total_sum=Sum("rounds__meters_total", filter=Q(rounds__slot__gte=since)),
-            meters_read_sum=Sum("rounds__meters_read", filter=Q(rounds__slot__gte=since)),
-            requests_sum=Sum("rounds__requests", filter=Q(rounds__slot__gte=since)),
-            failed_sum=Sum("rounds__failed_requests", filter=Q(rounds__slot__gte=since)),
-            response_ms_sum=Sum("rounds__response_ms_total", filter=Q(rounds__slot__gte=since)),
-            last_success=Max("rounds__finished_at", filter=Q(rounds__meters_read__gt=0)),
-        )
+        gateways = reports.with_health(self.filter_queryset(self.get_queryset()), since)
         return Response([_health_row(gateway) for gateway in gateways])
 
 
-def _ratio(part: float | None, whole: float | None) -> float | None:
-    return round(part / whole, 4) if whole and part is not None else None
-
-
 def _health_row(gateway: Any) -> dict[str, Any]:
-    answered = (gateway.requests_sum or 0) - (gateway.failed_sum or 0)
+    health = reports.health_of(gateway)
     return {
         "id": gateway.pk,
         "name": gateway.name,
         "site": gateway.site_id,
-        "rounds": gateway.rounds_count,
-        "last_success_at": gateway.last_success,
-        "success_rate": _ratio(gateway.meters_read_sum, gateway.meters_total_sum),
-        "request_success_rate": _ratio(answered, gateway.requests_sum),
-        "mean_response_ms": round(gateway.response_ms_sum / answered, 2)
-        if answered and gateway.response_ms_sum is not None
-        else None,
+        "rounds": health.rounds,
+        "last_success_at": health.last_success_at,
+        "success_rate": health.success_rate,
+        "request_success_rate": health.request_success_rate,
+        "mean_response_ms": health.mean_response_ms,
     }
 
 
@@ -614,34 +597,20 @@ class ReadingCompletenessViewSet(TenantViewSet):
         query.is_valid(raise_exception=True)
         tenant = self.principal.tenant
         assert tenant is not None
-        slot = query.validated_data.get("slot")
-        if slot is None:
-            slot = current_slot(tenant) - timedelta(minutes=tenant.reading_interval_minutes)
-        else:
-            slot = slot_for(slot, tenant.reading_interval_minutes)
+        slot = reports.chosen_slot(tenant, query.validated_data.get("slot"))
         sites = self.get_queryset()
         if "site" in query.validated_data:
             sites = sites.filter(pk=query.validated_data["site"])
-        active = dict(
-            Meter.objects.filter(site__in=sites, status=MeterStatus.ACTIVE)
-            .values_list("site_id")
-            .annotate(count=Count("id"))
-        )
-        read = dict(
-            Reading.objects.filter(meter__site__in=sites, taken_at=slot)
-            .values_list("meter__site_id")
-            .annotate(count=Count("meter_id", distinct=True))
-        )
         return Response(
             [
                 {
-                    "site": site.pk,
-                    "slot": slot,
-                    "meters": active.get(site.pk, 0),
-                    "read": read.get(site.pk, 0),
-                    "completeness": _ratio(read.get(site.pk, 0), active.get(site.pk, 0)),
+                    "site": row.key,
+                    "slot": row.slot,
+                    "meters": row.meters,
+                    "read": row.read,
+                    "completeness": row.completeness,
                 }
-                for site in sites
+                for row in reports.completeness_by_site(sites, slot)
             ]
         )
 

@@ -269,7 +269,8 @@ def import_meters_csv(
         raise ValidationError(
             {
                 "rows": [
-                    f"line {p.line}: {field_name}: {' '.join(messages)}"
+                    _("line %(line)s: %(field)s: %(errors)s")
+                    % {"line": p.line, "field": field_name, "errors": " ".join(messages)}
                     for p in problems
                     for field_name, messages in p.errors.items()
                 ]
