@@ -24,7 +24,7 @@ from verification.tasks import validate_tenant_readings
 ROOT = Path(__file__).resolve().parent.parent
 APPS = [
     "config", "tenancy", "customers", "ledger", "metering", "gateway_bridge", "verification",
-    "billing", "collection", "console", "portal",
+    "billing", "collection", "inspection", "console", "portal",
 ]  # fmt: skip
 
 # System code: it works before a tenant is known or across tenants, so it may use the unscoped

@@ -45,6 +45,7 @@ def test_every_periodic_job_names_a_registered_task_and_the_apps_declare_all_of_
         "expire meter commands",
         "validate readings",
         "charge prepaid accounts",
+        "refresh dashboards",
     }
 
 
