@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from billing.api import StartRunSerializer
-from billing.models import BillRun, FlaggedBill, RunState
+from billing.models import BillCheck, BillRun, FlaggedBill, RunState
 from billing.runs import services as run_services
 from console.access import can, page, principal_of, scoped
 from console.forms import Field, Form, api_request
@@ -153,11 +153,12 @@ def _run_context(request: HttpRequest, run: BillRun) -> dict[str, Any]:
         principal, run.started_by_kind, run.started_by_id
     )
     held_back = sorted(run.held_back.items())
-    flagged = list(
-        FlaggedBill.objects.filter(bill__run=run)
+    flagged = [
+        {"flag": flag, "check": _check_label(flag.first_check)}
+        for flag in FlaggedBill.objects.filter(bill__run=run)
         .select_related("bill")
         .order_by("state", "-id")[:FLAGGED_SHOWN]
-    )
+    ]
     if run.state == RunState.ISSUING:
         done, total = run.issued, max(run.bills - run.flagged, 0)
     else:
@@ -181,6 +182,13 @@ def _run_context(request: HttpRequest, run: BillRun) -> dict[str, Any]:
             and bool(run.held_back)
         ),
     }
+
+
+def _check_label(check: str) -> str:
+    try:
+        return str(BillCheck(check).label)
+    except ValueError:
+        return check
 
 
 def _scoped_run(request: HttpRequest, run_id: int) -> BillRun:

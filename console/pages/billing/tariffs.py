@@ -28,17 +28,16 @@ from console.pages.billing.common import (
     may_write_tenant_wide,
     require_tenant_wide,
 )
-from console.pages.billing.specs import (
+from console.pages.billing.spec_form import (
     GROUP_KEYS,
-    KINDS,
     SpecInputError,
-    describe_spec,
     field_of_error,
     groups,
     spec_form,
     spec_from_values,
     values_from_spec,
 )
+from console.pages.billing.specs import KINDS, describe_spec
 from customers.models import Account, CustomerClass, Utility
 from tenancy.models import Site
 from tenancy.principal import SiteScope
