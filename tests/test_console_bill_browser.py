@@ -26,6 +26,7 @@ def _accessible(watched: Watched) -> None:
     assert watched.errors == []
 
 
+@pytest.mark.usefixtures("eager_tasks")
 def test_a_verifier_starts_a_run_sees_it_finish_and_a_second_verifier_approves_it(
     browser: Browser, live_server: LiveServer, world: World
 ) -> None:
@@ -65,7 +66,7 @@ def test_a_verifier_starts_a_run_sees_it_finish_and_a_second_verifier_approves_i
     _accessible(victor)
     page.click(f"a[href='/console/bill-runs/{run.pk}/approve/']")
     page.wait_for_url(f"{live_server.url}/console/bill-runs/{run.pk}/approve/")
-    assert "2 bills are issued" in page.locator("main").inner_text()
+    assert "Bills issued now: 2" in page.locator("main").inner_text()
     _accessible(victor)
     page.click("main form button[type=submit]")
     page.wait_for_url(f"{live_server.url}/console/bill-runs/{run.pk}/")
@@ -126,3 +127,38 @@ def test_a_tariff_version_form_shows_an_error_next_to_the_tier_limit(
     page.wait_for_url(f"{live_server.url}/console/tariffs/{tariff.pk}/")
     assert "4,800" in page.locator("main").inner_text()
     _accessible(alice)
+
+
+def test_a_verifier_credits_a_bill_and_reviews_flagged_bills_without_barriers(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
+    bill = world.a.bill()
+    flag = world.a.flagged_bill()
+    world.a.staff((Role.VERIFIER, None), username="vera")
+    vera = signed_in(browser, live_server.url, "vera", locale="en-US")
+    page = vera.page
+    page.click("nav.sidebar a[href='/console/bills/']")
+    page.fill("#id_number", bill.number)
+    page.click("form.filters button[type=submit]")
+    page.click(f"table.list a[href='/console/bills/{bill.pk}/']")
+    page.wait_for_url(f"{live_server.url}/console/bills/{bill.pk}/")
+    _accessible(vera)
+    page.click(f"a[href='/console/bills/{bill.pk}/credit/']")
+    _accessible(vera)
+    page.fill("#id_reason", "抄表员录错读数")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/console/bills/{bill.pk}/")
+    page.click("main a:has-text('Credit note')")
+    assert "Waiting for a second person" in page.locator("main").inner_text()
+    _accessible(vera)
+    page.goto(f"{live_server.url}/console/flagged-bills/")
+    _accessible(vera)
+    page.check(f"input[name=ids][value='{flag.pk}']")
+    page.click("#approve-flagged button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/console/flagged-bills/approve/?ids={flag.pk}")
+    _accessible(vera)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/console/flagged-bills/")
+    assert "1 bill approved and issued" in page.locator("main").inner_text()
+    page.goto(f"{live_server.url}/console/billing-settings/")
+    _accessible(vera)

@@ -344,3 +344,22 @@ def test_a_meter_reader_may_see_tariffs_but_mallory_sees_none_of_tenant_a(world:
     assert _client(reader).get("/console/tariffs/").status_code == 200
     response = _client(world.mallory).get("/console/tariffs/")
     assert response.context["listing"].rows == []
+
+
+def test_an_administrator_creates_a_tariff_and_a_taken_code_is_shown_on_the_code(
+    world: World,
+) -> None:
+    client = _client(world.alice)
+    made = client.post(
+        "/console/tariffs/new/", {"code": "BJ-RES", "name": "北京居民", "utility": "electricity"}
+    )
+    assert made.status_code == 302
+    with world.a.active():
+        tariff = Tariff.objects.get(code="BJ-RES")
+    assert made["Location"] == f"/console/tariffs/{tariff.pk}/"
+    again = client.post(
+        "/console/tariffs/new/", {"code": "BJ-RES", "name": "重复", "utility": "electricity"}
+    )
+    assert again.status_code == 400 and list(again.context["form"].errors) == ["code"]
+    assert again.context["form"].value("name") == "重复"
+    assert _client(world.carol).get("/console/tariffs/new/").status_code == 403

@@ -20,6 +20,7 @@ NAV = [
 
 urlpatterns: list[URLPattern] = [
     path("tariffs/", tariffs.tariffs, name="tariffs"),
+    path("tariffs/new/", tariffs.tariff_new, name="tariff-new"),
     path("tariffs/<int:tariff_id>/", tariffs.tariff, name="tariff"),
     path(
         "tariffs/<int:tariff_id>/versions/new/",

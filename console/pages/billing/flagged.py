@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from billing.bills import review
 from billing.models import BillCheck, FlaggedBill, ReviewState
@@ -129,7 +129,15 @@ def flagged_bills_approve(request: HttpRequest) -> HttpResponse:
             else:
                 count = review.approve_flagged_bills(actor(request), flags)
         if form.ok:
-            messages.success(request, _("%(count)s bills approved and issued.") % {"count": count})
+            messages.success(
+                request,
+                ngettext(
+                    "%(count)s bill approved and issued.",
+                    "%(count)s bills approved and issued.",
+                    count,
+                )
+                % {"count": count},
+            )
             return redirect("console:flagged-bills")
         for message in form.errors.pop("ids", []):
             form.errors.setdefault(NON_FIELD, []).append(message)
@@ -140,7 +148,10 @@ def flagged_bills_approve(request: HttpRequest) -> HttpResponse:
         request,
         "console/billing/flagged_approve.html",
         {
-            "title": _("Approve %(count)s flagged bills") % {"count": len(flags)},
+            "title": ngettext(
+                "Approve %(count)s flagged bill", "Approve %(count)s flagged bills", len(flags)
+            )
+            % {"count": len(flags)},
             "flags": flags,
             "consequences": [
                 _(

@@ -230,8 +230,13 @@ def bill_run_held_back(request: HttpRequest, run_id: int) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow([_("Account number"), _("Reason")])
     for number, reason in sorted(run.held_back.items()):
-        writer.writerow([number, reason])
+        writer.writerow([_spreadsheet_safe(number), _spreadsheet_safe(reason)])
     return response
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet would run as a formula (= + - @ first) is quoted."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @page("bill_runs", "approve")
@@ -262,15 +267,19 @@ def bill_run_approve(request: HttpRequest, run_id: int) -> HttpResponse:
             "run": run,
             "consequences": [
                 _(
-                    "%(count)s bills are issued, for %(amount)s yuan, with their due date, and "
-                    "posted to the customers' accounts in the ledger."
+                    "Bills issued now: %(count)s, each with its due date and posted to its "
+                    "customer's account in the ledger; the run's drafts come to %(amount)s yuan "
+                    "(flagged ones included)."
                 )
                 % {"count": to_issue, "amount": f"{run.amount:,}"},
-                _("%(count)s flagged bills stay drafts until a verifier approves or voids each.")
+                _(
+                    "Flagged bills that stay drafts until a verifier approves or voids each: "
+                    "%(count)s."
+                )
                 % {"count": run.flagged},
                 _(
-                    "%(count)s held-back accounts are not billed; a supplementary run bills them "
-                    "once their consumption is verified."
+                    "Held-back accounts not billed (a supplementary run bills them once their "
+                    "consumption is verified): %(count)s."
                 )
                 % {"count": len(run.held_back)},
                 _(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing.api import NewVersionSerializer, TariffAssignmentSerializer
+from billing.api import NewVersionSerializer, TariffAssignmentSerializer, TariffSerializer
 from billing.models import Tariff, TariffAssignment, TariffVersion
 from billing.tariffs import services as tariff_services
 from console.access import can, page, scope_for
@@ -91,6 +91,35 @@ def tariffs(request: HttpRequest) -> HttpResponseBase:
         "console/billing/tariffs.html",
         {"listing": listing},
         status=200 if listing.valid else 400,
+    )
+
+
+@page("tariffs", "add")
+def tariff_new(request: HttpRequest) -> HttpResponse:
+    """A new tariff (its code, name and utility) through the API's serializer and the service;
+    its prices come with its first version."""
+    require_tenant_wide(request, "tariffs", "add")
+    form = Form(
+        [
+            Field("code", gettext_lazy("Code"), required=True, autofocus=True),
+            Field("name", gettext_lazy("Name"), required=True),
+            Field("utility", gettext_lazy("Utility"), kind="select", required=True,
+                  choices=Utility.choices),
+            Field("description", gettext_lazy("Description"), kind="textarea"),
+        ],
+        request.POST if request.method == "POST" else None,
+    )  # fmt: skip
+    if request.method == "POST":
+        made = None
+        with form.attempt():
+            body = TariffSerializer(data=form.cleaned(), context={"request": api_request(request)})
+            body.is_valid(raise_exception=True)
+            made = tariff_services.create_tariff(actor(request), **body.validated_data)
+        if made is not None and form.ok:
+            messages.success(request, _("Tariff created; add its first version."))
+            return redirect("console:tariff", tariff_id=made.pk)
+    return render(
+        request, "console/billing/tariff_new.html", {"form": form}, status=200 if form.ok else 400
     )
 
 
