@@ -209,6 +209,27 @@ def test_a_rebill_drafts_a_credit_note_and_a_new_bill_from_the_period_consumptio
     assert kinds == {(BillKind.CREDIT_NOTE, BillState.DRAFT), (BillKind.REBILL, BillState.DRAFT)}
 
 
+def test_a_flagged_draft_is_voided_with_a_reason(world: World) -> None:
+    [flag] = _flagged(world, 1)
+    client = _client(world.alice)
+    assert (
+        f'href="/console/bills/{flag.bill_id}/void/"'
+        in client.get(f"/console/bills/{flag.bill_id}/").content.decode()
+    )
+    refused = client.post(f"/console/bills/{flag.bill_id}/void/", {"reason": ""})
+    assert refused.status_code == 400 and refused.context["form"].errors["reason"]
+    assert _bill(world, flag.bill_id).state == BillState.DRAFT
+    assert (
+        client.post(f"/console/bills/{flag.bill_id}/void/", {"reason": "户已销户"}).status_code
+        == 302
+    )
+    voided = _bill(world, flag.bill_id)
+    assert voided.state == BillState.VOID and voided.reason == "户已销户"
+    with world.a.active():
+        assert FlaggedBill.objects.get(pk=flag.pk).resolution == "voided"
+    assert _client(world.bob).get(f"/console/bills/{flag.bill_id}/void/").status_code == 403
+
+
 # --- flagged bills ----------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ urlpatterns: list[URLPattern] = [
     path("bills/<int:bill_id>/credit/", bills.bill_credit, name="bill-credit"),
     path("bills/<int:bill_id>/rebill/", bills.bill_rebill, name="bill-rebill"),
     path("bills/<int:bill_id>/approve/", bills.bill_approve, name="bill-approve"),
+    path("bills/<int:bill_id>/void/", bills.bill_void, name="bill-void"),
     path("flagged-bills/", flagged.flagged_bills, name="flagged-bills"),
     path("flagged-bills/approve/", flagged.flagged_bills_approve, name="flagged-bills-approve"),
     path("billing-settings/", settings.billing_settings, name="billing-settings"),

@@ -171,6 +171,7 @@ def bill(request: HttpRequest, bill_id: int) -> HttpResponse:
             "postings": postings,
             "corrections": corrections_made,
             "may_correct": correctable and can(request, "bills", "correct"),
+            "may_void": found.state == BillState.DRAFT and can(request, "bills", "correct"),
             "review": _review(request, found),
         },
     )
@@ -285,6 +286,43 @@ def bill_credit(request: HttpRequest, bill_id: int) -> HttpResponse:
 @page("bills", "correct")
 def bill_rebill(request: HttpRequest, bill_id: int) -> HttpResponse:
     return _correct(request, bill_id, rebill=True)
+
+
+@page("bills", "correct")
+def bill_void(request: HttpRequest, bill_id: int) -> HttpResponse:
+    """Void a draft that must not be issued, with a reason; a correction is voided whole (its
+    credit note and re-bill together), as the service does."""
+    found = _scoped_bill(request, bill_id)
+    form = _reason_form(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        with form.attempt():
+            body = ReasonSerializer(data={"reason": form.value("reason")})
+            body.is_valid(raise_exception=True)
+            review.void_bill(actor(request), found, body.validated_data["reason"])
+        if form.ok:
+            messages.success(request, _("Bill %(number)s voided.") % {"number": found.number})
+            return redirect("console:bill", bill_id=found.pk)
+    return render(
+        request,
+        "console/confirm.html",
+        {
+            "title": _("Void %(kind)s %(number)s")
+            % {"kind": found.get_kind_display(), "number": found.number},
+            "consequences": [
+                _("The draft is never issued; it keeps its number, marked void, with your reason."),
+                _(
+                    "A credit note and its re-bill are voided together, with the re-pricing of "
+                    "later bills they caused."
+                ),
+                _("The customer owes nothing for it; correct the account and bill it again."),
+            ],
+            "form": form,
+            "action_url": reverse("console:bill-void", args=[found.pk]),
+            "cancel_url": reverse("console:bill", args=[found.pk]),
+            "confirm_label": _("Void the draft"),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @page("bills", "approve")
