@@ -111,6 +111,9 @@ def test_staff_of_one_site_see_only_their_sites_bills(world: World) -> None:
     [ours] = _issued_bills(world, 1)  # site A1
     response = _client(world.carol).get("/console/bills/")  # site A2 only
     assert ours.pk not in {row.id for row in response.context["listing"].rows}
+    offered = response.context["listing"].filters.form.fields["site"].queryset
+    with world.a.active():
+        assert [site.pk for site in offered] == [world.a.sites[1].pk]
 
 
 # --- a bill's page ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from billing.runs.services import same_actor
 from console.access import can, page, principal_of, scoped
 from console.forms import Field, Form
 from console.lists import Column, Listing
-from console.pages.billing.common import actor
+from console.pages.billing.common import actor, narrow_site_filter
 from ledger.models import JournalEntry, JournalLine
 from tenancy.models import Site
 
@@ -88,6 +88,7 @@ def bills(request: HttpRequest) -> Any:
     )
     if listing.wants_export:
         return listing.export()
+    narrow_site_filter(listing, request.site_scope)  # type: ignore[attr-defined]  # by @page
     return render(
         request,
         "console/billing/bills.html",

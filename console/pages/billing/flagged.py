@@ -21,7 +21,7 @@ from console.access import can, page, scoped
 from console.forms import NON_FIELD, Field, Form
 from console.lists import Column, Listing
 from console.pages.billing.bills import bill_url
-from console.pages.billing.common import actor
+from console.pages.billing.common import actor, narrow_site_filter
 from tenancy.models import Site
 
 STATES = [
@@ -88,6 +88,7 @@ def flagged_bills(request: HttpRequest) -> Any:
     )
     if listing.wants_export:
         return listing.export()
+    narrow_site_filter(listing, request.site_scope)  # type: ignore[attr-defined]  # by @page
     return render(
         request,
         "console/billing/flagged.html",

@@ -25,7 +25,7 @@ from billing.runs import services as run_services
 from console.access import can, page, principal_of, scoped
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
-from console.pages.billing.common import actor, site_choices
+from console.pages.billing.common import actor, narrow_site_filter, site_choices
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import Site
 from verification.periods import PeriodError, ensure_ended
@@ -78,6 +78,7 @@ def bill_runs(request: HttpRequest) -> HttpResponseBase:
     )
     if listing.wants_export:
         return listing.export()
+    narrow_site_filter(listing, request.site_scope)  # type: ignore[attr-defined]  # by @page
     return render(
         request,
         "console/billing/runs.html",
