@@ -110,7 +110,7 @@ def test_every_page_is_served_with_a_content_security_policy_it_keeps(
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit] >> text=登录")
     page.wait_for_url(f"{live_server.url}/console/")
-    page.goto(f"{live_server.url}/console/bills/{bill.pk}/")
+    page.goto(f"{live_server.url}/console/bills/{bill.pk}/document/")
     assert page.locator(".qr svg").count() == 1
     page.goto(f"{live_server.url}/api/redoc/")
     page.wait_for_selector("text=/api/v1/accounts/", timeout=30_000)
@@ -132,12 +132,12 @@ def test_a_bill_page_shows_its_lines_amount_due_and_payment_code(
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit] >> text=登录")
     page.wait_for_url(f"{live_server.url}/console/")
-    page.goto(f"{live_server.url}/console/bills/{bill.pk}/")
+    page.goto(f"{live_server.url}/console/bills/{bill.pk}/document/")
     text = page.locator("body").inner_text()
     assert "电费账单" in text and bill.number in text
     assert "应缴金额: ¥100.00" in text.replace("：", ":")
     assert "电度电费" in text and "11.50" in text  # the line and its tax
     assert page.locator(".qr svg").count() == 1
-    page.goto(f"{live_server.url}/console/bills/{bill.pk}/?lang=en")
+    page.goto(f"{live_server.url}/console/bills/{bill.pk}/document/?lang=en")
     assert "Amount due: ¥100.00" in page.locator("body").inner_text()
     page.close()

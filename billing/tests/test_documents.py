@@ -45,14 +45,15 @@ def test_the_english_pdf_reads_in_english(world: World) -> None:
 
 def test_the_console_page_shows_the_bill_to_staff_of_its_site_only(world: World) -> None:
     bill = world.a.bill()
-    alice = world.client_for(world.alice).get(f"/console/bills/{bill.pk}/")
+    document = f"/console/bills/{bill.pk}/document/"
+    alice = world.client_for(world.alice).get(document)
     assert alice.status_code == 200 and bill.number in alice.content.decode()
-    pdf = world.client_for(world.alice).get(f"/console/bills/{bill.pk}/", {"as": "pdf"})
+    pdf = world.client_for(world.alice).get(document, {"as": "pdf"})
     assert pdf["Content-Type"] == "application/pdf"
-    assert world.client_for(world.mallory).get(f"/console/bills/{bill.pk}/").status_code == 404
-    assert world.client_for(world.carol).get(f"/console/bills/{bill.pk}/").status_code == 404
+    assert world.client_for(world.mallory).get(document).status_code == 404
+    assert world.client_for(world.carol).get(document).status_code == 404
     reader = world.a.staff((Role.METER_READER, None))
-    assert world.client_for(reader).get(f"/console/bills/{bill.pk}/").status_code == 403
+    assert world.client_for(reader).get(document).status_code == 403
 
 
 def test_the_api_serves_the_pdf(world: World) -> None:

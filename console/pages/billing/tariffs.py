@@ -1,0 +1,417 @@
+"""Console pages: tariffs (list, a tariff's versions with each specification read out, a new
+version through a form per kind) and tariff assignments (by class, site and account)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Max, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from billing.api import NewVersionSerializer, TariffAssignmentSerializer, TariffSerializer
+from billing.models import Tariff, TariffAssignment, TariffVersion
+from billing.tariffs import services as tariff_services
+from console.access import can, page, scope_for
+from console.forms import NON_FIELD, Field, Form, api_request
+from console.lists import Column, Listing
+from console.pages.billing.common import (
+    actor,
+    may_write_tenant_wide,
+    require_tenant_wide,
+)
+from console.pages.billing.spec_form import (
+    GROUP_KEYS,
+    SpecInputError,
+    field_of_error,
+    groups,
+    spec_form,
+    spec_from_values,
+    values_from_spec,
+)
+from console.pages.billing.specs import KINDS, describe_spec
+from customers.models import Account, CustomerClass, Utility
+from tenancy.models import Site
+from tenancy.principal import SiteScope
+
+# --- tariffs ----------------------------------------------------------------------------------
+
+
+class TariffFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(label=gettext_lazy("Code or name"), method="filter_search")
+    utility = django_filters.ChoiceFilter(label=gettext_lazy("Utility"), choices=Utility.choices)
+
+    class Meta:
+        model = Tariff
+        fields: list[str] = []
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(code__icontains=value) | Q(name__icontains=value))
+
+
+def _tariff_url(tariff: Tariff) -> str:
+    return reverse("console:tariff", args=[tariff.pk])
+
+
+TARIFF_COLUMNS = [
+    Column("code", gettext_lazy("Code"), sort="code", link=_tariff_url),
+    Column("name", gettext_lazy("Name")),
+    Column("get_utility_display", gettext_lazy("Utility")),
+    Column("version_count", gettext_lazy("Versions"), numeric=True),
+    Column("latest_from", gettext_lazy("Latest version from")),
+    Column("created_at", gettext_lazy("Created")),
+]
+
+
+@page("tariffs")
+def tariffs(request: HttpRequest) -> HttpResponseBase:
+    queryset = Tariff.objects.annotate(
+        version_count=Count("versions"), latest_from=Max("versions__effective_from")
+    )
+    listing = Listing(
+        request,
+        queryset,
+        columns=TARIFF_COLUMNS,
+        filterset=TariffFilter,
+        default_sort="code",
+        export_name="tariffs",
+    )
+    if listing.wants_export:
+        return listing.export()
+    return render(
+        request,
+        "console/billing/tariffs.html",
+        {"listing": listing},
+        status=200 if listing.valid else 400,
+    )
+
+
+@page("tariffs", "add")
+def tariff_new(request: HttpRequest) -> HttpResponse:
+    """A new tariff (its code, name and utility) through the API's serializer and the service;
+    its prices come with its first version."""
+    require_tenant_wide(request, "tariffs", "add")
+    form = Form(
+        [
+            Field("code", gettext_lazy("Code"), required=True, autofocus=True),
+            Field("name", gettext_lazy("Name"), required=True),
+            Field("utility", gettext_lazy("Utility"), kind="select", required=True,
+                  choices=Utility.choices),
+            Field("description", gettext_lazy("Description"), kind="textarea"),
+        ],
+        request.POST if request.method == "POST" else None,
+    )  # fmt: skip
+    if request.method == "POST":
+        made = None
+        with form.attempt():
+            body = TariffSerializer(data=form.cleaned(), context={"request": api_request(request)})
+            body.is_valid(raise_exception=True)
+            made = tariff_services.create_tariff(actor(request), **body.validated_data)
+        if made is not None and form.ok:
+            messages.success(request, _("Tariff created; add its first version."))
+            return redirect("console:tariff", tariff_id=made.pk)
+    return render(
+        request, "console/billing/tariff_new.html", {"form": form}, status=200 if form.ok else 400
+    )
+
+
+def _assignments_visible(scope: SiteScope, queryset: QuerySet) -> QuerySet:
+    """As the API shows them: a class's assignment for every site or for one of the person's
+    sites, and the assignments of their sites' accounts."""
+    if scope.all_sites:
+        return queryset
+    site_ids = scope.site_ids
+    for_class = Q(account__isnull=True) & (Q(sites__isnull=True) | Q(sites__in=site_ids))
+    return queryset.filter(for_class | Q(account__site__in=site_ids)).distinct()
+
+
+@page("tariffs")
+def tariff(request: HttpRequest, tariff_id: int) -> HttpResponse:
+    found = get_object_or_404(Tariff.objects.all(), pk=tariff_id)
+    today = timezone.localdate()
+    versions = list(found.versions.order_by("-effective_from"))
+    in_force = next((v for v in versions if v.effective_from <= today), None)
+    assignments: list[TariffAssignment] = []
+    if can(request, "tariff_assignments"):
+        assignments = list(
+            _assignments_visible(
+                scope_for(request, "tariff_assignments"),
+                TariffAssignment.objects.filter(tariff=found)
+                .select_related("account")
+                .prefetch_related("sites"),
+            ).order_by("-effective_from", "-id")[:100]
+        )
+    return render(
+        request,
+        "console/billing/tariff.html",
+        {
+            "tariff": found,
+            "versions": [
+                {"version": v, "described": describe_spec(v.spec), "in_force": v == in_force}
+                for v in versions
+            ],
+            "assignments": assignments,
+            "may_add_version": may_write_tenant_wide(request, "tariffs", "change"),
+            "may_assign": may_write_tenant_wide(request, "tariff_assignments", "add"),
+            "kinds": list(KINDS.items()),
+        },
+    )
+
+
+@page("tariffs", "change")
+def tariff_version_new(request: HttpRequest, tariff_id: int) -> HttpResponse:
+    """A new version from a date, its specification typed into the form of its kind (flat,
+    tiered, time of use); it starts from the version in force."""
+    require_tenant_wide(request, "tariffs", "change")
+    found = get_object_or_404(Tariff.objects.all(), pk=tariff_id)
+    latest = found.versions.order_by("-effective_from").first()
+    latest_kind, initial = values_from_spec(latest.spec) if latest else ("flat", {})
+    kind = request.GET.get("kind") or request.POST.get("kind") or latest_kind
+    if kind not in KINDS:
+        kind = "flat"
+    if kind != latest_kind:
+        initial = {key: value for key, value in initial.items() if not _kind_specific(key)}
+    form = spec_form(kind, request.POST if request.method == "POST" else None, initial)
+    if request.method == "POST":
+        version = _add_version(request, found, kind, form)
+        if version is not None:
+            messages.success(
+                request,
+                _("Version from %(day)s added.") % {"day": version.effective_from.isoformat()},
+            )
+            return redirect("console:tariff", tariff_id=found.pk)
+    known = {spec.name for spec in form.fields} | set(GROUP_KEYS)
+    return render(
+        request,
+        "console/billing/tariff_version_new.html",
+        {
+            "tariff": found,
+            "kind": kind,
+            "kind_label": KINDS[kind],
+            "kinds": list(KINDS.items()),
+            "form": form,
+            "groups": groups(form, kind),
+            "other_errors": [
+                message if name == NON_FIELD else f"{name}: {message}"
+                for name, found_messages in form.errors.items()
+                if name not in known
+                for message in found_messages
+            ],
+        },
+        status=200 if form.ok else 400,
+    )
+
+
+_SHARED = (
+    "large_household",
+    "free_allowance",
+    "fixed_monthly",
+    "capacity",
+    "demand",
+    "power_factor",
+    "agency",
+    "funds",
+    "common_area",
+    "resale",
+    "vat",
+)
+
+
+def _kind_specific(name: str) -> bool:
+    return not name.startswith(_SHARED)
+
+
+def _add_version(
+    request: HttpRequest, tariff_obj: Tariff, kind: str, form: Form
+) -> TariffVersion | None:
+    """Build the specification from the form, check the body with the API's serializer and add
+    the version with the service (which parses the specification); errors land by field."""
+    values = dict(form.data or {})
+    values = {key: form.value(key) for key in values}
+    try:
+        spec, rows = spec_from_values(kind, values)
+    except SpecInputError as exc:
+        form.add_errors(exc.errors)
+        return None
+    version = None
+    with form.attempt():
+        body = NewVersionSerializer(
+            data={
+                "effective_from": form.value("effective_from"),
+                "spec": spec,
+                "note": form.value("note"),
+            }
+        )
+        body.is_valid(raise_exception=True)
+        version = tariff_services.add_tariff_version(
+            actor(request), tariff_obj, **body.validated_data
+        )
+    spec_messages = form.errors.pop("spec", [])
+    for message in spec_messages:
+        name, text = field_of_error(message, rows)
+        form.errors.setdefault(name, []).append(text)
+    return version if form.ok else None
+
+
+# --- assignments ------------------------------------------------------------------------------
+
+
+class AssignmentFilter(django_filters.FilterSet):
+    tariff = django_filters.ModelChoiceFilter(
+        label=gettext_lazy("Tariff"), queryset=Tariff.objects.order_by("code")
+    )
+    customer_class = django_filters.ChoiceFilter(
+        label=gettext_lazy("Customer class"), choices=CustomerClass.choices
+    )
+    account = django_filters.CharFilter(
+        label=gettext_lazy("Account number"), field_name="account__number"
+    )
+
+    class Meta:
+        model = TariffAssignment
+        fields: list[str] = []
+
+
+def _target(assignment: TariffAssignment) -> str:
+    if assignment.account is not None:
+        return _("Account %(number)s") % {"number": assignment.account.number}
+    return str(assignment.get_customer_class_display())
+
+
+def _sites(assignment: TariffAssignment) -> str:
+    if assignment.account is not None:
+        return _("the account's site")
+    names = [site.name for site in assignment.sites.all()]
+    return "、".join(names) if names else _("every site")
+
+
+ASSIGNMENT_COLUMNS = [
+    Column("id", gettext_lazy("Id"), sort="id"),
+    Column(
+        "tariff",
+        gettext_lazy("Tariff"),
+        value=lambda a: str(a.tariff),
+        link=lambda a: reverse("console:tariff", args=[a.tariff_id]),
+    ),
+    Column("target", gettext_lazy("Applies to"), value=_target),
+    Column("sites", gettext_lazy("Sites"), value=_sites),
+    Column("effective_from", gettext_lazy("From")),
+    Column("effective_to", gettext_lazy("Until (exclusive)")),
+]
+
+
+@page("tariff_assignments")
+def tariff_assignments(request: HttpRequest) -> HttpResponseBase:
+    queryset = _assignments_visible(
+        request.site_scope,  # type: ignore[attr-defined]  # set by @page
+        TariffAssignment.objects.select_related("tariff", "account").prefetch_related("sites"),
+    )
+    listing = Listing(
+        request,
+        queryset,
+        columns=ASSIGNMENT_COLUMNS,
+        filterset=AssignmentFilter,
+        export_name="tariff-assignments",
+    )
+    if listing.wants_export:
+        return listing.export()
+    return render(
+        request,
+        "console/billing/assignments.html",
+        {
+            "listing": listing,
+            "may_assign": may_write_tenant_wide(request, "tariff_assignments", "add"),
+        },
+        status=200 if listing.valid else 400,
+    )
+
+
+def _assignment_form(data: Any, initial: dict[str, Any]) -> Form:
+    tariffs_choice = [(t.pk, str(t)) for t in Tariff.objects.order_by("code")]
+    site_fields = [
+        Field(f"site_{site.pk}", _("Only at %(site)s") % {"site": site.name}, kind="checkbox")
+        for site in Site.objects.order_by("name")
+    ]
+    return Form(
+        [
+            Field(
+                "tariff",
+                gettext_lazy("Tariff"),
+                kind="select",
+                required=True,
+                choices=tariffs_choice,
+            ),
+            Field(
+                "account",
+                gettext_lazy("Account number"),
+                help=gettext_lazy(
+                    "One account (it wins over its class), or leave empty and "
+                    "choose a customer class."
+                ),
+            ),
+            Field(
+                "customer_class",
+                gettext_lazy("Customer class"),
+                kind="select",
+                choices=CustomerClass.choices,
+            ),
+            *site_fields,
+            Field("effective_from", gettext_lazy("Effective from"), kind="date", required=True),
+            Field("effective_to", gettext_lazy("Until (exclusive)"), kind="date"),
+        ],
+        data,
+        initial=initial,
+    )
+
+
+@page("tariff_assignments", "add")
+def tariff_assignment_new(request: HttpRequest) -> HttpResponse:
+    """Assign a tariff to one account, or to a customer class at every site or some sites,
+    through the API's serializer and the service (overlaps refused)."""
+    require_tenant_wide(request, "tariff_assignments", "add")
+    form = _assignment_form(
+        request.POST if request.method == "POST" else None,
+        {"tariff": request.GET.get("tariff", "")},
+    )
+    if request.method == "POST":
+        assignment = None
+        with form.attempt():
+            data: dict[str, Any] = {
+                "tariff": form.value("tariff") or None,
+                "customer_class": form.value("customer_class"),
+                "effective_from": form.value("effective_from") or None,
+                "effective_to": form.value("effective_to") or None,
+                "sites": [
+                    int(spec.name.removeprefix("site_"))
+                    for spec in form.fields
+                    if spec.name.startswith("site_") and form.cleaned().get(spec.name)
+                ],
+            }
+            number = str(form.value("account")).strip()
+            if number:
+                account = Account.objects.filter(number=number).first()
+                if account is None:
+                    raise ValidationError({"account": [_("No account has this number.")]})
+                data["account"] = account.pk
+            body = TariffAssignmentSerializer(data=data, context={"request": api_request(request)})
+            body.is_valid(raise_exception=True)
+            assignment = tariff_services.assign_tariff_from_api(
+                actor(request), **body.validated_data
+            )
+        if assignment is not None and form.ok:
+            messages.success(request, _("Tariff assigned."))
+            return redirect("console:tariff", tariff_id=assignment.tariff_id)
+    return render(
+        request,
+        "console/billing/assignment_new.html",
+        {"form": form},
+        status=200 if form.ok else 400,
+    )
