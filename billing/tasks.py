@@ -10,7 +10,7 @@ from django.utils import timezone
 from billing.models import BillingSettings, BillRun
 from billing.prepaid import charge_prepaid_accounts
 from billing.runs.services import issue_bill_run, price_bill_run
-from billing.runs.workers import actor_for
+from tenancy.principal import actor_for
 from tenancy.context import get_current_tenant
 from tenancy.models import Tenant
 from tenancy.principal import Principal

@@ -254,6 +254,15 @@ def forget_tokens(*key_hashes: str) -> None:
     transaction.on_commit(lambda: fastcache.delete(*keys))
 
 
+def actor_for(tenant: Tenant, kind: str, actor_id: int | None, label: str) -> Principal:
+    """The principal a stored actor acts as again, in a task (a staff user, else the system)."""
+    if kind == ActorKind.STAFF and actor_id:
+        user = User.objects.filter(pk=actor_id).first()
+        if user is not None:
+            return Principal.for_user(user)
+    return Principal.system(tenant, label)
+
+
 def staff_roles(user: User) -> set[str]:
     """The roles a member of staff holds on any site, read before the request's tenant is set
     (the second factor's middleware asks it at sign-in)."""

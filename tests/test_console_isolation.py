@@ -24,6 +24,7 @@ from tenancy.audit import AuditAction, record_audit
 from tenancy.models import AuditEvent, RoleGrant, User
 from tenancy.roles import Role
 from tests.world import World
+from verification.models import PeriodComputation
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +70,15 @@ def _grant(world: World) -> dict[str, Any]:
     return {"user_id": user.pk, "grant_id": grant.pk}
 
 
+def _computation(world: World) -> dict[str, Any]:
+    with world.a.active():
+        computation = PeriodComputation.objects.create(
+            site=_site(world), period="2025-10", total=1, started_by_kind="system",
+            started_by_label="test",
+        )  # fmt: skip
+    return {"computation_id": computation.pk}
+
+
 def _event(world: World) -> dict[str, Any]:
     with world.a.active():
         event = record_audit(world.a.system, AuditAction.SITE_UPDATED, _site(world))
@@ -94,6 +104,7 @@ PAGES: dict[str, Page] = {
     ),
     "correction-reject": Page(lambda w: {"correction_id": w.a.correction(_site(w)).pk}),
     "period": Page(lambda w: {"period_id": w.a.period(_site(w)).pk}),
+    "period-computation": Page(_computation),
     # bill
     "tariff": Page(lambda w: {"tariff_id": w.a.tariff().pk}, False),
     "tariff-version-new": Page(lambda w: {"tariff_id": w.a.tariff().pk}, False),

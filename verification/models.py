@@ -351,3 +351,38 @@ class LineLoss(TenantOwned):
                 fields=["tenant", "transformer_area", "period"], name="line_loss_unique"
             ),
         ]
+
+
+class ComputationState(models.TextChoices):
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class PeriodComputation(TenantOwned):
+    """One computation of a site's period, run as a task: its progress (accounts done of
+    total) for the page that watches it, and its outcome."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    period = models.CharField(_("period"), max_length=7)
+    state = models.CharField(
+        max_length=16, choices=ComputationState.choices, default=ComputationState.RUNNING
+    )
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    computed = models.PositiveIntegerField(default=0)
+    held_back = models.PositiveIntegerField(default=0)
+    line_losses = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    started_by_kind = models.CharField(max_length=16)
+    started_by_id = models.BigIntegerField(null=True, blank=True)
+    started_by_label = models.CharField(max_length=200)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    site_path = "site"
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "site", "period", "-id"], name="period_computation"),
+        ]

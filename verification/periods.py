@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -233,11 +234,17 @@ class PeriodSummary:
 COMPUTE_CHUNK = 2000  # accounts read and written together: memory stays flat with the site
 
 
-def compute_periods(actor: Principal, site: Site, period: str) -> PeriodSummary:
+def compute_periods(
+    actor: Principal,
+    site: Site,
+    period: str,
+    progress: Callable[[PeriodSummary], None] | None = None,
+) -> PeriodSummary:
     """Compute (or recompute) every account of a site for a period, and the site's line loss.
 
     Accounts are taken in chunks (their meters, those meters' readings, their rows written),
-    so a site of any size is computed in the memory of one chunk."""
+    so a site of any size is computed in the memory of one chunk; ``progress`` hears the
+    summary so far after each chunk."""
     start, end = period_bounds(site, period)
     settings = VerificationSettings.for_tenant(site.tenant)
     window = timedelta(hours=settings.closing_window_hours)
@@ -285,6 +292,8 @@ def compute_periods(actor: Principal, site: Site, period: str) -> PeriodSummary:
             else:
                 summary.computed += 1
         _write_periods(rows)
+        if progress is not None:
+            progress(summary)
     masters: dict[int, list[Meter]] = defaultdict(list)
     master_meters = list(
         Meter.objects.filter(site=site, master_of__isnull=False).order_by("installed_on", "id")

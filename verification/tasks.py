@@ -8,6 +8,7 @@ from celery import shared_task
 from tenancy.context import get_current_tenant
 from tenancy.handover import VALIDATE_READINGS
 from tenancy.models import Tenant
+from verification.computations import run_period_computation
 from verification.rules import validate_readings
 
 
@@ -28,3 +29,10 @@ def validate_all_readings() -> int:
     for tenant_id in Tenant.objects.filter(is_active=True).values_list("id", flat=True):
         checked += validate_tenant_readings.apply(kwargs={"tenant_id": tenant_id}).get()["checked"]
     return checked
+
+
+@shared_task(name="verification.compute_period", acks_late=True)
+def compute_period_task(tenant_id: int, computation_id: int) -> dict:
+    """Compute a site's period in the background (``verification.computations``)."""
+    computation = run_period_computation(computation_id)
+    return {"state": computation.state, "done": computation.done, "total": computation.total}

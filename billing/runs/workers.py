@@ -15,17 +15,8 @@ from django.db import connections
 
 from billing.models import BillRun
 from tenancy.context import get_current_tenant, use_tenant
-from tenancy.models import ActorKind, Tenant, User
-from tenancy.principal import Principal
-
-
-def actor_for(tenant: Tenant, kind: str, actor_id: int | None, label: str) -> Principal:
-    """The principal a stored actor acts as again (a staff user, else the system)."""
-    if kind == ActorKind.STAFF and actor_id:
-        user = User.objects.filter(pk=actor_id).first()
-        if user is not None:
-            return Principal.for_user(user)
-    return Principal.system(tenant, label)
+from tenancy.models import Tenant
+from tenancy.principal import Principal, actor_for
 
 
 def shard_worker(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -59,15 +60,19 @@ def _computed_account(world: World) -> Account:
     return account
 
 
-def test_a_verifier_computes_a_period_and_sees_what_holds_an_account(world: World) -> None:
+def test_a_verifier_computes_a_period_and_sees_what_holds_an_account(
+    world: World, eager_tasks: None, django_capture_on_commit_callbacks: Any
+) -> None:
     held = _held_back_account(world)
     _computed_account(world)
     site = world.a.sites[0]
     client = _client(world.a.staff((Role.VERIFIER, None)))
-    response = client.post(
-        "/console/periods/", {"site": str(site.pk), "period": "2026-10"}, follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the task starts on commit
+        started = client.post("/console/periods/", {"site": str(site.pk), "period": "2026-10"})
+    assert started.status_code == 302 and "computation=" in started["Location"]
+    response = client.get(started["Location"])
     assert response.status_code == 200
+    assert response.context["computation"].state == "done"
     assert "Accounts computed: 1; held back: 1;" in response.content.decode()
     assert response.context["figures"] == {
         "computed": 1,
@@ -286,3 +291,29 @@ def test_an_administrator_of_one_site_may_not_change_tenant_wide_settings(world:
 
 def test_a_cashier_gets_403_on_the_settings(world: World) -> None:
     assert _client(world.bob).get("/console/verification-settings/").status_code == 403
+
+
+def test_a_running_computation_is_polled_until_it_ends_and_not_started_twice(world: World) -> None:
+    """The POST only starts the work (no task runs here: the test's transaction never
+    commits); the page shows its progress, polled, and a second POST finds the same one."""
+    _computed_account(world)
+    site = world.a.sites[0]
+    client = _client(world.alice)
+    first = client.post("/console/periods/", {"site": str(site.pk), "period": "2026-10"})
+    second = client.post("/console/periods/", {"site": str(site.pk), "period": "2026-10"})
+    assert first["Location"] == second["Location"]
+    page = client.get(first["Location"])
+    computation = page.context["computation"]
+    assert computation.state == "running" and computation.total == 1
+    fragment = client.get(f"/console/periods/computations/{computation.pk}/")
+    assert b'hx-trigger="every 2s"' in fragment.content
+    with world.a.active():
+        from verification.computations import run_period_computation
+
+        run_period_computation(computation.pk)
+    ended = client.get(f"/console/periods/computations/{computation.pk}/")
+    assert b"hx-trigger" not in ended.content and b'data-state="done"' in ended.content
+    assert (
+        _client(world.mallory).get(f"/console/periods/computations/{computation.pk}/").status_code
+        == 404
+    )

@@ -2,18 +2,15 @@
 how many accounts were computed, held back and billed; each held-back account with its reasons
 and links to what holds it (a queue item, a correction, its earlier period).
 
-Computing runs in the request, as the API's ``periods/compute/`` does: the service is
-synchronous (it works through the site in chunks of 2,000 accounts, in the memory of one chunk)
-and there is no task to start, so there is no progress to poll; the page says so and shows the
-result when the computation is done. A Celery task with progress would be a change to
-verification first, then to this page.
+Computing runs as a task (``verification.computations``): the page starts it and watches its
+progress (accounts done of total) by htmx polling, so no web worker is held while a large site
+is computed; when it ends, the fragment shows the outcome and a link to the fresh figures.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -32,9 +29,10 @@ from console.pages.verification.common import permitted_sites
 from metering.models import Meter
 from tenancy.models import Site
 from verification.api import BoundaryReadingsField, ComputeSerializer
+from verification.computations import start_period_computation
 from verification.holds import CORRECTION, EARLIER_PERIOD, ITEM, Hold, holds_of
-from verification.models import PeriodConsumption, PeriodStatus
-from verification.periods import PeriodError, compute_periods, ensure_ended
+from verification.models import ComputationState, PeriodComputation, PeriodConsumption, PeriodStatus
+from verification.periods import PeriodError
 
 
 def _period_url(period: PeriodConsumption) -> str:
@@ -109,8 +107,8 @@ def hold_link(hold: Hold) -> tuple[str, str]:
     )
 
 
-def _compute(request: HttpRequest, form: Form) -> tuple[Site, str] | None:
-    """Compute the chosen site's period, as the API does; errors land on the form."""
+def _compute(request: HttpRequest, form: Form) -> PeriodComputation | None:
+    """Start computing the chosen site's period in the background; errors land on the form."""
     request.site_scope = require(request, "periods", "compute")  # type: ignore[attr-defined]
     chosen = _chosen(request, form)
     if chosen is None:
@@ -119,37 +117,37 @@ def _compute(request: HttpRequest, form: Form) -> tuple[Site, str] | None:
     principal = principal_of(request)
     assert principal is not None  # @page let in only staff of a tenant
     with form.attempt():
-        ensure_ended(site, period)
         try:
-            summary = compute_periods(principal, site, period)
+            return start_period_computation(principal, site, period)
         except PeriodError as exc:
             raise ValidationError({"period": [str(exc)]}) from exc
-        messages.success(
-            request,
-            gettext_now(
-                "Period %(period)s of %(site)s computed. Accounts computed: %(computed)d; "
-                "held back: %(held)d; transformer areas with line loss: %(losses)d."
-            )
-            % {
-                "period": period,
-                "site": site.name,
-                "computed": summary.computed,
-                "held": summary.held_back,
-                "losses": summary.line_losses,
-            },
-        )
-        return chosen
     return None
+
+
+@page("periods")
+def computation_progress(request: HttpRequest, computation_id: int) -> HttpResponse:
+    """The progress fragment the periods page polls while a computation runs."""
+    computation = get_object_or_404(
+        scoped(request, PeriodComputation.objects.select_related("site")), pk=computation_id
+    )
+    return render(request, "console/verification/_computation.html", {"computation": computation})
 
 
 @page("periods")
 def periods(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = _selection_form(request, request.POST)
-        chosen = _compute(request, form)
-        if chosen is not None:
-            query = urlencode({"site": str(chosen[0].pk), "period": chosen[1]})
+        computation = _compute(request, form)
+        if computation is not None:
+            query = urlencode(
+                {
+                    "site": str(computation.site_id),
+                    "period": computation.period,
+                    "computation": str(computation.pk),
+                }
+            )
             return redirect(f"{reverse('console:periods')}?{query}")
+        chosen = None
     else:
         asked = "site" in request.GET or "period" in request.GET
         form = _selection_form(request, request.GET if asked else None)
@@ -175,6 +173,7 @@ def periods(request: HttpRequest) -> HttpResponse:
         rows = listing.page()
         holds = holds_of(rows)
         context |= {
+            "computation": _latest_computation(request, site, period),
             "site": site,
             "period": period,
             "figures": _figures(site, period),
@@ -184,6 +183,19 @@ def periods(request: HttpRequest) -> HttpResponse:
     return render(
         request, "console/verification/periods.html", context, status=200 if form.ok else 400
     )
+
+
+def _latest_computation(request: HttpRequest, site: Site, period: str) -> Any:
+    """The computation the page was sent to watch, else one still running for the period."""
+    computations = scoped(request, PeriodComputation.objects.select_related("site")).filter(
+        site=site, period=period
+    )
+    asked = request.GET.get("computation", "")
+    if asked.isdigit():
+        found = computations.filter(pk=int(asked)).first()
+        if found is not None:
+            return found
+    return computations.filter(state=ComputationState.RUNNING).order_by("-id").first()
 
 
 def _missing_slot_links(period: PeriodConsumption) -> list[tuple[str, str]]:
@@ -229,4 +241,9 @@ def period_detail(request: HttpRequest, period_id: int) -> HttpResponse:
 urlpatterns: list[URLPattern] = [
     path("periods/", periods, name="periods"),
     path("periods/<int:period_id>/", period_detail, name="period"),
+    path(
+        "periods/computations/<int:computation_id>/",
+        computation_progress,
+        name="period-computation",
+    ),
 ]
