@@ -10,10 +10,9 @@ from django.utils import timezone
 from billing.models import BillingSettings, BillRun
 from billing.prepaid import charge_prepaid_accounts
 from billing.runs.services import issue_bill_run, price_bill_run
-from tenancy.principal import actor_for
 from tenancy.context import get_current_tenant
 from tenancy.models import Tenant
-from tenancy.principal import Principal
+from tenancy.principal import Principal, actor_for
 
 
 def _actor(kind: str, actor_id: int | None, label: str) -> Principal:
