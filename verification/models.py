@@ -287,6 +287,8 @@ class VerificationItem(TenantOwned, WorkItem):
         indexes = [
             models.Index(fields=["tenant", "state", "-id"], name="verification_open"),
             models.Index(fields=["tenant", "site", "rule"], name="verification_rule"),
+            # The staff KPIs read a month's resolved items (the verification turnaround).
+            models.Index(fields=["tenant", "resolved_at"], name="verification_resolved"),
         ]
 
 
