@@ -38,6 +38,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, overload
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 KWH = Decimal("0.001")
 _MONTH = re.compile(r"20[0-9]{2}-(0[1-9]|1[0-2])")  # [0-9]: \d takes full-width digits
@@ -91,18 +92,23 @@ def _decimal(
     value = data.get(key)
     if value is None:
         if required:
-            raise TariffSpecError(f"{path}{key}: required")
+            raise TariffSpecError(f"{path}{key}: " + _("required"))
         return None
     if isinstance(value, float | bool) or not isinstance(value, str | int):
-        raise TariffSpecError(f'{path}{key}: give amounts as strings, e.g. "0.4883"')
+        raise TariffSpecError(f"{path}{key}: " + _('give amounts as strings, e.g. "0.4883"'))
     try:
         number = Decimal(value)
     except InvalidOperation as exc:
-        raise TariffSpecError(f"{path}{key}: not a number: {value!r}") from exc
+        raise TariffSpecError(
+            f"{path}{key}: " + _("not a number: %(value)s") % {"value": repr(value)}
+        ) from exc
     if not number.is_finite() or number < 0:
-        raise TariffSpecError(f"{path}{key}: must be zero or more")
+        raise TariffSpecError(f"{path}{key}: " + _("must be zero or more"))
     if number > LARGEST or number != number.quantize(FINEST):
-        raise TariffSpecError(f"{path}{key}: at most {LARGEST:,} with 6 decimals")
+        raise TariffSpecError(
+            f"{path}{key}: "
+            + _("at most %(largest)s with 6 decimals") % {"largest": f"{LARGEST:,}"}
+        )
     return number
 
 
@@ -143,7 +149,7 @@ class TariffSpec:
     @classmethod
     def parse(cls, data: Any) -> TariffSpec:
         if not isinstance(data, dict):
-            raise TariffSpecError("the specification must be a JSON object")
+            raise TariffSpecError(_("the specification must be a JSON object"))
         known = {
             "energy", "large_household", "free_allowance_kwh_per_month", "fixed_monthly_fee",
             "capacity_charge_per_kva", "demand_charge_per_kw", "power_factor_standard",
@@ -151,10 +157,12 @@ class TariffSpec:
             "resale_grid_price", "vat_rate",
         }  # fmt: skip
         if unknown := set(data) - known:
-            raise TariffSpecError(f"unknown fields: {', '.join(sorted(unknown))}")
+            raise TariffSpecError(
+                _("unknown fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+            )
         energy = data.get("energy")
         if not isinstance(energy, dict):
-            raise TariffSpecError("energy: required, an object with a kind")
+            raise TariffSpecError("energy: " + _("required, an object with a kind"))
         kind = energy.get("kind")
         fields: dict[str, Any] = {"kind": kind}
         if kind == "flat":
@@ -168,28 +176,37 @@ class TariffSpec:
             surcharges = energy.get("tier_surcharges")
             if surcharges is not None:
                 if not isinstance(surcharges, dict):
-                    raise TariffSpecError("energy.tier_surcharges: an object")
+                    raise TariffSpecError("energy.tier_surcharges: " + _("an object"))
                 fields["cumulation"] = _cumulation(surcharges, "energy.tier_surcharges.")
                 fields["tiers"] = _tiers(
                     surcharges.get("tiers"), "surcharge", "energy.tier_surcharges.tiers"
                 )
         else:
-            raise TariffSpecError("energy.kind: one of flat, tiered, tou")
+            raise TariffSpecError("energy.kind: " + _("one of flat, tiered, tou"))
         if kind == "tou" and data.get("free_allowance_kwh_per_month") is not None:
             raise TariffSpecError(
-                "free_allowance_kwh_per_month: not with time-of-use prices (the meter splits kWh "
-                "into registers; a free allowance has no register)"
+                "free_allowance_kwh_per_month: "
+                + _(
+                    "not with time-of-use prices (the meter splits kWh into registers; a free "
+                    "allowance has no register)"
+                )
             )
         large = data.get("large_household")
         if large is not None:
             if not fields.get("tiers"):
-                raise TariffSpecError("large_household: only a tariff with tiers has limits")
+                raise TariffSpecError(
+                    "large_household: " + _("only a tariff with tiers has limits")
+                )
             members = large.get("min_members") if isinstance(large, dict) else None
             extra = large.get("extra") if isinstance(large, dict) else None
             if not isinstance(members, int) or members < 2:
-                raise TariffSpecError("large_household.min_members: a whole number of 2 or more")
+                raise TariffSpecError(
+                    "large_household.min_members: " + _("a whole number of 2 or more")
+                )
             if not isinstance(extra, list) or len(extra) != len(fields["tiers"]) - 1:
-                raise TariffSpecError("large_household.extra: one extra kWh figure per tier limit")
+                raise TariffSpecError(
+                    "large_household.extra: " + _("one extra kWh figure per tier limit")
+                )
             fields["large_household_min"] = members
             fields["large_household_extra"] = tuple(
                 _decimal({"x": value}, "x", f"large_household.extra[{i}].", required=True)
@@ -211,21 +228,21 @@ class TariffSpec:
         ):
             fields[name] = _decimal(data, key, "")
         if fields["capacity_per_kva"] is not None and fields["demand_per_kw"] is not None:
-            raise TariffSpecError("a two-part tariff charges by capacity or by demand, not both")
+            raise TariffSpecError(_("a two-part tariff charges by capacity or by demand, not both"))
         if fields["vat_rate"] is not None and fields["vat_rate"] >= 1:
-            raise TariffSpecError('vat_rate: a fraction, e.g. "0.13"')
+            raise TariffSpecError("vat_rate: " + _('a fraction, e.g. "0.13"'))
         standard = _decimal(data, "power_factor_standard", "")
         if standard is not None and standard not in PF_STANDARDS:
-            raise TariffSpecError("power_factor_standard: one of 0.90, 0.85, 0.80")
+            raise TariffSpecError("power_factor_standard: " + _("one of 0.90, 0.85, 0.80"))
         fields["power_factor_standard"] = standard
         prices = data.get("agency_purchase_prices")
         if prices is not None and not isinstance(prices, dict):
-            raise TariffSpecError("agency_purchase_prices: an object of YYYY-MM: price")
+            raise TariffSpecError("agency_purchase_prices: " + _("an object of YYYY-MM: price"))
         fields["agency_prices"] = None if prices is None else {}
         for month, _price in (prices or {}).items():
             if not isinstance(month, str) or not _MONTH.fullmatch(month):
                 raise TariffSpecError(
-                    f"agency_purchase_prices.{month}: not a month from 2000-01 to 2099-12"
+                    f"agency_purchase_prices.{month}: " + _("not a month from 2000-01 to 2099-12")
                 )
             fields["agency_prices"][month] = _decimal(
                 prices,  # type: ignore[arg-type]  # not None inside this loop
@@ -254,8 +271,11 @@ class TariffSpec:
         per_kwh = highest + top_surcharge + extras
         if per_kwh > self.resale_grid_price:
             raise TariffSpecError(
-                f"resale (转供电): a price of {per_kwh} yuan/kWh is above the grid price of "
-                f"{self.resale_grid_price}; resold power may not be marked up"
+                _(
+                    "resale (转供电): a price of %(price)s yuan/kWh is above the grid price of "
+                    "%(grid)s; resold power may not be marked up"
+                )
+                % {"price": per_kwh, "grid": self.resale_grid_price}
             )
 
     @property
@@ -282,24 +302,24 @@ class TariffSpec:
 def _cumulation(data: dict[str, Any], path: str) -> str:
     value = data.get("cumulation", "year")
     if value not in ("year", "month"):
-        raise TariffSpecError(f"{path}cumulation: year or month")
+        raise TariffSpecError(f"{path}cumulation: " + _("year or month"))
     return value
 
 
 def _tiers(raw: Any, price_key: str, path: str) -> tuple[Tier, ...]:
     if not isinstance(raw, list) or len(raw) < 2:
-        raise TariffSpecError(f"{path}: at least two tiers")
+        raise TariffSpecError(f"{path}: " + _("at least two tiers"))
     tiers = []
     previous = Decimal(0)
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise TariffSpecError(f"{path}[{i}]: an object")
+            raise TariffSpecError(f"{path}[{i}]: " + _("an object"))
         limit = _decimal(item, "up_to", f"{path}[{i}].")
         last = i == len(raw) - 1
         if last and limit is not None:
-            raise TariffSpecError(f"{path}[{i}].up_to: the last tier has no limit (null)")
+            raise TariffSpecError(f"{path}[{i}].up_to: " + _("the last tier has no limit (null)"))
         if not last and (limit is None or limit <= previous):
-            raise TariffSpecError(f"{path}[{i}].up_to: limits must rise")
+            raise TariffSpecError(f"{path}[{i}].up_to: " + _("limits must rise"))
         tiers.append(Tier(limit, _decimal(item, price_key, f"{path}[{i}].", required=True)))
         previous = limit or previous
     return tuple(tiers)
@@ -307,7 +327,7 @@ def _tiers(raw: Any, price_key: str, path: str) -> tuple[Tier, ...]:
 
 def _seasons(raw: Any) -> tuple[Season, ...]:
     if not isinstance(raw, list) or not raw:
-        raise TariffSpecError("energy.seasons: at least one season")
+        raise TariffSpecError("energy.seasons: " + _("at least one season"))
     seasons: list[Season] = []
     covered: set[int] = set()
     for i, item in enumerate(raw):
@@ -316,13 +336,13 @@ def _seasons(raw: Any) -> tuple[Season, ...]:
         if not isinstance(months, list) or not all(
             isinstance(m, int) and 1 <= m <= 12 for m in months
         ):
-            raise TariffSpecError(f"{path}months: a list of months 1–12")
+            raise TariffSpecError(f"{path}months: " + _("a list of months 1–12"))
         if covered & set(months):
-            raise TariffSpecError(f"{path}months: a month is in two seasons")
+            raise TariffSpecError(f"{path}months: " + _("a month is in two seasons"))
         covered |= set(months)
         prices = item.get("prices")
         if not isinstance(prices, dict) or set(prices) != set(TOU_NAMES):
-            raise TariffSpecError(f"{path}prices: spike, peak, flat and valley")
+            raise TariffSpecError(f"{path}prices: " + _("spike, peak, flat and valley"))
         seasons.append(
             Season(
                 str(item.get("name", f"season {i + 1}")),
@@ -332,14 +352,16 @@ def _seasons(raw: Any) -> tuple[Season, ...]:
         )
     if covered != set(range(1, 13)):
         raise TariffSpecError(
-            f"energy.seasons: months {sorted(set(range(1, 13)) - covered)} have no season"
+            "energy.seasons: "
+            + _("months %(months)s have no season")
+            % {"months": sorted(set(range(1, 13)) - covered)}
         )
     return tuple(seasons)
 
 
 def _schedule(raw: Any) -> tuple[dict[str, str], ...]:
     if not isinstance(raw, list):
-        raise TariffSpecError("energy.schedule: a list of {from, to, register}")
+        raise TariffSpecError("energy.schedule: " + _("a list of {from, to, register}"))
     periods = []
     for i, item in enumerate(raw):
         if (
@@ -348,7 +370,8 @@ def _schedule(raw: Any) -> tuple[dict[str, str], ...]:
             or not all(_is_clock(item.get(key)) for key in ("from", "to"))
         ):
             raise TariffSpecError(
-                f"energy.schedule[{i}]: from and to as HH:MM, register one of {TOU_NAMES}"
+                f"energy.schedule[{i}]: "
+                + _("from and to as HH:MM, register one of %(names)s") % {"names": TOU_NAMES}
             )
         periods.append({key: item[key] for key in ("from", "to", "register", "months")
                         if key in item})  # fmt: skip
