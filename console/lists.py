@@ -26,6 +26,8 @@ from typing import Any
 import django_filters
 from django.db import models
 from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
 from django.utils import formats, timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -298,3 +300,14 @@ def _number(text: str) -> bool:
     except ArithmeticError:
         return False
     return True
+
+
+def listing_response(
+    request: HttpRequest, template: str, context: dict[str, Any]
+) -> HttpResponseBase:
+    """A list page: the CSV export when it is asked for, else the page with
+    ``context["listing"]`` (400 while a filter is not valid)."""
+    listing: Listing = context["listing"]
+    if listing.wants_export:
+        return listing.export()
+    return render(request, template, context, status=200 if listing.valid else 400)

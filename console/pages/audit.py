@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.access import page, scoped
 from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.nav import Entry
 from tenancy.audit import AuditAction
 from tenancy.models import ActorKind, AuditEvent, User
@@ -77,14 +77,7 @@ def audit_events(request: HttpRequest) -> HttpResponseBase:
         filterset=AuditFilter,
         export_name="audit-events",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/audit/events.html",
-        {"listing": listing},
-        status=200 if listing.valid else 400,
-    )
+    return listing_response(request, "console/audit/events.html", {"listing": listing})
 
 
 @page("audit_events")

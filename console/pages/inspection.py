@@ -33,7 +33,7 @@ from billing.models import Bill, BillLine
 from console.access import can, page, principal_of, require, scope_for, scoped
 from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter
 from console.forms import Field, Form
-from console.lists import Column, Listing, display
+from console.lists import Column, Listing, display, listing_response
 from console.nav import Entry
 from inspection import services
 from inspection.kpis import Figures, KpiReport, staff_kpis
@@ -119,13 +119,10 @@ def samples(request: HttpRequest) -> HttpResponseBase:
         filterset=SampleFilter,
         export_name="inspection-samples",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
+    return listing_response(
         request,
         "console/inspection/samples.html",
         {"listing": listing, "can_draw": can(request, "inspections", "add")},
-        status=200 if listing.valid else 400,
     )
 
 
@@ -419,14 +416,7 @@ def findings(request: HttpRequest) -> HttpResponseBase:
         filterset=FindingFilter,
         export_name="inspection-findings",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/inspection/findings.html",
-        {"listing": listing},
-        status=200 if listing.valid else 400,
-    )
+    return listing_response(request, "console/inspection/findings.html", {"listing": listing})
 
 
 class MyFindingFilter(django_filters.FilterSet):

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.access import page, scoped
 from console.forms import Field, Form
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.pages.admin._shared import actor, grant_fields, grant_from, grants_text
 from console.pages.customers._common import (
     may,
@@ -73,13 +73,10 @@ def client_list(request: HttpRequest) -> HttpResponseBase:
         filterset=ClientFilter,
         export_name="api-clients",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
+    return listing_response(
         request,
         "console/admin/clients.html",
         {"listing": listing, "can_add": may(request, "api_clients", "add", None)},
-        status=200 if listing.valid else 400,
     )
 
 

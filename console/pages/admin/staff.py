@@ -22,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from console.access import page, scoped
 from console.forms import Field, Form
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.pages.admin._shared import actor, grant_fields, grant_from, grants_text, specs_of
 from console.pages.customers._common import may, require_on, validated
 from tenancy import second_factor, services
@@ -79,13 +79,10 @@ def staff_list(request: HttpRequest) -> HttpResponseBase:
         default_sort="username",
         export_name="staff",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
+    return listing_response(
         request,
         "console/admin/staff_list.html",
         {"listing": listing, "can_add": may(request, "staff", "add", None)},
-        status=200 if listing.valid else 400,
     )
 
 

@@ -22,7 +22,7 @@ from billing.models import Tariff, TariffAssignment, TariffVersion
 from billing.tariffs import services as tariff_services
 from console.access import can, page, scope_for
 from console.forms import NON_FIELD, Field, Form, api_request
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.pages.billing.common import (
     actor,
     may_write_tenant_wide,
@@ -84,14 +84,7 @@ def tariffs(request: HttpRequest) -> HttpResponseBase:
         default_sort="code",
         export_name="tariffs",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/billing/tariffs.html",
-        {"listing": listing},
-        status=200 if listing.valid else 400,
-    )
+    return listing_response(request, "console/billing/tariffs.html", {"listing": listing})
 
 
 @page("tariffs", "add")
@@ -321,16 +314,13 @@ def tariff_assignments(request: HttpRequest) -> HttpResponseBase:
         filterset=AssignmentFilter,
         export_name="tariff-assignments",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
+    return listing_response(
         request,
         "console/billing/assignments.html",
         {
             "listing": listing,
             "may_assign": may_write_tenant_wide(request, "tariff_assignments", "add"),
         },
-        status=200 if listing.valid else 400,
     )
 
 

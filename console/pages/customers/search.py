@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 
 from console.access import can, page, principal_of, scoped
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from customers.api import search_by_pii
 from customers.identifiers import normalise_mobile
 from customers.models import Account, AccountStatus, Contact, Customer
@@ -146,9 +146,7 @@ def customer_search(request: HttpRequest) -> HttpResponseBase:
             {"throttled": str(exc.detail), "can_reveal": False},
             status=429,
         )
-    if listing.wants_export:
-        return listing.export()
-    return render(
+    return listing_response(
         request,
         "console/customers/search.html",
         {
@@ -156,7 +154,6 @@ def customer_search(request: HttpRequest) -> HttpResponseBase:
             "can_reveal": can(request, "customers", "reveal"),
             "can_add": can(request, "customers", "add"),
         },
-        status=200 if listing.valid else 400,
     )
 
 

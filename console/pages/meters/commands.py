@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.access import page, principal_of, scoped
 from console.forms import Field, Form, api_request
-from console.lists import Column, Listing, display
+from console.lists import Column, Listing, display, listing_response
 from console.pages.meters.common import SITES, command_url, label_of, meter_url
 from metering import services
 from metering.api import MeterCommandSerializer
@@ -261,11 +261,4 @@ def commands(request: HttpRequest) -> HttpResponseBase:
         filterset=CommandFilter,
         export_name="meter-commands",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/meters/commands.html",
-        {"listing": listing},
-        status=200 if listing.valid else 400,
-    )
+    return listing_response(request, "console/meters/commands.html", {"listing": listing})

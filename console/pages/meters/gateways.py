@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from console.access import page, scoped
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.pages.meters.common import SITES, gateway_url, label_of, percent
 from metering import reports
 from metering.models import Gateway, Meter, MeterEvent, MeterEventKind, MeterStatus, PollRound
@@ -103,14 +103,7 @@ def gateways(request: HttpRequest) -> HttpResponseBase:
         default_sort="name",
         export_name="gateways",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/meters/gateways.html",
-        {"listing": listing},
-        status=200 if listing.valid else 400,
-    )
+    return listing_response(request, "console/meters/gateways.html", {"listing": listing})
 
 
 # --- a gateway's page ----------------------------------------------------------------------------

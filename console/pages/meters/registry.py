@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.access import can, page, scoped
 from console.filters import SINCE_LABEL, UNTIL_LABEL, DayInput, LocalDayFilter, local_midnight
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.pages.meters.common import GATEWAYS, SITES, gateway_url, label_of, meter_url
 from metering import reports
 from metering.meter_profiles import TOU_REGISTERS, ProfileError, all_profiles, get_profile
@@ -132,16 +132,13 @@ def meters(request: HttpRequest) -> HttpResponseBase:
         default_sort="serial_number",
         export_name="meters",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
+    return listing_response(
         request,
         "console/meters/meters.html",
         {
             "listing": listing,
             "may_import": can(request, "meters", "import"),
         },
-        status=200 if listing.valid else 400,
     )
 
 
@@ -441,13 +438,8 @@ def meter_readings(request: HttpRequest, meter_id: int) -> HttpResponseBase:
         default_sort="-taken_at",
         export_name="meter-readings",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/meters/readings.html",
-        {"meter": meter, "listing": listing},
-        status=200 if listing.valid else 400,
+    return listing_response(
+        request, "console/meters/readings.html", {"meter": meter, "listing": listing}
     )
 
 

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from console.access import can, page, principal_of, scoped
 from console.forms import Field, Form, api_request
-from console.lists import Column, Listing
+from console.lists import Column, Listing, listing_response
 from console.pages.verification.common import SiteFilterSet, registers
 from metering.models import Meter
 from tenancy.principal import Principal
@@ -74,14 +74,7 @@ def correction_list(request: HttpRequest) -> HttpResponseBase:
         filterset=CorrectionFilter.for_request(request),
         export_name="corrections",
     )
-    if listing.wants_export:
-        return listing.export()
-    return render(
-        request,
-        "console/verification/corrections.html",
-        {"listing": listing},
-        status=200 if listing.valid else 400,
-    )
+    return listing_response(request, "console/verification/corrections.html", {"listing": listing})
 
 
 def _correction(request: HttpRequest, correction_id: int) -> ReadingCorrection:
