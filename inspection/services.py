@@ -325,8 +325,12 @@ def draw_sample(
     bill_ids = rng.sample(bill_candidates, min(bills, len(bill_candidates)))
     if not reading_ids and not bill_ids:
         raise ValidationError(
-            _("Nothing to sample: no readings or issued bills of this site and period%(who)s.")
-            % {"who": _(" that this staff member handled") if person else ""}
+            _(
+                "Nothing to sample: no readings or issued bills of this site and period that "
+                "this staff member handled."
+            )
+            if person
+            else _("Nothing to sample: no readings or issued bills of this site and period.")
         )
     with transaction.atomic():
         sample = InspectionSample.objects.create(

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from console.access import page, scoped
 from console.forms import Field, Form
@@ -54,8 +55,9 @@ def _settings_fields() -> list[Field]:
               required=True, choices=[(m, str(m)) for m in READING_INTERVALS]),
         Field("earliest_reading_on", _("Earliest reading day"), kind="date",
               help=_("Readings for slots before this day are refused.")),
-        Field("require_second_factor", _("Staff who handle money sign in with a second factor"),
-              kind="checkbox"),
+        Field("require_second_factor", _("Second factor at sign-in"), kind="checkbox",
+              help=_("Staff who approve or correct money, and tenant administrators, sign in "
+                     "with a one-time code from an authenticator app.")),
     ]  # fmt: skip
 
 
@@ -183,7 +185,7 @@ def _site_url(site: Site) -> str:
 
 
 SITE_COLUMNS = [
-    Column("code", _("Code"), link=_site_url),
+    Column("code", pgettext_lazy("site or area code", "Code"), link=_site_url),
     Column("name", _("Name")),
     Column("address", _("Address")),
     Column("reading_day", _("Reading day"), numeric=True),
@@ -193,7 +195,7 @@ SITE_COLUMNS = [
 
 def _site_fields() -> list[Field]:
     return [
-        Field("code", _("Code"), required=True, autofocus=True),
+        Field("code", pgettext_lazy("site or area code", "Code"), required=True, autofocus=True),
         Field("name", _("Name"), required=True),
         Field("address", _("Address")),
         Field("reading_day", _("Scheduled reading day"), kind="number", step="1",
@@ -204,7 +206,7 @@ def _site_fields() -> list[Field]:
 
 def _area_fields() -> list[Field]:
     return [
-        Field("code", _("Code"), required=True),
+        Field("code", pgettext_lazy("site or area code", "Code"), required=True),
         Field("name", _("Name"), required=True),
         Field("capacity_kva", _("Capacity (kVA)"), kind="number", step="0.1"),
     ]

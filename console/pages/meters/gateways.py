@@ -85,7 +85,7 @@ GATEWAY_COLUMNS = [
         numeric=True,
     ),
     Column("mean_ms", _("Mean answer (ms)"), value=_health("mean_response_ms"), numeric=True),
-    Column("last_success", _("Last read a meter"), value=_health("last_success_at")),
+    Column("last_success", _("Last successful read"), value=_health("last_success_at")),
 ]
 
 
