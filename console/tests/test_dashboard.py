@@ -75,7 +75,9 @@ def test_an_inspector_sees_the_latest_audit_events(world: World) -> None:
     assert "audit" in panels and len(panels["audit"]) > 0
 
 
-def test_a_new_tenant_gets_its_figures_computed_on_the_first_visit(world: World) -> None:
+def test_a_new_tenant_gets_its_figures_computed_on_the_first_visit(
+    world: World, eager_tasks: None
+) -> None:
     cache.delete(f"dashboards-refresh:{world.a.tenant.pk}")  # left by an earlier test's tenant
     response = _client(world.alice).get("/console/")
     assert response.status_code == 200
