@@ -57,6 +57,20 @@ def display(value: Any) -> str:
     return str(value)
 
 
+def export_text(value: Any) -> str:
+    """A value as a spreadsheet reads it: plain numbers (no thousands separators), times in
+    the tenant's zone as ``YYYY-MM-DD HH:MM:SS``, days as ``YYYY-MM-DD``."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return display(value)
+
+
 def _attribute(obj: Any, path: str) -> Any:
     for part in path.split("."):
         if obj is None:
@@ -186,7 +200,7 @@ class Listing:
         row = []
         for column in self.columns:
             raw = column.raw(obj)
-            text = display(raw)
+            text = export_text(raw) if self._exporting else display(raw)
             if column.mask and raw and not (self._exporting and self._revealed[column.key]):
                 text = column.mask(str(raw))
             url = column.link(obj) if column.link else None

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from billing.models import Bill, BillState, FlaggedBill, ReviewState
+from billing.models import FlaggedBill, ReviewState
+from billing.runs.services import billed_account_count
 from console.models import DashboardSummary
 from metering.models import Gateway, Meter, MeterStatus, PollRound, Reading
 from metering.slots import current_slot
@@ -119,9 +120,7 @@ def _periods(site: Site) -> dict[str, Any]:
         counts = dict(periods.filter(period=latest).values_list("status").annotate(n=Count("id")))
         status["computed"] = counts.get(PeriodStatus.COMPUTED, 0)
         status["held_back"] = counts.get(PeriodStatus.HELD_BACK, 0)
-        status["billed"] = Bill.objects.filter(
-            site=site, period=latest, state=BillState.ISSUED
-        ).count()
+        status["billed"] = billed_account_count(site, latest)
     return {"status": status, "trend": dict(sorted(trend.items()))}
 
 

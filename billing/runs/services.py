@@ -86,6 +86,15 @@ def refuse_integration(actor: Principal) -> None:
         raise FourEyesError(_("Approvals are made by staff, not by an API client."))
 
 
+def billed_account_count(site: Site, period: str) -> int:
+    """How many accounts of the site have an issued bill for the period (a bill, or the
+    re-bill that replaced a credited one), as the dashboards and the periods page count."""
+    issued = Bill.objects.filter(site=site, period=period, state=BillState.ISSUED)
+    credited = issued.filter(kind=BillKind.CREDIT_NOTE).values("corrects_id")
+    live = issued.exclude(kind=BillKind.CREDIT_NOTE).exclude(pk__in=credited)
+    return live.values("account_id").distinct().count()
+
+
 def unbilled_accounts(site: Site, period: str) -> QuerySet[Account]:
     """The site's billable accounts of the period with no live bill for it (none, or only
     void or credited ones): what a supplementary run bills."""

@@ -44,6 +44,25 @@ def _in_scope(summaries: list[DashboardSummary], scope: SiteScope) -> list[Dashb
     return [s for s in summaries if scope.allows(s.site_id)]
 
 
+def _moment(value: str | None) -> datetime | None:
+    """A time the summaries keep as ISO text, back to a datetime (the page shows it in the
+    tenant's zone)."""
+    return datetime.fromisoformat(value) if value else None
+
+
+def _with_moments(sites: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            **site,
+            "gateways": [
+                {**gateway, "last_success": _moment(gateway["last_success"])}
+                for gateway in site["gateways"]
+            ],
+        }
+        for site in sites
+    ]
+
+
 def _rule_label(rule: str) -> str:
     try:
         return str(Rule(rule).label)
@@ -58,7 +77,7 @@ def _completeness_chart(sites: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     return {
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 120, "right": 30, "top": 20, "bottom": 30},
+        "grid": {"left": 120, "right": 40, "top": 20, "bottom": 30},
         "xAxis": {"type": "value", "max": 100, "name": "%"},
         "yAxis": {"type": "category", "data": names},
         "series": [
@@ -110,7 +129,7 @@ def _health_map(sites: list[dict[str, Any]]) -> dict[str, Any]:
 def _trend_chart(trend: dict[str, float]) -> dict[str, Any]:
     return {
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 70, "right": 20, "top": 20, "bottom": 30},
+        "grid": {"left": 70, "right": 20, "top": 40, "bottom": 30},
         "xAxis": {"type": "category", "data": list(trend)},
         "yAxis": {"type": "value", "name": "kWh"},
         "series": [{"type": "line", "data": [round(v, 2) for v in trend.values()], "name": "kWh"}],
@@ -127,7 +146,7 @@ def _line_loss_chart(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tooltip": {"trigger": "axis"},
         "legend": {"type": "scroll", "bottom": 0},
-        "grid": {"left": 50, "right": 20, "top": 20, "bottom": 50},
+        "grid": {"left": 50, "right": 20, "top": 40, "bottom": 50},
         "xAxis": {"type": "category", "data": periods},
         "yAxis": {"type": "value", "name": "%"},
         "series": [
@@ -146,7 +165,7 @@ def _figures(request: HttpRequest, summaries: list[DashboardSummary]) -> dict[st
         part = combined(_in_scope(summaries, scope_for(request, "readings", "completeness")))
         panels["reading"] = {
             **part["reading"],
-            "sites": part["sites"],
+            "sites": _with_moments(part["sites"]),
             "completeness_chart": _completeness_chart(part["sites"]),
             "health_map": _health_map(part["sites"]),
         }
@@ -154,7 +173,10 @@ def _figures(request: HttpRequest, summaries: list[DashboardSummary]) -> dict[st
         part = combined(_in_scope(summaries, scope_for(request, "verification")))
         panels["verify"] = {
             **part["queue"],
-            "rules": [{**row, "label": _rule_label(row["rule"])} for row in part["queue_rules"]],
+            "rules": [
+                {**row, "label": _rule_label(row["rule"]), "oldest": _moment(row["oldest"])}
+                for row in part["queue_rules"]
+            ],
             "periods": part["periods"],
             "trend_chart": _trend_chart(part["trend"]) if part["trend"] else None,
         }

@@ -63,3 +63,21 @@ def test_an_export_stays_masked_for_a_verifier(world: World) -> None:
         event = AuditEvent.objects.get(action="export.downloaded")
     assert rows[1] == [customer.name, mask_identifier(customer.id_number)]
     assert event.after["masked"] is True
+
+
+def test_an_export_writes_plain_numbers_and_times_in_the_tenants_zone(world: World) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    world.a.customer()
+    columns = [
+        Column("amount", "amount", value=lambda c: Decimal("19165.31")),
+        Column("at", "at", value=lambda c: datetime(2026, 11, 29, 12, 41, 5, tzinfo=UTC)),
+    ]
+    request = RequestFactory().get("/console/x/", {"export": "csv"})
+    request.user = world.alice
+    request.principal = Principal.for_user(world.alice)  # type: ignore[attr-defined]
+    with world.a.active():
+        listing = Listing(request, Customer.objects.all(), columns=columns, export_name="x")
+        rows = _exported(listing)
+    assert rows[1] == ["19165.31", "2026-11-29 20:41:05"]  # Asia/Shanghai

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.demo import DEMO_SIM_BASE_PORT, DEMO_SIM_METERS, DEMO_SIM_PROFILES
+from console.tasks import refresh_dashboards
 from gateway_bridge.tasks import dispatch_polling_rounds
 from tenancy.schedules import InProcessScheduler, sync_periodic_jobs
 
@@ -39,6 +40,7 @@ class Command(BaseCommand):
             if settings.CELERY_TASK_ALWAYS_EAGER:
                 started = dispatch_polling_rounds.apply(throw=True).get()
                 self.stdout.write(f"First polling round done: {started} shard(s).")
+                refresh_dashboards.apply(throw=True)  # the dashboards show that round at once
                 scheduler = InProcessScheduler()
                 scheduler.start()
                 self.stdout.write(

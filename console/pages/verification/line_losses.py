@@ -107,7 +107,7 @@ def trend_option(losses: list[tuple[str, str, Decimal | None, Decimal]]) -> dict
     return {
         "tooltip": {"trigger": "axis"},
         "legend": {"type": "scroll", "bottom": 0},
-        "grid": {"left": 48, "right": 16, "top": 24, "bottom": 48},
+        "grid": {"left": 48, "right": 16, "top": 40, "bottom": 48},
         "xAxis": {"type": "category", "data": periods},
         "yAxis": {"type": "value", "name": "%"},
         "series": series,

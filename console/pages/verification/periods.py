@@ -9,6 +9,7 @@ is computed; when it ends, the fragment shows the outcome and a link to the fres
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,7 +22,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
-from billing.models import Bill, BillState
+from billing.runs.services import billed_account_count
 from console.access import can, page, principal_of, require, scoped
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
@@ -77,14 +78,7 @@ def _figures(site: Site, period: str) -> dict[str, int]:
         held_back=Count("id", filter=Q(status=PeriodStatus.HELD_BACK)),
         estimated=Count("id", filter=Q(estimated=True)),
     )
-    billed = (
-        Bill.objects.filter(site=site, period=period)
-        .exclude(state=BillState.VOID)
-        .values("account_id")
-        .distinct()
-        .count()
-    )
-    return {**counts, "billed": billed}
+    return {**counts, "billed": billed_account_count(site, period)}
 
 
 def hold_link(hold: Hold) -> tuple[str, str]:
@@ -185,6 +179,17 @@ def periods(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _shown(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Boundary readings for the page: their times as datetimes, which it shows in the
+    tenant's zone like every other time (the API gives them as ISO text)."""
+    return [
+        {**entry, "taken_at": datetime.fromisoformat(entry["taken_at"])}
+        if entry.get("taken_at")
+        else entry
+        for entry in entries
+    ]
+
+
 def _latest_computation(request: HttpRequest, site: Site, period: str) -> Any:
     """The computation the page was sent to watch, else one still running for the period."""
     computations = scoped(request, PeriodComputation.objects.select_related("site")).filter(
@@ -229,8 +234,8 @@ def period_detail(request: HttpRequest, period_id: int) -> HttpResponse:
         "console/verification/period.html",
         {
             "period": period,
-            "opening": boundaries.to_representation(period.opening),
-            "closing": boundaries.to_representation(period.closing),
+            "opening": _shown(boundaries.to_representation(period.opening)),
+            "closing": _shown(boundaries.to_representation(period.closing)),
             "holds": [hold_link(hold) for hold in holds_of([period])[period.pk]],
             "reasons": [reason for reason in period.hold_reason.split("; ") if reason],
             "estimates": estimates,
