@@ -320,7 +320,13 @@ def _tiers(raw: Any, price_key: str, path: str) -> tuple[Tier, ...]:
             raise TariffSpecError(f"{path}[{i}].up_to: " + _("the last tier has no limit (null)"))
         if not last and (limit is None or limit <= previous):
             raise TariffSpecError(f"{path}[{i}].up_to: " + _("limits must rise"))
-        tiers.append(Tier(limit, _decimal(item, price_key, f"{path}[{i}].", required=True)))
+        price = _decimal(item, price_key, f"{path}[{i}].", required=True)
+        if tiers and price < tiers[-1].price:
+            # 阶梯价: each tier costs at least what the one below it does.
+            raise TariffSpecError(
+                f"{path}[{i}].{price_key}: " + _("lower than the tier below; tier prices rise")
+            )
+        tiers.append(Tier(limit, price))
         previous = limit or previous
     return tuple(tiers)
 

@@ -3,11 +3,13 @@ expected amounts with a pencil. Prices are VAT-inclusive; each line rounds half-
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,6 +43,13 @@ TOU = TOU_COMMERCIAL
 TOU_SURCHARGED = TOU_WITH_SURCHARGES  # + 0.05 above 2,880 kWh a year, + 0.30 above 4,800
 VAT = D("0.13")
 OCTOBER = (date(2026, 9, 25), date(2026, 10, 25))  # 30 days
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """The specification's messages are read in English here (they are translated too)."""
+    with translation.override("en"):
+        yield
 
 
 def household(**changes: Any) -> AccountFacts:
@@ -273,6 +282,7 @@ def test_an_account_assignment_wins_over_its_class() -> None:
         tariff_segments(43, "commercial", *OCTOBER, assignments, versions)
 
 
+@pytest.mark.usefixtures("english")
 def test_resold_grid_power_above_the_grid_price_is_refused() -> None:
     with pytest.raises(TariffSpecError, match="转供电"):
         TariffSpec.parse({"energy": {"kind": "flat", "price": "0.65"}, "resale_grid_price": "0.60"})
@@ -285,6 +295,7 @@ def test_resold_grid_power_above_the_grid_price_is_refused() -> None:
     TariffSpec.parse({"energy": {"kind": "flat", "price": "0.60"}, "resale_grid_price": "0.60"})
 
 
+@pytest.mark.usefixtures("english")
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -394,3 +405,15 @@ def test_two_periods_in_a_row_cost_what_one_period_of_both_would(
     )
     lines = len(one.lines) + len(two.lines)
     assert abs(one.total + two.total - both.total) <= D("0.01") * lines
+
+
+@pytest.mark.usefixtures("english")
+def test_a_tier_cheaper_than_the_one_below_is_refused_on_its_price() -> None:
+    spec = {
+        "energy": {
+            "kind": "tiered",
+            "tiers": [{"up_to": "2880", "price": "0.6000"}, {"up_to": None, "price": "0.5383"}],
+        }
+    }
+    with pytest.raises(TariffSpecError, match=r"energy\.tiers\[1\]\.price: lower than the tier"):
+        TariffSpec.parse(spec)
