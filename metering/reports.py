@@ -115,10 +115,10 @@ def completeness_by_site(sites: QuerySet[Site], slot: datetime) -> list[Complete
         .values_list("site_id")
         .annotate(count=Count("id"))
     )
-    read = dict(
+    read = dict(  # a meter has one reading a slot (reading_meter_slot_unique): no DISTINCT
         Reading.objects.filter(meter__site__in=sites, taken_at=slot)
         .values_list("meter__site_id")
-        .annotate(count=Count("meter_id", distinct=True))
+        .annotate(count=Count("*"))
     )
     return [
         Completeness(site.pk, slot, active.get(site.pk, 0), read.get(site.pk, 0)) for site in sites
@@ -137,7 +137,7 @@ def completeness_by_gateway(gateways: QuerySet[Gateway], slot: datetime) -> list
             meter__gateway__in=gateways, meter__status=MeterStatus.ACTIVE, taken_at=slot
         )
         .values_list("meter__gateway_id")
-        .annotate(count=Count("meter_id", distinct=True))
+        .annotate(count=Count("*"))
     )
     return [
         Completeness(gateway.pk, slot, active.get(gateway.pk, 0), read.get(gateway.pk, 0))

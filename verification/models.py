@@ -325,7 +325,14 @@ class PeriodConsumption(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "account", "period"], name="period_unique"),
         ]
-        indexes = [models.Index(fields=["tenant", "site", "period"], name="period_site")]
+        indexes = [
+            # Status and estimated too: a period page counts them from the index alone.
+            models.Index(
+                fields=["tenant", "site", "period"],
+                include=["status", "estimated"],
+                name="period_site",
+            )
+        ]
 
 
 class LineLoss(TenantOwned):
