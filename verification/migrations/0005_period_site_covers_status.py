@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('customers', '0002_initial'),
         ('tenancy', '0004_tenant_require_second_factor'),
-        ('verification', '0002_settings_bounds'),
+        ('verification', '0004_kpi_indexes'),
     ]
 
     operations = [
