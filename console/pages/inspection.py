@@ -265,7 +265,7 @@ def _shortfalls(sample: InspectionSample) -> list[str]:
                     readings,
                 )
                 if readings
-                else gettext_now("No reading was available (%(asked)d asked for).")
+                else _("No reading was available (%(asked)d asked for).")
             )
             % {"available": readings, "asked": sample.readings_asked}
         )
@@ -278,7 +278,7 @@ def _shortfalls(sample: InspectionSample) -> list[str]:
                     bills,
                 )
                 if bills
-                else gettext_now("No issued bill was available (%(asked)d asked for).")
+                else _("No issued bill was available (%(asked)d asked for).")
             )
             % {"available": bills, "asked": sample.bills_asked}
         )
