@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> dict:
                 serial_number=str(1_000_000 + index),
                 profile="DDSY1352",
                 utility="electricity",
+                installed_on=START.date() - timedelta(days=1),
             )
             for index in range(args.meters)
         )

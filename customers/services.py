@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -38,6 +38,7 @@ from tenancy.audit import (
     update_with_audit,
 )
 from tenancy.fields import search_hash
+from tenancy.models import EARLIEST_CALENDAR_DAY
 from tenancy.principal import Principal
 from tenancy.sequences import take_next
 
@@ -85,6 +86,17 @@ def register_customer(actor: Principal, **fields: Any) -> Customer:
 
 
 def update_customer(actor: Principal, customer: Customer, changes: dict[str, Any]) -> Customer:
+    """Change a customer's details. A customer with accounts stays in their site: the accounts
+    and their premises are the site's (close them and open new ones in the other site)."""
+    if (
+        "site" in changes
+        and changes["site"] != customer.site
+        and Account.objects.filter(customer=customer).exists()
+    ):
+        raise ValidationError(
+            {"site": _("A customer with accounts cannot move to another site.")},
+            code="has_accounts",
+        )
     if "id_number" in changes or "kind" in changes:
         kind = changes.get("kind", customer.kind)
         id_number = normalise_customer_id(kind, changes.get("id_number", customer.id_number))
@@ -159,13 +171,49 @@ def delete_premise(actor: Principal, premise: Premise) -> None:
 ACCOUNT_NUMBER_SEQUENCE = "account_number"
 
 
+def _check_opened_on(opened_on: date) -> None:
+    """An account opens on a day of the tenant's calendar (from 2000) and at most a year ahead:
+    1900 or 2099 is a typing mistake, and billing and late fees count from this day."""
+    today = timezone.localdate()
+    try:
+        latest = today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        latest = today + timedelta(days=365)
+    if not EARLIEST_CALENDAR_DAY <= opened_on <= latest:
+        raise ValidationError(
+            {
+                "opened_on": _("An account opens between %(first)s and %(last)s.")
+                % {"first": f"{EARLIEST_CALENDAR_DAY:%Y-%m-%d}", "last": f"{latest:%Y-%m-%d}"}
+            },
+            code="opened_on",
+        )
+
+
+def _check_premise_free(premise: Premise, utility: str, account_id: int | None) -> None:
+    """A premise has one open account per utility (one supply is billed once)."""
+    clash = Account.objects.filter(premise=premise, utility=utility).exclude(
+        status=AccountStatus.CLOSED
+    )
+    if account_id is not None:
+        clash = clash.exclude(pk=account_id)
+    if clash.exists():
+        raise ValidationError(
+            {"premise": _("The premise already has an open account for this utility.")},
+            code="premise_taken",
+        )
+
+
 def open_account(actor: Principal, *, number: str = "", **fields: Any) -> Account:
     """Open an account at a premise; its site is the premise's. Without a number, the next
     one of the tenant's sequence is given, with its check digit."""
     premise: Premise = fields["premise"]
     fields["site"] = premise.site
     fields.setdefault("opened_on", timezone.localdate())
+    _check_opened_on(fields["opened_on"])
     with transaction.atomic():
+        _check_premise_free(
+            premise, fields.get("utility", Account._meta.get_field("utility").default), None
+        )
         if number:
             validate_account_number(number)
         else:
@@ -214,7 +262,15 @@ def update_account(actor: Principal, account: Account, changes: dict[str, Any]) 
             )
         if new_status == AccountStatus.CLOSED:
             changes.setdefault("closed_on", timezone.localdate())
-    return update_with_audit(actor, account, changes, AuditAction.ACCOUNT_UPDATED)
+    if "opened_on" in changes and changes["opened_on"] != account.opened_on:
+        _check_opened_on(changes["opened_on"])
+    with transaction.atomic():
+        premise = changes.get("premise", account.premise)
+        utility = changes.get("utility", account.utility)
+        moved = premise != account.premise or utility != account.utility
+        if moved and new_status != AccountStatus.CLOSED:
+            _check_premise_free(premise, utility, account.pk)
+        return update_with_audit(actor, account, changes, AuditAction.ACCOUNT_UPDATED)
 
 
 # --- contacts ---------------------------------------------------------------------------------

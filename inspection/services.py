@@ -53,7 +53,7 @@ from tenancy.models import ActorKind, AuditEvent, Site, User
 from tenancy.permissions import allowed_roles
 from tenancy.principal import Principal
 from verification.models import CorrectionState, ReadingCorrection, VerificationItem
-from verification.periods import PeriodError, period_bounds
+from verification.periods import PeriodError, ensure_ended, period_bounds
 
 # A verifier's approval is recorded in the same transaction as the item it resolves: the audit
 # event is looked for within this much of the item's resolution time.
@@ -277,8 +277,7 @@ def _period_bounds(site: Site, period: str) -> tuple[datetime, datetime]:
         start, end = period_bounds(site, period)
     except PeriodError as exc:
         raise ValidationError({"period": [_("A period is a month: YYYY-MM.")]}) from exc
-    if start > timezone.now():
-        raise ValidationError({"period": [_("This period has not begun yet.")]})
+    ensure_ended(site, period)  # a period still running has readings and bills to come
     return start, end
 
 

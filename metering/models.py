@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pgtrigger
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -76,6 +76,15 @@ class Gateway(TenantOwned):
         return f"{self.name} ({self.host}:{self.port})"
 
 
+# A serial number is printed on the meter and travels into files, URLs and spreadsheets: plain
+# letters, digits, -, _ and . only (nothing a spreadsheet would run as a formula).
+validate_serial_number = RegexValidator(
+    r"^[A-Za-z0-9._-]+\Z",
+    _("A serial number has letters, digits, -, _ and . only."),
+    code="serial_number",
+)
+
+
 class MeterStatus(models.TextChoices):
     ACTIVE = "active", _("In service")
     FAULTY = "faulty", _("Faulty")
@@ -84,7 +93,9 @@ class MeterStatus(models.TextChoices):
 
 class Meter(TenantOwned):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="meters")
-    serial_number = models.CharField(_("serial number"), max_length=40)
+    serial_number = models.CharField(
+        _("serial number"), max_length=40, validators=[validate_serial_number]
+    )
     profile = models.CharField(_("model profile"), max_length=40)
     utility = models.CharField(_("utility"), max_length=16, choices=Utility.choices)
     gateway = models.ForeignKey(

@@ -176,6 +176,16 @@ def _csv_decimal(raw: str, name: str, errors: dict[str, list[str]]) -> Decimal |
     return value
 
 
+def _serial_number_errors(serial_number: str) -> dict[str, list[str]]:
+    """The model field's rules for a serial number (its characters, its length): a CSV import
+    and a replacement create meters without the model's validation."""
+    try:
+        Meter._meta.get_field("serial_number").run_validators(serial_number)
+    except ValidationError as exc:
+        return {"serial_number": list(exc.messages)}
+    return {}
+
+
 def _csv_row_fields(row: dict[str, str], lookups: dict[str, dict[str, Any]]) -> tuple[dict, dict]:
     errors: dict[str, list[str]] = {}
     fields: dict[str, Any] = {
@@ -184,6 +194,8 @@ def _csv_row_fields(row: dict[str, str], lookups: dict[str, dict[str, Any]]) -> 
     }
     if not fields["serial_number"]:
         errors["serial_number"] = [_("Required.")]
+    else:
+        errors |= _serial_number_errors(fields["serial_number"])
     for column, key in (
         ("site", "sites"),
         ("gateway", "gateways"),
@@ -327,6 +339,8 @@ def replace_meter(
     recorded at the same moment and linked, so consumption joins across the swap."""
     if old_meter.status == MeterStatus.REMOVED:
         raise ValidationError(_("This meter has already been removed."))
+    if errors := _serial_number_errors(new_serial_number):
+        raise ValidationError({"new_serial_number": errors["serial_number"]})
     with transaction.atomic():
         old_meter = Meter.objects.select_for_update().get(pk=old_meter.pk)
         if Meter.objects.filter(serial_number=new_serial_number).exists():

@@ -155,6 +155,8 @@ class TenantWorld:
         with self.active():
             fields.setdefault("profile", "DDSY1352")
             fields.setdefault("serial_number", str(10_000_000 + next(_serial)))
+            # Installed before any slot the tests read (readings from 2025 on).
+            fields.setdefault("installed_on", date(2024, 1, 1))
             if gateway is not None:
                 fields.setdefault("gateway", gateway)
                 fields.setdefault("unit_id", 1)

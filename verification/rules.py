@@ -20,13 +20,22 @@ The rules (thresholds per tenant, ``VerificationSettings``):
   counter by at least two steps;
 - ``tou_mismatch``: the four TOU registers do not add up to the total (modulo the wrap);
 - ``after_removal`` / ``before_installation``: a reading of a replaced meter after the swap,
-  or of its successor before it;
+  or of its successor before it, or a reading of a day (in the tenant's zone) before the
+  meter's installation day;
 - ``implausible_time``: a slot or answer time before 2000 or over a year ahead (the read stage
   refuses these at the door; one stored before that check or by another path is judged here);
 - ``cannot_check``: the rules' statement failed on the meter's readings (a value the database
   cannot compute with): logged, and the reading waits for a verifier instead of stopping the
   tenant's validation;
 - notices, which do not hold a reading back: ``wrap`` and ``gap`` (long silence before it).
+
+A reading is judged against its meter's previous reading however long ago that was: each meter's
+context starts ``history_readings`` + 1 readings before its earliest unchecked one, found by one
+probe of the (tenant, meter, slot) key per meter, so a gap of hours or months neither hides the
+previous reading nor makes the statement read the meter's whole history. A reading stored late,
+for a slot before readings already checked, changes what the reading after it is compared with:
+that one check (valid, or suspect with its item still open) is dropped and made again in the
+same transaction; a verifier's decision on it stands.
 
 Any number of validations may run at once (every polling shard's commit starts one for its
 tenant, and a sweep runs every five minutes): on PostgreSQL each takes the tenant's advisory
@@ -65,6 +74,7 @@ from verification.models import (
     CheckStatus,
     CorrectionKind,
     CorrectionState,
+    ItemState,
     ReadingCheck,
     ReadingCorrection,
     Rule,
@@ -76,6 +86,7 @@ logger = logging.getLogger(__name__)
 
 METERS_PER_CHUNK = 5000
 WRAP_SHARE = "0.01"  # a wrap consumes less than this share of the counter's range
+PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)  # no reading is judged against one before
 
 
 @dataclass
@@ -84,6 +95,7 @@ class ValidationSummary:
     suspect: int = 0
     by_rule: Counter = field(default_factory=Counter)
     superseded_estimates: list[int] = field(default_factory=list)
+    rechecked: int = 0  # checked before, checked again: a reading stored late now precedes them
 
 
 def _hours_between(later: str, earlier: str) -> str:
@@ -115,10 +127,34 @@ def _profile_case(attribute: str) -> str:
     return f"(CASE m.profile {' '.join(branches)} END)"
 
 
-def _check_sql(meter_ids: list[int]) -> str:
+def _local_date(column: str) -> str:
+    """The day of a stored moment in the tenant's zone (``%(zone)s``)."""
+    if connection.vendor == "postgresql":
+        return f"CAST(({column} AT TIME ZONE %(zone)s) AS date)"
+    return f"django_datetime_cast_date({column}, %(zone)s, 'UTC')"  # Django's SQLite function
+
+
+def _bounds_sql(meter_ids: list[int], *, with_start: bool) -> str:
+    """A derived table of the chunk's meters: the slot of each meter's earliest unchecked reading
+    (``earliest``) and, ``with_start``, where its context starts (``context_start``), both bound
+    as parameters ``e<i>`` and ``c<i>``."""
+    rows = ", ".join(
+        f"({int(meter_id)}, %(e{index})s" + (f", %(c{index})s)" if with_start else ")")
+        for index, meter_id in enumerate(meter_ids)
+    )
+    columns = "column1 AS meter_id, column2 AS earliest"
+    columns += ", column3 AS context_start" if with_start else ""
+    return f"SELECT {columns} FROM (VALUES {rows}) v"
+
+
+def _check_sql(meter_ids: list[int], only: list[int] | None = None) -> str:
+    """The statement that checks the chunk's unchecked readings from each meter's earliest on
+    (``only``: just these readings, the ones being checked again)."""
     hours = _hours_between("s.taken_at", "s.prev_taken_at")
     meters = ", ".join(str(int(meter_id)) for meter_id in meter_ids)
     tou_sum = "(h.tou_spike + h.tou_peak + h.tou_flat + h.tou_valley)"
+    bounds = _bounds_sql(meter_ids, with_start=True)
+    chosen = f"AND x.id IN ({', '.join(str(int(pk)) for pk in only)})" if only else ""
     # Built from fixed fragments, profile constants and integer ids; the values are parameters.
     return f"""
 INSERT INTO verification_readingcheck
@@ -130,6 +166,7 @@ SELECT x.tenant_id, x.id, x.meter_id, x.site_id, x.taken_at,
        x.prev_id, x.consumption, %(now)s
 FROM (
   SELECT h.id, h.tenant_id, h.meter_id, h.site_id, h.taken_at, h.prev_id, h.consumption,
+    h.earliest,
     (CASE WHEN h.taken_at > %(future)s OR h.read_at > %(future)s THEN ',future' ELSE '' END
      || CASE WHEN h.read_at = h.prev_read_at THEN ',duplicate' ELSE '' END
      || CASE WHEN h.read_at < h.prev_read_at THEN ',out_of_order' ELSE '' END
@@ -148,7 +185,8 @@ FROM (
              THEN ',tou_mismatch' ELSE '' END
      || CASE WHEN h.removed_at IS NOT NULL AND h.taken_at > h.removed_at
              THEN ',after_removal' ELSE '' END
-     || CASE WHEN h.installed_at IS NOT NULL AND h.taken_at < h.installed_at
+     || CASE WHEN (h.installed_at IS NOT NULL AND h.taken_at < h.installed_at)
+              OR h.before_installed = 1
              THEN ',before_installation' ELSE '' END
     ) AS suspect_rules,
     (CASE WHEN h.wrapped = 1 THEN ',wrap' ELSE '' END
@@ -182,21 +220,25 @@ FROM (
           {_profile_case("step")} AS step,
           COALESCE(m.wrap_value, {_profile_case("wrap")}) + {_profile_case("step")} AS modulus,
           old.replaced_at AS removed_at,
-          new.replaced_at AS installed_at
+          new.replaced_at AS installed_at,
+          CASE WHEN {_local_date("r.taken_at")} < m.installed_on THEN 1 ELSE 0 END
+            AS before_installed,
+          b.earliest
         FROM metering_reading r
+        JOIN ({bounds}) b ON b.meter_id = r.meter_id
         JOIN metering_meter m ON m.id = r.meter_id
         LEFT JOIN metering_meterreplacement old
           ON old.tenant_id = r.tenant_id AND old.old_meter_id = r.meter_id
         LEFT JOIN metering_meterreplacement new
           ON new.tenant_id = r.tenant_id AND new.new_meter_id = r.meter_id
-        WHERE r.tenant_id = %(tenant)s AND r.taken_at >= %(context_start)s
-          AND r.meter_id IN ({meters})
+        WHERE r.tenant_id = %(tenant)s AND r.meter_id IN ({meters})
+          AND r.taken_at >= b.context_start
         WINDOW w AS (PARTITION BY r.meter_id ORDER BY r.taken_at)
       ) s
     ) d
   ) h
 ) x
-WHERE true
+WHERE x.taken_at >= x.earliest {chosen}
 ON CONFLICT DO NOTHING
 """
 
@@ -209,8 +251,43 @@ SELECT c.tenant_id, c.site_id, c.reading_id, c.meter_id, {first_rule}, c.rules,
        'open', '', %(now)s, ''
 FROM verification_readingcheck c
 WHERE c.tenant_id = %(tenant)s AND c.meter_id IN ({meters})
-  AND c.taken_at >= %(context_start)s AND c.checked_at = %(now)s AND c.status = 'suspect'
+  AND c.taken_at >= %(since)s AND c.checked_at = %(now)s AND c.status = 'suspect'
 ON CONFLICT DO NOTHING
+"""
+
+# Where each meter's context starts: the slot of the reading ``history`` + 1 readings before its
+# earliest unchecked one (that reading is the previous of the oldest reading the spike rule
+# averages), however long ago; a meter with fewer earlier readings has them all. A probe of the
+# (tenant, meter, slot) key per meter, never a scan of the meter's history.
+_CONTEXT_SQL = """
+SELECT b.meter_id, COALESCE((
+    SELECT p.taken_at FROM metering_reading p
+    WHERE p.tenant_id = %(tenant)s AND p.meter_id = b.meter_id AND p.taken_at < b.earliest
+      AND p.taken_at >= %(plausible)s
+    ORDER BY p.taken_at DESC LIMIT 1 OFFSET %(history)s
+  ), %(plausible)s)
+FROM ({bounds}) b
+"""
+
+# Checks made before this run whose reading has since got another reading before it (a reading
+# stored late, for an earlier slot): each was judged against what is no longer its previous
+# reading. Only a reading's immediately following one is affected, and only the checks after
+# the meter's earliest unchecked reading are looked at. A verifier's decision (approved,
+# replaced, a correction awaiting approval) stands; the checks ``implausible_time`` and
+# ``cannot_check`` did not look at a previous reading.
+_STALE_SQL = """
+SELECT c.reading_id FROM verification_readingcheck c
+JOIN ({bounds}) b ON b.meter_id = c.meter_id
+WHERE c.tenant_id = %(tenant)s AND c.meter_id IN ({meters}) AND c.taken_at > b.earliest
+  AND c.checked_at < %(now)s AND c.rules NOT IN ('implausible_time', 'cannot_check')
+  AND (c.status = 'valid' OR (c.status = 'suspect' AND EXISTS (
+    SELECT 1 FROM verification_verificationitem i
+    WHERE i.tenant_id = c.tenant_id AND i.reading_id = c.reading_id AND i.state = 'open')))
+  AND COALESCE(c.previous_reading_id, 0) <> COALESCE((
+    SELECT p.id FROM metering_reading p
+    WHERE p.tenant_id = c.tenant_id AND p.meter_id = c.meter_id AND p.taken_at < c.taken_at
+      AND p.taken_at >= %(plausible)s
+    ORDER BY p.taken_at DESC LIMIT 1), 0)
 """
 
 
@@ -265,7 +342,7 @@ def _validate(tenant: Tenant, meter_ids: list[int] | None) -> ValidationSummary:
 
 def _implausible_time(now: datetime) -> Q:
     """Readings the rules cannot judge by their times: before 2000 or over a year ahead."""
-    low, high = datetime(2000, 1, 1, tzinfo=UTC), now + timedelta(days=366)
+    low, high = PLAUSIBLE_FROM, now + timedelta(days=366)
     return Q(taken_at__lt=low) | Q(taken_at__gt=high) | Q(read_at__lt=low) | Q(read_at__gt=high)
 
 
@@ -281,11 +358,8 @@ def _check_in_parts(
     """Check a chunk of meters in one statement; if the database cannot compute it (a value
     out of its range), check each half apart, down to the meter whose readings it cannot
     judge: those are marked ``cannot_check`` and the rest of the tenant goes on."""
-    context = _context_start(
-        tenant, min(earliest[meter] for meter in meter_ids), settings.history_readings
-    )
     try:
-        _check_chunk(tenant, settings, meter_ids, now, context)
+        _check_chunk(tenant, settings, meter_ids, earliest, now, summary)
     except DataError:
         if len(meter_ids) == 1:
             logger.exception(
@@ -298,7 +372,7 @@ def _check_in_parts(
         for part in (meter_ids[:half], meter_ids[half:]):
             _check_in_parts(tenant, settings, part, earliest, pending, now, summary)
         return
-    _summarise(summary, tenant, meter_ids, now, context)
+    _summarise(summary, tenant, meter_ids, now, min(earliest[meter] for meter in meter_ids))
 
 
 def _mark_suspect(
@@ -349,19 +423,18 @@ def _mark_suspect(
     summary.by_rule[rule] += len(rows)
 
 
-def _context_start(tenant: Tenant, earliest: datetime, history: int) -> datetime:
-    """Early enough to see the history of the earliest new reading (twice the readings a full
-    history needs at the tenant's interval, so a few missing slots do not shorten it)."""
-    return earliest - timedelta(minutes=2 * (history + 1) * tenant.reading_interval_minutes)
-
-
 def _check_chunk(
     tenant: Tenant,
     settings: VerificationSettings,
     meter_ids: list[int],
+    earliest: dict[int, datetime],
     now: datetime,
-    context_start: datetime,
+    summary: ValidationSummary,
 ) -> None:
+    """Check the chunk's unchecked readings, each against its meter's readings before it (the
+    previous one whatever its age, and the history the spike rule averages), then check again
+    the checked readings that a reading stored late now precedes, and queue the suspect ones;
+    all in one transaction."""
     ops = connection.ops
     number = float if connection.vendor == "sqlite" else (lambda value: value)  # SQLite binds
     # a Decimal as text, and text never compares below a number there.
@@ -379,11 +452,29 @@ def _check_chunk(
         + (1e-9 if connection.vendor == "sqlite" else 0),
         "gap_hours": settings.gap_hours,
         "history": settings.history_readings,
-        "context_start": ops.adapt_datetimefield_value(context_start),
+        "zone": tenant.time_zone,
+        "plausible": ops.adapt_datetimefield_value(PLAUSIBLE_FROM),
+        "since": ops.adapt_datetimefield_value(min(earliest[meter] for meter in meter_ids)),
     }
+    for index, meter_id in enumerate(meter_ids):
+        named[f"e{index}"] = ops.adapt_datetimefield_value(earliest[meter_id])
+    meters = ", ".join(str(int(meter_id)) for meter_id in meter_ids)
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CONTEXT_SQL.format(bounds=_bounds_sql(meter_ids, with_start=False)), named)
+        starts = dict(cursor.fetchall())
+        for index, meter_id in enumerate(meter_ids):
+            named[f"c{index}"] = starts[meter_id]
         cursor.execute(_check_sql(meter_ids), named)
-        meters = ", ".join(str(int(meter_id)) for meter_id in meter_ids)
+        bounds = _bounds_sql(meter_ids, with_start=False)
+        cursor.execute(_STALE_SQL.format(bounds=bounds, meters=meters), named)
+        stale = [reading_id for (reading_id,) in cursor.fetchall()]
+        if stale:
+            VerificationItem.objects.filter(
+                tenant=tenant, reading_id__in=stale, state=ItemState.OPEN
+            ).delete()
+            ReadingCheck.objects.filter(tenant=tenant, reading_id__in=stale).delete()
+            cursor.execute(_check_sql(meter_ids, only=stale), named)
+            summary.rechecked += len(stale)
         cursor.execute(_QUEUE_SQL.format(first_rule=_first_rule("c.rules"), meters=meters), named)
 
 

@@ -113,7 +113,8 @@ def open_bill_run(
     """Create the run of a site and period, or return it while it is still pricing (to resume
     it); a run past pricing is refused (correct its bills with credit notes and re-bills, bill
     what it held back with a supplementary run). A supplementary run follows the period's
-    issued run, one at a time."""
+    issued run, one at a time. A run with no account to bill is refused (``nothing_to_bill``):
+    it would only wait for an approval that issues nothing."""
     period_bounds(site, period)  # refuses a malformed period
     if not 1 <= shards <= 16:
         raise ValidationError(_("A run has 1 to 16 workers."), code="shards")
@@ -137,13 +138,19 @@ def open_bill_run(
                     code="exists",
                 )
             return existing
+        total = unbilled_accounts(site, period).count()
+        if not total:
+            raise ValidationError(
+                _("No account of the site is left to bill for this period."),
+                code="nothing_to_bill",
+            )
         run = BillRun.objects.create(
             tenant=site.tenant,
             site=site,
             period=period,
             shards=shards,
             supplementary=supplementary,
-            total=unbilled_accounts(site, period).count(),
+            total=total,
             started_by_kind=actor.kind,
             started_by_id=actor.id,
             started_by_label=actor.label[:200],

@@ -155,6 +155,13 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
     ) == [("第1档电量电费", D("200.000"))]
 
 
+def test_a_run_with_no_account_to_bill_is_refused(billing: Billing) -> None:
+    with billing.world.a.active(), pytest.raises(ValidationError) as refused:
+        open_bill_run(billing.as_(billing.starter), billing.site, PERIOD)
+    assert refused.value.code == "nothing_to_bill"
+    assert not BillRun.dangerously_unscoped.filter(site=billing.site).exists()
+
+
 def test_nobody_approves_a_run_they_started(billing: Billing) -> None:
     billing.account("200")
     run = billing.run()

@@ -198,8 +198,10 @@ def test_a_later_period_waits_for_an_earlier_one_and_one_catch_up_bills_both_in_
     assert _bill(account.pk, "2026-09").total == D("1032.60")
     assert _bill(account.pk, "2026-10").total == D("1376.60")
     assert balance(LedgerKind.RECEIVABLE, account) == D("976.60") + D("1032.60") + D("1376.60")
-    # Nothing is left to catch up: another supplementary run finds no account.
-    assert _supplementary(billing, "2026-10").total == 0
+    # Nothing is left to catch up: another supplementary run is refused, it has no account.
+    with billing.world.a.active(), pytest.raises(ValidationError) as nothing:
+        _supplementary(billing, "2026-10")
+    assert nothing.value.code == "nothing_to_bill"
     assert check_ledger(billing.world.a.tenant) == []
 
 

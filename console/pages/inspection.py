@@ -19,7 +19,7 @@ from typing import Any
 import django_filters
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +27,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework import serializers
 
 from billing.models import Bill, BillLine
@@ -237,7 +238,51 @@ def sample(request: HttpRequest, sample_id: int) -> HttpResponseBase:
     )
     if listing.wants_export:
         return listing.export()
-    return render(request, "console/inspection/sample.html", {"sample": found, "listing": listing})
+    return render(
+        request,
+        "console/inspection/sample.html",
+        {"sample": found, "listing": listing, "shortfalls": _shortfalls(found)},
+    )
+
+
+def _shortfalls(sample: InspectionSample) -> list[str]:
+    """What the sample holds fewer of than asked for: a draw takes every item there is when
+    there are fewer, so the count drawn is the count that was available."""
+    drawn = dict(
+        SampleItem.objects.filter(sample=sample)
+        .order_by()
+        .values_list("kind")
+        .annotate(count=Count("id"))
+    )
+    readings, bills = drawn.get(ItemKind.READING, 0), drawn.get(ItemKind.BILL, 0)
+    shortfalls = []
+    if readings < sample.readings_asked:
+        shortfalls.append(
+            (
+                ngettext(
+                    "Only %(available)d reading was available (%(asked)d asked for).",
+                    "Only %(available)d readings were available (%(asked)d asked for).",
+                    readings,
+                )
+                if readings
+                else _("No reading was available (%(asked)d asked for).")
+            )
+            % {"available": readings, "asked": sample.readings_asked}
+        )
+    if bills < sample.bills_asked:
+        shortfalls.append(
+            (
+                ngettext(
+                    "Only %(available)d bill was available (%(asked)d asked for).",
+                    "Only %(available)d bills were available (%(asked)d asked for).",
+                    bills,
+                )
+                if bills
+                else _("No issued bill was available (%(asked)d asked for).")
+            )
+            % {"available": bills, "asked": sample.bills_asked}
+        )
+    return shortfalls
 
 
 # --- re-checking an item ----------------------------------------------------------------------

@@ -161,7 +161,10 @@ def test_the_starter_sees_the_approval_disabled_with_the_reason(world: World) ->
     assert "You started this run: a second person approves it" in page
     assert f'href="/console/bill-runs/{run.pk}/approve/"' not in page
     confirm = _client(starter).get(f"/console/bill-runs/{run.pk}/approve/")
-    assert "You started this run" in confirm.content.decode()
+    text = confirm.content.decode()
+    assert "You started this run" in text
+    assert "you approve as the second person" not in text  # it is not them
+    assert "Approve and issue" not in text
     assert not confirm.context["may_confirm"]
 
 
@@ -186,6 +189,7 @@ def test_a_second_person_approves_after_seeing_what_happens_and_the_bills_are_is
     assert confirm.context["may_confirm"]
     text = confirm.content.decode()
     assert "Bills issued now: 2," in text and "come to 200.00 yuan" in text
+    assert "you approve as the second person" in text
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/console/bill-runs/{run.pk}/approve/")
     assert response.status_code == 302

@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from inspection.models import Finding, FindingState, InspectionSample, SampleItem
-from inspection.services import record_finding
+from inspection.services import draw_sample, record_finding
 from inspection.tests.scene import PERIOD, Scene, build_scene
 from tenancy.models import AuditEvent, User
 from tenancy.roles import Role
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _client(user: User) -> Client:
-    client = Client()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(user)
     return client
 
@@ -65,6 +65,25 @@ def test_an_inspector_draws_a_sample_and_lands_on_its_page(world: World) -> None
     assert page.status_code == 200
     assert len(page.context["listing"].rows) == 3
     assert "0 of 3 items checked" in page.content.decode()
+
+
+def test_a_sample_smaller_than_asked_for_says_how_many_were_available(world: World) -> None:
+    scene = build_scene(world)
+    scene.enter_readings(2)
+    readings = scene.draw(readings=5, bills=0)
+    text = _client(scene.inspector).get(f"/console/inspection/samples/{readings.pk}/")
+    assert "Only 2 readings were available (5 asked for)." in text.content.decode()
+    bill = scene.issued_bill()
+    with world.a.active():
+        bills = draw_sample(
+            scene.as_(scene.inspector), scene.site, bill.period, readings=4, bills=3
+        )
+    text = _client(scene.inspector).get(f"/console/inspection/samples/{bills.pk}/")
+    assert "Only 1 bill was available (3 asked for)." in text.content.decode()
+    assert "No reading was available (4 asked for)." in text.content.decode()
+    full = scene.draw(readings=2, bills=0)
+    text = _client(scene.inspector).get(f"/console/inspection/samples/{full.pk}/")
+    assert "available" not in text.content.decode()  # it holds all it asked for
 
 
 def test_a_draw_with_bad_input_shows_each_fields_error_keeps_what_was_typed_and_writes_nothing(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers import services
@@ -75,6 +77,55 @@ def test_a_closed_account_stays_closed_and_keeps_its_closing_date(world: World) 
     assert closed["status"] == "closed" and closed["closed_on"]
     reopened = client.patch(url, {"status": "active"}, format="json")
     assert reopened.status_code == 400 and "status" in reopened.json()["error"]["fields"]
+
+
+def test_a_customer_with_accounts_stays_in_their_site(world: World) -> None:
+    account = world.a.account()
+    customer = account.customer
+    with world.a.active(), pytest.raises(ValidationError) as refused:
+        services.update_customer(world.a.system, customer, {"site": world.a.sites[1]})
+    assert "site" in refused.value.message_dict
+    customer.refresh_from_db()
+    assert customer.site_id == account.site_id == world.a.sites[0].pk
+    newcomer = world.a.customer()  # no account yet: may still move
+    with world.a.active():
+        services.update_customer(world.a.system, newcomer, {"site": world.a.sites[1]})
+    newcomer.refresh_from_db()
+    assert newcomer.site_id == world.a.sites[1].pk
+
+
+def test_a_premise_has_one_open_account_per_utility(world: World) -> None:
+    first = world.a.account()
+    premise = first.premise
+    with pytest.raises(ValidationError) as opened:
+        world.a.account(premise=premise)
+    assert "premise" in opened.value.message_dict
+    water = world.a.account(premise=premise, utility="water")  # another utility: its own supply
+    elsewhere = world.a.account()
+    with world.a.active(), pytest.raises(ValidationError) as moved:
+        services.update_account(world.a.system, elsewhere, {"premise": premise})
+    assert "premise" in moved.value.message_dict
+    with world.a.active(), pytest.raises(ValidationError):
+        services.update_account(world.a.system, water, {"utility": "electricity"})
+    with world.a.active():
+        services.update_account(world.a.system, first, {"status": "closed"})
+        services.update_account(world.a.system, elsewhere, {"premise": premise})  # now free
+    elsewhere.refresh_from_db()
+    assert elsewhere.premise_id == premise.pk
+
+
+@pytest.mark.parametrize("opened_on", [date(1900, 1, 1), date(1999, 12, 31), date(2099, 1, 1)])
+def test_an_account_opens_from_2000_to_a_year_ahead(world: World, opened_on: date) -> None:
+    with pytest.raises(ValidationError) as opening:
+        world.a.account(opened_on=opened_on)
+    assert "opened_on" in opening.value.message_dict
+    account = world.a.account(opened_on=date(2000, 1, 1))
+    with world.a.active(), pytest.raises(ValidationError) as editing:
+        services.update_account(world.a.system, account, {"opened_on": opened_on})
+    assert "opened_on" in editing.value.message_dict
+    a_year_ahead = timezone.localdate() + timedelta(days=365)
+    with world.a.active():
+        services.update_account(world.a.system, account, {"opened_on": a_year_ahead})
 
 
 def test_one_primary_contact_per_customer_and_sms_only_to_mobiles(world: World) -> None:

@@ -3,11 +3,14 @@ asked for, each item naming who answers for it, audited; bad input refused by fi
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from billing.models import BillRun
-from inspection.models import ItemKind, Responsibility, SampleItem
+from inspection.models import InspectionSample, ItemKind, Responsibility, SampleItem
 from inspection.services import draw_sample
 from inspection.tests.scene import PERIOD, build_scene
 from tenancy.models import AuditEvent
@@ -132,6 +135,19 @@ def test_bad_counts_a_bad_period_and_an_unknown_staff_member_are_refused_by_fiel
     with pytest.raises(ValidationError) as staff:
         scene.draw(readings=1, staff_id=world.mallory.pk)
     assert "staff" in staff.value.message_dict
+
+
+def test_a_period_not_over_yet_is_refused_and_nothing_is_written(world: World) -> None:
+    scene = build_scene(world)
+    today = timezone.localdate()
+    running = f"{today.replace(day=1) + timedelta(days=32):%Y-%m}"  # ends on next month's 1st
+    meter = world.a.meter(scene.site)
+    world.a.reading(meter, taken_at=timezone.now().replace(second=0, microsecond=0, minute=0))
+    with world.a.active(), pytest.raises(ValidationError) as refused:
+        draw_sample(scene.as_(scene.inspector), scene.site, running, readings=3, bills=0)
+    assert "period" in refused.value.message_dict
+    with world.a.active():
+        assert not InspectionSample.objects.exists()
 
 
 def test_a_period_with_nothing_to_sample_is_refused_and_nothing_is_written(world: World) -> None:

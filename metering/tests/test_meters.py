@@ -64,6 +64,52 @@ def test_a_csv_file_with_bad_rows_imports_nothing_and_names_every_bad_line(world
     assert not Meter.dangerously_unscoped.filter(serial_number__startswith="B").exists()
 
 
+FORMULA = "=cmd|' /C calc'!A0"  # what a spreadsheet would run when the registry is exported
+
+
+def test_a_csv_file_with_a_formula_for_a_serial_number_imports_nothing(world: World) -> None:
+    code = world.a.sites[0].code
+    text = f'serial_number,profile,site\nC-1.a_2,DDSY1352,{code}\n"{FORMULA}",DDSY1352,{code}\n'
+    response = _import(world.client_for(world.alice), text)
+    assert response.status_code == 400
+    (row,) = response.json()["error"]["fields"]["rows"]
+    assert "3" in row and "serial_number" in row
+    assert not Meter.dangerously_unscoped.filter(serial_number="C-1.a_2").exists()
+
+
+@pytest.mark.parametrize("serial", [FORMULA, "A 1", "米表1", "A1;B2"])
+def test_a_meter_registered_through_the_api_has_a_plain_serial_number(
+    world: World, serial: str
+) -> None:
+    response = world.client_for(world.alice).post(
+        "/api/v1/meters/",
+        {"serial_number": serial, "profile": "DDSY1352", "site": world.a.sites[0].pk},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "serial_number" in response.json()["error"]["fields"]
+    assert not Meter.dangerously_unscoped.filter(serial_number=serial).exists()
+
+
+def test_a_replacement_meter_has_a_plain_serial_number(world: World) -> None:
+    old = world.a.meter()
+    response = world.client_for(world.alice).post(
+        f"/api/v1/meters/{old.pk}/replace/",
+        {
+            "new_serial_number": FORMULA,
+            "replaced_at": "2026-10-15T10:00:00+08:00",
+            "final_reading": {"total": "812.34"},
+            "first_reading": {"total": "0.00"},
+            "reason": "表计烧毁",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "new_serial_number" in response.json()["error"]["fields"]
+    old.refresh_from_db()
+    assert old.status == "active"
+
+
 def test_a_replacement_joins_the_old_meter_and_the_new(world: World) -> None:
     old = world.a.meter(account=world.a.account())
     world.a.reading(old, total="500.00")

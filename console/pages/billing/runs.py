@@ -287,9 +287,15 @@ def bill_run_approve(request: HttpRequest, run_id: int) -> HttpResponse:
                     "Issued bills are never edited: a mistake is corrected by a credit note and a "
                     "re-bill."
                 ),
-                _("Started by %(who)s; you approve as the second person.")
-                % {"who": run.started_by_label},
-            ],
+            ]
+            + (
+                []
+                if started_it  # told instead that a second person approves
+                else [
+                    _("Started by %(who)s; you approve as the second person.")
+                    % {"who": run.started_by_label}
+                ]
+            ),
             "form": form,
             "may_confirm": run.state == RunState.DRAFTED and not started_it,
             "action_url": reverse("console:bill-run-approve", args=[run.pk]),
