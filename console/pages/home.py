@@ -22,7 +22,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from console.access import principal_of, scope_for
@@ -80,9 +80,7 @@ def _completeness_chart(sites: list[dict[str, Any]]) -> dict[str, Any]:
         "grid": {"left": 120, "right": 40, "top": 20, "bottom": 30},
         "xAxis": {"type": "value", "max": 100, "name": "%"},
         "yAxis": {"type": "category", "data": names},
-        "series": [
-            {"type": "bar", "data": shares, "name": gettext_now("Read in the last slot (%)")}
-        ],
+        "series": [{"type": "bar", "data": shares, "name": gettext("Read in the last slot (%)")}],
     }
 
 

@@ -25,9 +25,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from rest_framework import serializers
 
 from billing.models import Bill, BillLine
@@ -171,14 +170,14 @@ def draw(request: HttpRequest) -> HttpResponseBase:
             values = data.validated_data
             site = sites.filter(pk=values["site"]).first()
             if site is None:
-                raise ValidationError({"site": [gettext_now("Choose a site.")]})
+                raise ValidationError({"site": [gettext("Choose a site.")]})
             sample = services.draw_sample(
                 actor, site, values["period"], readings=values["readings"],
                 bills=values["bills"], staff_id=values.get("staff"), seed=values.get("seed"),
             )  # fmt: skip
             messages.success(
                 request,
-                gettext_now("Sample drawn: %(count)d items to check.") % {"count": sample.size},
+                gettext("Sample drawn: %(count)d items to check.") % {"count": sample.size},
             )
             return redirect(_sample_url(sample))
     return render(
@@ -195,7 +194,7 @@ def _item_url(item: SampleItem) -> str:
 
 def _item_object(item: SampleItem) -> str:
     if item.kind == ItemKind.BILL and item.bill is not None:
-        return gettext_now("Bill %(number)s") % {"number": item.bill.number}
+        return gettext("Bill %(number)s") % {"number": item.bill.number}
     reading = item.reading
     if reading is not None:
         return f"{reading.meter.serial_number} · {display(reading.taken_at)}"
@@ -389,7 +388,7 @@ def item(request: HttpRequest, item_id: int) -> HttpResponseBase:
                 category=values.get("category", ""), severity=values.get("severity", ""),
                 note=values.get("note", ""),
             )  # fmt: skip
-            messages.success(request, gettext_now("Finding recorded."))
+            messages.success(request, gettext("Finding recorded."))
             following = _next_pending(found)
             if following is not None:
                 return redirect(_item_url(following))
@@ -535,7 +534,7 @@ def my_finding(request: HttpRequest, finding_id: int) -> HttpResponseBase:
         assert actor is not None  # @page
         with form.attempt():
             services.acknowledge_finding(actor, finding, form.cleaned().get("response", ""))
-            messages.success(request, gettext_now("Finding acknowledged."))
+            messages.success(request, gettext("Finding acknowledged."))
             return redirect(reverse("console:inspection-my-findings"))
     return render(
         request,
@@ -554,7 +553,7 @@ MONTH = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
 def _month_bounds(month: str) -> tuple[datetime, datetime]:
     found = MONTH.fullmatch(month)
     if found is None:
-        raise ValidationError({"month": [gettext_now("A month: YYYY-MM.")]})
+        raise ValidationError({"month": [gettext("A month: YYYY-MM.")]})
     year, number = int(found[1]), int(found[2])
     zone = timezone.get_current_timezone()
     start = datetime(year, number, 1, tzinfo=zone)
@@ -633,7 +632,7 @@ def kpis(request: HttpRequest) -> HttpResponseBase:
         if chosen:
             site = sites.filter(pk=chosen if str(chosen).isdigit() else 0).first()
             if site is None:
-                raise ValidationError({"site": [gettext_now("Choose a site.")]})
+                raise ValidationError({"site": [gettext("Choose a site.")]})
             site_ids = frozenset({site.pk})
         report = staff_kpis(site_ids, since, until)
     export = request.GET.get("export")

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import URLPattern, path
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from console.access import page, scoped
@@ -52,8 +52,8 @@ def _rate(value: Decimal | None) -> str:
 
 def _flag(loss: LineLoss) -> str:
     if loss.loss_rate is None:
-        return gettext_now("Not known")
-    return gettext_now("Above expected") if loss.flagged else gettext_now("Within expected")
+        return gettext("Not known")
+    return gettext("Above expected") if loss.flagged else gettext("Within expected")
 
 
 COLUMNS = [
@@ -97,7 +97,7 @@ def trend_option(losses: list[tuple[str, str, Decimal | None, Decimal]]) -> dict
     ]
     series.append(
         {
-            "name": gettext_now("Expected rate"),
+            "name": gettext("Expected rate"),
             "type": "line",
             "lineStyle": {"type": "dashed"},
             "symbol": "none",

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.runs.services import billed_account_count
@@ -88,18 +88,17 @@ def hold_link(hold: Hold) -> tuple[str, str]:
     if hold.kind == ITEM:
         return (
             reverse("console:verification-item", args=[hold.object_id]),
-            gettext_now("Suspect reading of meter %(serial)s") % {"serial": hold.subject},
+            gettext("Suspect reading of meter %(serial)s") % {"serial": hold.subject},
         )
     if hold.kind == CORRECTION:
         return (
             reverse("console:correction", args=[hold.object_id]),
-            gettext_now("Correction of meter %(serial)s awaiting approval")
-            % {"serial": hold.subject},
+            gettext("Correction of meter %(serial)s awaiting approval") % {"serial": hold.subject},
         )
     assert hold.kind == EARLIER_PERIOD
     return (
         reverse("console:period", args=[hold.object_id]),
-        gettext_now("Earlier period %(period)s, also held back") % {"period": hold.subject},
+        gettext("Earlier period %(period)s, also held back") % {"period": hold.subject},
     )
 
 
@@ -212,8 +211,8 @@ def _missing_slot_links(period: PeriodConsumption) -> list[tuple[str, str]]:
     url = reverse("console:correction-missing-slot")
     for meter in Meter.objects.filter(account_id=period.account_id).order_by("serial_number"):
         for moment, label in (
-            (period.starts_at, gettext_now("Estimate the opening reading of meter %(serial)s")),
-            (period.ends_at, gettext_now("Estimate the closing reading of meter %(serial)s")),
+            (period.starts_at, gettext("Estimate the opening reading of meter %(serial)s")),
+            (period.ends_at, gettext("Estimate the closing reading of meter %(serial)s")),
         ):
             local = timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
             query = urlencode({"meter": str(meter.pk), "taken_at": local})

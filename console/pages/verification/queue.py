@@ -17,9 +17,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from console.access import can, page, principal_of, require, scoped
 from console.forms import Field, Form
@@ -139,13 +138,13 @@ def _approve(request: HttpRequest) -> tuple[int, list[str]]:
     try:
         ids = {int(value) for value in request.POST.getlist("item")}
     except ValueError:
-        return 0, [gettext_now("Choose the readings to approve.")]
+        return 0, [gettext("Choose the readings to approve.")]
     if not ids:
-        return 0, [gettext_now("Choose the readings to approve.")]
+        return 0, [gettext("Choose the readings to approve.")]
     items = list(VerificationItem.objects.for_sites(scope.site_ids_or_none).filter(pk__in=ids))
     if unknown := ids - {item.pk for item in items}:
         return 0, [
-            gettext_now("Unknown items: %(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))}
+            gettext("Unknown items: %(ids)s") % {"ids": ", ".join(map(str, sorted(unknown)))}
         ]
     try:
         approved = services.approve_readings(_actor(request), items)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('metering', '0002_replacement_keys_tenant_first'),
+        ('metering', '0003_reading_slot_index'),
     ]
 
     operations = [
