@@ -49,6 +49,13 @@ class GrantSpec:
 
 
 def update_tenant(actor: Principal, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+    """An earliest reading day after today (in the tenant's zone) would refuse every reading,
+    the meters' and the manual ones, until that day: it is refused."""
+    earliest = changes.get("earliest_reading_on")
+    if earliest is not None and earliest > tenant.local_today():
+        raise ValidationError(
+            {"earliest_reading_on": [_("The earliest reading day cannot be after today.")]}
+        )
     with transaction.atomic():
         tenant = update_with_audit(actor, tenant, changes, AuditAction.TENANT_UPDATED)
         forget_tokens(*ApiClient.objects.filter(tenant=tenant).values_list("key_hash", flat=True))

@@ -110,6 +110,7 @@ def _customer_fields(request: HttpRequest, *, new: bool) -> list[Field]:
             help=""
             if new
             else _("Leave empty to keep the number on record (it is not shown here)."),
+            send_blank=False,
         ),
     ]
 
@@ -296,6 +297,7 @@ def account_new(request: HttpRequest, customer_id: int) -> HttpResponseBase:
             "number",
             _("Account number"),
             help=_("Leave empty for the next number; an imported number needs its check digit."),
+            send_blank=False,
         ),
     ]
     initial = {
@@ -391,6 +393,7 @@ def _contact_fields(*, new: bool) -> list[Field]:
             help=""
             if new
             else _("Leave empty to keep the value on record (it is not shown here)."),
+            send_blank=False,
         ),
         Field("source", _("Source"), kind="select", required=True, choices=ContactSource.choices),
         Field("sms_consent", _("Consents to SMS"), kind="checkbox"),
