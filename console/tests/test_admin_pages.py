@@ -89,6 +89,15 @@ def test_another_tenants_staff_member_answers_404(world: World) -> None:
     assert client.post(f"/console/admin/staff/{world.mallory.pk}/deactivate/").status_code == 404
 
 
+def test_a_password_built_from_the_user_name_is_refused_on_the_password(world: World) -> None:
+    response = _client(world.alice).post(
+        "/console/admin/staff/new/",
+        {"username": "new1", "password": "new1new1new1", "role": Role.CASHIER},
+    )
+    assert response.status_code == 400 and response.context["form"].errors["password"]
+    assert not User.objects.filter(username="new1").exists()
+
+
 def test_an_administrator_creates_staff_with_a_site_limited_grant(world: World) -> None:
     site = world.a.sites[1]
     response = _client(world.alice).post(
