@@ -347,7 +347,19 @@ def test_a_day_already_in_the_calendar_is_refused(world: World) -> None:
     response = _client(world.alice).post(
         "/console/admin/calendar/", {"date": "2030-10-01", "kind": "holiday"}
     )
-    assert response.status_code == 400 and response.context["form"].errors["date"]
+    assert response.context["form"].errors["date"] == ["This day is in the calendar already."]
+
+
+def test_a_make_up_working_day_on_a_wednesday_is_refused_on_its_date(world: World) -> None:
+    response = _client(world.alice).post(
+        "/console/admin/calendar/", {"date": "2026-12-02", "kind": "workday", "name": "调休"}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["date"] == [
+        "A make-up working day is a Saturday or a Sunday."
+    ]
+    with world.a.active():
+        assert not CalendarDay.objects.filter(date=date(2026, 12, 2)).exists()
 
 
 def test_a_year_outside_the_calendar_answers_400(world: World) -> None:
