@@ -347,7 +347,9 @@ def test_a_day_already_in_the_calendar_is_refused(world: World) -> None:
     response = _client(world.alice).post(
         "/console/admin/calendar/", {"date": "2030-10-01", "kind": "holiday"}
     )
-    assert response.context["form"].errors["date"] == ["This day is in the calendar already."]
+    assert response.context["form"].errors["date"] == [
+        "日历中已有该日期。"
+    ]  # "This day is in the calendar already."
 
 
 def test_a_make_up_working_day_on_a_wednesday_is_refused_on_its_date(world: World) -> None:
@@ -356,7 +358,7 @@ def test_a_make_up_working_day_on_a_wednesday_is_refused_on_its_date(world: Worl
     )
     assert response.status_code == 400
     assert response.context["form"].errors["date"] == [
-        "A make-up working day is a Saturday or a Sunday."
+        "调休上班日必须是星期六或星期日。"  # "A make-up working day is a Saturday or a Sunday."
     ]
     with world.a.active():
         assert not CalendarDay.objects.filter(date=date(2026, 12, 2)).exists()

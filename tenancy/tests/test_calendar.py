@@ -72,7 +72,9 @@ def test_a_day_is_listed_once(calendar_2026: World) -> None:
         "/api/v1/calendar/", {"date": "2026-10-01", "kind": "holiday"}, format="json"
     )
     assert response.status_code == 400
-    assert response.json()["error"]["fields"]["date"] == ["This day is in the calendar already."]
+    assert response.json()["error"]["fields"]["date"] == [
+        "日历中已有该日期。"
+    ]  # "This day is in the calendar already."
 
 
 def test_a_make_up_working_day_must_be_a_saturday_or_a_sunday(world: World) -> None:
@@ -82,7 +84,7 @@ def test_a_make_up_working_day_must_be_a_saturday_or_a_sunday(world: World) -> N
     )
     assert wednesday.status_code == 400
     assert wednesday.json()["error"]["fields"]["date"] == [
-        "A make-up working day is a Saturday or a Sunday."
+        "调休上班日必须是星期六或星期日。"  # "A make-up working day is a Saturday or a Sunday."
     ]
     saturday = client.post(
         "/api/v1/calendar/", {"date": "2026-12-05", "kind": "workday"}, format="json"
