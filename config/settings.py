@@ -216,6 +216,8 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # The similarity check above lets a name repeated to length through ("new1new1new1").
+    {"NAME": "tenancy.passwords.UserNameInPasswordValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 10},
@@ -394,7 +396,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_meta": {"()": "tenancy.context.RequestMetaLogFilter"}},
+    "filters": {
+        "request_meta": {"()": "tenancy.context.RequestMetaLogFilter"},
+        "client_errors": {"()": "config.log_filters.ClientErrorLogFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -407,6 +412,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("BARS_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own console handler (when DEBUG) would print each record a second time:
+        # the root handler prints them all.
+        "django": {"handlers": [], "level": "INFO"},
+        # A 403 or 404 is one line, without the traceback of its PermissionDenied or Http404.
+        "django.request": {"filters": ["client_errors"]},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         # Every Modbus failure is recorded as a meter event; pymodbus's own log would repeat it.

@@ -8,7 +8,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -45,6 +45,23 @@ class LocalDayFilter(django_filters.DateFilter):
                 **{f"{self.field_name}__lt": local_midnight(value + timedelta(days=1))}
             )
         return qs.filter(**{f"{self.field_name}__gte": local_midnight(value)})
+
+
+# As the API's PeriodField: [0-9], not \d, which takes the full-width digits an input method types.
+PERIOD_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
+
+
+class PeriodFilter(django_filters.CharFilter):
+    """A billing period, ``YYYY-MM`` from 2000-01 to 2099-12: anything else is a typing error
+    the list answers with 400 and the reason beside the field, not an empty list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label", _("Period (YYYY-MM)"))
+        kwargs.setdefault(
+            "validators",
+            [RegexValidator(PERIOD_PATTERN, _("A period is YYYY-MM, from 2000-01 to 2099-12."))],
+        )
+        super().__init__(*args, **kwargs)
 
 
 SINCE_LABEL = _("From (day)")

@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.request import Request
 
 NON_FIELD = "__all__"
+BLANK_SENT_KINDS = frozenset({"text", "textarea"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,16 @@ class Field:
     help: Promise | str = ""
     step: str | None = None
     autofocus: bool = False
+    # Whether a field left empty is sent as "" (so the serializer's ``required`` and
+    # ``allow_blank`` decide) or left out (the serializer's default, or "keep what is on
+    # record"). ``None``: by kind, text and textarea sent, the others left out.
+    send_blank: bool | None = None
+
+    @property
+    def sends_blank(self) -> bool:
+        if self.send_blank is not None:
+            return self.send_blank
+        return self.kind in BLANK_SENT_KINDS
 
 
 @dataclass
@@ -100,7 +111,10 @@ class Form:
         return self.initial.get(name, "")
 
     def cleaned(self) -> dict[str, Any]:
-        """What was typed, blanks left out (the serializer applies its own defaults)."""
+        """What was typed. A text posted empty is sent as ``""``, so a required name left empty
+        is refused by the serializer rather than ignored; a blank of another kind (a date, a
+        number, a choice), of a field that says so, or a field not posted at all is left out
+        (the serializer applies its own default, an edit keeps what is on record)."""
         values: dict[str, Any] = {}
         for spec in self.fields:
             raw = self.value(spec.name)
@@ -108,6 +122,8 @@ class Form:
                 values[spec.name] = str(raw).lower() in ("1", "true", "on")
             elif raw not in ("", None):
                 values[spec.name] = raw
+            elif spec.sends_blank and self.data is not None and spec.name in self.data:
+                values[spec.name] = ""
         return values
 
     @property

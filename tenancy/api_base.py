@@ -282,6 +282,8 @@ class TenantModelSerializer(serializers.ModelSerializer):
                 clashes = clashes.exclude(pk=instance.pk)
             if clashes.exists():
                 message = str(UniqueValidator.message)
+                if constraint.violation_error_message != constraint.default_violation_error_message:
+                    message = str(constraint.violation_error_message)
                 raise serializers.ValidationError(
                     {fields[-1]: [serializers.ErrorDetail(message, code="unique")]}
                 )

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
 
 from tenancy.context import get_request_meta
 from tenancy.models import AuditEvent, Site
@@ -24,84 +25,104 @@ _M = TypeVar("_M", bound=models.Model)
 
 
 class AuditAction(models.TextChoices):
-    LOGIN = "auth.login"
-    LOGOUT = "auth.logout"
-    SECOND_FACTOR_ENROLLED = "auth.second_factor_enrolled"
-    SECOND_FACTOR_RECOVERY_USED = "auth.second_factor_recovery_used"
-    SECOND_FACTOR_RESET = "auth.second_factor_reset"
-    TENANT_UPDATED = "tenant.updated"
-    SITE_CREATED = "site.created"
-    SITE_UPDATED = "site.updated"
-    SITE_DELETED = "site.deleted"
-    TRANSFORMER_AREA_CREATED = "transformer_area.created"
-    TRANSFORMER_AREA_UPDATED = "transformer_area.updated"
-    TRANSFORMER_AREA_DELETED = "transformer_area.deleted"
-    CALENDAR_DAY_CREATED = "calendar_day.created"
-    CALENDAR_DAY_UPDATED = "calendar_day.updated"
-    CALENDAR_DAY_DELETED = "calendar_day.deleted"
-    STAFF_CREATED = "staff.created"
-    STAFF_UPDATED = "staff.updated"
-    STAFF_DEACTIVATED = "staff.deactivated"
-    STAFF_UNLOCKED = "staff.unlocked"
-    STAFF_PASSWORD_SET = "staff.password_set"  # noqa: S105
-    API_CLIENT_CREATED = "api_client.created"
-    API_CLIENT_UPDATED = "api_client.updated"
-    API_CLIENT_REVOKED = "api_client.revoked"
-    API_CLIENT_TOKEN_ROTATED = "api_client.token_rotated"  # noqa: S105
-    CUSTOMER_REGISTERED = "customer.registered"
-    CUSTOMER_UPDATED = "customer.updated"
-    CUSTOMER_PII_REVEALED = "customer.pii_revealed"
-    PII_SEARCHED = "customer.pii_searched"
-    ACCOUNT_OPENED = "account.opened"
-    ACCOUNT_UPDATED = "account.updated"
-    PREMISE_CREATED = "premise.created"
-    PREMISE_UPDATED = "premise.updated"
-    PREMISE_DELETED = "premise.deleted"
-    CONTACT_ADDED = "contact.added"
-    CONTACT_UPDATED = "contact.updated"
-    CONTACT_REMOVED = "contact.removed"
-    CONTACT_CONFIRMED = "contact.confirmed"
-    GATEWAY_CREATED = "gateway.created"
-    GATEWAY_UPDATED = "gateway.updated"
-    GATEWAY_DELETED = "gateway.deleted"
-    METER_REGISTERED = "meter.registered"
-    METER_UPDATED = "meter.updated"
-    METER_IMPORTED = "meter.imported"
-    METER_REPLACED = "meter.replaced"
-    READING_ENTERED = "reading.entered"
-    READINGS_INGESTED = "reading.ingested"
-    METER_COMMAND_ISSUED = "meter_command.issued"
-    METER_COMMAND_MOVED = "meter_command.moved"
-    READINGS_APPROVED = "reading.approved"
-    CORRECTION_PROPOSED = "correction.proposed"
-    CORRECTION_APPROVED = "correction.approved"
-    CORRECTION_REJECTED = "correction.rejected"
-    ESTIMATES_SUPERSEDED = "correction.superseded"
-    PERIOD_COMPUTED = "period.computed"
-    VERIFICATION_SETTINGS_UPDATED = "verification_settings.updated"
-    TARIFF_CREATED = "tariff.created"
-    TARIFF_UPDATED = "tariff.updated"
-    TARIFF_VERSION_ADDED = "tariff.version_added"
-    TARIFF_ASSIGNED = "tariff.assigned"
-    TARIFF_ASSIGNMENT_ENDED = "tariff.assignment_ended"
-    COMMON_AREA_CREATED = "common_area.created"
-    COMMON_AREA_UPDATED = "common_area.updated"
-    BILLING_SETTINGS_UPDATED = "billing_settings.updated"
-    BILL_RUN_STARTED = "bill_run.started"
-    BILL_RUN_PRICED = "bill_run.priced"
-    BILL_RUN_APPROVED = "bill_run.approved"
-    BILLS_ISSUED = "bill.issued"
-    BILL_VOIDED = "bill.voided"
-    BILL_CREDITED = "bill.credited"
-    BILL_REBILLED = "bill.rebilled"
-    BILLS_REPRICED = "bill.repriced"
-    TARIFF_ASSIGNED_IN_BULK = "tariff.assigned_in_bulk"
-    OPENING_BALANCES_IMPORTED = "opening_balances.imported"
-    PREPAID_CHARGED = "prepaid.charged"
-    INSPECTION_SAMPLE_DRAWN = "inspection.sample_drawn"
-    INSPECTION_FINDING_RECORDED = "inspection.finding_recorded"
-    INSPECTION_FINDING_ACKNOWLEDGED = "inspection.finding_acknowledged"
-    EXPORT_DOWNLOADED = "export.downloaded"
+    """What an audit event records; the label is what the console shows (the value, a stable
+    code, is what is stored and what the API returns)."""
+
+    LOGIN = "auth.login", _("Signed in")
+    LOGOUT = "auth.logout", _("Signed out")
+    SECOND_FACTOR_ENROLLED = "auth.second_factor_enrolled", _("Second factor enrolled")
+    SECOND_FACTOR_RECOVERY_USED = (
+        "auth.second_factor_recovery_used",
+        _("Second-factor recovery code used"),
+    )
+    SECOND_FACTOR_RESET = "auth.second_factor_reset", _("Second factor reset")
+    TENANT_UPDATED = "tenant.updated", _("Tenant settings changed")
+    SITE_CREATED = "site.created", _("Site created")
+    SITE_UPDATED = "site.updated", _("Site changed")
+    SITE_DELETED = "site.deleted", _("Site deleted")
+    TRANSFORMER_AREA_CREATED = "transformer_area.created", _("Transformer area created")
+    TRANSFORMER_AREA_UPDATED = "transformer_area.updated", _("Transformer area changed")
+    TRANSFORMER_AREA_DELETED = "transformer_area.deleted", _("Transformer area deleted")
+    CALENDAR_DAY_CREATED = "calendar_day.created", _("Calendar day added")
+    CALENDAR_DAY_UPDATED = "calendar_day.updated", _("Calendar day changed")
+    CALENDAR_DAY_DELETED = "calendar_day.deleted", _("Calendar day removed")
+    STAFF_CREATED = "staff.created", _("Staff member created")
+    STAFF_UPDATED = "staff.updated", _("Staff member changed")
+    STAFF_DEACTIVATED = "staff.deactivated", _("Staff member deactivated")
+    STAFF_UNLOCKED = "staff.unlocked", _("Staff member unlocked")
+    STAFF_PASSWORD_SET = "staff.password_set", _("Staff password set")
+    API_CLIENT_CREATED = "api_client.created", _("API client created")
+    API_CLIENT_UPDATED = "api_client.updated", _("API client changed")
+    API_CLIENT_REVOKED = "api_client.revoked", _("API client revoked")
+    API_CLIENT_TOKEN_ROTATED = "api_client.token_rotated", _("API client token rotated")
+    CUSTOMER_REGISTERED = "customer.registered", _("Customer registered")
+    CUSTOMER_UPDATED = "customer.updated", _("Customer changed")
+    CUSTOMER_PII_REVEALED = "customer.pii_revealed", _("Customer's personal data revealed")
+    PII_SEARCHED = "customer.pii_searched", _("Customers searched by personal data")
+    ACCOUNT_OPENED = "account.opened", _("Account opened")
+    ACCOUNT_UPDATED = "account.updated", _("Account changed")
+    PREMISE_CREATED = "premise.created", _("Premise created")
+    PREMISE_UPDATED = "premise.updated", _("Premise changed")
+    PREMISE_DELETED = "premise.deleted", _("Premise deleted")
+    CONTACT_ADDED = "contact.added", _("Contact added")
+    CONTACT_UPDATED = "contact.updated", _("Contact changed")
+    CONTACT_REMOVED = "contact.removed", _("Contact removed")
+    CONTACT_CONFIRMED = "contact.confirmed", _("Contact confirmed")
+    GATEWAY_CREATED = "gateway.created", _("Gateway created")
+    GATEWAY_UPDATED = "gateway.updated", _("Gateway changed")
+    GATEWAY_DELETED = "gateway.deleted", _("Gateway deleted")
+    METER_REGISTERED = "meter.registered", _("Meter registered")
+    METER_UPDATED = "meter.updated", _("Meter changed")
+    METER_IMPORTED = "meter.imported", _("Meters imported")
+    METER_REPLACED = "meter.replaced", _("Meter replaced")
+    READING_ENTERED = "reading.entered", _("Reading entered by hand")
+    READINGS_INGESTED = "reading.ingested", _("Readings received")
+    METER_COMMAND_ISSUED = "meter_command.issued", _("Meter command issued")
+    METER_COMMAND_MOVED = "meter_command.moved", _("Meter command progressed")
+    READINGS_APPROVED = "reading.approved", _("Readings approved")
+    CORRECTION_PROPOSED = "correction.proposed", _("Correction proposed")
+    CORRECTION_APPROVED = "correction.approved", _("Correction approved")
+    CORRECTION_REJECTED = "correction.rejected", _("Correction rejected")
+    ESTIMATES_SUPERSEDED = "correction.superseded", _("Estimates superseded")
+    PERIOD_COMPUTED = "period.computed", _("Period consumption computed")
+    VERIFICATION_SETTINGS_UPDATED = (
+        "verification_settings.updated",
+        _("Verification settings changed"),
+    )
+    TARIFF_CREATED = "tariff.created", _("Tariff created")
+    TARIFF_UPDATED = "tariff.updated", _("Tariff changed")
+    TARIFF_VERSION_ADDED = "tariff.version_added", _("Tariff version added")
+    TARIFF_ASSIGNED = "tariff.assigned", _("Tariff assigned")
+    TARIFF_ASSIGNMENT_ENDED = "tariff.assignment_ended", _("Tariff assignment ended")
+    COMMON_AREA_CREATED = "common_area.created", _("Common area created")
+    COMMON_AREA_UPDATED = "common_area.updated", _("Common area changed")
+    BILLING_SETTINGS_UPDATED = "billing_settings.updated", _("Billing settings changed")
+    BILL_RUN_STARTED = "bill_run.started", _("Bill run started")
+    BILL_RUN_PRICED = "bill_run.priced", _("Bill run priced")
+    BILL_RUN_APPROVED = "bill_run.approved", _("Bill run approved")
+    BILLS_ISSUED = "bill.issued", _("Bills issued")
+    BILL_VOIDED = "bill.voided", _("Bill voided")
+    BILL_CREDITED = "bill.credited", _("Bill credited")
+    BILL_REBILLED = "bill.rebilled", _("Bill rebilled")
+    BILLS_REPRICED = "bill.repriced", _("Bills repriced")
+    TARIFF_ASSIGNED_IN_BULK = "tariff.assigned_in_bulk", _("Tariff assigned in bulk")
+    OPENING_BALANCES_IMPORTED = "opening_balances.imported", _("Opening balances imported")
+    PREPAID_CHARGED = "prepaid.charged", _("Prepaid balance charged")
+    INSPECTION_SAMPLE_DRAWN = "inspection.sample_drawn", _("Inspection sample drawn")
+    INSPECTION_FINDING_RECORDED = "inspection.finding_recorded", _("Inspection finding recorded")
+    INSPECTION_FINDING_ACKNOWLEDGED = (
+        "inspection.finding_acknowledged",
+        _("Inspection finding acknowledged"),
+    )
+    EXPORT_DOWNLOADED = "export.downloaded", _("Export downloaded")
+
+
+def action_label(action: str) -> str:
+    """The label of a stored action code; an unknown code (from a retired action) as it is."""
+    try:
+        return str(AuditAction(action).label)
+    except ValueError:
+        return action
 
 
 # Never recorded, even masked: secrets and derived search hashes.

@@ -191,7 +191,11 @@ class CalendarDay(TenantOwned):
         verbose_name_plural = _("calendar days")
         ordering = ["date"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "date"], name="calendar_day_unique"),
+            models.UniqueConstraint(
+                fields=["tenant", "date"],
+                name="calendar_day_unique",
+                violation_error_message=_("This day is in the calendar already."),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from axes.utils import reset as axes_reset
@@ -29,6 +30,7 @@ from tenancy.audit import (
 from tenancy.models import (
     ApiClient,
     CalendarDay,
+    CalendarDayKind,
     RoleGrant,
     Site,
     Tenant,
@@ -38,6 +40,8 @@ from tenancy.models import (
 from tenancy.principal import Principal, forget_tokens
 from tenancy.roles import Role
 from tenancy.tokens import hash_token, new_token, token_prefix
+
+SATURDAY = 5  # date.weekday()
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,13 @@ class GrantSpec:
 
 
 def update_tenant(actor: Principal, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+    """An earliest reading day after today (in the tenant's zone) would refuse every reading,
+    the meters' and the manual ones, until that day: it is refused."""
+    earliest = changes.get("earliest_reading_on")
+    if earliest is not None and earliest > tenant.local_today():
+        raise ValidationError(
+            {"earliest_reading_on": [_("The earliest reading day cannot be after today.")]}
+        )
     with transaction.atomic():
         tenant = update_with_audit(actor, tenant, changes, AuditAction.TENANT_UPDATED)
         forget_tokens(*ApiClient.objects.filter(tenant=tenant).values_list("key_hash", flat=True))
@@ -82,11 +93,22 @@ def delete_transformer_area(actor: Principal, area: TransformerArea) -> None:
     delete_with_audit(actor, area, AuditAction.TRANSFORMER_AREA_DELETED)
 
 
+def _check_calendar_day(day: date, kind: str) -> None:
+    """A make-up working day (调休) moves work onto a weekend: a Saturday or a Sunday. A
+    weekday is a working day already."""
+    if kind == CalendarDayKind.WORKDAY and day.weekday() < SATURDAY:
+        raise ValidationError(
+            {"date": [_("A make-up working day is a Saturday or a Sunday.")]}, code="weekday"
+        )
+
+
 def create_calendar_day(actor: Principal, **fields: Any) -> CalendarDay:
+    _check_calendar_day(fields["date"], fields["kind"])
     return create_with_audit(actor, CalendarDay, AuditAction.CALENDAR_DAY_CREATED, **fields)
 
 
 def update_calendar_day(actor: Principal, day: CalendarDay, changes: dict[str, Any]) -> CalendarDay:
+    _check_calendar_day(changes.get("date", day.date), changes.get("kind", day.kind))
     return update_with_audit(actor, day, changes, AuditAction.CALENDAR_DAY_UPDATED)
 
 

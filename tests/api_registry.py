@@ -126,6 +126,13 @@ def fresh_date() -> date:
     return date(2031, 1, 1) + timedelta(days=next(_dates))
 
 
+def fresh_weekend_day() -> date:
+    """A fresh Saturday or Sunday (a make-up working day is one)."""
+    while (day := fresh_date()).weekday() < 5:
+        pass
+    return day
+
+
 @dataclass
 class ActionSpec:
     """A custom action: the body (or query) of a request that succeeds, and its status.
@@ -211,7 +218,11 @@ SPECS: dict[str, RouteSpec] = {
         site_bound=False,
         create_body=lambda w, s: {"date": fresh_date().isoformat(), "kind": "holiday"},
         patch_body=lambda obj: {"name": "改名"},
-        put_body=lambda w, obj: {"date": obj.date.isoformat(), "kind": "workday", "name": "调休"},
+        put_body=lambda w, obj: {
+            "date": fresh_weekend_day().isoformat(),
+            "kind": "workday",
+            "name": "调休",
+        },
         actions={"next-working-day": ActionSpec(query={"date": "2031-03-03"})},
     ),
     "staff": RouteSpec(

@@ -47,8 +47,9 @@ def _nav_links(page: Page) -> set[str]:
 
 
 def _page_permission(url: str) -> tuple[str, str]:
-    """The permission the page's view asks for (``@page``), which may be wider than the one
-    that shows its link (a settings page opens read-only for those who may only view)."""
+    """The permission the page's view asks for (``@page``): the same as its link's, so the
+    menu shows exactly what the server lets a person open (a settings page opens read-only
+    for those who may only view)."""
     view = resolve(url).func
     # The dashboard is open to every member of staff (each panel follows its own permission).
     return getattr(view, "console_permission", ("tenant", "view"))

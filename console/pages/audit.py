@@ -17,7 +17,7 @@ from console.access import page, scoped
 from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter
 from console.lists import Column, Listing, listing_response
 from console.nav import Entry
-from tenancy.audit import AuditAction
+from tenancy.audit import AuditAction, action_label
 from tenancy.models import ActorKind, AuditEvent, User
 
 NAV = [Entry("inspect", _("Audit trail"), "console:audit-events", "audit_events")]
@@ -54,18 +54,11 @@ COLUMNS = [
     Column("created_at", _("Time"), link=_event_url),
     Column("actor_label", _("Actor")),
     Column("get_actor_kind_display", _("Actor kind")),
-    Column("action", _("Action"), value=lambda e: _action_label(e.action)),
+    Column("action", _("Action"), value=lambda e: action_label(e.action)),
     Column("object_type", _("Object type")),
     Column("object_id", _("Object id")),
     Column("ip", _("Address")),
 ]
-
-
-def _action_label(action: str) -> str:
-    try:
-        return str(AuditAction(action).label)
-    except ValueError:
-        return action
 
 
 @page("audit_events")
@@ -88,7 +81,7 @@ def audit_event(request: HttpRequest, event_id: int) -> HttpResponse:
         "console/audit/event.html",
         {
             "event": event,
-            "action_label": _action_label(event.action),
+            "action_label": action_label(event.action),
             "before": json.dumps(event.before, ensure_ascii=False, indent=2)
             if event.before is not None
             else None,

@@ -31,7 +31,7 @@ from rest_framework import serializers
 
 from billing.models import Bill, BillLine
 from console.access import can, page, principal_of, require, scope_for, scoped
-from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter
+from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter, PeriodFilter
 from console.forms import Field, Form
 from console.lists import Column, Listing, display, listing_response
 from console.nav import Entry
@@ -85,7 +85,7 @@ def _choice_label(choices: Any, value: str) -> str:
 
 class SampleFilter(django_filters.FilterSet):
     site = django_filters.ChoiceFilter(label=_("Site"), choices=_site_choices)
-    period = django_filters.CharFilter(label=_("Period (YYYY-MM)"))
+    period = PeriodFilter()
     state = django_filters.ChoiceFilter(label=_("State"), choices=SampleState.choices)
 
     class Meta:

@@ -89,6 +89,15 @@ def test_another_tenants_staff_member_answers_404(world: World) -> None:
     assert client.post(f"/console/admin/staff/{world.mallory.pk}/deactivate/").status_code == 404
 
 
+def test_a_password_built_from_the_user_name_is_refused_on_the_password(world: World) -> None:
+    response = _client(world.alice).post(
+        "/console/admin/staff/new/",
+        {"username": "new1", "password": "new1new1new1", "role": Role.CASHIER},
+    )
+    assert response.status_code == 400 and response.context["form"].errors["password"]
+    assert not User.objects.filter(username="new1").exists()
+
+
 def test_an_administrator_creates_staff_with_a_site_limited_grant(world: World) -> None:
     site = world.a.sites[1]
     response = _client(world.alice).post(
@@ -338,7 +347,21 @@ def test_a_day_already_in_the_calendar_is_refused(world: World) -> None:
     response = _client(world.alice).post(
         "/console/admin/calendar/", {"date": "2030-10-01", "kind": "holiday"}
     )
-    assert response.status_code == 400 and response.context["form"].errors["date"]
+    assert response.context["form"].errors["date"] == [
+        "日历中已有该日期。"
+    ]  # "This day is in the calendar already."
+
+
+def test_a_make_up_working_day_on_a_wednesday_is_refused_on_its_date(world: World) -> None:
+    response = _client(world.alice).post(
+        "/console/admin/calendar/", {"date": "2026-12-02", "kind": "workday", "name": "调休"}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["date"] == [
+        "调休上班日必须是星期六或星期日。"  # "A make-up working day is a Saturday or a Sunday."
+    ]
+    with world.a.active():
+        assert not CalendarDay.objects.filter(date=date(2026, 12, 2)).exists()
 
 
 def test_a_year_outside_the_calendar_answers_400(world: World) -> None:
@@ -426,6 +449,32 @@ def test_the_tenant_settings_change_through_the_api_serializer(world: World) -> 
     assert len(_actions(world, "tenant.updated")) == 1
 
 
+def _settings_form(**changes: str) -> dict[str, str]:
+    return {
+        "name": "Tenant A",
+        "time_zone": "Asia/Shanghai",
+        "language": "zh-hans",
+        "payment_term_days": "15",
+        "reading_interval_minutes": "15",
+        **changes,
+    }
+
+
+def test_an_empty_tenant_name_is_refused_on_the_name(world: World) -> None:
+    response = _client(world.alice).post("/console/admin/settings/", _settings_form(name=""))
+    assert response.status_code == 400 and response.context["form"].errors["name"]
+    assert Tenant.objects.get(pk=world.a.tenant.pk).name == world.a.tenant.name
+
+
+def test_an_earliest_reading_day_after_today_is_refused_on_its_field(world: World) -> None:
+    response = _client(world.alice).post(
+        "/console/admin/settings/", _settings_form(earliest_reading_on="2099-01-01")
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["earliest_reading_on"]
+    assert Tenant.objects.get(pk=world.a.tenant.pk).earliest_reading_on is None
+
+
 def test_a_payment_term_out_of_range_is_refused(world: World) -> None:
     response = _client(world.alice).post(
         "/console/admin/settings/",
@@ -457,8 +506,11 @@ def test_only_an_administrator_for_all_sites_changes_the_settings(world: World) 
 def test_the_administration_links_follow_the_roles(world: World) -> None:
     alice_home = _client(world.alice).get("/console/").content.decode()
     bob_home = _client(world.bob).get("/console/").content.decode()
-    for url in ("/console/admin/staff/", "/console/admin/api-clients/", "/console/admin/settings/"):
+    for url in ("/console/admin/staff/", "/console/admin/api-clients/"):
         assert f'href="{url}"' in alice_home and f'href="{url}"' not in bob_home
+    # Every role may read the settings (read-only unless it may change them), so both see it.
+    assert 'href="/console/admin/settings/"' in alice_home
+    assert 'href="/console/admin/settings/"' in bob_home
 
 
 def test_an_administrator_of_one_site_is_not_offered_tenant_wide_changes(world: World) -> None:

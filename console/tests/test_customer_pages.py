@@ -320,6 +320,19 @@ def test_editing_a_customer_keeps_the_identity_number_left_empty(world: World) -
     assert customer.name == "张三丰" and customer.id_number
 
 
+def test_editing_a_customer_to_an_empty_name_is_refused_on_the_name(world: World) -> None:
+    customer = world.a.customer()
+    with world.a.active():
+        name = Customer.objects.get(pk=customer.pk).name
+    response = _client(world.alice).post(
+        f"/console/customers/{customer.pk}/edit/",
+        {"site": customer.site_id, "kind": "person", "name": "", "id_number": ""},
+    )
+    assert response.status_code == 400 and response.context["form"].errors["name"]
+    with world.a.active():
+        assert Customer.objects.get(pk=customer.pk).name == name
+
+
 def test_a_cashier_may_not_edit_an_account(world: World) -> None:
     account = world.a.account()
     assert _client(world.bob).get(f"/console/accounts/{account.pk}/edit/").status_code == 403

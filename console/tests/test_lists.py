@@ -8,7 +8,7 @@ import io
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from console.lists import Column, Listing
 from customers.identifiers import mask_identifier
@@ -81,3 +81,33 @@ def test_an_export_writes_plain_numbers_and_times_in_the_tenants_zone(world: Wor
         listing = Listing(request, Customer.objects.all(), columns=columns, export_name="x")
         rows = _exported(listing)
     assert rows[1] == ["19165.31", "2026-11-29 20:41:05"]  # Asia/Shanghai
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/console/bills/",
+        "/console/bill-runs/",
+        "/console/inspection/samples/",
+        "/console/line-losses/",
+    ],
+)
+@pytest.mark.parametrize("period", ["2026-13", "1999-12", "2026-1", "２０２６-01"])
+def test_a_list_refuses_a_period_that_is_not_yyyy_mm_with_the_reason(
+    world: World, url: str, period: str
+) -> None:
+    client = Client()
+    client.force_login(world.alice)
+    response = client.get(url, {"period": period})
+    assert response.status_code == 400
+    (reason,) = response.context["listing"].filters.errors["period"]
+    assert "YYYY-MM" in reason and "2099-12" in reason
+
+
+@pytest.mark.parametrize(
+    "url", ["/console/bills/", "/console/bill-runs/", "/console/inspection/samples/"]
+)
+def test_a_list_takes_a_period_in_yyyy_mm(world: World, url: str) -> None:
+    client = Client()
+    client.force_login(world.alice)
+    assert client.get(url, {"period": "2026-12"}).status_code == 200

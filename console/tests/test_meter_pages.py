@@ -15,6 +15,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from ledger.models import LedgerKind
+from ledger.services import customer_ledger_accounts, post_entry, tenant_ledger_account
 from metering import reports, services
 from metering.models import (
     CommandState,
@@ -288,6 +290,39 @@ def test_the_trip_page_says_the_customer_loses_power_and_asks_a_reason(world: Wo
     assert response.status_code == 200
     assert any("loses power" in line for line in response.context["consequences"])
     assert [bound.field.name for bound in response.context["form"].bound] == ["reason"]
+
+
+def test_the_trip_page_names_the_premise_in_full_its_account_and_what_it_owes(
+    world: World,
+) -> None:
+    premise = world.a.premise(address="阳光花园", building="3栋", unit="2单元", room="501")
+    account = world.a.account(premise=premise)
+    meter = world.a.meter(serial_number="90002", account=account, premise=premise)
+    with world.a.active():
+        receivable = customer_ledger_accounts(world.a.tenant, LedgerKind.RECEIVABLE, [account.pk])
+        revenue = tenant_ledger_account(world.a.tenant, LedgerKind.REVENUE, utility="electricity")
+        post_entry(
+            world.a.system,
+            source_type="bill",
+            source_id="B-trip",
+            lines=[(receivable[account.pk], Decimal("88.00")), (revenue, Decimal("-88.00"))],
+        )
+    response = _client(_manager(world)).get(f"/console/meters/{meter.pk}/commands/trip/")
+    lines = response.context["consequences"]
+    assert (
+        f"The relay of meter 90002 opens: 阳光花园 3栋 2单元 501 (account {account.number}) "
+        "loses power." in lines
+    )
+    assert "The account owes 88.00 yuan." in lines
+
+
+def test_a_collector_who_may_not_read_the_books_is_not_shown_the_balance(world: World) -> None:
+    account = world.a.account()
+    meter = world.a.meter(account=account, premise=account.premise)
+    collector = world.a.staff((Role.COLLECTOR, world.a.sites[0]))
+    response = _client(collector).get(f"/console/meters/{meter.pk}/commands/trip/")
+    assert response.status_code == 200
+    assert not any("owes" in line for line in response.context["consequences"])
 
 
 def test_a_trip_without_a_reason_is_refused_and_sends_nothing(world: World) -> None:

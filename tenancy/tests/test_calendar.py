@@ -71,4 +71,33 @@ def test_a_day_is_listed_once(calendar_2026: World) -> None:
     response = calendar_2026.client_for(calendar_2026.alice).post(
         "/api/v1/calendar/", {"date": "2026-10-01", "kind": "holiday"}, format="json"
     )
-    assert response.status_code == 400 and "date" in response.json()["error"]["fields"]
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["date"] == [
+        "日历中已有该日期。"
+    ]  # "This day is in the calendar already."
+
+
+def test_a_make_up_working_day_must_be_a_saturday_or_a_sunday(world: World) -> None:
+    client = world.client_for(world.alice)
+    wednesday = client.post(
+        "/api/v1/calendar/", {"date": "2026-12-02", "kind": "workday"}, format="json"
+    )
+    assert wednesday.status_code == 400
+    assert wednesday.json()["error"]["fields"]["date"] == [
+        "调休上班日必须是星期六或星期日。"  # "A make-up working day is a Saturday or a Sunday."
+    ]
+    saturday = client.post(
+        "/api/v1/calendar/", {"date": "2026-12-05", "kind": "workday"}, format="json"
+    )
+    assert saturday.status_code == 201, saturday.content
+
+
+def test_a_holiday_cannot_become_a_make_up_working_day_on_a_weekday(world: World) -> None:
+    day = world.a.calendar_day(date(2026, 12, 2))  # a Wednesday holiday
+    answer = world.client_for(world.alice).patch(
+        f"/api/v1/calendar/{day.pk}/", {"kind": "workday"}, format="json"
+    )
+    assert answer.status_code == 400 and "date" in answer.json()["error"]["fields"]
+    with world.a.active():
+        day.refresh_from_db()
+    assert day.kind == CalendarDayKind.HOLIDAY

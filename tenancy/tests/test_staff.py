@@ -29,7 +29,10 @@ def test_an_administrator_creates_a_cashier_for_one_site(world: World) -> None:
     assert user.tenant_id == world.a.tenant.pk and user.check_password(PASSWORD)
 
 
-@pytest.mark.parametrize("password", ["short", "password123", "12345678901", "cashier-two1"])
+@pytest.mark.parametrize(
+    "password",
+    ["short", "password123", "12345678901", "cashier-two1", "Cashier-Two-cashier-two"],
+)
 def test_weak_passwords_are_refused(world: World, password: str) -> None:
     response = world.client_for(world.alice).post(
         "/api/v1/staff/",
@@ -71,3 +74,12 @@ def test_a_site_manager_sees_staff_but_cannot_change_them(world: World) -> None:
     assert client.get("/api/v1/staff/").status_code == 200
     response = client.patch(f"/api/v1/staff/{world.bob.pk}/", {"display_name": "x"}, format="json")
     assert response.status_code == 403
+
+
+def test_a_password_built_from_the_user_name_is_refused_when_set_later(world: World) -> None:
+    response = world.client_for(world.alice).post(
+        f"/api/v1/staff/{world.bob.pk}/set-password/", {"password": "bobBOBbob-91"}, format="json"
+    )
+    assert response.status_code == 400 and "password" in response.json()["error"]["fields"]
+    world.bob.refresh_from_db()
+    assert world.bob.check_password(PASSWORD)

@@ -12,9 +12,9 @@ from console.pages.admin import clients, staff, tenant
 NAV = [
     Entry("admin", _("Staff"), "console:staff", "staff"),
     Entry("admin", _("API clients"), "console:api-clients", "api_clients"),
-    Entry("admin", _("Calendar"), "console:calendar", "calendar", "add"),
-    Entry("admin", _("Sites and transformer areas"), "console:sites", "transformer_areas", "add"),
-    Entry("admin", _("Tenant settings"), "console:tenant-settings", "tenant", "change"),
+    Entry("admin", _("Calendar"), "console:calendar", "calendar"),
+    Entry("admin", _("Sites and transformer areas"), "console:sites", "sites"),
+    Entry("admin", _("Tenant settings"), "console:tenant-settings", "tenant"),
 ]
 
 urlpatterns: list[URLPattern] = [

@@ -31,6 +31,7 @@ from billing.models import (
 )
 from billing.runs.services import same_actor
 from console.access import can, page, principal_of, scoped
+from console.filters import PeriodFilter
 from console.forms import Field, Form
 from console.lists import Column, Listing
 from console.pages.billing.common import actor, narrow_site_filter
@@ -47,7 +48,7 @@ class BillFilter(django_filters.FilterSet):
         label=gettext_lazy("Customer name"), field_name="buyer_name", lookup_expr="icontains"
     )
     site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=Site.objects.all())
-    period = django_filters.CharFilter(label=gettext_lazy("Period (YYYY-MM)"))
+    period = PeriodFilter()
     state = django_filters.ChoiceFilter(label=gettext_lazy("State"), choices=BillState.choices)
     kind = django_filters.ChoiceFilter(label=gettext_lazy("Kind"), choices=BillKind.choices)
 

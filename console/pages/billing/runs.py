@@ -23,6 +23,7 @@ from billing.api import StartRunSerializer
 from billing.models import BillCheck, BillRun, FlaggedBill, RunState
 from billing.runs import services as run_services
 from console.access import can, page, principal_of, scoped
+from console.filters import PeriodFilter
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
 from console.pages.billing.common import actor, narrow_site_filter, site_choices
@@ -37,7 +38,7 @@ FLAGGED_SHOWN = 50
 
 class RunFilter(django_filters.FilterSet):
     site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=Site.objects.all())
-    period = django_filters.CharFilter(label=gettext_lazy("Period (YYYY-MM)"))
+    period = PeriodFilter()
     state = django_filters.ChoiceFilter(label=gettext_lazy("State"), choices=RunState.choices)
     supplementary = django_filters.BooleanFilter(label=gettext_lazy("Supplementary"))
 

@@ -346,6 +346,7 @@ def _assignment_form(data: Any, initial: dict[str, Any]) -> Form:
                     "One account (it wins over its class), or leave empty and "
                     "choose a customer class."
                 ),
+                send_blank=False,
             ),
             Field(
                 "customer_class",

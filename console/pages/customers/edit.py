@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from console.access import page, principal_of, scoped
 from console.forms import Field, Form
@@ -103,13 +104,16 @@ def _customer_fields(request: HttpRequest, *, new: bool) -> list[Field]:
     return [
         Field("site", _("Site"), kind="select", required=True, choices=_sites(request)),
         Field("kind", _("Kind"), kind="select", required=True, choices=CustomerKind.choices),
-        Field("name", _("Name"), required=True, autofocus=True),
+        Field(
+            "name", pgettext_lazy("person or organisation", "Name"), required=True, autofocus=True
+        ),
         Field(
             "id_number",
             _("Identity card number or unified social credit code"),
             help=""
             if new
             else _("Leave empty to keep the number on record (it is not shown here)."),
+            send_blank=False,
         ),
     ]
 
@@ -172,7 +176,7 @@ def _premise_fields(request: HttpRequest) -> list[Field]:
         ),
         Field("address", _("Address"), required=True, autofocus=True),
         Field("building", _("Building")),
-        Field("unit", _("Unit")),
+        Field("unit", pgettext_lazy("part of a building", "Unit")),
         Field("room", _("Room")),
         Field("floor_area", _("Floor area (m²)"), kind="number", step="0.01"),
     ]
@@ -296,6 +300,7 @@ def account_new(request: HttpRequest, customer_id: int) -> HttpResponseBase:
             "number",
             _("Account number"),
             help=_("Leave empty for the next number; an imported number needs its check digit."),
+            send_blank=False,
         ),
     ]
     initial = {
@@ -391,6 +396,7 @@ def _contact_fields(*, new: bool) -> list[Field]:
             help=""
             if new
             else _("Leave empty to keep the value on record (it is not shown here)."),
+            send_blank=False,
         ),
         Field("source", _("Source"), kind="select", required=True, choices=ContactSource.choices),
         Field("sms_consent", _("Consents to SMS"), kind="checkbox"),

@@ -5,6 +5,7 @@ API's ``meter-commands`` endpoint."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import django_filters
@@ -18,7 +19,9 @@ from django.utils.translation import gettext_lazy as _
 from console.access import page, principal_of, scoped
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing, display, listing_response
+from console.pages.customers._common import may
 from console.pages.meters.common import SITES, command_url, label_of, meter_url
+from ledger.services import account_ledger
 from metering import services
 from metering.api import MeterCommandSerializer
 from metering.meter_profiles import ProfileError, get_profile
@@ -40,15 +43,25 @@ REASON = Field(
 
 
 def _meter_place(meter: Meter) -> str:
-    if meter.premise is not None:
-        return str(meter.premise.address)
-    if meter.account is not None:
-        return gettext("account %(number)s") % {"number": meter.account.number}
+    """The premise the meter supplies, in full (address, building, unit, room) and with its
+    account: an address alone is often the whole estate."""
+    account = meter.account
+    premise = meter.premise or (account.premise if account is not None else None)
+    if premise is not None and account is not None:
+        return gettext("%(premise)s (account %(number)s)") % {
+            "premise": premise,
+            "number": account.number,
+        }
+    if premise is not None:
+        return str(premise)
+    if account is not None:
+        return gettext("account %(number)s") % {"number": account.number}
     return gettext("meter %(serial)s") % {"serial": meter.serial_number}
 
 
-def consequences(meter: Meter, kind: str) -> list[str]:
-    """What will happen, in the words a person deciding it needs."""
+def consequences(meter: Meter, kind: str, *, owed: Decimal | None = None) -> list[str]:
+    """What will happen, in the words a person deciding it needs; ``owed``, the account's
+    receivable balance, when the person may see the books."""
     place = _meter_place(meter)
     gateway = meter.gateway.name if meter.gateway is not None else "—"
     lines = []
@@ -69,6 +82,11 @@ def consequences(meter: Meter, kind: str) -> list[str]:
             gettext("The setpoint you choose is written to meter %(serial)s.")
             % {"serial": meter.serial_number}
         )
+    if owed is not None and kind != "setpoint":
+        if owed > 0:
+            lines.append(gettext("The account owes %(amount)s yuan.") % {"amount": display(owed)})
+        else:
+            lines.append(gettext("The account owes nothing."))
     lines.append(
         gettext(
             "Gateway %(gateway)s sends the command between reads on its bus and confirms it by "
@@ -98,6 +116,13 @@ def _fields(meter: Meter, kind: str) -> list[Field]:
     ]
 
 
+def _owed(request: HttpRequest, meter: Meter) -> Decimal | None:
+    """The receivable balance of the meter's account, for those who may read the books."""
+    if meter.account is None or not may(request, "ledger", "view", meter.site_id):
+        return None
+    return account_ledger(meter.account, latest=0).receivable
+
+
 TITLES = {
     CommandKind.RELAY_TRIP: _("Trip the relay of meter %(serial)s (拉闸)"),
     CommandKind.RELAY_CLOSE: _("Close the relay of meter %(serial)s (合闸)"),
@@ -117,7 +142,10 @@ def new_command(request: HttpRequest, meter_id: int, kind: str) -> HttpResponseB
         raise Http404
     command_kind = KINDS[kind]
     meter = get_object_or_404(
-        scoped(request, Meter.objects.select_related("gateway", "account", "premise")),
+        scoped(
+            request,
+            Meter.objects.select_related("gateway", "account__premise", "premise"),
+        ),
         pk=meter_id,
     )
     form = Form(_fields(meter, command_kind), request.POST if request.method == "POST" else None)
@@ -143,7 +171,7 @@ def new_command(request: HttpRequest, meter_id: int, kind: str) -> HttpResponseB
         "console/confirm.html",
         {
             "title": TITLES[command_kind] % {"serial": meter.serial_number},
-            "consequences": consequences(meter, command_kind),
+            "consequences": consequences(meter, command_kind, owed=_owed(request, meter)),
             "form": form,
             "action_url": request.path,
             "cancel_url": meter_url(meter),

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
-from django.core.validators import RegexValidator
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -16,25 +15,17 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from console.access import page, scoped
+from console.filters import PeriodFilter
 from console.lists import Column, Listing
 from console.pages.verification.common import SiteFilterSet
 from verification.models import LineLoss
 
 TREND_PERIODS = 12  # the periods the trend covers, up to the one chosen
 TREND_AREAS = 10
-# As the API's PeriodField: [0-9], not \d, which takes the full-width digits an input method types.
-PERIOD_PATTERN = (
-    r"^20[0-9]{2}-(0[1-9]|1[0-2])$"  # the areas drawn as lines: more would be unreadable
-)
 
 
 class LineLossFilter(SiteFilterSet):
-    period = django_filters.CharFilter(
-        label=_("Period (YYYY-MM)"),
-        validators=[
-            RegexValidator(PERIOD_PATTERN, _("A period is YYYY-MM, from 2000-01 to 2099-12."))
-        ],
-    )
+    period = PeriodFilter()
     flagged = django_filters.BooleanFilter(label=_("Above the expected rate"))
 
     class Meta:
