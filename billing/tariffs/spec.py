@@ -309,7 +309,7 @@ def _cumulation(data: dict[str, Any], path: str) -> str:
 def _tiers(raw: Any, price_key: str, path: str) -> tuple[Tier, ...]:
     if not isinstance(raw, list) or len(raw) < 2:
         raise TariffSpecError(f"{path}: " + _("at least two tiers"))
-    tiers = []
+    tiers: list[Tier] = []
     previous = Decimal(0)
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
