@@ -3,11 +3,12 @@ asked for, each item naming who answers for it, audited; bad input refused by fi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing.models import BillRun
 from inspection.models import InspectionSample, ItemKind, Responsibility, SampleItem
@@ -17,7 +18,14 @@ from tenancy.models import AuditEvent
 from tenancy.principal import Principal
 from tests.world import World
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_english")]
+
+
+@pytest.fixture
+def _english() -> Iterator[None]:
+    """The services' messages are read in English here (they are translated too)."""
+    with translation.override("en"):
+        yield
 
 
 def _items(world: World, sample_id: int) -> list[SampleItem]:

@@ -3,8 +3,11 @@ sample's progress, four eyes, one finding per item, audited."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from inspection.models import Finding, FindingState, InspectionSample, SampleItem, SampleState
 from inspection.services import acknowledge_finding, record_finding
@@ -13,7 +16,14 @@ from tenancy.models import AuditEvent
 from tenancy.principal import Principal
 from tests.world import World
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("_english")]
+
+
+@pytest.fixture
+def _english() -> Iterator[None]:
+    """The services' messages are read in English here (they are translated too)."""
+    with translation.override("en"):
+        yield
 
 
 def _sample_of_readings(scene: Scene, count: int) -> tuple[InspectionSample, list[SampleItem]]:
