@@ -23,6 +23,7 @@ from metering import reports
 from metering.models import Reading
 from tenancy.models import Site
 from tests.world import World
+from verification.models import PeriodConsumption
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -50,7 +51,9 @@ def test_the_period_figures_are_counted_from_the_indexes_alone(world: World) -> 
         with CaptureQueriesContext(connection) as counted:
             figures = _figures(site, period.period)
         plans = _plans(counted.captured_queries)
-    assert figures == {"computed": 1, "held_back": 0, "estimated": 0, "billed": 1}
+    with world.a.active():  # the bill's own period may be the same month (world's counter)
+        computed = PeriodConsumption.objects.filter(site=site, period=period.period).count()
+    assert figures == {"computed": computed, "held_back": 0, "estimated": 0, "billed": 1}
     assert len(plans) == 2
     periods_plan, bills_plan = plans
     assert "Index Only Scan" in periods_plan, periods_plan
