@@ -19,6 +19,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='bill',
-            index=models.Index(fields=['tenant', 'site', 'period', 'account'], include=('state',), name='bill_site_period'),
+            index=models.Index(fields=['tenant', 'site', 'period', 'account'], include=('state', 'kind', 'corrects'), name='bill_site_period'),
         ),
     ]

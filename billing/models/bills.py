@@ -224,11 +224,11 @@ class Bill(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "account", "period"], name="bill_account_period"),
-            # The account and state too: a period page counts the accounts billed from the
-            # index alone (an index-only scan), not by reading every bill of the site.
+            # The account, state, kind and corrected bill too: a period page counts the accounts
+            # billed (credit notes netted out) from the index alone, not by reading every bill.
             models.Index(
                 fields=["tenant", "site", "period", "account"],
-                include=["state"],
+                include=["state", "kind", "corrects"],
                 name="bill_site_period",
             ),
             # A run's bills in id order: issuing walks them from a cursor, chunk by chunk.
