@@ -93,6 +93,36 @@ def test_a_verifier_computes_a_period_and_sees_what_holds_an_account(
         assert AuditEvent.objects.filter(action=AuditAction.PERIOD_COMPUTED).count() == 1
 
 
+def test_the_list_switches_between_held_back_computed_estimated_and_all_accounts(
+    world: World, eager_tasks: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    held = _held_back_account(world)
+    computed = _computed_account(world)
+    site = world.a.sites[0]
+    client = _client(world.a.staff((Role.VERIFIER, None)))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/console/periods/", {"site": str(site.pk), "period": "2026-10"})
+    query = {"site": str(site.pk), "period": "2026-10"}
+
+    def accounts(show: str | None) -> list[int]:
+        response = client.get("/console/periods/", query | ({"show": show} if show else {}))
+        assert response.status_code == 200
+        return [row.account_id for row, _links in response.context["held"]]
+
+    assert accounts(None) == [held.pk]  # what a verifier works on comes first
+    assert accounts("held_back") == [held.pk]
+    assert accounts("computed") == [computed.pk]
+    assert accounts("estimated") == []
+    assert sorted(accounts("all")) == sorted([held.pk, computed.pk])
+    assert accounts("nonsense") == [held.pk]
+    page = client.get("/console/periods/", query | {"show": "computed"}).content.decode()
+    assert "8.00" in page  # the computed account's consumption, 1.00 → 9.00
+    export = client.get("/console/periods/", query | {"show": "all", "export": "csv"})
+    assert export.status_code == 200
+    exported = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+    assert held.number in exported and computed.number in exported
+
+
 def test_a_period_not_yet_ended_is_refused_on_its_field_and_nothing_is_computed(
     world: World,
 ) -> None:

@@ -40,10 +40,27 @@ def _period_url(period: PeriodConsumption) -> str:
     return reverse("console:period", args=[period.pk])
 
 
-HELD_COLUMNS = [
+COLUMNS = [
     Column("account.number", _("Account"), link=_period_url, sort="id"),
+    Column("status", _("Status"), value=lambda period: period.get_status_display()),
+    Column("total", _("Consumption"), numeric=True),
+    Column("estimated", _("Estimated"), value=lambda period: _("yes") if period.estimated else ""),
     Column("hold_reason", _("Why it is held back")),
 ]
+
+# Which accounts of the period the list shows: the held back by default (what a verifier
+# works on), or the computed, the estimated, or every one.
+SHOWN = {
+    "held_back": (_("Held back"), Q(status=PeriodStatus.HELD_BACK)),
+    "computed": (_("Computed"), Q(status=PeriodStatus.COMPUTED)),
+    "estimated": (_("Estimated"), Q(estimated=True)),
+    "all": (_("All"), Q()),
+}
+
+
+def _shown_accounts(request: HttpRequest) -> str:
+    asked = request.GET.get("show", "")
+    return asked if asked in SHOWN else "held_back"
 
 
 def _selection_form(request: HttpRequest, data: Any) -> Form:
@@ -154,14 +171,15 @@ def periods(request: HttpRequest) -> HttpResponse:
     }
     if chosen is not None:
         site, period = chosen
+        shown = _shown_accounts(request)
         listing = Listing(
             request,
-            scoped(request, PeriodConsumption.objects.select_related("account")).filter(
-                site=site, period=period, status=PeriodStatus.HELD_BACK
-            ),
-            columns=HELD_COLUMNS,
+            scoped(request, PeriodConsumption.objects.select_related("account"))
+            .filter(site=site, period=period)
+            .filter(SHOWN[shown][1]),
+            columns=COLUMNS,
             default_sort="id",
-            export_name="held-back-accounts",
+            export_name=f"period-accounts-{shown}",
         )
         if listing.wants_export:
             return listing.export()  # type: ignore[return-value]
@@ -173,11 +191,26 @@ def periods(request: HttpRequest) -> HttpResponse:
             "period": period,
             "figures": _figures(site, period),
             "listing": listing,
+            "shown": shown,
+            "views": _views(site, period, shown),
             "held": [(row, [hold_link(hold) for hold in holds.get(row.pk, [])]) for row in rows],
         }
     return render(
         request, "console/verification/periods.html", context, status=200 if form.ok else 400
     )
+
+
+def _views(site: Site, period: str, shown: str) -> list[tuple[str, str, bool]]:
+    """The links that switch the list between held-back, computed, estimated and all."""
+    base = reverse("console:periods")
+    return [
+        (
+            f"{base}?{urlencode({'site': site.pk, 'period': period, 'show': key})}",
+            str(label),
+            key == shown,
+        )
+        for key, (label, _condition) in SHOWN.items()
+    ]
 
 
 def _shown(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
