@@ -15,9 +15,11 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
+from tenancy.models import Site
 from tenancy.permissions import allowed_roles
 from tenancy.principal import Principal, SiteScope
 
@@ -72,3 +74,21 @@ def scoped(request: HttpRequest, queryset: Any) -> Any:
     """``queryset`` narrowed to the sites of the page's permission (``@page`` set the scope)."""
     scope: SiteScope = request.site_scope  # type: ignore[attr-defined]
     return queryset.for_sites(scope.site_ids_or_none)
+
+
+def permitted_sites(request: HttpRequest | None) -> QuerySet[Site]:
+    """The sites of the page's permission, by code: what a site select or filter offers (none
+    without a request; django-filter calls a filter's ``queryset`` with the request)."""
+    scope: SiteScope | None = getattr(request, "site_scope", None)
+    if scope is None:
+        return Site.objects.none()
+    return Site.objects.for_sites(scope.site_ids_or_none).order_by("code")
+
+
+def site_choices(request: HttpRequest) -> list[tuple[int, str]]:
+    """``permitted_sites`` as a form select's choices, each labelled with its code and name."""
+    return [(site.pk, str(site)) for site in permitted_sites(request)]
+
+
+# For a filter's ``queryset`` (django-filter's stubs know only a queryset there).
+SITES: Any = permitted_sites

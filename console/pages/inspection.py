@@ -30,7 +30,17 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from billing.models import Bill, BillLine
-from console.access import can, page, principal_of, require, scope_for, scoped
+from console.access import (
+    SITES,
+    can,
+    page,
+    permitted_sites,
+    principal_of,
+    require,
+    scope_for,
+    scoped,
+    site_choices,
+)
 from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter, PeriodFilter
 from console.forms import Field, Form
 from console.lists import Column, Listing, display, listing_response
@@ -52,7 +62,7 @@ from inspection.models import (
 )
 from metering.models import Reading
 from tenancy.audit import AuditAction, record_audit
-from tenancy.models import Site, User
+from tenancy.models import User
 from verification.models import ReadingCheck, Rule, VerificationItem
 
 NAV = [
@@ -63,10 +73,6 @@ NAV = [
 ]
 
 NEIGHBOURS = 5
-
-
-def _site_choices() -> list[tuple[int, str]]:
-    return [(site.pk, str(site)) for site in Site.objects.order_by("code")]
 
 
 def _staff_choices() -> list[tuple[int, str]]:
@@ -84,7 +90,7 @@ def _choice_label(choices: Any, value: str) -> str:
 
 
 class SampleFilter(django_filters.FilterSet):
-    site = django_filters.ChoiceFilter(label=_("Site"), choices=_site_choices)
+    site = django_filters.ModelChoiceFilter(label=_("Site"), queryset=SITES)
     period = PeriodFilter()
     state = django_filters.ChoiceFilter(label=_("State"), choices=SampleState.choices)
 
@@ -159,8 +165,8 @@ def _draw_form(request: HttpRequest, sites: list[tuple[int, str]]) -> Form:
 
 @page("inspections", "add")
 def draw(request: HttpRequest) -> HttpResponseBase:
-    sites = scoped(request, Site.objects.order_by("code"))
-    form = _draw_form(request, [(site.pk, str(site)) for site in sites])
+    sites = permitted_sites(request)
+    form = _draw_form(request, site_choices(request))
     if request.method == "POST":
         actor = principal_of(request)
         assert actor is not None  # @page
@@ -424,7 +430,7 @@ class FindingFilter(django_filters.FilterSet):
     outcome = django_filters.ChoiceFilter(label=_("Outcome"), choices=Outcome.choices)
     severity = django_filters.ChoiceFilter(label=_("Severity"), choices=Severity.choices)
     category = django_filters.ChoiceFilter(label=_("Category"), choices=Category.choices)
-    site = django_filters.ChoiceFilter(label=_("Site"), choices=_site_choices)
+    site = django_filters.ModelChoiceFilter(label=_("Site"), queryset=SITES)
     since = LocalDayFilter(field_name="recorded_at", label=SINCE_LABEL)
     until = LocalDayFilter(field_name="recorded_at", label=UNTIL_LABEL, upto=True)
 
@@ -614,11 +620,11 @@ def _kpi_csv(request: HttpRequest, report: KpiReport, table: str, filters: dict)
 
 @page("kpis")
 def kpis(request: HttpRequest) -> HttpResponseBase:
-    sites = scoped(request, Site.objects.order_by("code"))
+    sites = permitted_sites(request)
     this_month = timezone.localdate().strftime("%Y-%m")
     form = Form(
         [
-            Field("site", _("Site"), kind="select", choices=[(s.pk, str(s)) for s in sites]),
+            Field("site", _("Site"), kind="select", choices=site_choices(request)),
             Field("month", _("Month"), kind="month", required=True),
         ],
         {"month": this_month, **request.GET.dict()} if request.GET else None,

@@ -111,3 +111,33 @@ def test_a_list_takes_a_period_in_yyyy_mm(world: World, url: str) -> None:
     client = Client()
     client.force_login(world.alice)
     assert client.get(url, {"period": "2026-12"}).status_code == 200
+
+
+SITE_FILTERED_PAGES = [
+    "/console/meters/",
+    "/console/gateways/",
+    "/console/meter-commands/",
+    "/console/verification/",
+    "/console/corrections/",
+    "/console/line-losses/",
+    "/console/bill-runs/",
+    "/console/bills/",
+    "/console/flagged-bills/",
+    "/console/customers/",
+    "/console/inspection/samples/",
+    "/console/inspection/findings/",
+]
+
+
+@pytest.mark.parametrize("path", SITE_FILTERED_PAGES)
+def test_a_lists_site_filter_offers_only_the_sites_of_the_grant(world: World, path: str) -> None:
+    """Carol holds every role for site A2 only: the filter names A2 and never A1 (a site
+    outside the grant is not even named)."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(world.carol)
+    response = client.get(path)
+    assert response.status_code == 200
+    offered = response.context["listing"].filters.form.fields["site"].queryset
+    with world.a.active():
+        assert list(offered) == [world.a.sites[1]]
+    assert str(world.a.sites[0]) not in response.content.decode()

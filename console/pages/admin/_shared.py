@@ -10,10 +10,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 
-from console.access import principal_of, scoped
+from console.access import permitted_sites, principal_of
 from console.forms import Field, Form, api_request
 from tenancy.api import GrantSerializer
-from tenancy.models import RoleGrant, Site
+from tenancy.models import RoleGrant
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tenancy.services import GrantSpec
@@ -36,7 +36,7 @@ def grants_text(grants: Iterable[RoleGrant]) -> str:
 
 
 def grant_fields(request: HttpRequest) -> list[Field]:
-    sites = scoped(request, Site.objects.order_by("code"))
+    sites = permitted_sites(request)
     return [
         Field("role", _("Role"), kind="select", required=True, choices=Role.choices),
         Field(

@@ -30,13 +30,12 @@ from billing.models import (
     ReviewState,
 )
 from billing.runs.services import same_actor
-from console.access import can, page, principal_of, scoped
+from console.access import SITES, can, page, principal_of, scoped
 from console.filters import PeriodFilter
 from console.forms import Field, Form
 from console.lists import Column, Listing
-from console.pages.billing.common import actor, narrow_site_filter
+from console.pages.billing.common import actor
 from ledger.models import JournalEntry, JournalLine
-from tenancy.models import Site
 
 
 class BillFilter(django_filters.FilterSet):
@@ -47,7 +46,7 @@ class BillFilter(django_filters.FilterSet):
     customer = django_filters.CharFilter(
         label=gettext_lazy("Customer name"), field_name="buyer_name", lookup_expr="icontains"
     )
-    site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=Site.objects.all())
+    site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=SITES)
     period = PeriodFilter()
     state = django_filters.ChoiceFilter(label=gettext_lazy("State"), choices=BillState.choices)
     kind = django_filters.ChoiceFilter(label=gettext_lazy("Kind"), choices=BillKind.choices)
@@ -89,7 +88,6 @@ def bills(request: HttpRequest) -> Any:
     )
     if listing.wants_export:
         return listing.export()
-    narrow_site_filter(listing, request.site_scope)  # type: ignore[attr-defined]  # by @page
     return render(
         request,
         "console/billing/bills.html",

@@ -17,12 +17,11 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from billing.bills import review
 from billing.models import BillCheck, FlaggedBill, ReviewState
-from console.access import can, page, scoped
+from console.access import SITES, can, page, scoped
 from console.forms import NON_FIELD, Field, Form
 from console.lists import Column, Listing
 from console.pages.billing.bills import bill_url
-from console.pages.billing.common import actor, narrow_site_filter
-from tenancy.models import Site
+from console.pages.billing.common import actor
 
 STATES = [
     ("open", gettext_lazy("Open")),
@@ -39,7 +38,7 @@ class FlaggedFilter(django_filters.FilterSet):
     check = django_filters.ChoiceFilter(
         label=gettext_lazy("Check"), field_name="first_check", choices=BillCheck.choices
     )
-    site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=Site.objects.all())
+    site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=SITES)
     run = django_filters.NumberFilter(label=gettext_lazy("Bill run"), field_name="bill__run")
 
     class Meta:
@@ -88,7 +87,6 @@ def flagged_bills(request: HttpRequest) -> Any:
     )
     if listing.wants_export:
         return listing.export()
-    narrow_site_filter(listing, request.site_scope)  # type: ignore[attr-defined]  # by @page
     return render(
         request,
         "console/billing/flagged.html",

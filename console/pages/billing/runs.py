@@ -22,13 +22,12 @@ from django.utils.translation import gettext_lazy
 from billing.api import StartRunSerializer
 from billing.models import BillCheck, BillRun, FlaggedBill, RunState
 from billing.runs import services as run_services
-from console.access import can, page, principal_of, scoped
+from console.access import SITES, can, page, principal_of, scoped, site_choices
 from console.filters import PeriodFilter
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
-from console.pages.billing.common import actor, narrow_site_filter, site_choices
+from console.pages.billing.common import actor
 from tenancy.audit import AuditAction, record_audit
-from tenancy.models import Site
 from verification.periods import PeriodError, ensure_ended
 
 ACTIVE = (RunState.RUNNING, RunState.ISSUING)
@@ -37,7 +36,7 @@ FLAGGED_SHOWN = 50
 
 
 class RunFilter(django_filters.FilterSet):
-    site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=Site.objects.all())
+    site = django_filters.ModelChoiceFilter(label=gettext_lazy("Site"), queryset=SITES)
     period = PeriodFilter()
     state = django_filters.ChoiceFilter(label=gettext_lazy("State"), choices=RunState.choices)
     supplementary = django_filters.BooleanFilter(label=gettext_lazy("Supplementary"))
@@ -79,7 +78,6 @@ def bill_runs(request: HttpRequest) -> HttpResponseBase:
     )
     if listing.wants_export:
         return listing.export()
-    narrow_site_filter(listing, request.site_scope)  # type: ignore[attr-defined]  # by @page
     return render(
         request,
         "console/billing/runs.html",
@@ -92,7 +90,6 @@ def bill_runs(request: HttpRequest) -> HttpResponseBase:
 def bill_run_new(request: HttpRequest) -> HttpResponse:
     """Start the run of a site and period (or a supplementary run after the issued one): the
     API's serializer checks the body, the service opens the run and prices it as tasks."""
-    scope = request.site_scope  # type: ignore[attr-defined]  # set by @page
     form = Form(
         [
             Field(
@@ -100,7 +97,7 @@ def bill_run_new(request: HttpRequest) -> HttpResponse:
                 gettext_lazy("Site"),
                 kind="select",
                 required=True,
-                choices=site_choices(scope),
+                choices=site_choices(request),
             ),
             Field(
                 "period",

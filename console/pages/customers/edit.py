@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from console.access import page, principal_of, scoped
+from console.access import page, principal_of, scoped, site_choices
 from console.forms import Field, Form
 from console.pages.customers._common import edit_payload, validated
 from customers import services
@@ -42,7 +42,7 @@ from customers.models import (
     Premise,
     Utility,
 )
-from tenancy.models import Site, TransformerArea
+from tenancy.models import TransformerArea
 from tenancy.principal import Principal
 
 PREMISES_OFFERED = 300
@@ -52,10 +52,6 @@ def _actor(request: HttpRequest) -> Principal:
     principal = principal_of(request)
     assert principal is not None  # @page let the request in
     return principal
-
-
-def _sites(request: HttpRequest) -> list[tuple[int, str]]:
-    return [(site.pk, str(site)) for site in scoped(request, Site.objects.order_by("code"))]
 
 
 def _form_page(
@@ -102,7 +98,7 @@ def _save(
 
 def _customer_fields(request: HttpRequest, *, new: bool) -> list[Field]:
     return [
-        Field("site", _("Site"), kind="select", required=True, choices=_sites(request)),
+        Field("site", _("Site"), kind="select", required=True, choices=site_choices(request)),
         Field("kind", _("Kind"), kind="select", required=True, choices=CustomerKind.choices),
         Field(
             "name", pgettext_lazy("person or organisation", "Name"), required=True, autofocus=True
@@ -167,7 +163,7 @@ def customer_edit(request: HttpRequest, customer_id: int) -> HttpResponseBase:
 def _premise_fields(request: HttpRequest) -> list[Field]:
     areas = scoped(request, TransformerArea.objects.order_by("code"))
     return [
-        Field("site", _("Site"), kind="select", required=True, choices=_sites(request)),
+        Field("site", _("Site"), kind="select", required=True, choices=site_choices(request)),
         Field(
             "transformer_area",
             _("Transformer area"),

@@ -16,11 +16,11 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from console.access import page, principal_of, scoped
+from console.access import SITES, page, principal_of, scoped
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing, display, listing_response
 from console.pages.customers._common import may
-from console.pages.meters.common import SITES, command_url, label_of, meter_url
+from console.pages.meters.common import command_url, label_of, meter_url
 from ledger.services import account_ledger
 from metering import services
 from metering.api import MeterCommandSerializer

@@ -1,4 +1,4 @@
-"""What the read pages share: the sites and gateways a person may pick in a filter, labels of
+"""What the read pages share: the gateways a person may pick in a filter, labels of
 the read stage's choices, and links between the pages."""
 
 from __future__ import annotations
@@ -10,15 +10,6 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from metering.models import Gateway, Meter, MeterCommand
-from tenancy.models import Site
-
-
-def scoped_sites(request: HttpRequest | None) -> QuerySet[Site]:
-    """The sites of the page's permission, for a filter's choices (none without a request)."""
-    scope = getattr(request, "site_scope", None)
-    if scope is None:
-        return Site.objects.none()
-    return Site.objects.for_sites(scope.site_ids_or_none).order_by("code")
 
 
 def scoped_gateways(request: HttpRequest | None) -> QuerySet[Gateway]:
@@ -30,7 +21,6 @@ def scoped_gateways(request: HttpRequest | None) -> QuerySet[Gateway]:
 
 # For a filter's ``queryset``: django-filter calls it with the request (its stubs know only a
 # queryset there).
-SITES: Any = scoped_sites
 GATEWAYS: Any = scoped_gateways
 
 

@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from console.access import page, scoped
+from console.access import SITES, page, scoped
 from console.lists import Column, Listing, listing_response
-from console.pages.meters.common import SITES, gateway_url, label_of, percent
+from console.pages.meters.common import gateway_url, label_of, percent
 from metering import reports
 from metering.models import Gateway, Meter, MeterEvent, MeterEventKind, MeterStatus, PollRound
 from tenancy.context import get_current_tenant

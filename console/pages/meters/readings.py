@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from console.access import page, principal_of, scoped
+from console.access import page, permitted_sites, principal_of, scoped
 from console.forms import Field, Form, api_request
 from console.pages.meters.common import label_of, meter_url, percent
 from console.pages.meters.registry import SERIES_LABELS
@@ -30,7 +30,6 @@ from metering.meter_profiles import TOU_REGISTERS, ProfileError, get_profile
 from metering.models import Gateway, Meter, MeterStatus, Reading, RelayState
 from metering.readings import earliest_reading_time
 from tenancy.context import get_current_tenant
-from tenancy.models import Site
 from verification.models import CheckStatus, ReadingCheck, Rule
 
 # --- a manual reading ----------------------------------------------------------------------------
@@ -184,7 +183,7 @@ def completeness(request: HttpRequest) -> HttpResponse:
     chosen = form.cleaned_data.get("slot") if valid and request.GET else None
     tenant = get_current_tenant()
     slot = reports.chosen_slot(tenant, chosen)
-    sites: QuerySet[Site] = scoped(request, Site.objects.order_by("code"))
+    sites = permitted_sites(request)
     gateways: QuerySet[Gateway] = scoped(
         request, Gateway.objects.filter(is_active=True).select_related("site").order_by("name")
     )

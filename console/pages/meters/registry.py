@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from console.access import can, page, scoped
+from console.access import SITES, can, page, scoped
 from console.filters import SINCE_LABEL, UNTIL_LABEL, DayInput, LocalDayFilter, local_midnight
 from console.lists import Column, Listing, listing_response
-from console.pages.meters.common import GATEWAYS, SITES, gateway_url, label_of, meter_url
+from console.pages.meters.common import GATEWAYS, gateway_url, label_of, meter_url
 from metering import reports
 from metering.meter_profiles import TOU_REGISTERS, ProfileError, all_profiles, get_profile
 from metering.models import (

@@ -10,8 +10,8 @@ from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
+from console.access import SITES
 from console.lists import display
-from tenancy.models import Site
 from verification.effective import REGISTERS
 from verification.models import Rule
 
@@ -26,26 +26,10 @@ assert list(REGISTER_LABELS) == list(REGISTERS)
 
 
 class SiteFilterSet(django_filters.FilterSet):
-    """A filter set with a ``site`` choice of the sites the page's permission covers: build it
-    with :meth:`for_request` (django-filter does not hand the request to the filters here)."""
+    """A filter set with a ``site`` choice of the sites the page's permission covers (the
+    ``Listing`` hands the request to the filter set, and django-filter to ``SITES``)."""
 
-    site = django_filters.ModelChoiceFilter(label=_("Site"), queryset=Site.objects.all())
-    site_ids: frozenset[int] | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        site_filter: Any = self.filters["site"]
-        site_filter.queryset = Site.objects.for_sites(self.site_ids).order_by("name")
-
-    @classmethod
-    def for_request(cls, request: HttpRequest) -> type[SiteFilterSet]:
-        scope = request.site_scope  # type: ignore[attr-defined]  # set by @page
-        return type(cls.__name__, (cls,), {"site_ids": scope.site_ids_or_none})
-
-
-def permitted_sites(request: HttpRequest) -> list[Site]:
-    scope = request.site_scope  # type: ignore[attr-defined]  # set by @page
-    return list(Site.objects.for_sites(scope.site_ids_or_none).order_by("name"))
+    site = django_filters.ModelChoiceFilter(label=_("Site"), queryset=SITES)
 
 
 def registers(source: Any) -> list[tuple[str, str]]:

@@ -71,7 +71,7 @@ def correction_list(request: HttpRequest) -> HttpResponseBase:
         request,
         scoped(request, ReadingCorrection.objects.select_related("meter", "site", "reading")),
         columns=COLUMNS,
-        filterset=CorrectionFilter.for_request(request),
+        filterset=CorrectionFilter,
         export_name="corrections",
     )
     return listing_response(request, "console/verification/corrections.html", {"listing": listing})

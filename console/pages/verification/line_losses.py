@@ -130,7 +130,7 @@ def line_losses(request: HttpRequest) -> HttpResponseBase:
         request,
         losses,
         columns=COLUMNS,
-        filterset=LineLossFilter.for_request(request),
+        filterset=LineLossFilter,
         export_name="line-losses",
     )
     if listing.wants_export:

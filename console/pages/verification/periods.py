@@ -23,10 +23,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.runs.services import billed_account_count
-from console.access import can, page, principal_of, require, scoped
+from console.access import can, page, principal_of, require, scoped, site_choices
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
-from console.pages.verification.common import permitted_sites
 from metering.models import Meter
 from tenancy.models import Site
 from verification.api import BoundaryReadingsField, ComputeSerializer
@@ -71,7 +70,7 @@ def _selection_form(request: HttpRequest, data: Any) -> Form:
                 _("Site"),
                 kind="select",
                 required=True,
-                choices=[(site.pk, site.name) for site in permitted_sites(request)],
+                choices=site_choices(request),
             ),
             Field("period", _("Period (YYYY-MM)"), required=True, help=_("For example 2026-10.")),
         ],
@@ -205,7 +204,7 @@ def _views(site: Site, period: str, shown: str) -> list[tuple[str, str, bool]]:
     base = reverse("console:periods")
     return [
         (
-            f"{base}?{urlencode({'site': site.pk, 'period': period, 'show': key})}",
+            f"{base}?{urlencode({'site': str(site.pk), 'period': period, 'show': key})}",
             str(label),
             key == shown,
         )

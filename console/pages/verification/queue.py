@@ -173,7 +173,7 @@ def verification_queue(request: HttpRequest) -> HttpResponseBase:
         request,
         _queue(request),
         columns=COLUMNS,
-        filterset=QueueFilter.for_request(request),
+        filterset=QueueFilter,
         default_sort="id",
         export_name="verification-queue",
     )
