@@ -275,6 +275,12 @@ class BillingSettingsViewSet(TenantSettingsViewSet):
 
 class BillRunSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
+    stalled = serializers.BooleanField(
+        read_only=True,
+        help_text="Pricing or issuing with no progress for longer than the stall threshold "
+        "(BARS_STALL_MINUTES): its worker most likely died. The run resumes where it stopped "
+        "when its task is delivered again, or when it is started again.",
+    )
 
     class Meta:
         model = BillRun
@@ -282,7 +288,7 @@ class BillRunSerializer(serializers.ModelSerializer):
             "id", "site", "period", "supplementary", "state", "total", "done", "progress",
             "bills", "flagged", "issued", "voided", "held_back", "amount", "started_by_label",
             "approved_by_label",
-            "started_at", "approved_at", "finished_at",
+            "started_at", "approved_at", "finished_at", "progressed_at", "stalled",
         ]  # fmt: skip
         read_only_fields = fields
 

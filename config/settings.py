@@ -196,6 +196,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("BARS_BROKER_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": 1,
 }
+# Long work a page watches (bill runs, period computations) counts as stalled after this many
+# minutes without a committed chunk: the page says so, polls slowly and offers to start it again
+# (it resumes where it stopped). Shorter than the visibility timeout, so people hear of a dead
+# worker before the broker delivers its task again.
+BARS_STALL_MINUTES = env_int("BARS_STALL_MINUTES", 5, minimum=1)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

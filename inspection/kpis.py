@@ -6,8 +6,8 @@ completeness, verification errors, collection rate").
   they read for.
 - **Readings entered by hand**: ``reading.entered`` events of the period.
 - **Verification turnaround**: from a suspect reading's arrival in the queue to its approval or
-  its correction's approval, credited to whoever approved (the audit events say who): median and
-  90th percentile, in hours.
+  its correction's approval, credited to whoever resolved the item (recorded on the item by the
+  service that resolved it): median and 90th percentile, in hours.
 - **Later found wrong**: findings on what a verifier approved (a suspect reading, a correction).
 - **Inspection findings**: by the person they are addressed to and by severity, and the items
   checked that the person answers for (so the count reads against how much was looked at).
@@ -23,7 +23,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Count
 
@@ -41,8 +41,6 @@ from tenancy.models import ActorKind, AuditEvent, RoleGrant, Site, User
 from tenancy.roles import Role
 from verification.models import ItemState as QueueState
 from verification.models import VerificationItem
-
-APPROVAL_MARGIN = timedelta(minutes=2)
 
 
 @dataclass
@@ -113,38 +111,6 @@ class _People:
         return self.rows[key]
 
 
-Actor = tuple[str, int | None, str]
-
-
-def _resolvers(
-    items: Iterable[tuple[int, int | None]], since: datetime, until: datetime
-) -> dict[int, Actor]:
-    """Who resolved each queue item: the approver of its correction, or the verifier whose
-    ``reading.approved`` event lists it."""
-    found: dict[int, Actor] = {}
-    correction_items = {correction_id: pk for pk, correction_id in items if correction_id}
-    if correction_items:
-        events = AuditEvent.objects.filter(
-            action=AuditAction.CORRECTION_APPROVED,
-            object_type="verification.readingcorrection",
-            created_at__gte=since - APPROVAL_MARGIN,
-            created_at__lt=until + APPROVAL_MARGIN,
-        ).values_list("object_id", "actor_kind", "actor_id", "actor_label")
-        for object_id, kind, actor_id, label in events:
-            item_id = correction_items.get(int(object_id))
-            if item_id is not None:
-                found[item_id] = (kind, actor_id, label)
-    approvals = AuditEvent.objects.filter(
-        action=AuditAction.READINGS_APPROVED,
-        created_at__gte=since - APPROVAL_MARGIN,
-        created_at__lt=until + APPROVAL_MARGIN,
-    ).values_list("after", "actor_kind", "actor_id", "actor_label")
-    for after, kind, actor_id, label in approvals:
-        for item_id in (after or {}).get("items", []):
-            found.setdefault(item_id, (kind, actor_id, label))
-    return found
-
-
 def staff_kpis(site_ids: frozenset[int] | None, since: datetime, until: datetime) -> KpiReport:
     """The KPIs of [since, until) for the given sites (``None``: every site of the tenant)."""
     sites = Site.objects.order_by("code")
@@ -185,20 +151,19 @@ def staff_kpis(site_ids: frozenset[int] | None, since: datetime, until: datetime
         people.get(user_id, row["actor_label"]).entered += row["count"]
         site_rows[row["site_id"]].entered += row["count"]
 
-    items = list(
-        VerificationItem.objects.filter(
-            state=QueueState.RESOLVED,
-            resolved_at__gte=since,
-            resolved_at__lt=until,
-            site_id__in=in_sites,
-        ).values("pk", "site_id", "created_at", "resolved_at", "resolved_by_label", "correction_id")
-    )
-    resolvers = _resolvers(((row["pk"], row["correction_id"]) for row in items), since, until)
-    for row in items:
-        assert row["resolved_at"] is not None  # resolved items
-        hours = (row["resolved_at"] - row["created_at"]).total_seconds() / 3600
-        site_rows[row["site_id"]].turnaround_hours.append(hours)
-        kind, actor_id, label = resolvers.get(row["pk"], ("", None, row["resolved_by_label"]))
+    items = VerificationItem.objects.filter(
+        state=QueueState.RESOLVED,
+        resolved_at__gte=since,
+        resolved_at__lt=until,
+        site_id__in=in_sites,
+    ).values_list(
+        "site_id", "created_at", "resolved_at", "resolved_by_kind", "resolved_by_id",
+        "resolved_by_label",
+    )  # fmt: skip
+    for site_id, created_at, resolved_at, kind, actor_id, label in items:
+        assert resolved_at is not None  # resolved items
+        hours = (resolved_at - created_at).total_seconds() / 3600
+        site_rows[site_id].turnaround_hours.append(hours)
         people.get(actor_id if kind == ActorKind.STAFF else None, label).turnaround_hours.append(
             hours
         )

@@ -85,6 +85,7 @@ class AuditAction(models.TextChoices):
     CORRECTION_REJECTED = "correction.rejected", _("Correction rejected")
     ESTIMATES_SUPERSEDED = "correction.superseded", _("Estimates superseded")
     PERIOD_COMPUTED = "period.computed", _("Period consumption computed")
+    PERIOD_COMPUTATION_RESUMED = "period.computation_resumed", _("Period computation restarted")
     VERIFICATION_SETTINGS_UPDATED = (
         "verification_settings.updated",
         _("Verification settings changed"),
@@ -100,6 +101,7 @@ class AuditAction(models.TextChoices):
     BILL_RUN_STARTED = "bill_run.started", _("Bill run started")
     BILL_RUN_PRICED = "bill_run.priced", _("Bill run priced")
     BILL_RUN_APPROVED = "bill_run.approved", _("Bill run approved")
+    BILL_RUN_RESUMED = "bill_run.resumed", _("Bill run restarted")
     BILLS_ISSUED = "bill.issued", _("Bills issued")
     BILL_VOIDED = "bill.voided", _("Bill voided")
     BILL_CREDITED = "bill.credited", _("Bill credited")

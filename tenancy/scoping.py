@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
 
+    from tenancy.principal import Principal
+
 from tenancy.context import get_current_tenant, reset_current_tenant, set_current_tenant
 
 _M = TypeVar("_M", bound=models.Model)
@@ -285,26 +287,35 @@ class TenantSettings(models.Model):
 
 
 # What resolving a work item writes (``state`` is the concrete model's field).
-RESOLVED_FIELDS = ["state", "resolution", "resolved_at", "resolved_by_label"]
+RESOLVED_FIELDS = [
+    "state", "resolution", "resolved_at", "resolved_by_kind", "resolved_by_id",
+    "resolved_by_label",
+]  # fmt: skip
 
 
 class WorkItem(models.Model):
     """Base of an item on a work list that a person resolves (a suspect reading in the
     verification queue, a flagged bill): closed the same way everywhere, with what was done,
-    when and by whom. The concrete model has a ``state`` field with a ``resolved`` choice."""
+    when and by whom (the actor's kind, id and label, as every write records its actor), so
+    reports read the resolver from the item itself. The concrete model has a ``state`` field
+    with a ``resolved`` choice."""
 
     state: str
     resolution = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_kind = models.CharField(max_length=16, blank=True)
+    resolved_by_id = models.BigIntegerField(null=True, blank=True)
     resolved_by_label = models.CharField(max_length=200, blank=True)
 
     class Meta:
         abstract = True
 
-    def resolve(self, actor_label: str, resolution: str) -> None:
+    def resolve(self, actor: Principal, resolution: str) -> None:
         self.state = "resolved"
         self.resolution = resolution
         self.resolved_at = timezone.now()
-        self.resolved_by_label = actor_label[:200]
+        self.resolved_by_kind = actor.kind
+        self.resolved_by_id = actor.id
+        self.resolved_by_label = actor.label[:200]
         self.save(update_fields=RESOLVED_FIELDS)

@@ -1,12 +1,16 @@
 """The bill pages in a real browser: a verifier starts a bill run and sees it finish, cannot
 approve it themselves, and a second verifier approves it; a run's panel follows its progress by
-htmx polling. No JavaScript errors, and axe-core's check on every page visited."""
+htmx polling, and a stalled run is checked and started again from it. No JavaScript errors, and
+axe-core's check on every page visited."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from django.test import override_settings
+from django.utils import timezone
 
 from billing.models import BillRun, RunState
 from billing.runs import services as run_services
@@ -96,6 +100,40 @@ def test_the_run_panel_follows_pricing_without_reloading_the_page(
     page.locator("#run-panel:not([hx-trigger])").wait_for(timeout=10_000)
     assert "1 / 1" in page.locator("#run-panel").inner_text()
     assert page.locator(f"a[href='/console/bill-runs/{run.pk}/approve/']").count() == 1
+    _accessible(alice)
+
+
+@pytest.mark.usefixtures("eager_tasks")
+@override_settings(BARS_STALL_MINUTES=5)
+def test_a_stalled_run_is_checked_again_and_started_again_from_its_panel(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
+    site = world.a.sites[0]
+    period = world.a.next_period()
+    world.a.billed_account(site, period)
+    with world.a.active():
+        run = run_services.open_bill_run(world.a.system, site, period)
+    BillRun.dangerously_unscoped.filter(pk=run.pk).update(
+        progressed_at=timezone.now() - timedelta(minutes=20)
+    )
+    alice = signed_in(browser, live_server.url, "alice", locale="en-US")
+    page = alice.page
+    page.goto(f"{live_server.url}/console/bill-runs/{run.pk}/")
+    panel = page.locator("#run-panel")
+    assert panel.get_attribute("hx-trigger") == "every 30s"
+    assert "No progress for 20 minutes" in panel.inner_text()
+    _accessible(alice)
+    BillRun.dangerously_unscoped.filter(pk=run.pk).update(
+        progressed_at=timezone.now() - timedelta(minutes=45)
+    )
+    page.click("#run-stalled a:has-text('Check again')")  # swaps the panel, no reload
+    page.get_by_text("No progress for 45 minutes").wait_for()
+    assert page.url == f"{live_server.url}/console/bill-runs/{run.pk}/"
+    page.click("#run-stalled button:has-text('Start again')")
+    page.wait_for_url(f"{live_server.url}/console/bill-runs/{run.pk}/")
+    page.get_by_text("Bill run started again; it resumes where it stopped.").wait_for()
+    assert "Drafted" in page.locator("#run-panel").inner_text()
+    assert page.locator("#run-panel").get_attribute("hx-trigger") is None
     _accessible(alice)
 
 

@@ -105,6 +105,7 @@ PAGES: dict[str, Page] = {
     "correction-reject": Page(lambda w: {"correction_id": w.a.correction(_site(w)).pk}),
     "period": Page(lambda w: {"period_id": w.a.period(_site(w)).pk}),
     "period-computation": Page(_computation),
+    "period-computation-resume": Page(_computation, opens=POSTED),
     # bill
     "tariff": Page(lambda w: {"tariff_id": w.a.tariff().pk}, False),
     "tariff-version-new": Page(lambda w: {"tariff_id": w.a.tariff().pk}, False),
@@ -112,6 +113,7 @@ PAGES: dict[str, Page] = {
     "bill-run-progress": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}),
     "bill-run-held-back": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}),
     "bill-run-approve": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}, opens=POSTED),
+    "bill-run-resume": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}, opens=POSTED),
     "bill": Page(lambda w: {"bill_id": w.a.bill(_site(w)).pk}),
     "bill-document": Page(lambda w: {"bill_id": w.a.bill(_site(w)).pk}),
     "bill-credit": Page(lambda w: {"bill_id": w.a.bill(_site(w)).pk}),

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Account
 from metering.models import ENERGY, Meter, Reading
 from tenancy.models import Site, Tenant, TransformerArea
+from tenancy.progress import is_stalled
 from tenancy.scoping import TenantOwned, TenantSettings, WorkItem
 
 
@@ -370,7 +371,8 @@ class ComputationState(models.TextChoices):
 
 class PeriodComputation(TenantOwned):
     """One computation of a site's period, run as a task: its progress (accounts done of
-    total) for the page that watches it, and its outcome."""
+    total, and the last account computed, from which a task delivered again resumes) for the
+    page that watches it, and its outcome."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
     period = models.CharField(_("period"), max_length=7)
@@ -388,6 +390,11 @@ class PeriodComputation(TenantOwned):
     started_by_label = models.CharField(max_length=200)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cursor = models.BigIntegerField(default=0, help_text="The last account computed.")
+    progressed_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When a chunk of accounts was last computed (or the computation started).",
+    )
 
     site_path = "site"
 
@@ -395,3 +402,9 @@ class PeriodComputation(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "site", "period", "-id"], name="period_computation"),
         ]
+
+    @property
+    def stalled(self) -> bool:
+        """Running, with no chunk committed for longer than the stall threshold
+        (``tenancy.progress``): its worker most likely died."""
+        return self.state == ComputationState.RUNNING and is_stalled(self.progressed_at)

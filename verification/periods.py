@@ -17,11 +17,10 @@ from __future__ import annotations
 import calendar
 import re
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -234,17 +233,31 @@ class PeriodSummary:
 COMPUTE_CHUNK = 2000  # accounts read and written together: memory stays flat with the site
 
 
+class Checkpoint(Protocol):
+    """Where a computation run as a task stands (``verification.computations``): read before
+    each chunk and moved in the chunk's own transaction, so a task delivered again, or started
+    again, resumes after the last committed chunk, and two tasks at once never write a chunk
+    twice nor count it twice."""
+
+    def position(self) -> tuple[int, int, int]:
+        """The last account computed, and the accounts computed and held back so far."""
+
+    def advance(self, after: int, to: int, computed: int, held_back: int) -> bool:
+        """In the chunk's transaction: move on from ``after`` to ``to`` with the counts so far,
+        or answer False when another task moved on first (the chunk is then not written)."""
+
+
 def compute_periods(
     actor: Principal,
     site: Site,
     period: str,
-    progress: Callable[[PeriodSummary], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> PeriodSummary:
     """Compute (or recompute) every account of a site for a period, and the site's line loss.
 
     Accounts are taken in chunks (their meters, those meters' readings, their rows written),
-    so a site of any size is computed in the memory of one chunk; ``progress`` hears the
-    summary so far after each chunk."""
+    so a site of any size is computed in the memory of one chunk. With a ``checkpoint`` the
+    computation starts after the last account it records and moves it with each chunk."""
     start, end = period_bounds(site, period)
     settings = VerificationSettings.for_tenant(site.tenant)
     window = timedelta(hours=settings.closing_window_hours)
@@ -261,10 +274,11 @@ def compute_periods(
     summary = PeriodSummary(period)
     after = 0
     while True:
+        if checkpoint is not None:
+            after, summary.computed, summary.held_back = checkpoint.position()
         chunk = list(accounts.filter(pk__gt=after).order_by("pk")[:COMPUTE_CHUNK])
         if not chunk:
             break
-        after = chunk[-1].pk
         meters_by_account: dict[int, list[Meter]] = defaultdict(list)
         chunk_meters = list(
             Meter.objects.filter(site=site, account_id__in=[a.pk for a in chunk]).order_by(
@@ -279,6 +293,8 @@ def compute_periods(
         )
         found = _only_in_boundaries(found, start, end, window, search)
         rows = []
+        reasons: dict[str, str] = {}
+        held = summary.held_back
         for account in chunk:
             result = meter_consumption(
                 meters_by_account.get(account.pk, []), found, replacements, start, end, window
@@ -287,13 +303,18 @@ def compute_periods(
                 result.problems = [_("the account has no meter")]
             rows.append(_period_row(account, site, period, start, end, result))
             if result.problems:
-                summary.held_back += 1
-                summary.held_back_reasons[account.number] = "; ".join(result.problems)
-            else:
-                summary.computed += 1
-        _write_periods(rows)
-        if progress is not None:
-            progress(summary)
+                held += 1
+                reasons[account.number] = "; ".join(result.problems)
+        computed = summary.computed + len(chunk) - (held - summary.held_back)
+        with transaction.atomic():
+            if checkpoint is not None and not checkpoint.advance(
+                after, chunk[-1].pk, computed, held
+            ):
+                continue  # another task computed this chunk: carry on from where it stands
+            _write_periods(rows)
+        summary.computed, summary.held_back = computed, held
+        summary.held_back_reasons |= reasons
+        after = chunk[-1].pk
     masters: dict[int, list[Meter]] = defaultdict(list)
     master_meters = list(
         Meter.objects.filter(site=site, master_of__isnull=False).order_by("installed_on", "id")

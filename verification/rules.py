@@ -246,9 +246,9 @@ ON CONFLICT DO NOTHING
 _QUEUE_SQL = """
 INSERT INTO verification_verificationitem
     (tenant_id, site_id, reading_id, meter_id, rule, rules, state, resolution, created_at,
-     resolved_by_label)
+     resolved_by_kind, resolved_by_label)
 SELECT c.tenant_id, c.site_id, c.reading_id, c.meter_id, {first_rule}, c.rules,
-       'open', '', %(now)s, ''
+       'open', '', %(now)s, '', ''
 FROM verification_readingcheck c
 WHERE c.tenant_id = %(tenant)s AND c.meter_id IN ({meters})
   AND c.taken_at >= %(since)s AND c.checked_at = %(now)s AND c.status = 'suspect'

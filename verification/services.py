@@ -53,7 +53,7 @@ def approve_readings(actor: Principal, items: Sequence[VerificationItem]) -> lis
         reading_ids = [item.reading_id for item in open_items]
         ReadingCheck.objects.filter(reading_id__in=reading_ids).update(status=CheckStatus.APPROVED)
         for item in open_items:
-            item.resolve(actor.label, "approved")
+            item.resolve(actor, "approved")
         record_audit(
             actor,
             AuditAction.READINGS_APPROVED,
@@ -203,7 +203,7 @@ def approve_correction(actor: Principal, correction: ReadingCorrection) -> Readi
                 status=CheckStatus.REPLACED
             )
         for item in VerificationItem.objects.filter(correction=correction):
-            item.resolve(actor.label, correction.kind)
+            item.resolve(actor, correction.kind)
         record_audit(
             actor,
             AuditAction.CORRECTION_APPROVED,

@@ -80,7 +80,7 @@ def approve_bill(actor: Principal, bill: Bill) -> Bill:
             )
         tenant = get_current_tenant()
         issue_bills(actor, tenant, BillingSettings.for_tenant(tenant), [bill])
-        flag.resolve(actor.label, "approved")
+        flag.resolve(actor, "approved")
         if bill.run_id:
             BillRun.objects.filter(pk=bill.run_id).update(issued=F("issued") + 1)
     bill.refresh_from_db()
@@ -141,7 +141,7 @@ def void_bill(actor: Principal, bill: Bill, reason: str) -> Bill:
             )
         voided.update(state=BillState.VOID, reason=reason[:300])
         for flag in FlaggedBill.objects.filter(bill_id__in=group, state=ReviewState.OPEN):
-            flag.resolve(actor.label, "voided")
+            flag.resolve(actor, "voided")
         record_audit(
             actor, AuditAction.BILL_VOIDED, bill, after={"reason": reason, "bills": sorted(group)}
         )

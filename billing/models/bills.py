@@ -18,6 +18,7 @@ from ledger.models import MONEY, JournalEntry
 from metering.models import ENERGY
 from tenancy.models import Site, Tenant
 from tenancy.money import DecimalShape
+from tenancy.progress import is_stalled
 from tenancy.scoping import TenantOwned, WorkItem
 
 PRICE: DecimalShape = {"max_digits": 12, "decimal_places": 6}
@@ -67,6 +68,11 @@ class BillRun(TenantOwned):
     started_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(
+        _("last progress"),
+        default=timezone.now,
+        help_text=_("When a chunk of accounts was last priced or issued (or the stage began)."),
+    )
 
     site_path = "site"
 
@@ -83,6 +89,12 @@ class BillRun(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.site_id} {self.period}"
+
+    @property
+    def stalled(self) -> bool:
+        """Pricing or issuing, with no chunk committed for longer than the stall threshold
+        (``tenancy.progress``): its worker most likely died."""
+        return self.state in (RunState.RUNNING, RunState.ISSUING) and is_stalled(self.progressed_at)
 
 
 class BillRunShard(TenantOwned):

@@ -604,8 +604,10 @@ def price_chunk(
     )
     considered = len(plans) + sum(1 for account in batch if account.pk not in plans
                                   and account.number in held)  # fmt: skip
-    # The run's counters move last, so the run row is locked only while the chunk commits.
+    # The run's counters (and when it last made progress) move last, so the run row is locked
+    # only while the chunk commits.
     BillRun.objects.filter(pk=run.pk).update(
+        progressed_at=timezone.now(),
         done=F("done") + considered,
         bills=F("bills") + len(drafts),
         flagged=F("flagged") + sum(1 for d in drafts if d.checks),

@@ -2,8 +2,10 @@
 
 A run goes running → drafted → issuing → issued. Pricing works in chunks of accounts in id
 order; each chunk is one transaction that writes its bills, their lines, the review rows
-of flagged drafts, one audit event, and the run's cursor. A run killed anywhere resumes after
-the last committed chunk, so a restarted run gives the same bills as an uninterrupted one.
+of flagged drafts, one audit event, the shard's cursor and the run's ``progressed_at``. A run
+killed anywhere resumes after the last committed chunk, so a restarted run gives the same bills
+as an uninterrupted one; a run with no progress for ``BARS_STALL_MINUTES`` counts as stalled,
+and ``resume_bill_run`` queues its stage's tasks again without waiting for the broker.
 Issuing works the same way: each chunk numbers its bills, sets their due dates and posts them
 to the ledger (idempotent per bill) in one transaction.
 
@@ -51,6 +53,7 @@ from tenancy.bulk import allocate_ids
 from tenancy.calendar import calendar_overrides, is_working_day_in
 from tenancy.models import ActorKind, Site, Tenant
 from tenancy.principal import Principal
+from tenancy.progress import stall_minutes
 from verification.periods import period_bounds
 
 CHUNK = 2000
@@ -181,17 +184,62 @@ def open_bill_run(
 def start_bill_run(
     actor: Principal, site: Site, period: str, shards: int = 1, *, supplementary: bool = False
 ) -> BillRun:
-    """Open the run and price it as tasks (one per shard) once the transaction commits."""
-    from billing.tasks import price_bill_run_task
-
+    """Open the run (or find it still pricing) and price it as tasks once the transaction
+    commits."""
     with transaction.atomic():
         run = open_bill_run(actor, site, period, shards, supplementary=supplementary)
-        for number in range(run.shards):
-            transaction.on_commit(
-                lambda number=number: price_bill_run_task.delay(  # type: ignore[misc]
-                    tenant_id=site.tenant_id, run_id=run.pk, shard=number
-                )
+        _queue_stage(run)
+    return run
+
+
+def _queue_stage(run: BillRun) -> None:
+    """Queue the tasks of the run's stage, one per shard, for when the transaction commits:
+    pricing while it runs, issuing once approved. Each resumes its shard after its last
+    committed chunk, and a second task of the same shard waits for the shard's lock and finds
+    the chunk done, so queueing them again never bills an account twice."""
+    from billing.tasks import issue_bill_run_task, price_bill_run_task
+
+    task = price_bill_run_task if run.state == RunState.RUNNING else issue_bill_run_task
+    for number in range(run.shards):
+        transaction.on_commit(
+            lambda number=number: task.delay(  # type: ignore[misc]
+                tenant_id=run.tenant_id, run_id=run.pk, shard=number
             )
+        )
+
+
+def resume_bill_run(actor: Principal, run_id: int) -> BillRun:
+    """Start a stalled run's stage again (its worker died and the broker has not delivered its
+    task again yet): the same tasks as starting or approving it queue, and each resumes its
+    shard after the last committed chunk, so the run ends with the same bills as one never
+    interrupted. Refused for a run that is not pricing or issuing, or that is still making
+    progress. Restarting counts as progress, so the page watches it closely again and does not
+    offer a second restart at once."""
+    with transaction.atomic():
+        run = BillRun.objects.select_for_update().get(pk=run_id)
+        if run.state not in (RunState.RUNNING, RunState.ISSUING):
+            raise ValidationError(
+                _("Only a run that is pricing or issuing is started again (this one is %(state)s).")
+                % {"state": run.get_state_display()},
+                code="not_active",
+            )
+        if not run.stalled:
+            raise ValidationError(
+                _("The run made progress within the last %(minutes)s minutes; it is not stalled.")
+                % {"minutes": stall_minutes()},
+                code="not_stalled",
+            )
+        last_progress = run.progressed_at
+        run.progressed_at = timezone.now()
+        run.save(update_fields=["progressed_at"])
+        record_audit(
+            actor,
+            AuditAction.BILL_RUN_RESUMED,
+            run,
+            before={"progressed_at": last_progress},
+            after={"state": run.state, "done": run.done, "issued": run.issued},
+        )
+        _queue_stage(run)
     return run
 
 
@@ -310,11 +358,11 @@ def approve_run(actor: Principal, run_id: int) -> BillRun:
             run.state = RunState.ISSUING
             run.approved_by_kind, run.approved_by_id = actor.kind, actor.id
             run.approved_by_label = actor.label[:200]
-            run.approved_at = timezone.now()
+            run.approved_at = run.progressed_at = timezone.now()
             run.save(
                 update_fields=[
                     "state", "approved_by_kind", "approved_by_id", "approved_by_label",
-                    "approved_at",
+                    "approved_at", "progressed_at",
                 ]
             )  # fmt: skip
             record_audit(actor, AuditAction.BILL_RUN_APPROVED, run, after={"bills": run.bills})
@@ -323,19 +371,12 @@ def approve_run(actor: Principal, run_id: int) -> BillRun:
 
 def start_approval(actor: Principal, run: BillRun) -> BillRun:
     """Approve the run now and issue its bills as a task once the approval commits."""
-    from billing.tasks import issue_bill_run_task
-
     if run.state == RunState.ISSUED:  # a second approval is a mistake, not a retry
         raise ValidationError(_("The run is issued already."), code="issued")
     with transaction.atomic():
         run = approve_run(actor, run.pk)
         if run.state == RunState.ISSUING:
-            for number in range(run.shards):
-                transaction.on_commit(
-                    lambda number=number: issue_bill_run_task.delay(  # type: ignore[misc]
-                        tenant_id=run.tenant_id, run_id=run.pk, shard=number
-                    )
-                )
+            _queue_stage(run)
     run.refresh_from_db()
     return run
 
@@ -387,9 +428,10 @@ def issue_bill_run(
                 # A run's draft is flagged (a FlaggedBill waits in the queue) exactly when a
                 # check fired on it, so the drafts' own checks say which wait.
                 batch = [row for row in rows if not row.checks]
-                if batch:
-                    issued = issue_bills(actor, tenant, settings, batch)
-                    BillRun.objects.filter(pk=run_id).update(issued=F("issued") + issued)
+                issued = issue_bills(actor, tenant, settings, batch) if batch else 0
+                BillRun.objects.filter(pk=run_id).update(
+                    issued=F("issued") + issued, progressed_at=timezone.now()
+                )
             if progress is not None and batch:
                 progress(BillRun.objects.get(pk=run_id))
     return _finish_issuing(run_id)

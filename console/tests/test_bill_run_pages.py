@@ -1,21 +1,24 @@
-"""The bill run pages: start a run (or a supplementary run), watch it by htmx polling, review
-what it held back and flagged, and approve it as a second person (the starter cannot); 404
-across tenants and sites, 403 without the role."""
+"""The bill run pages: start a run (or a supplementary run), watch it by htmx polling (slowly,
+with "start again", once its worker died), review what it held back and flagged, and approve it
+as a second person (the starter cannot); 404 across tenants and sites, 403 without the role."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from billing.models import Bill, BillRun, BillState, RunState
 from billing.runs import services as run_services
+from tenancy.models import AuditEvent
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import World
@@ -244,3 +247,92 @@ def test_the_run_list_filters_by_state_and_costs_as_many_queries_for_30_as_for_3
     assert len(response.context["listing"].rows) == 30
     assert len(many) == len(few)
     assert client.get("/console/bill-runs/", {"state": "issued"}).context["listing"].rows == []
+
+
+# --- a run whose worker died ------------------------------------------------------------------
+
+
+class WorkerDied(BaseException):
+    """The worker process dying mid-chunk: nothing catches it, the chunk rolls back."""
+
+
+def _stalled(world: World, run: BillRun, minutes: int = 12) -> BillRun:
+    """The run last made progress ``minutes`` ago: its worker died then."""
+    BillRun.dangerously_unscoped.filter(pk=run.pk).update(
+        progressed_at=timezone.now() - timedelta(minutes=minutes)
+    )
+    return _run(world, run.pk)
+
+
+@override_settings(BARS_STALL_MINUTES=5)
+def test_a_working_run_shows_its_last_progress_in_the_tenants_zone_and_polls_every_2s(
+    world: World,
+) -> None:
+    run = _open_run(world, world.alice, accounts=2)
+    panel = _client(world.alice).get(f"/console/bill-runs/{run.pk}/progress/").content.decode()
+    shanghai = timezone.localtime(run.progressed_at, world.a.tenant.zone)
+    assert f"Last progress at {shanghai:%H:%M}." in panel
+    assert 'hx-trigger="every 2s"' in panel
+    assert "No progress for" not in panel and "Start again" not in panel
+
+
+@override_settings(BARS_STALL_MINUTES=5)
+def test_a_stalled_run_says_so_polls_every_30s_and_offers_start_again_to_who_may_start_runs(
+    world: World,
+) -> None:
+    run = _stalled(world, _open_run(world, world.alice, accounts=2))
+    panel = _client(world.alice).get(f"/console/bill-runs/{run.pk}/progress/").content.decode()
+    assert "No progress for 12 minutes; the run resumes where it stopped" in panel
+    assert 'hx-trigger="every 30s"' in panel and "every 2s" not in panel
+    assert "Check again" in panel
+    assert f'action="/console/bill-runs/{run.pk}/resume/"' in panel
+    inspector = world.a.staff((Role.INSPECTOR, None))  # sees runs, may not start them
+    seen = _client(inspector).get(f"/console/bill-runs/{run.pk}/").content.decode()
+    assert "No progress for 12 minutes" in seen and "/resume/" not in seen
+    assert _client(inspector).post(f"/console/bill-runs/{run.pk}/resume/").status_code == 403
+
+
+@pytest.mark.usefixtures("eager_tasks")
+@override_settings(BARS_STALL_MINUTES=5)
+def test_starting_a_stalled_run_again_prices_the_rest_and_bills_each_account_once(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    run = _open_run(world, world.alice, accounts=3)
+    real = run_services.price_chunk
+    chunks = iter(range(100))
+
+    def dies_in_the_second_chunk(*args: Any) -> Any:
+        if next(chunks) == 1:
+            raise WorkerDied
+        return real(*args)
+
+    with (
+        world.a.active(),
+        mock.patch.object(run_services, "price_chunk", dies_in_the_second_chunk),
+        pytest.raises(WorkerDied),
+    ):
+        run_services.price_bill_run(world.a.system, run.pk, chunk=1)
+    assert _run(world, run.pk).done == 1
+    run = _stalled(world, run)
+    client = _client(world.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/console/bill-runs/{run.pk}/resume/")
+    assert response.status_code == 302 and response["Location"] == f"/console/bill-runs/{run.pk}/"
+    resumed = _run(world, run.pk)
+    assert (resumed.state, resumed.done, resumed.bills) == (RunState.DRAFTED, 3, 3)
+    with world.a.active():
+        billed = list(Bill.objects.filter(run=run).values_list("account_id", flat=True))
+    assert len(billed) == len(set(billed)) == 3
+    page = client.get(response["Location"]).content.decode()
+    assert "Bill run started again; it resumes where it stopped." in page
+
+
+@override_settings(BARS_STALL_MINUTES=5)
+def test_a_run_that_moves_again_is_not_started_again_and_the_page_says_why(world: World) -> None:
+    run = _open_run(world, world.alice, accounts=1)
+    response = _client(world.alice).post(f"/console/bill-runs/{run.pk}/resume/")
+    assert response.status_code == 400
+    assert "it is not stalled" in response.content.decode()
+    with world.a.active():
+        assert not AuditEvent.objects.filter(action="bill_run.resumed").exists()
+    assert _client(world.alice).get(f"/console/bill-runs/{run.pk}/resume/").status_code == 302

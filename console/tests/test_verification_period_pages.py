@@ -1,6 +1,7 @@
 """Period consumption, line loss and the verification settings in the console: computing a
-site's period, held-back accounts linked to what holds them, the line-loss trend, and the
-settings read by many and changed by an administrator."""
+site's period (watched, and started again once its worker died), held-back accounts linked to
+what holds them, the line-loss trend, and the settings read by many and changed by an
+administrator."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from customers.models import Account
 from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent, User
 from tenancy.roles import Role
 from tests.world import World
-from verification.models import LineLoss, PeriodConsumption, VerificationItem, VerificationSettings
+from verification.computations import start_period_computation
+from verification.models import (
+    LineLoss,
+    PeriodComputation,
+    PeriodConsumption,
+    VerificationItem,
+    VerificationSettings,
+)
 from verification.tests.helpers import checks, lay
 
 pytestmark = pytest.mark.django_db
@@ -347,3 +356,58 @@ def test_a_running_computation_is_polled_until_it_ends_and_not_started_twice(wor
         _client(world.mallory).get(f"/console/periods/computations/{computation.pk}/").status_code
         == 404
     )
+
+
+# --- a computation whose worker died ----------------------------------------------------------
+
+
+def _stalled_computation(world: World, minutes: int = 9) -> PeriodComputation:
+    """A computation of two accounts whose worker died before its first chunk committed."""
+    _computed_account(world)
+    _held_back_account(world)
+    with world.a.active():
+        computation = start_period_computation(world.a.system, world.a.sites[0], "2026-10")
+    PeriodComputation.dangerously_unscoped.filter(pk=computation.pk).update(
+        progressed_at=timezone.now() - timedelta(minutes=minutes)
+    )
+    return PeriodComputation.dangerously_unscoped.get(pk=computation.pk)
+
+
+@override_settings(BARS_STALL_MINUTES=5)
+def test_a_stalled_computation_says_so_polls_every_30s_and_offers_start_again(
+    world: World,
+) -> None:
+    computation = _stalled_computation(world)
+    url = f"/console/periods/computations/{computation.pk}/"
+    fragment = _client(world.alice).get(url).content.decode()
+    shanghai = timezone.localtime(computation.progressed_at, world.a.tenant.zone)
+    assert f"Last progress at {shanghai:%H:%M}." in fragment
+    assert "No progress for 9 minutes; the computation resumes where it stopped" in fragment
+    assert 'hx-trigger="every 30s"' in fragment and "every 2s" not in fragment
+    assert f'action="{url}resume/"' in fragment
+    page = _client(world.bob).get(  # a cashier sees periods, may not compute them
+        f"/console/periods/?site={computation.site_id}&period=2026-10&computation={computation.pk}"
+    )
+    assert "No progress for 9 minutes" in page.content.decode()
+    assert "/resume/" not in page.content.decode()
+    assert _client(world.bob).post(f"{url}resume/").status_code == 403
+
+
+@pytest.mark.usefixtures("eager_tasks")
+@override_settings(BARS_STALL_MINUTES=5)
+def test_starting_a_stalled_computation_again_computes_it_and_returns_to_the_page(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    computation = _stalled_computation(world)
+    client = _client(world.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/console/periods/computations/{computation.pk}/resume/")
+    assert response.status_code == 302
+    assert f"computation={computation.pk}" in response["Location"]
+    done = PeriodComputation.dangerously_unscoped.get(pk=computation.pk)
+    assert (done.state, done.done, done.computed, done.held_back) == ("done", 2, 1, 1)
+    page = client.get(response["Location"]).content.decode()
+    assert "Computation started again; it resumes where it stopped." in page
+    assert 'data-state="done"' in page
+    again = client.post(f"/console/periods/computations/{computation.pk}/resume/", follow=True)
+    assert "Only a running computation is started again" in again.content.decode()

@@ -33,6 +33,7 @@ urlpatterns: list[URLPattern] = [
     path("bill-runs/new/", runs.bill_run_new, name="bill-run-new"),
     path("bill-runs/<int:run_id>/", runs.bill_run, name="bill-run"),
     path("bill-runs/<int:run_id>/progress/", runs.bill_run_progress, name="bill-run-progress"),
+    path("bill-runs/<int:run_id>/resume/", runs.bill_run_resume, name="bill-run-resume"),
     path(
         "bill-runs/<int:run_id>/held-back.csv",
         runs.bill_run_held_back,

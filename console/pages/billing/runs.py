@@ -1,7 +1,8 @@
 """Console pages: bill runs. Start a run for a site and period (or a supplementary run for the
 accounts it held back), watch it price (progress polled by htmx), review what it held back and
 flagged, and approve it as a second person: the service refuses whoever started it, and the
-page says so before they try."""
+page says so before they try. A run whose worker died (no progress for ``BARS_STALL_MINUTES``)
+is shown stalled, polled slowly, and may be started again by those who may start runs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
 from console.pages.billing.common import actor
 from tenancy.audit import AuditAction, record_audit
+from tenancy.progress import idle_minutes
 from verification.periods import PeriodError, ensure_ended
 
 ACTIVE = (RunState.RUNNING, RunState.ISSUING)
@@ -163,9 +165,13 @@ def _run_context(request: HttpRequest, run: BillRun) -> dict[str, Any]:
     else:
         done, total = run.done, run.total
     may_approve = can(request, "bill_runs", "approve") and run.state == RunState.DRAFTED
+    stalled = run.stalled
     return {
         "run": run,
         "active": run.state in ACTIVE,
+        "stalled": stalled,
+        "idle_minutes": idle_minutes(run.progressed_at),
+        "may_resume": stalled and can(request, "bill_runs", "add"),
         "progress_done": done,
         "progress_total": total,
         "held_back": held_back[:HELD_BACK_SHOWN],
@@ -202,10 +208,29 @@ def bill_run(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @page("bill_runs")
 def bill_run_progress(request: HttpRequest, run_id: int) -> HttpResponse:
-    """The run's live panel alone, polled every 2 s while it prices or issues; once it is done
-    the panel comes back without the trigger, so the polling stops."""
+    """The run's live panel alone, polled every 2 s while it prices or issues (every 30 s once
+    it has stalled); once it is done the panel comes back without the trigger, so the polling
+    stops."""
     run = _scoped_run(request, run_id)
     return render(request, "console/billing/_run_panel.html", _run_context(request, run))
+
+
+@page("bill_runs", "add")
+def bill_run_resume(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Start a stalled run again (POST), for those who may start runs: the service queues its
+    stage's tasks again, which resume where the run stopped."""
+    run = _scoped_run(request, run_id)
+    if request.method != "POST":
+        return redirect("console:bill-run", run_id=run.pk)
+    form = Form([], request.POST)
+    with form.attempt():
+        run_services.resume_bill_run(actor(request), run.pk)
+    if form.ok:
+        messages.success(request, _("Bill run started again; it resumes where it stopped."))
+        return redirect("console:bill-run", run_id=run.pk)
+    run.refresh_from_db()
+    context = _run_context(request, run) | {"resume_errors": form.non_field_errors}
+    return render(request, "console/billing/run.html", context, status=400)
 
 
 @page("bill_runs")

@@ -4,7 +4,9 @@ and links to what holds it (a queue item, a correction, its earlier period).
 
 Computing runs as a task (``verification.computations``): the page starts it and watches its
 progress (accounts done of total) by htmx polling, so no web worker is held while a large site
-is computed; when it ends, the fragment shows the outcome and a link to the fresh figures.
+is computed; when it ends, the fragment shows the outcome and a link to the fresh figures. A
+computation whose worker died (no progress for ``BARS_STALL_MINUTES``) is shown stalled, polled
+slowly, and may be started again by those who may compute.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -28,8 +31,9 @@ from console.forms import Field, Form, api_request
 from console.lists import Column, Listing
 from metering.models import Meter
 from tenancy.models import Site
+from tenancy.progress import idle_minutes
 from verification.api import BoundaryReadingsField, ComputeSerializer
-from verification.computations import start_period_computation
+from verification.computations import resume_period_computation, start_period_computation
 from verification.holds import CORRECTION, EARLIER_PERIOD, ITEM, Hold, holds_of
 from verification.models import ComputationState, PeriodComputation, PeriodConsumption, PeriodStatus
 from verification.periods import PeriodError
@@ -135,13 +139,59 @@ def _compute(request: HttpRequest, form: Form) -> PeriodComputation | None:
     return None
 
 
-@page("periods")
-def computation_progress(request: HttpRequest, computation_id: int) -> HttpResponse:
-    """The progress fragment the periods page polls while a computation runs."""
-    computation = get_object_or_404(
+def computation_context(request: HttpRequest, computation: PeriodComputation) -> dict[str, Any]:
+    """What the computation's fragment shows: its progress, whether it stalled (no progress
+    for ``BARS_STALL_MINUTES``) and whether this person may start it again."""
+    return {
+        "computation": computation,
+        "idle_minutes": idle_minutes(computation.progressed_at),
+        "may_resume": computation.stalled and can(request, "periods", "compute"),
+    }
+
+
+def _scoped_computation(request: HttpRequest, computation_id: int) -> PeriodComputation:
+    return get_object_or_404(
         scoped(request, PeriodComputation.objects.select_related("site")), pk=computation_id
     )
-    return render(request, "console/verification/_computation.html", {"computation": computation})
+
+
+@page("periods")
+def computation_progress(request: HttpRequest, computation_id: int) -> HttpResponse:
+    """The progress fragment the periods page polls while a computation runs (every 2 s, every
+    30 s once it stalled)."""
+    computation = _scoped_computation(request, computation_id)
+    return render(
+        request,
+        "console/verification/_computation.html",
+        computation_context(request, computation),
+    )
+
+
+@page("periods", "compute")
+def computation_resume(request: HttpRequest, computation_id: int) -> HttpResponse:
+    """Start a stalled computation again (POST): its task is queued again and resumes after the
+    last account computed. Back to the periods page watching it either way; a refusal (it
+    ended, or it moves again) is shown there."""
+    computation = _scoped_computation(request, computation_id)
+    query = urlencode(
+        {
+            "site": str(computation.site_id),
+            "period": computation.period,
+            "computation": str(computation.pk),
+        }
+    )
+    back = f"{reverse('console:periods')}?{query}"
+    if request.method != "POST":
+        return redirect(back)
+    principal = principal_of(request)
+    assert principal is not None  # @page let in only staff of a tenant
+    try:
+        resume_period_computation(principal, computation.pk)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(back)
+    messages.success(request, gettext("Computation started again; it resumes where it stopped."))
+    return redirect(back)
 
 
 @page("periods")
@@ -184,8 +234,10 @@ def periods(request: HttpRequest) -> HttpResponse:
             return listing.export()  # type: ignore[return-value]
         rows = listing.page()
         holds = holds_of(rows)
+        computation = _latest_computation(request, site, period)
+        if computation is not None:
+            context |= computation_context(request, computation)
         context |= {
-            "computation": _latest_computation(request, site, period),
             "site": site,
             "period": period,
             "figures": _figures(site, period),
@@ -283,5 +335,10 @@ urlpatterns: list[URLPattern] = [
         "periods/computations/<int:computation_id>/",
         computation_progress,
         name="period-computation",
+    ),
+    path(
+        "periods/computations/<int:computation_id>/resume/",
+        computation_resume,
+        name="period-computation-resume",
     ),
 ]
