@@ -28,7 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -57,7 +57,6 @@ from verification.periods import PeriodError, ensure_ended, period_bounds
 
 # A verifier's approval is recorded in the same transaction as the item it resolves: the audit
 # event is looked for within this much of the item's resolution time.
-APPROVAL_WINDOW = timedelta(minutes=2)
 BATCH = 500
 
 
@@ -105,29 +104,16 @@ def _events_by_object(action: str, object_type: str, ids: Iterable[int]) -> dict
     return found
 
 
-def _approvals_of(readings: list[Reading]) -> dict[int, AuditEvent]:
-    """The verifier's approval event of each reading approved in the verification queue."""
-    items = list(
-        VerificationItem.objects.filter(
-            reading_id__in=[reading.pk for reading in readings], resolution="approved"
-        ).values_list("reading_id", "resolved_at")
-    )
-    if not items:
-        return {}
-    windows = Q()
-    for _reading_id, resolved_at in items:
-        if resolved_at is None:
-            continue
-        windows |= Q(created_at__gte=resolved_at - APPROVAL_WINDOW) & Q(
-            created_at__lte=resolved_at + APPROVAL_WINDOW
-        )
-    wanted = {reading_id for reading_id, _resolved_at in items}
-    found: dict[int, AuditEvent] = {}
-    for event in AuditEvent.objects.filter(windows, action=AuditAction.READINGS_APPROVED):
-        for reading_id in event.object_ids or []:
-            if reading_id in wanted:
-                found[reading_id] = event
-    return found
+def _approvals_of(readings: list[Reading]) -> dict[int, Answerable]:
+    """Who approved each reading approved in the verification queue, as the item records it."""
+    items = VerificationItem.objects.filter(
+        reading_id__in=[reading.pk for reading in readings], resolution="approved"
+    ).values_list("reading_id", "resolved_by_kind", "resolved_by_id", "resolved_by_label")
+    return {
+        reading_id: Answerable.from_actor(Responsibility.APPROVED, kind, actor_id, label)
+        for reading_id, kind, actor_id, label in items
+        if label
+    }
 
 
 def answerable_for_readings(
@@ -159,10 +145,11 @@ def answerable_for_readings(
         correction = corrections.get((reading.meter_id, reading.taken_at))
         event = None
         responsibility = Responsibility.NOBODY
+        if correction is None and reading.pk in approvals:
+            answers[reading.pk] = (approvals[reading.pk], None)
+            continue
         if correction is not None:
             event, responsibility = correction_events.get(correction.pk), Responsibility.CORRECTED
-        elif reading.pk in approvals:
-            event, responsibility = approvals[reading.pk], Responsibility.APPROVED
         elif reading.pk in entries:
             event, responsibility = entries[reading.pk], Responsibility.ENTERED
         if event is not None:
