@@ -91,6 +91,9 @@ class _Tenant:
 
 
 def fill_tariff_versions(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    """Each bill's versions, worked out once for the bills that share what decides them (an
+    account of a class with no assignment of its own, the same site and days), and written
+    with one UPDATE for each list of versions in a batch."""
     bill_model = apps.get_model("billing", "Bill")
     account_model = apps.get_model("customers", "Account")
     tenants = bill_model.objects.values_list("tenant_id", flat=True).distinct().order_by()
@@ -102,20 +105,37 @@ def fill_tariff_versions(apps: StateApps, schema_editor: BaseDatabaseSchemaEdito
                 "pk", "customer_class", "utility", "opened_on"
             )
         }
+        known: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        changed: dict[tuple[int, ...], list[int]] = {}
         bills = bill_model.objects.filter(tenant_id=tenant_id).order_by("pk")
-        changed = []
-        for pk, account_id, site_id, starts_on, ends_on in bills.values_list(
-            "pk", "account_id", "site_id", "starts_on", "ends_on"
-        ).iterator(chunk_size=BATCH):
-            account = accounts[account_id]
-            first = max(starts_on, account[3])
-            versions = tariffs.versions_of(account, site_id, first, ends_on + timedelta(days=1))
-            if versions:
-                changed.append(bill_model(pk=pk, tariff_versions=versions))
-            if len(changed) == BATCH:
-                bill_model.objects.bulk_update(changed, ["tariff_versions"])
-                changed = []
-        bill_model.objects.bulk_update(changed, ["tariff_versions"])
+        for count, (pk, account_id, site_id, starts_on, ends_on) in enumerate(
+            bills.values_list("pk", "account_id", "site_id", "starts_on", "ends_on").iterator(
+                chunk_size=BATCH
+            ),
+            start=1,
+        ):
+            account = accounts.get(account_id)
+            if account is not None:  # the account's own key guarantees it
+                first = max(starts_on, account[3])
+                own = account_id in tariffs.own
+                key = (account[1:3], site_id, first, ends_on)  # of a class's account
+                versions = None if own else known.get(key)
+                if versions is None:
+                    end = ends_on + timedelta(days=1)
+                    versions = tuple(tariffs.versions_of(account, site_id, first, end))
+                    if not own:
+                        known[key] = versions
+                if versions:
+                    changed.setdefault(versions, []).append(pk)
+            if count % BATCH == 0:
+                _write(bill_model, changed)
+        _write(bill_model, changed)
+
+
+def _write(bill_model: Any, changed: dict[tuple[int, ...], list[int]]) -> None:
+    for versions, bill_ids in changed.items():
+        bill_model.objects.filter(pk__in=bill_ids).update(tariff_versions=list(versions))
+    changed.clear()
 
 
 class Migration(migrations.Migration):

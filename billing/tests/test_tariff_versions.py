@@ -241,16 +241,29 @@ def test_the_bills_left_at_old_prices_are_counted_from_the_site_period_index_alo
 
 def test_filling_in_older_bills_gives_the_versions_a_run_records(billing: Billing) -> None:
     """Migration 0010 fills the versions of bills drafted before it from today's assignments
-    and versions: for bills priced since, it gives what the run recorded."""
+    and versions: for bills priced since, it gives what the run recorded. Here the class's
+    tariff changes on 16 September, and one account has a tariff of its own from 10
+    September: its September bill is priced by the class's 2020 version, then its own."""
     world, tariff = billing.world, _tariff(billing)
+    own = world.a.tariff()
+    accounts = [billing.account(None, opened_on=date(2026, 1, 1)) for _ in range(3)]
     with world.a.active():
         tariff_services.add_tariff_version(
             world.a.system, tariff, effective_from=date(2026, 9, 16), spec=BEIJING
         )
-    accounts = [billing.account(None, opened_on=date(2026, 1, 1)) for _ in range(2)]
+        tariff_services.assign_tariff(
+            world.a.system, own, effective_from=date(2026, 9, 10), account=accounts[2]
+        )
     _issue(billing, accounts, "2026-09", "2026-10")
     recorded = dict(Bill.dangerously_unscoped.values_list("pk", "tariff_versions"))
-    assert sorted(len(versions) for versions in recorded.values()) == [1, 1, 2, 2]
+    with world.a.active():
+        versions = {v.pk: (v.tariff_id, v.effective_from) for v in TariffVersion.objects.all()}
+        september = Bill.objects.get(account=accounts[2], period="2026-10")
+    assert [versions[pk] for pk in september.tariff_versions] == [
+        (tariff.pk, date(2020, 1, 1)),
+        (own.pk, date(2020, 1, 1)),
+    ]
+    assert sorted(len(versions) for versions in recorded.values()) == [1, 1, 1, 2, 2, 2]
     Bill.dangerously_unscoped.update(tariff_versions=[])
     migration = import_module("billing.migrations.0010_bill_tariff_versions")
     state = MigrationExecutor(connection).loader.project_state(
