@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
+from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -45,6 +46,7 @@ from billing.models import (
 )
 from billing.runs import services as bill_services
 from billing.tariffs import services as tariff_services
+from billing.tariffs.spec import TariffSpec, TariffSpecError
 from customers.models import Account, CustomerClass
 from tenancy.api_base import (
     AgeFilterSet,
@@ -58,7 +60,7 @@ from tenancy.api_base import (
     TenantModelSerializer,
     TenantSettingsViewSet,
 )
-from tenancy.api_plumbing import ExactJSONField
+from tenancy.api_plumbing import ConflictingInput, ExactJSONField
 from tenancy.models import Site
 from verification.api import BoundaryReadingsField
 from verification.periods import PeriodError, ensure_ended
@@ -89,6 +91,21 @@ class NewVersionSerializer(serializers.Serializer):
     effective_from = serializers.DateField()
     spec = ExactJSONField(help_text="The tariff specification (see the API docs).")
     note = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
+    confirm_backdated = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Add the version although issued bills of the tariff cover its first day "
+        "(refused with 409 `backdated` otherwise); those bills keep their prices.",
+    )
+
+    def validate_spec(self, value: Any) -> Any:
+        """Every problem of the specification at once, each led by its path, beside any
+        problem of the other fields (the service checks it again before it stores it)."""
+        try:
+            TariffSpec.parse(value)
+        except TariffSpecError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
 
 
 class TariffViewSet(CreateReadUpdateTenantViewSet):
@@ -105,11 +122,19 @@ class TariffViewSet(CreateReadUpdateTenantViewSet):
     @extend_schema(request=NewVersionSerializer, responses={201: TariffVersionSerializer})
     @action(detail=True, methods=["post"], permission_action="change")
     def versions(self, request: Request, pk: str | None = None) -> Response:
-        """Add a version from a date; a bad specification is answered with the field at fault."""
+        """Add a version from a date; every problem of a bad specification is answered at once,
+        each with its path. A version from a day that issued bills of the tariff already cover
+        is refused with 409 ``backdated`` (how many bills of which periods keep the old prices)
+        unless ``confirm_backdated`` is true: issued bills are not re-priced."""
         tariff = self.get_object()
         body = NewVersionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        version = tariff_services.add_tariff_version(self.principal, tariff, **body.validated_data)
+        try:
+            version = tariff_services.add_tariff_version(
+                self.principal, tariff, **body.validated_data
+            )
+        except tariff_services.BackdatedVersionError as exc:
+            raise ConflictingInput(get_error_detail(exc)) from exc
         return Response(TariffVersionSerializer(version).data, status=201)
 
 

@@ -48,6 +48,13 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class ConflictingInput(exceptions.ValidationError):
+    """A request refused for the current state of things (409), with the field at fault and a
+    code in the error body as a 400 has them (a backdated tariff version, ``backdated``)."""
+
+    status_code = status.HTTP_409_CONFLICT
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."

@@ -5,15 +5,16 @@ axe-core's check on every page visited."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from billing.models import BillRun, RunState
+from billing.models import BillRun, RunState, Tariff
 from billing.runs import services as run_services
+from billing.tests.test_bill_runs import Billing
 from tenancy.roles import Role
 from tests.browser import Watched, serious_accessibility_violations, signed_in
 from tests.world import World
@@ -164,6 +165,34 @@ def test_a_tariff_version_form_shows_an_error_next_to_the_tier_limit(
     page.click("main form button[type=submit]")
     page.wait_for_url(f"{live_server.url}/console/tariffs/{tariff.pk}/")
     assert "4,800" in page.locator("main").inner_text()
+    _accessible(alice)
+
+
+def test_a_version_backdated_over_issued_bills_is_added_after_the_warning_is_confirmed(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
+    billing = Billing(world)
+    account = billing.account(None, opened_on=date(2026, 1, 1))
+    billing.period(account, "200", "2026-09")
+    billing.approve(billing.run("2026-09"))
+    tariff = Tariff.dangerously_unscoped.get(code=f"RES{billing.site.pk}")
+    alice = signed_in(browser, live_server.url, "alice", locale="en-US")
+    page = alice.page
+    page.goto(f"{live_server.url}/console/tariffs/{tariff.pk}/versions/new/?kind=tiered")
+    page.fill("#id_effective_from", "2026-08-15")
+    page.fill("#id_tier_1_price", "0.5001")
+    page.click("main form button[type=submit]")
+    warning = page.locator("main .warning[role=alert]")
+    assert "1 issued bill already covers" in warning.inner_text()
+    assert "2026-09" in warning.inner_text()
+    assert page.input_value("#id_tier_1_price") == "0.5001"  # what was typed is kept
+    assert [error for error in alice.errors if "status of 409" not in error] == []
+    alice.errors.clear()
+    _accessible(alice)
+    page.check("#id_confirm_backdated")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/console/tariffs/{tariff.pk}/")
+    assert "From 2026-08-15" in page.locator("main").inner_text()
     _accessible(alice)
 
 

@@ -8,6 +8,9 @@ void.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -117,6 +120,29 @@ class BillRunShard(TenantOwned):
         ]
 
 
+class IdListField(models.JSONField):
+    """A JSON list of ids, with ``field__includes=id``: whether the list holds ``id``."""
+
+
+@IdListField.register_lookup
+class Includes(models.Lookup):
+    """``field__includes=id`` on a JSON list of ids: jsonb containment on PostgreSQL; on SQLite,
+    where Django has no ``contains`` for JSON, a look through ``json_each``."""
+
+    lookup_name = "includes"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        wanted = int(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} @> %s::jsonb", (*lhs_params, json.dumps([wanted]))
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = %s)",  # noqa: S608 - a column
+            (*lhs_params, wanted),
+        )
+
+
 class BillKind(models.TextChoices):
     BILL = "bill", _("Bill")
     CREDIT_NOTE = "credit_note", _("Credit note")
@@ -179,6 +205,11 @@ class Bill(TenantOwned):
     total = models.DecimalField(_("amount due"), **MONEY)
     tax_total = models.DecimalField(_("tax"), **MONEY)
     consumption = models.JSONField(default=dict, help_text=_("The priced determinants."))
+    tariff_versions = IdListField(
+        default=list,
+        blank=True,
+        help_text=_("The tariff versions that priced the bill's days, in their order."),
+    )
     opening = models.JSONField(default=list)
     closing = models.JSONField(default=list)
     annual_quantities = models.JSONField(
@@ -237,10 +268,12 @@ class Bill(TenantOwned):
         indexes = [
             models.Index(fields=["tenant", "account", "period"], name="bill_account_period"),
             # The account, state, kind and corrected bill too: a period page counts the accounts
-            # billed (credit notes netted out) from the index alone, not by reading every bill.
+            # billed (credit notes netted out) from the index alone, not by reading every bill;
+            # and the days and tariff versions: so are the issued bills a backdated tariff
+            # version would leave at the old prices.
             models.Index(
                 fields=["tenant", "site", "period", "account"],
-                include=["state", "kind", "corrects"],
+                include=["state", "kind", "corrects", "starts_on", "ends_on", "tariff_versions"],
                 name="bill_site_period",
             ),
             # A run's bills in id order: issuing walks them from a cursor, chunk by chunk.

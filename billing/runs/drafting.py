@@ -405,7 +405,7 @@ def draft_rows(
          "opening", "closing", "annual_quantities", "checks", "buyer_name", "buyer_tax_id",
          "tax_code", "payment_reference", "created_by_kind", "created_by_id",
          "created_by_label", "created_at", "number", "reason", "approved_by_label", "posting",
-         "supplementary", "cause_id"],
+         "supplementary", "cause_id", "tariff_versions"],
         (
             (bill_id, ctx.tenant.pk, ctx.site.pk, d.account.pk, run.pk if run else None,
              d.ctx.period, kind, BillState.DRAFT, (corrects or {}).get(d.account.pk),
@@ -417,7 +417,7 @@ def draft_rows(
              organisations.get(d.account.customer_id, ""),
              d.ctx.settings.tax_code(d.account.utility), payment_reference(number, kind),
              actor.kind, actor.id, actor.label[:200], now, number, d.reason[:300], "",
-             posting(d.priced), supplementary, d.cause)
+             posting(d.priced), supplementary, d.cause, d.priced.tariff_versions)
             for bill_id, number, d in zip(bill_ids, numbers, drafts, strict=True)
         ),
     )  # fmt: skip

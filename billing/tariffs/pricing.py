@@ -75,6 +75,9 @@ class Priced:
     lines: list[PricedLine]
     annual_quantities: dict[str, Decimal]
     monthly_quantities: dict[str, Decimal] = field(default_factory=dict)
+    # The tariff versions that priced the days, in their order: a bill keeps them, so a version
+    # added later from a day they priced can tell which issued bills keep the old prices.
+    tariff_versions: list[int] = field(default_factory=list)
 
     # Summed once: a run reads them several times a bill, and the lines are final once priced.
     @cached_property
@@ -354,7 +357,8 @@ def price(
         _power_factor_line(builder, last, usage)
     if recurring and usage.common_area:
         builder.add("common_area", last, usage.common_area, last.spec.base_price())
-    return Priced(builder.lines, annual, monthly)
+    versions = [segment.version_id for segment in segments if segment.version_id is not None]
+    return Priced(builder.lines, annual, monthly, list(dict.fromkeys(versions)))
 
 
 def _power_factor_line(builder: _Builder, segment: Segment, usage: Usage) -> None:

@@ -1,6 +1,11 @@
 """Write actions on tariffs, their versions and assignments, common areas and the billing
 settings. A tariff version is checked by ``TariffSpec.parse`` before it is stored, and is never
-changed once a bill was priced with it: a new version with a later date replaces it."""
+changed once a bill was priced with it: a new version with a later date replaces it.
+
+A new version from a day that issued bills of the tariff already cover is *backdated*: those
+bills keep the prices they were issued with (re-pricing an issued bill is a re-bill, which a
+second person approves), so it is refused until confirmed, and the audit event says how many
+bills it left at the old prices."""
 
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing.models import (
     Bill,
     BillingSettings,
+    BillKind,
+    BillState,
     CommonArea,
     CommonAreaMember,
     OpeningBalance,
@@ -57,19 +66,99 @@ def update_tariff(actor: Principal, tariff: Tariff, changes: dict[str, Any]) -> 
     return update_with_audit(actor, tariff, changes, AuditAction.TARIFF_UPDATED)
 
 
+class BackdatedVersionError(ValidationError):
+    """A version from a day that issued bills of the tariff cover, not confirmed: ``periods``
+    holds how many such bills each period has (code ``backdated``)."""
+
+    def __init__(self, effective_from: date, periods: dict[str, int]) -> None:
+        self.periods = periods
+        self.count = sum(periods.values())
+        listed = ", ".join(
+            _("%(period)s: %(count)s") % {"period": period, "count": count}
+            for period, count in periods.items()
+        )
+        message = ngettext(
+            "From %(day)s this version replaces the prices of %(count)s issued bill "
+            "(%(periods)s). It keeps the prices it was issued with: issued bills are not "
+            "re-priced automatically; correct it with a re-bill, which a second person "
+            "approves. Confirm to add the version anyway.",
+            "From %(day)s this version replaces the prices of %(count)s issued bills "
+            "(%(periods)s). They keep the prices they were issued with: issued bills are not "
+            "re-priced automatically; correct them with re-bills, which a second person "
+            "approves. Confirm to add the version anyway.",
+            self.count,
+        ) % {"day": effective_from.isoformat(), "count": self.count, "periods": listed}
+        super().__init__({"effective_from": [ValidationError(message, code="backdated")]})
+
+
+def _month_after(day: date) -> str:
+    return f"{day.year + 1}-01" if day.month == 12 else f"{day.year}-{day.month + 1:02}"
+
+
+def bills_left_at_old_prices(tariff: Tariff, effective_from: date) -> dict[str, int]:
+    """The issued bills (neither void nor credited) that a new version of ``tariff`` from
+    ``effective_from`` would leave at the old prices, counted by period: those that the version
+    in force on that day priced (each bill keeps the versions that priced it) and that have a
+    day from ``effective_from`` on, before the tariff's next version.
+
+    Counted from the site-period index alone, which holds the bills' days and versions: only
+    the periods that can hold such a day (from the day's month on, since a period ends before
+    its month's reading day, and before a next version up to the month after it starts). A
+    credit note carries the days and versions of the bill it reverses, so the credited bills
+    are netted out by counting the issued credit notes that match too."""
+    versions = list(tariff.versions.order_by("effective_from").values_list("pk", "effective_from"))
+    earlier = [pk for pk, starts in versions if starts < effective_from]
+    if not earlier:
+        return {}  # no version priced those days: no bill has them
+    later = [starts for _pk, starts in versions if starts > effective_from]
+    bills = Bill.objects.filter(
+        site_id__any=list(Site.objects.values_list("pk", flat=True)),
+        period__gte=f"{effective_from:%Y-%m}",
+        state=BillState.ISSUED,
+        ends_on__gte=effective_from,
+        tariff_versions__includes=earlier[-1],
+    )
+    if later:
+        # A bill from the next version's day on names the earlier version only when the next
+        # one was added since, backdated over it: none of its days is the new version's.
+        bills = bills.filter(period__lte=_month_after(later[0]), starts_on__lt=later[0])
+    counted = (
+        bills.values("period")
+        .annotate(
+            live=Count("kind", filter=Q(kind__in=[BillKind.BILL, BillKind.REBILL]))
+            - Count("kind", filter=Q(kind=BillKind.CREDIT_NOTE))
+        )
+        .order_by("period")
+    )
+    return {row["period"]: row["live"] for row in counted if row["live"] > 0}
+
+
 def add_tariff_version(
-    actor: Principal, tariff: Tariff, *, effective_from: date, spec: Any, note: str = ""
+    actor: Principal,
+    tariff: Tariff,
+    *,
+    effective_from: date,
+    spec: Any,
+    note: str = "",
+    confirm_backdated: bool = False,
 ) -> TariffVersion:
-    """Add a version from a date; the specification must parse (the error names the field)."""
+    """Add a version from a date. Every problem of the specification is named at once (each
+    with its path), with a day that has a version already. A version from a day that issued
+    bills of the tariff cover is refused (``BackdatedVersionError``) unless confirmed; the
+    audit event then records how many issued bills of which periods keep the old prices."""
+    errors: dict[str, list[str]] = {}
     try:
         TariffSpec.parse(spec)
     except TariffSpecError as exc:
-        raise ValidationError({"spec": exc.messages}) from exc
+        errors["spec"] = exc.messages
     with transaction.atomic():
         if TariffVersion.objects.filter(tariff=tariff, effective_from=effective_from).exists():
-            raise ValidationError(
-                {"effective_from": _("The tariff has a version from this date already.")}
-            )
+            errors["effective_from"] = [_("The tariff has a version from this date already.")]
+        if errors:
+            raise ValidationError(errors)
+        backdated = bills_left_at_old_prices(tariff, effective_from)
+        if backdated and not confirm_backdated:
+            raise BackdatedVersionError(effective_from, backdated)
         version = TariffVersion.objects.create(
             tenant=tariff.tenant,
             tariff=tariff,
@@ -78,12 +167,15 @@ def add_tariff_version(
             note=note,
             created_by_label=actor.label[:200],
         )
-        record_audit(
-            actor,
-            AuditAction.TARIFF_VERSION_ADDED,
-            version,
-            after={"tariff": tariff.pk, "effective_from": effective_from, "spec": spec},
-        )
+        after: dict[str, Any] = {
+            "tariff": tariff.pk,
+            "effective_from": effective_from,
+            "spec": spec,
+        }
+        if backdated:
+            after["backdated_over_issued_bills"] = sum(backdated.values())
+            after["backdated_periods"] = backdated
+        record_audit(actor, AuditAction.TARIFF_VERSION_ADDED, version, after=after)
     return version
 
 

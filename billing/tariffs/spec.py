@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Literal, overload
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -62,11 +62,17 @@ LABELS = {
     "power_factor": ("力调电费", "Power factor adjustment"),
     "common_area": ("公摊电费", "Common-area share"),
 }
-WATER_LABELS = {"energy": ("水费", "Water"), "tier": ("第{n}阶梯水费", "Tier {n} water")}
+WATER_LABELS = {
+    "energy": ("水费", "Water"),
+    "tier": ("第{n}阶梯水费", "Tier {n} water"),
+    "free_allowance": ("低保免费水量", "Free allowance (minimum living support)"),
+    "common_area": ("公摊水费", "Common-area share"),
+}
 
 
 class TariffSpecError(ValidationError):
-    pass
+    """Every problem of a specification found in one pass, each message led by its path
+    (``energy.tiers[1].up_to: limits must rise``): a clerk fixes them all in one go."""
 
 
 class PricingError(ValueError):
@@ -80,35 +86,46 @@ LARGEST = Decimal(1_000_000_000)  # kWh limits and prices stay far inside Decima
 FINEST = Decimal("0.000001")  # a unit price has at most six decimals (the bill line's column)
 
 
-@overload
-def _decimal(data: dict[str, Any], key: str, path: str, *, required: Literal[True]) -> Decimal: ...
-@overload
+class _Problems:
+    """The problems of one specification, collected part by part. A part that is wrong as a
+    whole (``energy`` not an object, ``tiers`` not a list) stops the checks below it; the
+    parts beside it are still checked."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.messages.append(f"{path}: {message}" if path else message)
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
 def _decimal(
-    data: dict[str, Any], key: str, path: str, *, required: bool = False
-) -> Decimal | None: ...
-def _decimal(
-    data: dict[str, Any], key: str, path: str, *, required: bool = False
+    data: dict[str, Any], key: str, path: str, problems: _Problems, *, required: bool = False
 ) -> Decimal | None:
+    """The amount at ``data[key]``; ``None`` when it is absent or wrong (a problem is added
+    when it is wrong, or absent and required)."""
     value = data.get(key)
+    where = f"{path}{key}"
     if value is None:
         if required:
-            raise TariffSpecError(f"{path}{key}: " + _("required"))
+            problems.add(where, _("required"))
         return None
     if isinstance(value, float | bool) or not isinstance(value, str | int):
-        raise TariffSpecError(f"{path}{key}: " + _('give amounts as strings, e.g. "0.4883"'))
+        problems.add(where, _('give amounts as strings, e.g. "0.4883"'))
+        return None
     try:
         number = Decimal(value)
-    except InvalidOperation as exc:
-        raise TariffSpecError(
-            f"{path}{key}: " + _("not a number: %(value)s") % {"value": repr(value)}
-        ) from exc
+    except InvalidOperation:
+        problems.add(where, _("not a number: %(value)s") % {"value": repr(value)})
+        return None
     if not number.is_finite() or number < 0:
-        raise TariffSpecError(f"{path}{key}: " + _("must be zero or more"))
+        problems.add(where, _("must be zero or more"))
+        return None
     if number > LARGEST or number != number.quantize(FINEST):
-        raise TariffSpecError(
-            f"{path}{key}: "
-            + _("at most %(largest)s with 6 decimals") % {"largest": f"{LARGEST:,}"}
-        )
+        problems.add(where, _("at most %(largest)s with 6 decimals") % {"largest": f"{LARGEST:,}"})
+        return None
     return number
 
 
@@ -123,6 +140,14 @@ class Season:
     name: str
     months: frozenset[int]
     prices: dict[str, Decimal]
+
+
+KNOWN_FIELDS = frozenset({
+    "energy", "large_household", "free_allowance_kwh_per_month", "fixed_monthly_fee",
+    "capacity_charge_per_kva", "demand_charge_per_kw", "power_factor_standard",
+    "agency_purchase_prices", "funds_per_kwh", "common_area_price", "resale_grid_price",
+    "vat_rate",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -148,76 +173,31 @@ class TariffSpec:
 
     @classmethod
     def parse(cls, data: Any) -> TariffSpec:
+        """The specification of ``data``, or ``TariffSpecError`` naming every problem."""
         if not isinstance(data, dict):
             raise TariffSpecError(_("the specification must be a JSON object"))
-        known = {
-            "energy", "large_household", "free_allowance_kwh_per_month", "fixed_monthly_fee",
-            "capacity_charge_per_kva", "demand_charge_per_kw", "power_factor_standard",
-            "agency_purchase_prices", "funds_per_kwh", "common_area_price",
-            "resale_grid_price", "vat_rate",
-        }  # fmt: skip
-        if unknown := set(data) - known:
-            raise TariffSpecError(
-                _("unknown fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+        problems = _Problems()
+        if unknown := set(data) - KNOWN_FIELDS:
+            problems.add(
+                "", _("unknown fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
             )
-        energy = data.get("energy")
-        if not isinstance(energy, dict):
-            raise TariffSpecError("energy: " + _("required, an object with a kind"))
-        kind = energy.get("kind")
-        fields: dict[str, Any] = {"kind": kind}
-        if kind == "flat":
-            fields["price"] = _decimal(energy, "price", "energy.", required=True)
-        elif kind == "tiered":
-            fields["cumulation"] = _cumulation(energy, "energy.")
-            fields["tiers"] = _tiers(energy.get("tiers"), "price", "energy.tiers")
-        elif kind == "tou":
-            fields["seasons"] = _seasons(energy.get("seasons"))
-            fields["schedule"] = _schedule(energy.get("schedule", []))
-            surcharges = energy.get("tier_surcharges")
-            if surcharges is not None:
-                if not isinstance(surcharges, dict):
-                    raise TariffSpecError("energy.tier_surcharges: " + _("an object"))
-                fields["cumulation"] = _cumulation(surcharges, "energy.tier_surcharges.")
-                fields["tiers"] = _tiers(
-                    surcharges.get("tiers"), "surcharge", "energy.tier_surcharges.tiers"
-                )
-        else:
-            raise TariffSpecError("energy.kind: " + _("one of flat, tiered, tou"))
+        fields: dict[str, Any] = _energy(data.get("energy"), problems)
+        kind = fields.get("kind")
         if kind == "tou" and data.get("free_allowance_kwh_per_month") is not None:
-            raise TariffSpecError(
-                "free_allowance_kwh_per_month: "
-                + _(
+            problems.add(
+                "free_allowance_kwh_per_month",
+                _(
                     "not with time-of-use prices (the meter splits kWh into registers; a free "
                     "allowance has no register)"
-                )
+                ),
             )
-        large = data.get("large_household")
-        if large is not None:
-            if not fields.get("tiers"):
-                raise TariffSpecError(
-                    "large_household: " + _("only a tariff with tiers has limits")
-                )
-            members = large.get("min_members") if isinstance(large, dict) else None
-            extra = large.get("extra") if isinstance(large, dict) else None
-            if not isinstance(members, int) or members < 2:
-                raise TariffSpecError(
-                    "large_household.min_members: " + _("a whole number of 2 or more")
-                )
-            if not isinstance(extra, list) or len(extra) != len(fields["tiers"]) - 1:
-                raise TariffSpecError(
-                    "large_household.extra: " + _("one extra kWh figure per tier limit")
-                )
-            fields["large_household_min"] = members
-            fields["large_household_extra"] = tuple(
-                _decimal({"x": value}, "x", f"large_household.extra[{i}].", required=True)
-                for i, value in enumerate(extra)
-            )
+        fields.update(_large_household(data.get("large_household"), fields, problems))
         for key, name in (
             ("free_allowance_kwh_per_month", "free_allowance"),
             ("fixed_monthly_fee", "fixed_monthly_fee"),
             ("funds_per_kwh", "funds_per_kwh"),
         ):
-            if (value := _decimal(data, key, "")) is not None:
+            if (value := _decimal(data, key, "", problems)) is not None:
                 fields[name] = value
         for key, name in (
             ("capacity_charge_per_kva", "capacity_per_kva"),
@@ -226,30 +206,21 @@ class TariffSpec:
             ("resale_grid_price", "resale_grid_price"),
             ("vat_rate", "vat_rate"),
         ):
-            fields[name] = _decimal(data, key, "")
+            fields[name] = _decimal(data, key, "", problems)
         if fields["capacity_per_kva"] is not None and fields["demand_per_kw"] is not None:
-            raise TariffSpecError(_("a two-part tariff charges by capacity or by demand, not both"))
-        if fields["vat_rate"] is not None and fields["vat_rate"] >= 1:
-            raise TariffSpecError("vat_rate: " + _('a fraction, e.g. "0.13"'))
-        standard = _decimal(data, "power_factor_standard", "")
-        if standard is not None and standard not in PF_STANDARDS:
-            raise TariffSpecError("power_factor_standard: " + _("one of 0.90, 0.85, 0.80"))
-        fields["power_factor_standard"] = standard
-        prices = data.get("agency_purchase_prices")
-        if prices is not None and not isinstance(prices, dict):
-            raise TariffSpecError("agency_purchase_prices: " + _("an object of YYYY-MM: price"))
-        fields["agency_prices"] = None if prices is None else {}
-        for month, _price in (prices or {}).items():
-            if not isinstance(month, str) or not _MONTH.fullmatch(month):
-                raise TariffSpecError(
-                    f"agency_purchase_prices.{month}: " + _("not a month from 2000-01 to 2099-12")
-                )
-            fields["agency_prices"][month] = _decimal(
-                prices,  # type: ignore[arg-type]  # not None inside this loop
-                month,
-                "agency_purchase_prices.",
-                required=True,
+            problems.add(
+                "demand_charge_per_kw",
+                _("a two-part tariff charges by capacity or by demand, not both"),
             )
+        if fields["vat_rate"] is not None and fields["vat_rate"] >= 1:
+            problems.add("vat_rate", _('a fraction, e.g. "0.13"'))
+        standard = _decimal(data, "power_factor_standard", "", problems)
+        if standard is not None and standard not in PF_STANDARDS:
+            problems.add("power_factor_standard", _("one of 0.90, 0.85, 0.80"))
+        fields["power_factor_standard"] = standard
+        fields["agency_prices"] = _agency_prices(data.get("agency_purchase_prices"), problems)
+        if problems:
+            raise TariffSpecError(problems.messages)
         spec = cls(**fields)
         spec._check_resale()
         return spec
@@ -271,7 +242,8 @@ class TariffSpec:
         per_kwh = highest + top_surcharge + extras
         if per_kwh > self.resale_grid_price:
             raise TariffSpecError(
-                _(
+                "resale_grid_price: "
+                + _(
                     "resale (转供电): a price of %(price)s yuan/kWh is above the grid price of "
                     "%(grid)s; resold power may not be marked up"
                 )
@@ -299,75 +271,171 @@ class TariffSpec:
         raise PricingError(f"the tariff has no season for month {month}")  # parse prevents it
 
 
-def _cumulation(data: dict[str, Any], path: str) -> str:
+def _energy(energy: Any, problems: _Problems) -> dict[str, Any]:
+    """The fields of the ``energy`` part: its kind and prices (none when it is not an object
+    with a known kind: nothing below it can be checked)."""
+    if not isinstance(energy, dict):
+        problems.add("energy", _("required, an object with a kind"))
+        return {}
+    kind = energy.get("kind")
+    fields: dict[str, Any] = {"kind": kind}
+    if kind == "flat":
+        fields["price"] = _decimal(energy, "price", "energy.", problems, required=True)
+    elif kind == "tiered":
+        fields["cumulation"] = _cumulation(energy, "energy.", problems)
+        fields["tiers"] = _tiers(energy.get("tiers"), "price", "energy.tiers", problems)
+    elif kind == "tou":
+        fields["seasons"] = _seasons(energy.get("seasons"), problems)
+        fields["schedule"] = _schedule(energy.get("schedule", []), problems)
+        surcharges = energy.get("tier_surcharges")
+        if isinstance(surcharges, dict):
+            fields["cumulation"] = _cumulation(surcharges, "energy.tier_surcharges.", problems)
+            fields["tiers"] = _tiers(
+                surcharges.get("tiers"), "surcharge", "energy.tier_surcharges.tiers", problems
+            )
+        elif surcharges is not None:
+            problems.add("energy.tier_surcharges", _("an object"))
+            fields["tiers"] = None  # surcharge tiers there are, but not readable
+    else:
+        problems.add("energy.kind", _("one of flat, tiered, tou"))
+        return {}
+    return fields
+
+
+def _large_household(large: Any, energy: dict[str, Any], problems: _Problems) -> dict[str, Any]:
+    """一户多人口: from how many members, and the kWh each tier limit grows by."""
+    if large is None:
+        return {}
+    has_tiers = energy.get("kind") == "tiered" or (
+        energy.get("kind") == "tou" and "tiers" in energy
+    )
+    if energy and not has_tiers:
+        problems.add("large_household", _("only a tariff with tiers has limits"))
+        return {}
+    members = large.get("min_members") if isinstance(large, dict) else None
+    extra = large.get("extra") if isinstance(large, dict) else None
+    if not isinstance(members, int) or members < 2:
+        problems.add("large_household.min_members", _("a whole number of 2 or more"))
+    tiers = energy.get("tiers")
+    # With the tiers wrong, their number is unknown: only the figures themselves are checked.
+    limits = None if tiers is None else len(tiers) - 1
+    if not isinstance(extra, list) or (limits is not None and len(extra) != limits):
+        problems.add("large_household.extra", _("one extra kWh figure per tier limit"))
+        return {}
+    figures = [
+        _decimal({"x": value}, "x", f"large_household.extra[{i}].", problems, required=True)
+        for i, value in enumerate(extra)
+    ]
+    return {"large_household_min": members, "large_household_extra": tuple(figures)}
+
+
+def _agency_prices(prices: Any, problems: _Problems) -> dict[str, Decimal | None] | None:
+    """代理购电: the published price of each month."""
+    if prices is None:
+        return None
+    if not isinstance(prices, dict):
+        problems.add("agency_purchase_prices", _("an object of YYYY-MM: price"))
+        return None
+    found: dict[str, Decimal | None] = {}
+    for month in prices:
+        if not isinstance(month, str) or not _MONTH.fullmatch(month):
+            problems.add(
+                f"agency_purchase_prices.{month}", _("not a month from 2000-01 to 2099-12")
+            )
+            continue
+        found[month] = _decimal(prices, month, "agency_purchase_prices.", problems, required=True)
+    return found
+
+
+def _cumulation(data: dict[str, Any], path: str, problems: _Problems) -> str | None:
     value = data.get("cumulation", "year")
     if value not in ("year", "month"):
-        raise TariffSpecError(f"{path}cumulation: " + _("year or month"))
+        problems.add(f"{path}cumulation", _("year or month"))
+        return None
     return value
 
 
-def _tiers(raw: Any, price_key: str, path: str) -> tuple[Tier, ...]:
+def _tiers(raw: Any, price_key: str, path: str, problems: _Problems) -> tuple[Tier, ...] | None:
+    """The tiers, each checked on its own: a limit rises above the last good limit before it
+    and a price is at least the last good price before it (a wrong figure is named once).
+    ``None`` when any tier is wrong."""
     if not isinstance(raw, list) or len(raw) < 2:
-        raise TariffSpecError(f"{path}: " + _("at least two tiers"))
+        problems.add(path, _("at least two tiers"))
+        return None
     tiers: list[Tier] = []
-    previous = Decimal(0)
+    previous_limit = Decimal(0)
+    previous_price: Decimal | None = None
+    before_all = len(problems)
     for i, item in enumerate(raw):
+        where = f"{path}[{i}]"
         if not isinstance(item, dict):
-            raise TariffSpecError(f"{path}[{i}]: " + _("an object"))
-        limit = _decimal(item, "up_to", f"{path}[{i}].")
+            problems.add(where, _("an object"))
+            continue
+        before = len(problems)
+        limit = _decimal(item, "up_to", f"{where}.", problems)
+        limit_read = len(problems) == before
         last = i == len(raw) - 1
         if last and limit is not None:
-            raise TariffSpecError(f"{path}[{i}].up_to: " + _("the last tier has no limit (null)"))
-        if not last and (limit is None or limit <= previous):
-            raise TariffSpecError(f"{path}[{i}].up_to: " + _("limits must rise"))
-        price = _decimal(item, price_key, f"{path}[{i}].", required=True)
-        if tiers and price < tiers[-1].price:
+            problems.add(f"{where}.up_to", _("the last tier has no limit (null)"))
+        elif not last and limit_read and (limit is None or limit <= previous_limit):
+            problems.add(f"{where}.up_to", _("limits must rise"))
+        price = _decimal(item, price_key, f"{where}.", problems, required=True)
+        if price is not None and previous_price is not None and price < previous_price:
             # 阶梯价: each tier costs at least what the one below it does.
-            raise TariffSpecError(
-                f"{path}[{i}].{price_key}: " + _("lower than the tier below; tier prices rise")
-            )
-        tiers.append(Tier(limit, price))
-        previous = limit or previous
-    return tuple(tiers)
+            problems.add(f"{where}.{price_key}", _("lower than the tier below; tier prices rise"))
+        if limit is not None:
+            previous_limit = max(previous_limit, limit)
+        if price is not None:
+            previous_price = price
+            tiers.append(Tier(limit, price))
+    return tuple(tiers) if len(problems) == before_all else None
 
 
-def _seasons(raw: Any) -> tuple[Season, ...]:
+def _seasons(raw: Any, problems: _Problems) -> tuple[Season, ...] | None:
+    """The seasons, each checked on its own; whether every month has one is asked only once
+    every season's months are readable."""
     if not isinstance(raw, list) or not raw:
-        raise TariffSpecError("energy.seasons: " + _("at least one season"))
+        problems.add("energy.seasons", _("at least one season"))
+        return None
     seasons: list[Season] = []
     covered: set[int] = set()
+    months_readable = True
     for i, item in enumerate(raw):
         path = f"energy.seasons[{i}]."
         months = item.get("months") if isinstance(item, dict) else None
         if not isinstance(months, list) or not all(
             isinstance(m, int) and 1 <= m <= 12 for m in months
         ):
-            raise TariffSpecError(f"{path}months: " + _("a list of months 1–12"))
-        if covered & set(months):
-            raise TariffSpecError(f"{path}months: " + _("a month is in two seasons"))
+            problems.add(f"{path}months", _("a list of months 1–12"))
+            months_readable = False
+            months = []
+        elif covered & set(months):
+            problems.add(f"{path}months", _("a month is in two seasons"))
         covered |= set(months)
-        prices = item.get("prices")
+        prices = item.get("prices") if isinstance(item, dict) else None
         if not isinstance(prices, dict) or set(prices) != set(TOU_NAMES):
-            raise TariffSpecError(f"{path}prices: " + _("spike, peak, flat and valley"))
-        seasons.append(
-            Season(
-                str(item.get("name", f"season {i + 1}")),
-                frozenset(months),
-                {n: _decimal(prices, n, f"{path}prices.", required=True) for n in TOU_NAMES},
+            problems.add(f"{path}prices", _("spike, peak, flat and valley"))
+            continue
+        read = {
+            n: _decimal(prices, n, f"{path}prices.", problems, required=True) for n in TOU_NAMES
+        }
+        good = {name: price for name, price in read.items() if price is not None}
+        if len(good) == len(TOU_NAMES):
+            seasons.append(
+                Season(str(item.get("name", f"season {i + 1}")), frozenset(months), good)
             )
-        )
-    if covered != set(range(1, 13)):
-        raise TariffSpecError(
-            "energy.seasons: "
-            + _("months %(months)s have no season")
-            % {"months": sorted(set(range(1, 13)) - covered)}
+    if months_readable and covered != set(range(1, 13)):
+        problems.add(
+            "energy.seasons",
+            _("months %(months)s have no season") % {"months": sorted(set(range(1, 13)) - covered)},
         )
     return tuple(seasons)
 
 
-def _schedule(raw: Any) -> tuple[dict[str, str], ...]:
+def _schedule(raw: Any, problems: _Problems) -> tuple[dict[str, str], ...] | None:
     if not isinstance(raw, list):
-        raise TariffSpecError("energy.schedule: " + _("a list of {from, to, register}"))
+        problems.add("energy.schedule", _("a list of {from, to, register}"))
+        return None
     periods = []
     for i, item in enumerate(raw):
         if (
@@ -375,10 +443,11 @@ def _schedule(raw: Any) -> tuple[dict[str, str], ...]:
             or item.get("register") not in TOU_NAMES
             or not all(_is_clock(item.get(key)) for key in ("from", "to"))
         ):
-            raise TariffSpecError(
-                f"energy.schedule[{i}]: "
-                + _("from and to as HH:MM, register one of %(names)s") % {"names": TOU_NAMES}
+            problems.add(
+                f"energy.schedule[{i}]",
+                _("from and to as HH:MM, register one of %(names)s") % {"names": TOU_NAMES},
             )
+            continue
         periods.append({key: item[key] for key in ("from", "to", "register", "months")
                         if key in item})  # fmt: skip
     return tuple(periods)

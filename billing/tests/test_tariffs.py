@@ -278,7 +278,7 @@ def test_an_account_assignment_wins_over_its_class() -> None:
         (date(2026, 9, 25), 1),
         (date(2026, 10, 1), 2),
     ]
-    with pytest.raises(PricingError, match="没有适用的电价"):
+    with pytest.raises(PricingError, match="没有适用的价格"):
         tariff_segments(43, "commercial", *OCTOBER, assignments, versions)
 
 
@@ -319,6 +319,68 @@ def test_resold_grid_power_above_the_grid_price_is_refused() -> None:
 def test_a_bad_specification_names_the_field(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(TariffSpecError, match=message):
         TariffSpec.parse(spec)
+
+
+@pytest.mark.usefixtures("english")
+def test_every_independent_mistake_of_a_specification_is_named_at_once() -> None:
+    spec = {
+        "energy": {
+            "kind": "tiered",
+            "tiers": [
+                {"up_to": "2880", "price": "0.4883"},
+                {"up_to": "2000", "price": "0.5383"},
+                {"up_to": None, "price": 0.7883},
+            ],
+        },
+        "fixed_monthly_fee": "-5",
+        "power_factor_standard": "0.75",
+        "agency_purchase_prices": {"2026-13": "0.41", "2026-10": "abc"},
+    }
+    with pytest.raises(TariffSpecError) as caught:
+        TariffSpec.parse(spec)
+    assert caught.value.messages == [
+        "energy.tiers[1].up_to: limits must rise",
+        'energy.tiers[2].price: give amounts as strings, e.g. "0.4883"',
+        "fixed_monthly_fee: must be zero or more",
+        "power_factor_standard: one of 0.90, 0.85, 0.80",
+        "agency_purchase_prices.2026-13: not a month from 2000-01 to 2099-12",
+        "agency_purchase_prices.2026-10: not a number: 'abc'",
+    ]
+
+
+@pytest.mark.usefixtures("english")
+def test_each_season_and_schedule_entry_is_checked_on_its_own() -> None:
+    seasons = [
+        {"name": "summer", "months": [7, 8], "prices": {"spike": "1.2", "peak": "0.9",
+                                                        "flat": "0.6", "valley": "x"}},
+        {"name": "rest", "months": [1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 8],
+         "prices": {"spike": "1.1", "peak": "0.8", "flat": "0.55", "valley": "0.28"}},
+    ]  # fmt: skip
+    schedule = [
+        {"from": "08:00", "to": "11:00", "register": "peak"},
+        {"from": "8am", "to": "12:00", "register": "peak"},
+        {"from": "12:00", "to": "14:00", "register": "midday"},
+    ]
+    with pytest.raises(TariffSpecError) as caught:
+        TariffSpec.parse({"energy": {"kind": "tou", "seasons": seasons, "schedule": schedule}})
+    assert [message.split(": ")[0] for message in caught.value.messages] == [
+        "energy.seasons[0].prices.valley",
+        "energy.seasons[1].months",
+        "energy.schedule[1]",
+        "energy.schedule[2]",
+    ]
+
+
+@pytest.mark.usefixtures("english")
+def test_a_missing_energy_part_stops_its_own_checks_but_not_the_others() -> None:
+    with pytest.raises(TariffSpecError) as caught:
+        TariffSpec.parse({"fixed_monthly_fee": "abc", "large_household": {"min_members": 1}})
+    assert caught.value.messages == [
+        "energy: required, an object with a kind",
+        "large_household.min_members: a whole number of 2 or more",
+        "large_household.extra: one extra kWh figure per tier limit",
+        "fixed_monthly_fee: not a number: 'abc'",
+    ]
 
 
 @pytest.mark.parametrize(

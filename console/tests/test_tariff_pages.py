@@ -19,6 +19,7 @@ from billing.tariffs.examples import (
     TOU_WITH_SURCHARGES,
     two_part_industrial,
 )
+from billing.tests.test_bill_runs import Billing
 from tenancy.roles import Role
 from tests.world import World, unique
 
@@ -191,6 +192,62 @@ def test_every_figure_that_is_not_a_number_is_named_at_once(world: World) -> Non
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"tier_1_price", "fixed_monthly_fee"}
     assert len(_versions(world, tariff)) == 1
+
+
+def test_three_mistakes_in_one_submit_are_each_shown_next_to_their_field(world: World) -> None:
+    tariff = _tariff(world, BEIJING_RESIDENTIAL)
+    response = _client(world.alice).post(
+        f"/console/tariffs/{tariff.pk}/versions/new/",
+        _tiered_form(tier_2_up_to="2000", tier_3_price="0.3", fixed_monthly_fee="abc"),
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "tier_2_up_to": ["limits must rise"],
+        "tier_3_price": ["lower than the tier below; tier prices rise"],
+        "fixed_monthly_fee": ["Enter a number, e.g. 0.4883."],
+    }
+    page = response.content.decode()
+    for name in ("tier_2_up_to", "tier_3_price", "fixed_monthly_fee"):
+        assert f'aria-describedby="id_{name}-error"' in page
+    assert len(_versions(world, tariff)) == 1
+
+
+def test_a_version_backdated_over_issued_bills_asks_to_confirm_and_keeps_what_was_typed(
+    world: World,
+) -> None:
+    billing = Billing(world)
+    account = billing.account(None, opened_on=date(2026, 1, 1))
+    for period in ("2026-09", "2026-10"):
+        billing.period(account, "200", period)
+        billing.approve(billing.run(period))
+    tariff = Tariff.dangerously_unscoped.get(code=f"RES{billing.site.pk}")
+    url = f"/console/tariffs/{tariff.pk}/versions/new/"
+    typed = _tiered_form(effective_from="2026-08-15", tier_1_price="0.5001")
+    warned = _client(world.alice).post(url, typed)
+    assert warned.status_code == 409
+    assert warned.context["backdated"].periods == {"2026-09": 1, "2026-10": 1}
+    page = warned.content.decode()
+    assert "2 issued bills already cover" in page and "re-bill" in page
+    assert "<td>2026-09</td>" in page and "<td>2026-10</td>" in page
+    assert 'name="confirm_backdated"' in page
+    assert 'value="0.5001"' in page and 'value="2026-08-15"' in page
+    assert len(_versions(world, tariff)) == 1
+    confirmed = _client(world.alice).post(url, {**typed, "confirm_backdated": "1"})
+    assert confirmed.status_code == 302
+    assert [v.effective_from for v in _versions(world, tariff)] == [
+        date(2020, 1, 1),
+        date(2026, 8, 15),
+    ]
+
+
+def test_a_version_after_the_issued_bills_needs_no_confirmation(world: World) -> None:
+    tariff = _tariff(world, BEIJING_RESIDENTIAL)
+    page = _client(world.alice).get(f"/console/tariffs/{tariff.pk}/versions/new/")
+    assert 'name="confirm_backdated"' not in page.content.decode()
+    response = _client(world.alice).post(
+        f"/console/tariffs/{tariff.pk}/versions/new/", _tiered_form()
+    )
+    assert response.status_code == 302
 
 
 def test_a_missing_season_price_is_shown_next_to_that_price(world: World) -> None:

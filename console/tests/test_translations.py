@@ -5,11 +5,13 @@ names each action in Chinese instead of showing its code."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from django.test import Client
 from django.utils import translation
 
+from billing.tariffs import services as tariff_services
 from tenancy.audit import AuditAction, record_audit
 from tests.world import World
 
@@ -80,3 +82,45 @@ def test_an_accounts_history_names_its_actions_in_chinese(world: World) -> None:
     account = world.a.account()
     html = _client(world.alice).get(f"/console/accounts/{account.pk}/").content.decode()
     assert "账户已开立" in html and "account.opened" not in html
+
+
+WATER_TIERS = {
+    "energy": {
+        "kind": "tiered",
+        "cumulation": "year",
+        "tiers": [
+            {"up_to": "180", "price": "5.00"},
+            {"up_to": "260", "price": "7.00"},
+            {"up_to": None, "price": "9.00"},
+        ],
+    },
+    "large_household": {"min_members": 5, "extra": ["50", "50"]},
+    "free_allowance_kwh_per_month": "2",
+    "fixed_monthly_fee": "1",
+    "common_area_price": "5.00",
+}
+
+
+def test_a_water_tariffs_page_says_water_price_never_electricity_price(world: World) -> None:
+    """电价 is the price of electricity: a water tariff's page says 水价 and 立方米, and its
+    generic words (价格, 价格版本) are the neutral ones."""
+    with world.a.active():
+        water = tariff_services.create_tariff(
+            world.a.system, code="WATER-RES", name="居民阶梯水价", utility="water"
+        )
+        tariff_services.add_tariff_version(
+            world.a.system, water, effective_from=date(2026, 1, 1), spec=WATER_TIERS
+        )
+    client = _client(world.alice)
+    html = client.get(f"/console/tariffs/{water.pk}/").content.decode()
+    assert "电价" not in html
+    assert '<h2 id="tariff-facts">水价</h2>' in html and "立方米" in html
+    assert "千瓦时" not in html
+    form = client.get(f"/console/tariffs/{water.pk}/versions/new/").content.decode()
+    assert "电价" not in form and "千瓦时" not in form
+    assert "水价 WATER-RES 的新版本" in form and "单价（元/立方米）" in form
+    electricity = world.a.tariff()
+    assert (
+        '<h2 id="tariff-facts">电价</h2>'
+        in client.get(f"/console/tariffs/{electricity.pk}/").content.decode()
+    )

@@ -29,7 +29,9 @@ from console.pages.billing.specs import (
     SURCHARGE_ROWS,
     TIER_ROWS,
     TOU_LABELS,
+    quantity_unit,
 )
+from customers.models import Utility
 
 
 def _price(name: str, label: Promise | str, required: bool = False) -> Field:
@@ -44,13 +46,22 @@ def version_fields() -> list[Field]:
             gettext_lazy("Note"),
             help=gettext_lazy("Why this version, e.g. the price notice."),
         ),
+        # Shown only with the warning that the version is backdated over issued bills.
+        Field(
+            "confirm_backdated",
+            gettext_lazy("Add the version anyway: these issued bills keep their prices"),
+            kind="checkbox",
+        ),
     ]
 
 
-def kind_fields(kind: str) -> list[Field]:
+def kind_fields(kind: str, unit: str) -> list[Field]:
+    """The fields of a kind's prices, quantities in ``unit`` (kWh, m³)."""
+    price_label = _("Price (yuan/%(unit)s)") % {"unit": unit}
+    limit_label = _("Up to (%(unit)s)") % {"unit": unit}
     fields: list[Field] = []
     if kind == "flat":
-        fields.append(_price("price", gettext_lazy("Price (yuan/kWh)"), required=True))
+        fields.append(_price("price", price_label, required=True))
     elif kind == "tiered":
         fields.append(
             Field(
@@ -62,8 +73,8 @@ def kind_fields(kind: str) -> list[Field]:
             )
         )
         for row in range(1, TIER_ROWS + 1):
-            fields.append(_price(f"tier_{row}_up_to", gettext_lazy("Up to (kWh)")))
-            fields.append(_price(f"tier_{row}_price", gettext_lazy("Price (yuan/kWh)")))
+            fields.append(_price(f"tier_{row}_up_to", limit_label))
+            fields.append(_price(f"tier_{row}_price", price_label))
     else:
         for row in range(1, SEASON_ROWS + 1):
             fields.append(Field(f"season_{row}_name", gettext_lazy("Name")))
@@ -98,7 +109,9 @@ def kind_fields(kind: str) -> list[Field]:
     return fields
 
 
-def extra_fields(kind: str) -> list[Field]:
+def extra_fields(kind: str, unit: str = "kWh") -> list[Field]:
+    """The charges beside the energy price, quantities in ``unit`` (kWh, m³)."""
+    per_unit = {"unit": unit}
     fields = []
     if kind in ("tiered", "tou"):
         fields += [
@@ -109,7 +122,7 @@ def extra_fields(kind: str) -> list[Field]:
             ),
             Field(
                 "large_household_extra",
-                gettext_lazy("Large households: extra kWh per tier limit"),
+                _("Large households: extra %(unit)s per tier limit") % per_unit,
                 help=gettext_lazy("One figure per tier limit, e.g. 1200, 1200."),
             ),
         ]
@@ -117,7 +130,7 @@ def extra_fields(kind: str) -> list[Field]:
         fields.append(
             _price(
                 "free_allowance_kwh_per_month",
-                gettext_lazy("Free kWh a month, minimum living support (低保)"),
+                _("Free %(unit)s a month, minimum living support (低保)") % per_unit,
             )
         )
     fields += [
@@ -138,8 +151,8 @@ def extra_fields(kind: str) -> list[Field]:
                 "One month a line: YYYY-MM and the price in yuan/kWh, e.g. 2026-10 0.4123."
             ),
         ),
-        _price("funds_per_kwh", gettext_lazy("Government funds and surcharges (yuan/kWh)")),
-        _price("common_area_price", gettext_lazy("Common-area (公摊) price (yuan/kWh)")),
+        _price("funds_per_kwh", _("Government funds and surcharges (yuan/%(unit)s)") % per_unit),
+        _price("common_area_price", _("Common-area (公摊) price (yuan/%(unit)s)") % per_unit),
         _price("resale_grid_price", gettext_lazy("Resale (转供电): the grid's price (yuan/kWh)")),
         _price(
             "vat_rate",
@@ -149,10 +162,27 @@ def extra_fields(kind: str) -> list[Field]:
     return fields
 
 
-def spec_form(kind: str, data: Any = None, initial: dict[str, Any] | None = None) -> Form:
-    return Form(
-        [*version_fields(), *kind_fields(kind), *extra_fields(kind)], data, initial=initial or {}
-    )
+# Charges of electricity alone (两部制, 力调, 代理购电, 转供电): a water tariff's form leaves
+# them out, unless the version it starts from has them (so a new version keeps them).
+ELECTRICITY_ONLY = frozenset({
+    "capacity_charge_per_kva", "demand_charge_per_kw", "power_factor_standard",
+    "agency_purchase_prices", "resale_grid_price",
+})  # fmt: skip
+
+
+def spec_form(
+    kind: str, utility: str, data: Any = None, initial: dict[str, Any] | None = None
+) -> Form:
+    """The form of a kind of version of a tariff of ``utility``: quantities in its unit, and
+    for water without the charges of electricity alone."""
+    initial = initial or {}
+    unit = quantity_unit(utility)
+    extras = extra_fields(kind, unit)
+    if utility == Utility.WATER:
+        extras = [
+            spec for spec in extras if spec.name not in ELECTRICITY_ONLY or initial.get(spec.name)
+        ]
+    return Form([*version_fields(), *kind_fields(kind, unit), *extras], data, initial=initial)
 
 
 @dataclass
@@ -177,7 +207,7 @@ def groups(form: Form, kind: str) -> list[Group]:
 
     found = [Group(_("Version"), [row("effective_from"), row("note")])]
     if kind == "flat":
-        found.append(Group(_("Energy price"), [row("price")]))
+        found.append(Group(_("Price"), [row("price")]))
     elif kind == "tiered":
         found.append(
             Group(
@@ -220,18 +250,12 @@ def groups(form: Form, kind: str) -> list[Group]:
                 form.errors.get("surcharges", []),
             )
         )
-    others = [bound[spec.name] for spec in extra_fields(kind)]
+    others = [bound[spec.name] for spec in extra_fields(kind) if spec.name in bound]
     found.append(Group(_("Other charges"), [[item] for item in others]))
     return found
 
 
 GROUP_KEYS = ("tiers", "seasons", "schedule", "surcharges")
-
-
-class SpecInputError(Exception):
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__(errors)
-        self.errors = errors
 
 
 def _blank(values: dict[str, Any], *names: str) -> bool:
@@ -240,10 +264,11 @@ def _blank(values: dict[str, Any], *names: str) -> bool:
 
 def spec_from_values(
     kind: str, values: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """The JSON specification from what was typed, and for each repeated part the form row of
-    each item (``{"tier": [1, 3]}``…) to name the field of an error. Amounts stay text, as the
-    specification wants them; a figure that is not a number is refused here, all at once."""
+) -> tuple[dict[str, Any], dict[str, list[int]], dict[str, list[str]]]:
+    """The JSON specification from what was typed, for each repeated part the form row of
+    each item (``{"tier": [1, 3]}``…) to name the field of an error, and what cannot be read
+    as typed (a figure that is not a number, months that are not numbers), by field. Amounts
+    stay text, as the specification wants them."""
     errors: dict[str, list[str]] = {}
     rows: dict[str, Any] = {}
 
@@ -357,9 +382,7 @@ def spec_from_values(
                 continue
             prices[parts[0]] = parts[1]
         spec["agency_purchase_prices"] = prices
-    if errors:
-        raise SpecInputError(errors)
-    return spec, rows
+    return spec, rows, errors
 
 
 _INDEXED = re.compile(r"^(?P<base>[a-z_.]+)\[(?P<index>\d+)\](?:\.(?P<rest>[a-z_]+))?")
@@ -370,11 +393,7 @@ def field_of_error(message: str, rows: dict[str, list[int]]) -> tuple[str, str]:
     path (``("tier_2_up_to", "limits must rise")``); the group or ``__all__`` otherwise."""
     path, sep, text = message.partition(": ")
     if not sep:
-        if message.startswith("a two-part tariff"):
-            return "demand_charge_per_kw", message
         return "__all__", message
-    if path.startswith("resale"):
-        return "resale_grid_price", text
     indexed = _INDEXED.match(path)
     if indexed:
         base, index, rest = indexed["base"], int(indexed["index"]), indexed["rest"] or ""

@@ -14,12 +14,28 @@ from django.utils.translation import gettext_lazy
 
 from billing.tariffs.spec import TOU_NAMES, TariffSpec, TariffSpecError
 from console.lists import display
+from customers.models import Utility
 
 KINDS: dict[str, Promise] = {
     "flat": gettext_lazy("Flat rate"),
     "tiered": gettext_lazy("Tiered (阶梯)"),
     "tou": gettext_lazy("Time of use (峰谷)"),
 }
+
+
+def kinds_for(utility: str) -> dict[str, Promise]:
+    """The kinds of tariff a utility's versions are written in: time of use is priced from a
+    meter's TOU registers, which only electricity meters have."""
+    if utility == Utility.WATER:
+        return {kind: label for kind, label in KINDS.items() if kind != "tou"}
+    return KINDS
+
+
+def quantity_unit(utility: str) -> str:
+    """What a tariff's quantities are counted in, as people read it (千瓦时, 立方米)."""
+    return _("m³") if utility == Utility.WATER else _("kWh")
+
+
 TOU_LABELS: dict[str, Promise] = {
     "spike": gettext_lazy("Spike (尖)"),
     "peak": gettext_lazy("Peak (峰)"),
@@ -51,6 +67,8 @@ class Described:
 
     kind: str
     kind_label: str
+    utility: str = Utility.ELECTRICITY
+    unit: str = ""
     cumulation: str = ""
     price: str = ""
     tiers: list[TierRow] = field(default_factory=list)
@@ -85,13 +103,15 @@ def _cumulation_label(value: str | None) -> str:
     return str(dict(CUMULATIONS).get(value or "year", value or ""))
 
 
-def describe_spec(raw: Any) -> Described:
-    """A stored specification, read: what each tier, season, period and charge costs."""
+def describe_spec(raw: Any, utility: str = Utility.ELECTRICITY) -> Described:
+    """A stored specification, read: what each tier, season, period and charge costs, in the
+    utility's unit (kWh or m³)."""
+    unit = quantity_unit(utility)
     try:
         spec = TariffSpec.parse(raw)
     except TariffSpecError as exc:  # stored before a rule was added: show what is there
-        return Described("", "", unreadable="; ".join(exc.messages))
-    described = Described(spec.kind, str(KINDS.get(spec.kind, spec.kind)))
+        return Described("", "", utility, unit, unreadable="; ".join(exc.messages))
+    described = Described(spec.kind, str(KINDS.get(spec.kind, spec.kind)), utility, unit)
     if spec.kind == "flat":
         described.price = _number(spec.price)
     elif spec.kind == "tiered":
@@ -119,26 +139,32 @@ def describe_spec(raw: Any) -> Described:
             described.surcharges = _tier_rows(spec.tiers)
     if spec.large_household_min:
         described.large_household = _(
-            "Households of %(members)s or more people: each tier limit raised by %(extra)s kWh"
+            "Households of %(members)s or more people: each tier limit raised by %(extra)s %(unit)s"
         ) % {
             "members": spec.large_household_min,
             "extra": " / ".join(_number(extra) for extra in spec.large_household_extra),
+            "unit": unit,
         }
-    described.charges = _charges(spec)
+    described.charges = _charges(spec, unit)
     described.agency_prices = sorted(
         (month, _number(price)) for month, price in (spec.agency_prices or {}).items()
     )
     return described
 
 
-def _charges(spec: TariffSpec) -> list[tuple[str, str]]:
+def _charges(spec: TariffSpec, unit: str) -> list[tuple[str, str]]:
     charges: list[tuple[str, str]] = []
 
-    def add(label: str, value: Decimal | None, unit: str) -> None:
+    def add(label: str, value: Decimal | None, per: str) -> None:
         if value:
-            charges.append((label, f"{_number(value)} {unit}"))
+            charges.append((label, f"{_number(value)} {per}"))
 
-    add(_("Free allowance, minimum living support (低保)"), spec.free_allowance, _("kWh a month"))
+    per_unit = _("yuan/%(unit)s") % {"unit": unit}
+    add(
+        _("Free allowance, minimum living support (低保)"),
+        spec.free_allowance,
+        _("%(unit)s a month") % {"unit": unit},
+    )
     add(_("Fixed monthly fee"), spec.fixed_monthly_fee, _("yuan a month"))
     add(_("Capacity charge (两部制)"), spec.capacity_per_kva, _("yuan per kVA a month"))
     add(_("Demand charge (两部制)"), spec.demand_per_kw, _("yuan per kW a month"))
@@ -146,8 +172,8 @@ def _charges(spec: TariffSpec) -> list[tuple[str, str]]:
         charges.append(
             (_("Power factor adjustment (力调) against"), str(spec.power_factor_standard))
         )
-    add(_("Government funds and surcharges"), spec.funds_per_kwh, _("yuan/kWh"))
-    add(_("Common-area (公摊) price"), spec.common_area_price, _("yuan/kWh"))
+    add(_("Government funds and surcharges"), spec.funds_per_kwh, per_unit)
+    add(_("Common-area (公摊) price"), spec.common_area_price, per_unit)
     add(_("Resale (转供电) capped at the grid price"), spec.resale_grid_price, _("yuan/kWh"))
     if spec.vat_rate is not None:
         charges.append((_("VAT rate"), f"{spec.vat_rate * 100:.2f} %"))

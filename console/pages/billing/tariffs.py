@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from billing.api import NewVersionSerializer, TariffAssignmentSerializer, TariffSerializer
 from billing.models import Tariff, TariffAssignment, TariffVersion
 from billing.tariffs import services as tariff_services
+from billing.tariffs.services import BackdatedVersionError
 from console.access import can, page, scope_for
 from console.forms import NON_FIELD, Field, Form, api_request
 from console.lists import Column, Listing, listing_response
@@ -30,14 +31,13 @@ from console.pages.billing.common import (
 )
 from console.pages.billing.spec_form import (
     GROUP_KEYS,
-    SpecInputError,
     field_of_error,
     groups,
     spec_form,
     spec_from_values,
     values_from_spec,
 )
-from console.pages.billing.specs import KINDS, describe_spec
+from console.pages.billing.specs import describe_spec, kinds_for
 from customers.models import Account, CustomerClass, Utility
 from tenancy.models import Site
 from tenancy.principal import SiteScope
@@ -148,13 +148,17 @@ def tariff(request: HttpRequest, tariff_id: int) -> HttpResponse:
         {
             "tariff": found,
             "versions": [
-                {"version": v, "described": describe_spec(v.spec), "in_force": v == in_force}
+                {
+                    "version": v,
+                    "described": describe_spec(v.spec, found.utility),
+                    "in_force": v == in_force,
+                }
                 for v in versions
             ],
             "assignments": assignments,
             "may_add_version": may_write_tenant_wide(request, "tariffs", "change"),
             "may_assign": may_write_tenant_wide(request, "tariff_assignments", "add"),
-            "kinds": list(KINDS.items()),
+            "kinds": list(kinds_for(found.utility).items()),
         },
     )
 
@@ -167,14 +171,18 @@ def tariff_version_new(request: HttpRequest, tariff_id: int) -> HttpResponse:
     found = get_object_or_404(Tariff.objects.all(), pk=tariff_id)
     latest = found.versions.order_by("-effective_from").first()
     latest_kind, initial = values_from_spec(latest.spec) if latest else ("flat", {})
+    kinds = kinds_for(found.utility)
     kind = request.GET.get("kind") or request.POST.get("kind") or latest_kind
-    if kind not in KINDS:
+    if kind not in kinds:
         kind = "flat"
     if kind != latest_kind:
         initial = {key: value for key, value in initial.items() if not _kind_specific(key)}
-    form = spec_form(kind, request.POST if request.method == "POST" else None, initial)
+    form = spec_form(
+        kind, found.utility, request.POST if request.method == "POST" else None, initial
+    )
+    backdated = None
     if request.method == "POST":
-        version = _add_version(request, found, kind, form)
+        version, backdated = _add_version(request, found, kind, form)
         if version is not None:
             messages.success(
                 request,
@@ -188,8 +196,8 @@ def tariff_version_new(request: HttpRequest, tariff_id: int) -> HttpResponse:
         {
             "tariff": found,
             "kind": kind,
-            "kind_label": KINDS[kind],
-            "kinds": list(KINDS.items()),
+            "kind_label": kinds[kind],
+            "kinds": list(kinds.items()),
             "form": form,
             "groups": groups(form, kind),
             "other_errors": [
@@ -198,8 +206,10 @@ def tariff_version_new(request: HttpRequest, tariff_id: int) -> HttpResponse:
                 if name not in known
                 for message in found_messages
             ],
+            "backdated": backdated,
+            "confirm_field": next(b for b in form.bound if b.field.name == "confirm_backdated"),
         },
-        status=200 if form.ok else 400,
+        status=400 if not form.ok else 409 if backdated else 200,
     )
 
 
@@ -224,34 +234,37 @@ def _kind_specific(name: str) -> bool:
 
 def _add_version(
     request: HttpRequest, tariff_obj: Tariff, kind: str, form: Form
-) -> TariffVersion | None:
+) -> tuple[TariffVersion | None, BackdatedVersionError | None]:
     """Build the specification from the form, check the body with the API's serializer and add
-    the version with the service (which parses the specification); errors land by field."""
-    values = dict(form.data or {})
-    values = {key: form.value(key) for key in values}
-    try:
-        spec, rows = spec_from_values(kind, values)
-    except SpecInputError as exc:
-        form.add_errors(exc.errors)
-        return None
-    version = None
+    the version with the service; every error lands by field at once (a figure that cannot be
+    read as typed is named once, by the form). A version backdated over issued bills comes
+    back as the service's refusal, for the page to ask for confirmation."""
+    values = {key: form.value(key) for key in dict(form.data or {})}
+    spec, rows, unreadable = spec_from_values(kind, values)
+    form.add_errors(unreadable)
+    version = backdated = None
     with form.attempt():
         body = NewVersionSerializer(
             data={
                 "effective_from": form.value("effective_from"),
                 "spec": spec,
                 "note": form.value("note"),
+                "confirm_backdated": form.cleaned()["confirm_backdated"],
             }
         )
         body.is_valid(raise_exception=True)
-        version = tariff_services.add_tariff_version(
-            actor(request), tariff_obj, **body.validated_data
-        )
-    spec_messages = form.errors.pop("spec", [])
-    for message in spec_messages:
+        if not unreadable:
+            try:
+                version = tariff_services.add_tariff_version(
+                    actor(request), tariff_obj, **body.validated_data
+                )
+            except BackdatedVersionError as exc:
+                backdated = exc
+    for message in form.errors.pop("spec", []):
         name, text = field_of_error(message, rows)
-        form.errors.setdefault(name, []).append(text)
-    return version if form.ok else None
+        if name not in unreadable:
+            form.errors.setdefault(name, []).append(text)
+    return (version if form.ok else None), backdated
 
 
 # --- assignments ------------------------------------------------------------------------------
