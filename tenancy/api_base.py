@@ -47,6 +47,11 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
     object exists elsewhere.
     """
 
+    default_error_messages = {
+        "does_not_exist": gettext_lazy("There is no “{pk_value}” to choose here."),
+        "incorrect_type": gettext_lazy("Give the id as a whole number."),
+    }
+
     def get_queryset(self) -> models.QuerySet | None:
         queryset = super().get_queryset()
         scope = request_site_scope(self.context.get("request"))

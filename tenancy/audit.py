@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
+from django.apps import apps
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
@@ -125,6 +126,16 @@ def action_label(action: str) -> str:
         return str(AuditAction(action).label)
     except ValueError:
         return action
+
+
+def object_type_label(object_type: str) -> str:
+    """The name of a stored object type (``billing.billrun``) as people read it, from its
+    model's verbose name; a type no model has any more as it is."""
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return object_type
+    return str(model._meta.verbose_name)
 
 
 # Never recorded, even masked: secrets and derived search hashes.

@@ -17,7 +17,7 @@ from console.access import page, scoped
 from console.filters import SINCE_LABEL, UNTIL_LABEL, LocalDayFilter
 from console.lists import Column, Listing, listing_response
 from console.nav import Entry
-from tenancy.audit import AuditAction, action_label
+from tenancy.audit import AuditAction, action_label, object_type_label
 from tenancy.models import ActorKind, AuditEvent, User
 
 NAV = [Entry("inspect", _("Audit trail"), "console:audit-events", "audit_events")]
@@ -55,7 +55,7 @@ COLUMNS = [
     Column("actor_label", _("Actor")),
     Column("get_actor_kind_display", _("Actor kind")),
     Column("action", _("Action"), value=lambda e: action_label(e.action)),
-    Column("object_type", _("Object type")),
+    Column("object_type", _("Object type"), value=lambda e: object_type_label(e.object_type)),
     Column("object_id", _("Object id")),
     Column("ip", _("Address")),
 ]

@@ -8,6 +8,7 @@ import io
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import AuditEvent
@@ -110,3 +111,27 @@ def test_the_staff_filter_lists_only_this_tenants_staff(world: World) -> None:
     assert world.alice.pk in {int(k) for k in choices if k}
     assert world.mallory.pk not in {int(k) for k in choices if k}
     assert "mallory" not in response.content.decode()
+
+
+def test_an_events_object_is_named_as_people_read_it_not_by_its_model_code(world: World) -> None:
+    _events(world, 1)
+    client = _client(world, world.alice)
+    event = AuditEvent.dangerously_unscoped.filter(tenant=world.a.tenant).latest("id")
+    assert event.object_type == "tenancy.site"
+    listing = client.get("/console/audit/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    detail = client.get(f"/console/audit/{event.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "tenancy.site" not in listing and "tenancy.site" not in detail
+    assert "站点" in listing and "site" in detail
+
+
+def test_a_site_that_cannot_be_chosen_is_refused_in_plain_words(world: World) -> None:
+    client = _client(world, world.carol)  # holds site A2 only
+    with translation.override("en"):
+        response = client.get(
+            "/console/periods/",
+            {"site": str(world.a.sites[0].pk), "period": "2026-10"},
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+    assert response.status_code == 400
+    [message] = response.context["form"].errors["site"]
+    assert message == f"There is no “{world.a.sites[0].pk}” to choose here."
