@@ -159,7 +159,7 @@ def test_no_reading_after_the_close_waits_for_an_approved_estimate(world: World)
     lay(meter, [{"taken_at": END - timedelta(hours=h), "total": 820 - h} for h in (2, 1)])
     checks(meter)
     period = _period(world, meter)
-    assert period.status == "held_back" and "请在核查队列中估算该时点" in period.hold_reason
+    assert period.status == "held_back" and "请以更正方式估算该读数" in period.hold_reason
     missing = f"表计 {meter.serial_number}：2026-10-01 00:00 之后没有可结束本期的读数"
     assert missing in period.hold_reason
     first = world.a.staff((Role.VERIFIER, None))
