@@ -262,7 +262,9 @@ class Listing:
         queryset = self.queryset.order_by(*self.ordering)
         self._exporting = True
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response = StreamingHttpResponse(self._csv_lines(queryset), content_type="text/csv")
+        response = StreamingHttpResponse(
+            self._csv_lines(queryset), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{self.export_name}-{stamp}.csv"'
         return response
 

@@ -111,10 +111,12 @@ def boundary(
     }
     if role == "open":
         message = _("meter %(serial)s: no reading %(side)s %(time)s to open the period on; "
-                    "propose an estimate of it as a correction (from the account's period page)")  # fmt: skip
+                    "propose an estimate of it as a correction "
+                    "(from the account's period page)")  # fmt: skip
     else:
         message = _("meter %(serial)s: no reading %(side)s %(time)s to close the period on; "
-                    "propose an estimate of it as a correction (from the account's period page)")  # fmt: skip
+                    "propose an estimate of it as a correction "
+                    "(from the account's period page)")  # fmt: skip
     return Boundary(None, message % values)
 
 

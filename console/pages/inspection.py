@@ -612,7 +612,7 @@ def _kpi_csv(request: HttpRequest, report: KpiReport, table: str, filters: dict)
     writer.writerow([str(heading) for heading in headings])
     for row in rows:
         writer.writerow([_csv_cell(cell) for cell in cells(row)])
-    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv")
+    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="staff-kpis-{table}-{stamp}.csv"'
     return response

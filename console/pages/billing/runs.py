@@ -245,7 +245,7 @@ def bill_run_held_back(request: HttpRequest, run_id: int) -> HttpResponse:
         after={"run": run.pk, "rows": len(run.held_back)},
         site_id=run.site_id,
     )
-    response = HttpResponse(content_type="text/csv")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = (
         f'attachment; filename="bill-run-{run.pk}-held-back-{stamp}.csv"'
