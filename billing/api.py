@@ -4,6 +4,7 @@ charges."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
@@ -71,6 +72,28 @@ if TYPE_CHECKING:
 # --- tariffs -------------------------------------------------------------------------------
 
 
+class EffectiveDateField(serializers.DateField):
+    """A day a tariff version or assignment starts or ends: from 2000-01-01 to 2099-12-31 (a
+    mistyped year, 9999 or 1900, never becomes a tariff's history)."""
+
+    EARLIEST = date(2000, 1, 1)
+    LATEST = date(2099, 12, 31)
+
+    def to_internal_value(self, value: Any) -> date:
+        day = super().to_internal_value(value)
+        if not self.EARLIEST <= day <= self.LATEST:
+            raise serializers.ValidationError(
+                _("Give a day from %(earliest)s to %(latest)s.")
+                % {"earliest": self.EARLIEST.isoformat(), "latest": self.LATEST.isoformat()},
+                code="out_of_range",
+            )
+        return day
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=300)
+
+
 class TariffVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = TariffVersion
@@ -88,7 +111,7 @@ class TariffSerializer(TenantModelSerializer):
 
 
 class NewVersionSerializer(serializers.Serializer):
-    effective_from = serializers.DateField()
+    effective_from = EffectiveDateField()
     spec = ExactJSONField(help_text="The tariff specification (see the API docs).")
     note = StrictCharField(max_length=300, required=False, allow_blank=True, default="")
     confirm_backdated = serializers.BooleanField(
@@ -138,6 +161,31 @@ class TariffViewSet(CreateReadUpdateTenantViewSet):
         return Response(TariffVersionSerializer(version).data, status=201)
 
 
+class TariffVersionViewSet(ReadOnlyTenantViewSet, mixins.DestroyModelMixin):
+    """A tariff's versions one by one (they are added through ``tariffs/{id}/versions/``). A
+    mistyped version is removed (``DELETE`` with a ``reason``) only before it takes effect and
+    while nothing was priced with it: refused with 409 ``version_in_effect`` or
+    ``version_priced`` otherwise."""
+
+    permission_resource = "tariffs"
+    queryset = TariffVersion.objects.select_related("tariff__tenant")
+    serializer_class = TariffVersionSerializer
+    filterset_fields = ["tariff"]
+
+    @extend_schema(request=ReasonSerializer, responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        version = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            tariff_services.delete_tariff_version(
+                self.principal, version, body.validated_data["reason"]
+            )
+        except tariff_services.VersionNotRemovableError as exc:
+            raise ConflictingInput(get_error_detail(exc)) from exc
+        return Response(status=204)
+
+
 class TariffAssignmentSerializer(TenantModelSerializer):
     tariff = ScopedRelatedField(queryset=Tariff.objects.all())
     account = ScopedRelatedField(queryset=Account.objects.all(), required=False, allow_null=True)
@@ -150,6 +198,8 @@ class TariffAssignmentSerializer(TenantModelSerializer):
         required=False,
         help_text="A class's assignment limited to these sites (none: every site).",
     )
+    effective_from = EffectiveDateField()
+    effective_to = EffectiveDateField(required=False, allow_null=True, default=None)
 
     class Meta:
         model = TariffAssignment
@@ -174,8 +224,8 @@ class BulkAssignSerializer(serializers.Serializer):
     account_numbers = serializers.ListField(
         child=StrictCharField(max_length=32), min_length=1, max_length=5000, required=False
     )
-    effective_from = serializers.DateField()
-    effective_to = serializers.DateField(required=False, allow_null=True, default=None)
+    effective_from = EffectiveDateField()
+    effective_to = EffectiveDateField(required=False, allow_null=True, default=None)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         numbers = attrs.pop("account_numbers", None)
@@ -199,7 +249,7 @@ class BulkAssignSerializer(serializers.Serializer):
 
 
 class EndAssignmentSerializer(serializers.Serializer):
-    effective_to = serializers.DateField()
+    effective_to = EffectiveDateField()
 
 
 class TariffAssignmentViewSet(CreateReadTenantViewSet):
@@ -421,10 +471,6 @@ class BillDetailSerializer(BillSerializer):
         from billing.bills.documents import consumption_history
 
         return HistoryEntrySerializer(consumption_history(bill), many=True).data
-
-
-class ReasonSerializer(serializers.Serializer):
-    reason = StrictCharField(max_length=300)
 
 
 class BillViewSet(ReadOnlyTenantViewSet):

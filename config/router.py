@@ -11,6 +11,7 @@ from billing.api import (
     OpeningBalanceViewSet,
     PrepaidChargeViewSet,
     TariffAssignmentViewSet,
+    TariffVersionViewSet,
     TariffViewSet,
 )
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
@@ -68,6 +69,7 @@ router.register(
     "verification-settings", VerificationSettingsViewSet, basename="verification-settings"
 )
 router.register("tariffs", TariffViewSet, basename="tariff")
+router.register("tariff-versions", TariffVersionViewSet, basename="tariff-version")
 router.register("tariff-assignments", TariffAssignmentViewSet, basename="tariff-assignment")
 router.register("common-areas", CommonAreaViewSet, basename="common-area")
 router.register("billing-settings", BillingSettingsViewSet, basename="billing-settings")

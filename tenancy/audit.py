@@ -94,6 +94,7 @@ class AuditAction(models.TextChoices):
     TARIFF_CREATED = "tariff.created", _("Tariff created")
     TARIFF_UPDATED = "tariff.updated", _("Tariff changed")
     TARIFF_VERSION_ADDED = "tariff.version_added", _("Tariff version added")
+    TARIFF_VERSION_REMOVED = "tariff.version_removed", _("Tariff version removed")
     TARIFF_ASSIGNED = "tariff.assigned", _("Tariff assigned")
     TARIFF_ASSIGNMENT_ENDED = "tariff.assignment_ended", _("Tariff assignment ended")
     COMMON_AREA_CREATED = "common_area.created", _("Common area created")

@@ -153,7 +153,12 @@ MATRIX.update(
 BILLING_STAFF = roles(ADMIN, HQ, MANAGER, VERIFIER, INSPECTOR)
 MATRIX.update(
     {
-        "tariffs": {"view": EVERYONE, "add": roles(ADMIN, HQ), "change": roles(ADMIN, HQ)},
+        "tariffs": {
+            "view": EVERYONE,
+            "add": roles(ADMIN, HQ),
+            "change": roles(ADMIN, HQ),
+            "delete": roles(ADMIN, HQ),
+        },
         "tariff_assignments": {
             "view": EVERYONE,
             "add": roles(ADMIN, HQ),

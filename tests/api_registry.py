@@ -27,7 +27,9 @@ from billing.models import (
     PrepaidCharge,
     Tariff,
     TariffAssignment,
+    TariffVersion,
 )
+from billing.tariffs import services as tariff_services
 from customers.models import Account, Contact, Customer, Premise
 from ledger.models import JournalEntry, LedgerAccount
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
@@ -160,6 +162,7 @@ class RouteSpec:
     foreign_create_body: Callable[[TenantWorld, TenantWorld], dict[str, Any]] | None = None
     patch_body: Callable[[Any], dict[str, Any]] = lambda obj: {}
     put_body: Callable[[TenantWorld, Any], dict[str, Any]] | None = None
+    delete_body: dict[str, Any] = field(default_factory=dict)
     lookup: Callable[[Any], str] = lambda obj: str(obj.pk)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
     no_object: bool = False
@@ -568,7 +571,22 @@ def _opening_body(world: TenantWorld) -> dict[str, Any]:
     return {"rows": [{"account": account.number, "arrears": "10.50", "tier_kwh": "120"}]}
 
 
+def _future_version(world: TenantWorld) -> TariffVersion:
+    """A version of a fresh tariff from a day years ahead: nothing was priced with it."""
+    tariff = world.tariff()
+    with world.active():
+        return tariff_services.add_tariff_version(
+            world.system, tariff, effective_from=fresh_date(), spec=_FLAT
+        )
+
+
 BILLING_SPECS: dict[str, RouteSpec] = {
+    "tariff-version": RouteSpec(
+        model=TariffVersion,
+        make=lambda w, s: _future_version(w),
+        site_bound=False,
+        delete_body={"reason": "单价录错"},
+    ),
     "tariff": RouteSpec(
         model=Tariff,
         make=lambda w, s: w.tariff(),

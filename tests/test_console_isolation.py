@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from billing.tariffs import services as tariff_services
 from inspection.models import SampleItem
 from inspection.services import record_finding
 from inspection.tests.scene import build_scene
@@ -85,6 +87,18 @@ def _event(world: World) -> dict[str, Any]:
     return {"event_id": event.pk}
 
 
+def _future_version(world: World) -> dict[str, Any]:
+    tariff = world.a.tariff()
+    with world.a.active():
+        version = tariff_services.add_tariff_version(
+            world.a.system,
+            tariff,
+            effective_from=world.a.tenant.local_today() + timedelta(days=30),
+            spec={"energy": {"kind": "flat", "price": "0.6000"}},
+        )
+    return {"tariff_id": tariff.pk, "version_id": version.pk}
+
+
 PAGES: dict[str, Page] = {
     # read
     "meter": Page(lambda w: {"meter_id": w.a.meter(_site(w)).pk}),
@@ -109,6 +123,7 @@ PAGES: dict[str, Page] = {
     # bill
     "tariff": Page(lambda w: {"tariff_id": w.a.tariff().pk}, False),
     "tariff-version-new": Page(lambda w: {"tariff_id": w.a.tariff().pk}, False),
+    "tariff-version-remove": Page(_future_version, False),
     "bill-run": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}),
     "bill-run-progress": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}),
     "bill-run-held-back": Page(lambda w: {"run_id": w.a.bill_run(_site(w)).pk}),

@@ -44,6 +44,8 @@ def _body(spec: RouteSpec, route: Route, method: str, world: TenantWorld, obj: A
         return spec.put_body(world, obj)
     if method == "post" and spec.create_body is not None:
         return spec.create_body(world, world.sites[0])
+    if method == "delete":
+        return spec.delete_body
     return {}
 
 

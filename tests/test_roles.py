@@ -50,6 +50,8 @@ def _request(client: APIClient, route: Route, method: str, world: World) -> _Mon
         body = spec.put_body(a, obj) if spec.put_body else {}
     elif method == "patch":
         body = spec.patch_body(obj)
+    elif method == "delete":
+        body = spec.delete_body
     else:
         body = {}
     return getattr(client, method)(url, body, format="json")

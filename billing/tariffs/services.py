@@ -10,12 +10,13 @@ bills it left at the old prices."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -27,6 +28,7 @@ from billing.models import (
     CommonArea,
     CommonAreaMember,
     OpeningBalance,
+    PrepaidCharge,
     Tariff,
     TariffAssignment,
     TariffVersion,
@@ -95,11 +97,21 @@ def _month_after(day: date) -> str:
     return f"{day.year + 1}-01" if day.month == 12 else f"{day.year}-{day.month + 1:02}"
 
 
+def _priced_by(version_ids: Sequence[int]) -> Q:
+    """Bills whose ``tariff_versions`` hold any of ``version_ids``."""
+    priced = Q()
+    for version_id in version_ids:
+        priced |= Q(tariff_versions__includes=version_id)
+    return priced
+
+
 def bills_left_at_old_prices(tariff: Tariff, effective_from: date) -> dict[str, int]:
     """The issued bills (neither void nor credited) that a new version of ``tariff`` from
-    ``effective_from`` would leave at the old prices, counted by period: those that the version
-    in force on that day priced (each bill keeps the versions that priced it) and that have a
-    day from ``effective_from`` on, before the tariff's next version.
+    ``effective_from`` would leave at the old prices, counted by period: those that a version
+    of the tariff in force before that day priced (each bill keeps the versions that priced it)
+    and that have a day from ``effective_from`` on, before the tariff's next version. Any such
+    version, not only the one in force on that day: after a first backdated version the bills
+    still carry the version it replaced.
 
     Counted from the site-period index alone, which holds the bills' days and versions: only
     the periods that can hold such a day (from the day's month on, since a period ends before
@@ -116,8 +128,7 @@ def bills_left_at_old_prices(tariff: Tariff, effective_from: date) -> dict[str, 
         period__gte=f"{effective_from:%Y-%m}",
         state=BillState.ISSUED,
         ends_on__gte=effective_from,
-        tariff_versions__includes=earlier[-1],
-    )
+    ).filter(_priced_by(earlier))
     if later:
         # A bill from the next version's day on names the earlier version only when the next
         # one was added since, backdated over it: none of its days is the new version's.
@@ -177,6 +188,66 @@ def add_tariff_version(
             after["backdated_periods"] = backdated
         record_audit(actor, AuditAction.TARIFF_VERSION_ADDED, version, after=after)
     return version
+
+
+class VersionNotRemovableError(ValidationError):
+    """A version that priced a bill or a prepaid charge, or is in effect already (codes
+    ``version_priced`` and ``version_in_effect``): it stays, and a new version replaces it."""
+
+
+def removable(version: TariffVersion) -> bool:
+    """Whether ``delete_tariff_version`` would remove the version (for showing the action)."""
+    try:
+        _check_removable(version)
+    except VersionNotRemovableError:
+        return False
+    return True
+
+
+def _check_removable(version: TariffVersion) -> None:
+    tenant = version.tariff.tenant
+    if version.effective_from <= tenant.local_today():
+        raise VersionNotRemovableError(
+            _("The version is in effect since %(day)s: add a new version to change the prices.")
+            % {"day": version.effective_from.isoformat()},
+            code="version_in_effect",
+        )
+    first_moment = timezone.make_aware(
+        datetime.combine(version.effective_from, time.min), tenant.zone
+    )
+    if (
+        Bill.objects.filter(tariff_versions__includes=version.pk).exists()
+        # A prepaid charge keeps no versions: one with a reading from the version's first day
+        # on (a meter clock ahead) may have been priced by it.
+        or PrepaidCharge.objects.filter(to_taken_at__gte=first_moment).exists()
+    ):
+        raise VersionNotRemovableError(
+            _("Bills or prepaid charges were priced with this version: it stays."),
+            code="version_priced",
+        )
+
+
+def delete_tariff_version(actor: Principal, version: TariffVersion, reason: str) -> None:
+    """Remove a mistyped version before it takes effect: only while its first day is after
+    today (in the tenant's zone) and no bill (a draft included) or prepaid charge was priced
+    with it. The audit event keeps its content and the reason."""
+    with transaction.atomic():
+        Tariff.objects.select_for_update().get(pk=version.tariff_id)
+        _check_removable(version)
+        record_audit(
+            actor,
+            AuditAction.TARIFF_VERSION_REMOVED,
+            version,
+            before={
+                "tariff": version.tariff_id,
+                "effective_from": version.effective_from,
+                "spec": version.spec,
+                "note": version.note,
+                "created_by_label": version.created_by_label,
+            },
+            after={"reason": reason},
+        )
+        version.delete()
 
 
 def assign_tariff(

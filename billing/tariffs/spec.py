@@ -101,6 +101,12 @@ class _Problems:
         return len(self.messages)
 
 
+def no_exponent_message() -> str:
+    """Why ``1e3`` is refused as an amount, in the API and the console alike: an amount is
+    written out as on a price notice."""
+    return _("write the amount out in full, without an exponent: 1000, not 1e3")
+
+
 def _decimal(
     data: dict[str, Any], key: str, path: str, problems: _Problems, *, required: bool = False
 ) -> Decimal | None:
@@ -119,6 +125,9 @@ def _decimal(
         number = Decimal(value)
     except InvalidOperation:
         problems.add(where, _("not a number: %(value)s") % {"value": repr(value)})
+        return None
+    if isinstance(value, str) and number.is_finite() and "e" in value.lower():
+        problems.add(where, no_exponent_message())
         return None
     if not number.is_finite() or number < 0:
         problems.add(where, _("must be zero or more"))

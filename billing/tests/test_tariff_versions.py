@@ -189,6 +189,60 @@ def test_bills_priced_by_a_later_version_are_not_counted(billed: Billing) -> Non
     assert "2 issued bills (2026-09: 2)" in response.json()["error"]["message"]
 
 
+def test_a_second_backdated_version_is_refused_over_the_bills_of_the_version_before_the_first(
+    billed: Billing,
+) -> None:
+    """A version from 1 September was added over the issued September bills (confirmed): they
+    keep the 2020 version. A second one from 15 September changes those bills' prices too,
+    so it is refused as well: the live September bill (the other was credited) is counted."""
+    world, tariff = billed.world, _tariff(billed)
+    first = {"effective_from": "2026-09-01", "spec": BEIJING, "confirm_backdated": True}
+    assert _post(world, tariff, first).status_code == 201
+    response = _post(world, tariff, {"effective_from": "2026-09-15", "spec": BEIJING})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "backdated"
+    assert "1 issued bill (2026-10: 1)" in response.json()["error"]["message"]
+    assert _versions(tariff) == [date(2020, 1, 1), date(2026, 9, 1)]
+
+
+def test_bills_priced_by_another_tariff_are_not_counted(billed: Billing) -> None:
+    """The bills were priced by the class's tariff: a backdated version of another tariff
+    leaves none of them at old prices."""
+    world = billed.world
+    other = world.a.tariff()
+    response = _post(world, other, {"effective_from": "2026-08-15", "spec": BEIJING})
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("day", "accepted"),
+    [("1999-12-31", False), ("2000-01-01", True), ("2099-12-31", True), ("9999-12-31", False)],
+)
+def test_a_version_starts_between_2000_and_2099(world: World, day: str, accepted: bool) -> None:
+    tariff = world.a.tariff()
+    response = _post(world, tariff, {"effective_from": day, "spec": BEIJING})
+    if accepted:
+        assert response.status_code == 201
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"] == {
+            "effective_from": ["Give a day from 2000-01-01 to 2099-12-31."]
+        }
+        assert _versions(tariff) == [date(2020, 1, 1)]
+
+
+def test_an_amount_with_an_exponent_is_refused(world: World) -> None:
+    tariff = world.a.tariff()
+    spec = {"energy": {"kind": "flat", "price": "1e3"}, "fixed_monthly_fee": "5E-1"}
+    response = _post(world, tariff, {"effective_from": "2026-07-01", "spec": spec})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["spec"] == [
+        "energy.price: write the amount out in full, without an exponent: 1000, not 1e3",
+        "fixed_monthly_fee: write the amount out in full, without an exponent: 1000, not 1e3",
+    ]
+    assert _versions(tariff) == [date(2020, 1, 1)]
+
+
 def test_a_bill_split_by_a_version_change_is_counted_for_its_earlier_part(billing: Billing) -> None:
     """A version from 16 September splits the September bill: its first half is the 2020
     version's, so a version from 10 September changes those days' prices."""

@@ -194,6 +194,57 @@ def test_every_figure_that_is_not_a_number_is_named_at_once(world: World) -> Non
     assert len(_versions(world, tariff)) == 1
 
 
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("0,5", "Use a point for decimals (0.5); a comma only separates thousands (1,234.5)."),
+        ("1,23", "Use a point for decimals (0.5); a comma only separates thousands (1,234.5)."),
+        ("12,34.5", "Use a point for decimals (0.5); a comma only separates thousands (1,234.5)."),
+        ("1e3", "Write the amount out in full, without an exponent: 1000, not 1e3."),
+    ],
+)
+def test_a_decimal_comma_or_an_exponent_is_refused_beside_the_field(
+    world: World, typed: str, message: str
+) -> None:
+    tariff = _tariff(world, BEIJING_RESIDENTIAL)
+    response = _client(world.alice).post(
+        f"/console/tariffs/{tariff.pk}/versions/new/", _tiered_form(fixed_monthly_fee=typed)
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors == {"fixed_monthly_fee": [message]}
+    assert len(_versions(world, tariff)) == 1
+
+
+def test_thousands_separators_and_full_width_digits_are_read_as_numbers(world: World) -> None:
+    tariff = _tariff(world, BEIJING_RESIDENTIAL)
+    response = _client(world.alice).post(
+        f"/console/tariffs/{tariff.pk}/versions/new/",
+        _tiered_form(tier_2_up_to="4,800", tier_3_price="０.７９８３", fixed_monthly_fee="1,234.5"),
+    )
+    assert response.status_code == 302
+    spec = _versions(world, tariff)[-1].spec
+    assert spec["energy"]["tiers"][1]["up_to"] == "4800"
+    assert spec["energy"]["tiers"][2]["price"] == "0.7983"
+    assert spec["fixed_monthly_fee"] == "1234.5"
+
+
+def test_an_assignment_until_9999_is_refused_beside_the_field(world: World) -> None:
+    tariff = world.a.tariff()
+    response = _assign(
+        world,
+        tariff=str(tariff.pk),
+        customer_class="commercial",
+        effective_from="2026-01-01",
+        effective_to="9999-12-31",
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "effective_to": ["Give a day from 2000-01-01 to 2099-12-31."]
+    }
+    with world.a.active():
+        assert not TariffAssignment.objects.filter(tariff=tariff).exists()
+
+
 def test_three_mistakes_in_one_submit_are_each_shown_next_to_their_field(world: World) -> None:
     tariff = _tariff(world, BEIJING_RESIDENTIAL)
     response = _client(world.alice).post(

@@ -27,6 +27,11 @@ urlpatterns: list[URLPattern] = [
         tariffs.tariff_version_new,
         name="tariff-version-new",
     ),
+    path(
+        "tariffs/<int:tariff_id>/versions/<int:version_id>/remove/",
+        tariffs.tariff_version_remove,
+        name="tariff-version-remove",
+    ),
     path("tariff-assignments/", tariffs.tariff_assignments, name="tariff-assignments"),
     path("tariff-assignments/new/", tariffs.tariff_assignment_new, name="tariff-assignment-new"),
     path("bill-runs/", runs.bill_runs, name="bill-runs"),

@@ -15,10 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.functional import Promise
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing.tariffs.spec import TOU_NAMES
+from billing.tariffs.spec import TOU_NAMES, no_exponent_message
 from console.forms import BoundField, Field, Form
 from console.pages.billing.specs import (
     CUMULATIONS,
@@ -258,6 +259,26 @@ def groups(form: Form, kind: str) -> list[Group]:
 GROUP_KEYS = ("tiers", "seasons", "schedule", "surcharges")
 
 
+# A comma only between groups of three digits (1,234.5); \d takes the full-width digits an
+# input method types, which Decimal reads as digits.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
+def amount_problem(typed: str) -> str | None:
+    """What is wrong with an amount as typed, if anything: a comma anywhere but between
+    thousands (``0,5`` is a decimal comma, refused rather than read as 5), an exponent
+    (``1e3``), or no number at all. NaN and infinity are left to the specification."""
+    if "," in typed and not _GROUPED.fullmatch(typed):
+        return _("Use a point for decimals (0.5); a comma only separates thousands (1,234.5).")
+    try:
+        number = Decimal(typed.replace(",", ""))
+    except InvalidOperation:
+        return _("Enter a number, e.g. 0.4883.")
+    if number.is_finite() and "e" in typed.lower():
+        return capfirst(no_exponent_message()) + "."
+    return None
+
+
 def _blank(values: dict[str, Any], *names: str) -> bool:
     return all(str(values.get(name, "")).strip() == "" for name in names)
 
@@ -276,14 +297,14 @@ def spec_from_values(
         return str(values.get(name, "")).strip()
 
     def amount(name: str) -> str | None:
-        value = text(name).replace(",", "")
-        if value == "":
+        typed = text(name)
+        if typed == "":
             return None
-        try:
-            Decimal(value)
-        except InvalidOperation:
-            errors.setdefault(name, []).append(_("Enter a number, e.g. 0.4883."))
-        return value
+        problem = amount_problem(typed)
+        if problem:
+            errors.setdefault(name, []).append(problem)
+            return typed
+        return str(Decimal(typed.replace(",", "")))
 
     def tiers(prefix: str, count: int, price_key: str, path_key: str) -> list[dict[str, Any]]:
         made = []

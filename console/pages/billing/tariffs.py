@@ -13,11 +13,15 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing.api import NewVersionSerializer, TariffAssignmentSerializer, TariffSerializer
+from billing.api import (
+    NewVersionSerializer,
+    ReasonSerializer,
+    TariffAssignmentSerializer,
+    TariffSerializer,
+)
 from billing.models import Tariff, TariffAssignment, TariffVersion
 from billing.tariffs import services as tariff_services
 from billing.tariffs.services import BackdatedVersionError
@@ -129,9 +133,10 @@ def _assignments_visible(scope: SiteScope, queryset: QuerySet) -> QuerySet:
 @page("tariffs")
 def tariff(request: HttpRequest, tariff_id: int) -> HttpResponse:
     found = get_object_or_404(Tariff.objects.all(), pk=tariff_id)
-    today = timezone.localdate()
+    today = found.tenant.local_today()
     versions = list(found.versions.order_by("-effective_from"))
     in_force = next((v for v in versions if v.effective_from <= today), None)
+    may_remove = may_write_tenant_wide(request, "tariffs", "delete")
     assignments: list[TariffAssignment] = []
     if can(request, "tariff_assignments"):
         assignments = list(
@@ -152,6 +157,10 @@ def tariff(request: HttpRequest, tariff_id: int) -> HttpResponse:
                     "version": v,
                     "described": describe_spec(v.spec, found.utility),
                     "in_force": v == in_force,
+                    # Only versions yet to start can be removed: a few at most, each checked.
+                    "removable": may_remove
+                    and v.effective_from > today
+                    and tariff_services.removable(v),
                 }
                 for v in versions
             ],
@@ -265,6 +274,53 @@ def _add_version(
         if name not in unreadable:
             form.errors.setdefault(name, []).append(text)
     return (version if form.ok else None), backdated
+
+
+@page("tariffs", "delete")
+def tariff_version_remove(request: HttpRequest, tariff_id: int, version_id: int) -> HttpResponse:
+    """Remove a mistyped version before it takes effect, with a reason (the service refuses a
+    version in effect or priced with)."""
+    require_tenant_wide(request, "tariffs", "delete")
+    version = get_object_or_404(
+        TariffVersion.objects.select_related("tariff__tenant"), pk=version_id, tariff_id=tariff_id
+    )
+    form = Form(
+        [Field("reason", _("Reason"), kind="textarea", required=True, autofocus=True)],
+        request.POST if request.method == "POST" else None,
+    )
+    if form.submitted:
+        with form.attempt():
+            body = ReasonSerializer(data=form.cleaned())
+            body.is_valid(raise_exception=True)
+            tariff_services.delete_tariff_version(
+                actor(request), version, body.validated_data["reason"]
+            )
+        if form.ok:
+            messages.success(
+                request,
+                _("Version from %(day)s removed.") % {"day": version.effective_from.isoformat()},
+            )
+            return redirect("console:tariff", tariff_id=tariff_id)
+    return render(
+        request,
+        "console/confirm.html",
+        {
+            "title": _("Remove the version of %(code)s from %(day)s")
+            % {"code": version.tariff.code, "day": version.effective_from.isoformat()},
+            "consequences": [
+                _(
+                    "The version is removed before it takes effect: the tariff keeps its "
+                    "other versions."
+                ),
+                _("Its prices and the reason are recorded in the audit trail."),
+            ],
+            "form": form,
+            "action_url": reverse("console:tariff-version-remove", args=[tariff_id, version.pk]),
+            "cancel_url": reverse("console:tariff", args=[tariff_id]),
+            "confirm_label": _("Remove"),
+        },
+        status=200 if form.ok else 400,
+    )
 
 
 # --- assignments ------------------------------------------------------------------------------
