@@ -73,9 +73,7 @@ class Payment(TenantOwned):
     site = models.ForeignKey(  # the account's, copied: lists and grants filter on it
         Site, on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="+", db_index=False
-    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
     principal = models.DecimalField(

@@ -389,6 +389,27 @@ class TenantWorld:
             )
             return Bill.objects.get(pk=bill.pk)
 
+    def credit_note(self, bill: Bill, issued_on: date) -> Bill:
+        """An issued credit note reversing ``bill`` whole, dated ``issued_on``, posted as
+        approving one posts it (Cr receivable, Dr revenue and VAT payable)."""
+        negated = {c: [str(-Decimal(n)), str(-Decimal(t))] for c, (n, t) in bill.posting.items()}
+        with self.active():
+            [number] = BillNumbers(self.tenant).take(1)
+            note = Bill.objects.create(
+                tenant=self.tenant, site_id=bill.site_id, account_id=bill.account_id,
+                period=bill.period, kind="credit_note", corrects=bill, number=number,
+                utility=bill.utility, starts_on=bill.starts_on, ends_on=bill.ends_on,
+                total=-bill.total, tax_total=-bill.tax_total,
+                posting=negated,
+                buyer_name=bill.buyer_name, tax_code=bill.tax_code, created_by_kind="system",
+                created_by_label="test setup", reason="抄错",
+            )  # fmt: skip
+            bills.issue_bills(
+                self.system, self.tenant, BillingSettings.for_tenant(self.tenant), [note]
+            )
+            Bill.objects.filter(pk=note.pk).update(issue_date=issued_on)
+            return Bill.objects.get(pk=note.pk)
+
     def cashier(self, site: Site | None = None) -> Principal:
         """A new cashier (for all sites, or for ``site``), as the principal who acts."""
         return Principal.for_user(self.staff((Role.CASHIER, site)))

@@ -13,11 +13,11 @@ which ledger account receives the money.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from collection.models import COUNTER_CHANNELS, INTEGRATION_CHANNELS, Channel
+from collection.services.errors import field_error
 from ledger.models import LedgerAccount, LedgerKind
 from ledger.services import records_text, tenant_ledger_account
 from tenancy.models import ActorKind, Tenant
@@ -30,9 +30,10 @@ def check_channel(actor: Principal, channel: str, provider: str) -> None:
     """Refuse a channel the actor does not take, and an online payment without its provider
     (or a provider named for another channel)."""
     if channel == Channel.VOUCHER:
-        raise ValidationError(
-            {"channel": _("A recharge card is redeemed with its PIN, not posted as a payment.")},
-            code="channel_not_allowed",
+        raise field_error(
+            "channel",
+            _("A recharge card is redeemed with its PIN, not posted as a payment."),
+            "channel_not_allowed",
         )
     if actor.kind == ActorKind.STAFF:
         allowed = COUNTER_CHANNELS
@@ -41,23 +42,18 @@ def check_channel(actor: Principal, channel: str, provider: str) -> None:
     else:
         allowed = frozenset()
     if channel not in allowed:
-        raise ValidationError(
-            {
-                "channel": _(
-                    "Staff take counter payments (cash, bank card); banks, online providers and "
-                    "terminals post theirs with their own token."
-                )
-            },
-            code="channel_not_allowed",
+        raise field_error(
+            "channel",
+            _(
+                "Staff take counter payments (cash, bank card); banks, online providers and "
+                "terminals post theirs with their own token."
+            ),
+            "channel_not_allowed",
         )
     if channel == Channel.ONLINE and not provider:
-        raise ValidationError(
-            {"provider": _("An online payment names its provider.")}, code="required"
-        )
+        raise field_error("provider", _("An online payment names its provider."), "required")
     if channel != Channel.ONLINE and provider:
-        raise ValidationError(
-            {"provider": _("Only an online payment names a provider.")}, code="invalid"
-        )
+        raise field_error("provider", _("Only an online payment names a provider."))
 
 
 def payment_source(actor: Principal, channel: str, provider: str) -> str:

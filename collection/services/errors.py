@@ -12,3 +12,9 @@ class PaymentConflict(ValidationError):
     def __init__(self, message: str, code: str, payment_id: int | None = None) -> None:
         super().__init__(message, code=code)
         self.payment_id = payment_id
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> ValidationError:
+    """A refusal naming the field at fault, with a stable code (a dict of plain messages would
+    lose it)."""
+    return ValidationError({field: ValidationError(message, code=code)})

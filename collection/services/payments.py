@@ -43,7 +43,7 @@ from collection.services.allocation import (
 )
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
 from collection.services.channels import check_channel, payment_source, receiving_account
-from collection.services.errors import PaymentConflict
+from collection.services.errors import PaymentConflict, field_error
 from collection.services.receipts import issue_receipt
 from customers.models import Account, AccountStatus
 from ledger.models import LedgerAccount, LedgerKind
@@ -137,17 +137,18 @@ def _check(actor: Principal, request: PaymentRequest) -> None:
     try:
         amount = Money(request.amount)
     except (TypeError, ValueError) as exc:
-        raise ValidationError({"amount": str(exc)}, code="invalid") from exc
+        raise field_error("amount", str(exc)) from exc
     if not Decimal("0.01") <= amount <= MAX_PAYMENT:
-        raise ValidationError(
-            {"amount": _("A payment is from 0.01 to %(max)s yuan.") % {"max": MAX_PAYMENT}},
-            code="out_of_range",
+        raise field_error(
+            "amount",
+            _("A payment is from 0.01 to %(max)s yuan.") % {"max": MAX_PAYMENT},
+            "out_of_range",
         )
     if not request.idempotency_key:
-        raise ValidationError({"idempotency_key": _("A payment needs an idempotency key.")})
+        raise field_error("idempotency_key", _("A payment needs an idempotency key."), "required")
     if request.account.status == AccountStatus.CLOSED:
-        raise ValidationError(
-            {"account": _("The account is closed: it takes no payments.")}, code="closed_account"
+        raise field_error(
+            "account", _("The account is closed: it takes no payments."), "closed_account"
         )
     check_channel(actor, request.channel, request.provider)
 

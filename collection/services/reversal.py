@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from django.utils.translation import gettext_noop
 
 from billing.runs.services import FourEyesError, refuse_integration, same_actor
 from collection.models import Payment, PaymentAllocation, PaymentReversal, Receipt
-from collection.services.errors import PaymentConflict
+from collection.services.errors import PaymentConflict, field_error
 from ledger.models import JournalLine, LedgerKind
 from ledger.services import (
     EntrySpec,
@@ -69,7 +69,7 @@ def reverse_payment(
     """Reverse the payment (see the module's overview)."""
     reason = reason.strip()
     if not reason:
-        raise ValidationError({"reason": _("A reason is required.")}, code="required")
+        raise field_error("reason", _("A reason is required."), "required")
     tenant = actor.tenant
     assert tenant is not None
     now = now or timezone.now()
