@@ -78,21 +78,23 @@ class EntrySpec:
         return f"{self.source_type}:{self.source_id}"
 
 
-def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
+def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> dict[int, Decimal]:
     """Lock the tenant's ledger account rows in primary-key order: every posting takes its
     locks through here, so two postings that touch the same accounts queue instead of
-    deadlocking. An id that is not one of the tenant's ledger accounts is refused."""
+    deadlocking. An id that is not one of the tenant's ledger accounts is refused. Returns
+    the locked rows' cached balances (no one else moves them until the transaction ends)."""
     ordered = sorted(set(ids))
-    found: set[int] = set()
+    found: dict[int, Decimal] = {}
     for cluster in id_clusters(ordered):
         accounts = LedgerAccount.objects.filter(
             tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
         ).order_by("pk")
         if connection.vendor == "postgresql":
             accounts = accounts.select_for_update()
-        found.update(accounts.values_list("pk", flat=True))
-    if missing := set(ordered) - found:
+        found.update(accounts.values_list("pk", "balance"))
+    if missing := set(ordered) - set(found):
         raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
+    return found
 
 
 def _move_balances(movements: dict[int, Decimal]) -> None:

@@ -6,6 +6,7 @@ import django.db.models.expressions
 import django.utils.timezone
 import pgtrigger.compiler
 import pgtrigger.migrations
+from decimal import Decimal
 from django.db import migrations, models
 
 
@@ -176,7 +177,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('amount', django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(models.F('principal'), '+', models.F('late_fees')), '+', models.F('surplus')), '-', models.F('credit_used')))), name='payment_parts_add_up'),
+            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(models.F('principal'), '+', models.F('late_fees')), '+', models.F('surplus')), '-', models.F('credit_used')), '-', models.Value(Decimal('0.005')))), ('amount__lt', django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(models.F('principal'), '+', models.F('late_fees')), '+', models.F('surplus')), '-', models.F('credit_used')), '+', models.Value(Decimal('0.005'))))), name='payment_parts_add_up'),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='payment',

@@ -162,16 +162,11 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
     )
     try:
         with transaction.atomic():
-            receivable = customer_ledger_accounts(tenant, LedgerKind.RECEIVABLE, [account.pk])
-            wallet = customer_ledger_accounts(tenant, LedgerKind.WALLET, [account.pk])
-            ledger_ids = (receivable[account.pk], wallet[account.pk])
-            lock_ledger_accounts(tenant, ledger_ids)
+            ledger_ids = customer_ledgers(tenant, account)
+            balances = lock_ledger_accounts(tenant, ledger_ids)
             first = same_key.first()
             if first is not None:
                 return PaymentResult(_replayed(first, request), created=False)
-            balances = dict(
-                LedgerAccount.objects.filter(pk__in=ledger_ids).values_list("pk", "balance")
-            )
             paid_on = timezone.localdate(now, timezone=tenant.zone)
             position = account_position(
                 account, balances[ledger_ids[0]], balances[ledger_ids[1]], paid_on
@@ -225,6 +220,18 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
         if first is None:
             raise
         return PaymentResult(_replayed(first, request), created=False)
+
+
+def customer_ledgers(tenant: Tenant, account: Account) -> tuple[int, int]:
+    """The account's receivable and wallet ledger accounts (one query once they exist)."""
+    kinds = (LedgerKind.RECEIVABLE, LedgerKind.WALLET)
+    found = dict(
+        LedgerAccount.objects.filter(account=account, kind__in=kinds).values_list("kind", "pk")
+    )
+    for kind in kinds:
+        if kind not in found:
+            found[kind] = customer_ledger_accounts(tenant, kind, [account.pk])[account.pk]
+    return found[LedgerKind.RECEIVABLE], found[LedgerKind.WALLET]
 
 
 def _replayed(first: Payment, request: PaymentRequest) -> Payment:

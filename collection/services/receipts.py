@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from collection.models import Payment, Receipt, ReceiptPrint
@@ -26,7 +26,16 @@ RECEIPT_SEQUENCE = "receipt"
 
 def issue_receipt(tenant: Tenant, payment: Payment, issued_at: datetime) -> Receipt:
     """The payment's receipt with the tenant's next number; call it last in the payment's
-    transaction (the counter row stays locked until the transaction ends)."""
+    transaction (the counter row stays locked until the transaction ends).
+
+    On PostgreSQL the checks deferred to the commit (the foreign keys of every row the payment
+    wrote, the journal entry's zero sum) are run first, when the payment's transaction is the
+    outermost one: run at the commit they would hold up every other payment of the tenant
+    queued on the counter. Nested in a caller's transaction, they wait for its commit as
+    usual (the caller may have rows pending that they need)."""
+    if connection.vendor == "postgresql" and not connection.savepoint_ids:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     number = take_next(tenant, RECEIPT_SEQUENCE)
     return Receipt.objects.create(
         tenant=tenant, payment=payment, site_id=payment.site_id, number=number, issued_at=issued_at

@@ -28,14 +28,9 @@ from django.utils.translation import gettext_noop
 from billing.runs.services import FourEyesError, refuse_integration, same_actor
 from collection.models import Payment, PaymentAllocation, PaymentReversal, Receipt
 from collection.services.errors import PaymentConflict, field_error
-from ledger.models import JournalLine, LedgerKind
-from ledger.services import (
-    EntrySpec,
-    customer_ledger_accounts,
-    lock_ledger_accounts,
-    post_entries,
-    records_text,
-)
+from collection.services.payments import customer_ledgers
+from ledger.models import JournalLine
+from ledger.services import EntrySpec, lock_ledger_accounts, post_entries, records_text
 from tenancy.audit import AuditAction, record_audit
 from tenancy.principal import Principal
 from tenancy.roles import Role
@@ -78,11 +73,7 @@ def reverse_payment(
         payment = Payment.objects.select_related("account").get(pk=payment.pk)
         check_may_reverse(actor, payment, today)
         account_id = payment.account_id
-        ledger_ids = [
-            customer_ledger_accounts(tenant, kind, [account_id])[account_id]
-            for kind in (LedgerKind.RECEIVABLE, LedgerKind.WALLET)
-        ]
-        lock_ledger_accounts(tenant, ledger_ids)
+        lock_ledger_accounts(tenant, customer_ledgers(tenant, payment.account))
         if PaymentReversal.objects.filter(payment=payment).exists():
             raise PaymentConflict(
                 _("The payment is reversed already."), code="reversed", payment_id=payment.pk

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.utils import timezone, translation
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from collection.models import Payment, PaymentAttempt, Receipt
@@ -90,8 +90,7 @@ def test_another_payment_under_a_used_key_is_409_and_recorded_for_finance(world:
     request = body(account)
     bob = world.client_for(world.bob)
     first = bob.post(URL, request, format="json").json()
-    with translation.override("en"):
-        clash = bob.post(URL, {**request, "amount": "99.00"}, format="json")
+    clash = bob.post(URL, {**request, "amount": "99.00"}, format="json", HTTP_ACCEPT_LANGUAGE="en")
     assert clash.status_code == 409
     assert clash.json()["error"]["code"] == "idempotency_conflict"
     assert "another payment" in clash.json()["error"]["message"]
