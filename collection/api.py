@@ -140,7 +140,7 @@ class RejectionSerializer(serializers.Serializer):
     )
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReversalSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=300)
 
 
@@ -271,13 +271,13 @@ class PaymentViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         payment = self.get_queryset().get(pk=result.payment.pk)
         return Response(self.get_serializer(payment).data, status=201 if result.created else 200)
 
-    @extend_schema(request=ReasonSerializer, responses=PaymentSerializer)
+    @extend_schema(request=ReversalSerializer, responses=PaymentSerializer)
     @action(detail=True, methods=["post"], permission_action="reverse")
     def reverse(self, request: Request, pk: str | None = None) -> Response:
         """冲正: on its business day by a supervisor of its site, later by finance; never by
         who took it. The bills it paid are open again and its receipt is void."""
         payment = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = ReversalSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         reverse_payment(self.principal, payment, body.validated_data["reason"])
         return Response(self.get_serializer(self.get_queryset().get(pk=payment.pk)).data)

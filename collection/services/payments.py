@@ -6,7 +6,8 @@
    the ledger's helper: payments on one account queue here, so none works from a balance or
    an open amount another is changing (concurrent payments never lose an update);
 2. a payment already posted under the same idempotency key (unique per tenant, channel and
-   source) is answered again if the request is the same, refused (409) if it is not;
+   source) is answered again if the request is the same, refused (409) if it is not; a closed
+   account takes no new payment (its status read under the lock);
 3. the account's open items and credit are read and the amount allocated
    (``collection.services.allocation``);
 4. one journal entry is posted through ``ledger.services.post_entries`` with the source
@@ -146,10 +147,6 @@ def _check(actor: Principal, request: PaymentRequest) -> None:
         )
     if not request.idempotency_key:
         raise field_error("idempotency_key", _("A payment needs an idempotency key."), "required")
-    if request.account.status == AccountStatus.CLOSED:
-        raise field_error(
-            "account", _("The account is closed: it takes no payments."), "closed_account"
-        )
     check_channel(actor, request.channel, request.provider)
 
 
@@ -167,6 +164,12 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
             first = same_key.first()
             if first is not None:
                 return PaymentResult(_replayed(first, request), created=False)
+            # Read under the lock: closing an account locks the same rows.
+            status = Account.objects.filter(pk=account.pk).values_list("status", flat=True)
+            if status.get() == AccountStatus.CLOSED:
+                raise field_error(
+                    "account", _("The account is closed: it takes no payments."), "closed_account"
+                )
             paid_on = timezone.localdate(now, timezone=tenant.zone)
             position = account_position(
                 account, balances[ledger_ids[0]], balances[ledger_ids[1]], paid_on

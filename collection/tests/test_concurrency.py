@@ -32,6 +32,7 @@ from collection.services.payments import post_payment
 from collection.services.reversal import reverse_payment
 from ledger.checks import check_ledger
 from ledger.models import JournalEntry, LedgerAccount, LedgerKind
+from ledger.services import tenant_ledger_account
 from tenancy.context import use_tenant
 from tenancy.principal import Principal
 from tenancy.roles import Role
@@ -188,3 +189,15 @@ def test_two_reversals_of_one_payment_race_and_one_wins(world: World) -> None:
         assert PaymentReversal.objects.count() == 1
         assert JournalEntry.objects.filter(source_type="payment_reversal").count() == 1
     assert check_ledger(a.tenant) == []
+
+
+def test_a_cash_account_used_first_by_parallel_payments_is_created_once(world: World) -> None:
+    a = world.a
+
+    def first_use(_index: int) -> int:
+        return tenant_ledger_account(a.tenant, LedgerKind.CASH, holder="user:424242").pk
+
+    made, errors = run_together(8, first_use, a.tenant)
+    assert not errors and len(set(made)) == 1
+    with use_tenant(a.tenant):
+        assert LedgerAccount.objects.filter(kind=LedgerKind.CASH, holder="user:424242").count() == 1

@@ -9,6 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -17,8 +20,9 @@ from customers.identifiers import make_account_number
 from customers.models import Account
 from ledger.models import JournalEntry, LedgerAccount, LedgerKind
 from tenancy.models import AuditEvent
+from tenancy.permissions import second_factor_roles
 from tenancy.roles import Role
-from tests.world import World, unique
+from tests.world import PASSWORD, World, unique
 
 pytestmark = pytest.mark.django_db
 
@@ -323,3 +327,40 @@ def test_what_an_account_owes_today_with_late_fees_credit_and_wallet(world: Worl
     assert world.client_for(world.bob).get("/api/v1/accounts/0000000011/due/").status_code == 400
     on_a1 = world.client_for(world.carol).get(url)
     assert on_a1.status_code == 404
+
+
+def test_a_cashier_signs_in_with_a_second_factor_before_taking_money(world: World) -> None:
+    """Taking a payment and reversing one are money actions: where the tenant requires it, a
+    cashier's session without the second factor is refused; a bank's token is not."""
+    tenant = world.a.tenant
+    tenant.require_second_factor = True
+    tenant.save(update_fields=["require_second_factor"])
+    assert {Role.CASHIER, Role.HQ_FINANCE, Role.SITE_MANAGER} <= second_factor_roles()
+    account = world.a.account()
+    session = Client()
+    signed_in = session.post("/login/", {"username": "bob", "password": PASSWORD})
+    assert signed_in.status_code == 302
+    refused = session.post(URL, body(account), content_type="application/json")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "second_factor_required"
+    _client, token = world.a.api_client((Role.CASHIER, None))
+    bank = token_client(token).post(URL, body(account, channel="bank_debit"), format="json")
+    assert bank.status_code == 201
+
+
+def test_a_page_of_payments_costs_the_same_queries_however_many_rows(world: World) -> None:
+    alice = world.client_for(world.alice)
+    alice.get(URL)  # the session and the tenant read once
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice.get(URL).status_code == 200
+        return len(captured.captured_queries)
+
+    world.a.payment()
+    one = queries()
+    for _ in range(6):
+        account = world.a.account()
+        world.a.issued_bill(account, "10.00", timezone.localdate() + timedelta(days=3))
+        world.a.payment(account=account)
+    assert queries() == one
