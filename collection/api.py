@@ -258,11 +258,17 @@ class PaymentViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
     def create(self, request: Request) -> Response:
         """Take a payment (201), or answer a retry of the same request with the payment posted
         first (200). Refused requests are recorded as failed attempts."""
-        body = PaymentRequestSerializer(data=request.data, context=self.get_serializer_context())
+        try:
+            data = request.data
+        except exceptions.APIException as exc:  # malformed JSON, too large, not JSON
+            failure = Failure(str(exc.get_codes())[:64], str(exc.detail)[:500], {})
+            record_failed_attempt(self.principal, AttemptRequest(), AttemptOutcome.INVALID, failure)
+            raise
+        body = PaymentRequestSerializer(data=data, context=self.get_serializer_context())
         if not body.is_valid():
             record_failed_attempt(
                 self.principal,
-                AttemptRequest.from_data(request.data),
+                AttemptRequest.from_data(data),
                 AttemptOutcome.INVALID,
                 Failure.of(body.errors),
             )
@@ -439,7 +445,12 @@ class DueSerializer(serializers.Serializer):
         help_text="The wallet: a prepaid balance, or a postpaid account's credit on account "
         "(negative: the customer owes it).",
     )
-    amount_due = serializers.DecimalField(max_digits=16, decimal_places=2)
+    amount_due = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        help_text="What settles every open item today after the credit, and what the wallet "
+        "is owed.",
+    )
 
 
 class AccountDueViewSet(TenantViewSet):

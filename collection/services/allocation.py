@@ -82,9 +82,16 @@ class AccountPosition:
         return self.receivable_credit + self.wallet_credit
 
     @property
+    def wallet_owed(self) -> Decimal:
+        """What the wallet is owed: a prepaid balance below zero, or on a postpaid account the
+        credit a later payment used that a reversal has taken back."""
+        return max(self.wallet, ZERO)
+
+    @property
     def amount_due(self) -> Decimal:
-        """What settles every open item today, after the credit."""
-        return max(self.principal + self.late_fees - self.credit, ZERO)
+        """What settles every open item today, after the credit, and what the wallet is owed
+        (a payment's surplus goes there)."""
+        return max(self.principal + self.late_fees - self.credit, ZERO) + self.wallet_owed
 
 
 @dataclass(frozen=True)

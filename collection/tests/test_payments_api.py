@@ -167,6 +167,17 @@ def test_bad_input_is_a_400_naming_the_field_posts_nothing_and_is_recorded(
     assert field in attempt.fields and attempt.reason
 
 
+def test_malformed_json_is_a_400_recorded_as_an_attempt(world: World) -> None:
+    response = world.client_for(world.bob).post(
+        URL, '{"account": "0000000018", "amount": ', content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+    with world.a.active():
+        attempt = PaymentAttempt.objects.get()
+    assert (attempt.outcome, attempt.code) == ("invalid", "parse_error")
+
+
 def test_a_closed_account_takes_no_payment(world: World) -> None:
     account = _closed(world)
     response = world.client_for(world.bob).post(URL, body(account), format="json")

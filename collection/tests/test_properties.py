@@ -16,16 +16,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from billing.models import Bill, BillKind, BillState
 from collection.models import Payment, PaymentAllocation, PaymentReversal, Receipt
-from collection.services.allocation import account_due
+from collection.services.allocation import AccountPosition, account_due
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
 from collection.services.reversal import reverse_payment
@@ -49,9 +50,9 @@ operations = st.one_of(
 )
 
 
-def _sum(queryset: object, field: str) -> Decimal:
+def _sum(queryset: QuerySet[Any], field: str) -> Decimal:
     """A column's sum in fen (SQLite sums decimals as floats)."""
-    total = queryset.aggregate(total=Sum(field))["total"]  # type: ignore[attr-defined]
+    total = queryset.aggregate(total=Sum(field))["total"]
     return round_fen(Decimal(total or 0))
 
 
@@ -108,8 +109,8 @@ class BooksStayBalanced(HypothesisTestCase):
                         a.credit_note(bill, today)
                 self._books_hold()
 
-    def _allocated_within(self, payment: Payment, before: object) -> None:
-        items = {item.reference: item for item in before.items}  # type: ignore[attr-defined]
+    def _allocated_within(self, payment: Payment, before: AccountPosition) -> None:
+        items = {item.reference: item for item in before.items}
         parts = PaymentAllocation.objects.filter(payment=payment, reversal__isnull=True)
         for part in parts:
             item = items[f"bill:{part.bill_id}"]
@@ -117,7 +118,7 @@ class BooksStayBalanced(HypothesisTestCase):
             assert Decimal(0) <= part.late_fee <= item.late_fee
         allocated = _sum(parts, "principal") + _sum(parts, "late_fee")
         assert allocated == payment.principal + payment.late_fees
-        assert allocated <= payment.amount + before.credit  # type: ignore[attr-defined]
+        assert allocated <= payment.amount + before.credit
         assert payment.amount + payment.credit_used == allocated + payment.surplus
 
     def _books_hold(self) -> None:

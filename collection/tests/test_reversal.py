@@ -18,14 +18,14 @@ from collection.services.payments import post_payment
 from collection.services.reversal import reverse_payment
 from collection.tests.test_allocation import at, balance, lines, pay, tenant_balance
 from ledger.models import JournalLine, LedgerKind
-from tenancy.models import AuditEvent
+from tenancy.models import AuditEvent, Site
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import TenantWorld, World, unique
 
 
-def person(world: TenantWorld, *grants: tuple[str, object]) -> Principal:
-    return Principal.for_user(world.staff(*grants))  # type: ignore[arg-type]
+def person(world: TenantWorld, *grants: tuple[str, Site | None]) -> Principal:
+    return Principal.for_user(world.staff(*grants))
 
 
 def test_a_reversal_posts_the_payment_negated_and_opens_the_bill_again(
@@ -173,3 +173,31 @@ def test_the_api_refuses_the_cashier_who_took_the_payment(world: World) -> None:
     assert response.json()["error"]["code"] == "four_eyes"
     with a.active():
         assert not PaymentReversal.objects.exists()
+
+
+def test_reversing_a_payment_whose_credit_a_later_payment_used_leaves_the_wallet_owed(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account = a.account()
+    first_bill = a.issued_bill(account, "50.00", date(2026, 12, 15))
+    first = pay(a, account, "80.00", date(2026, 11, 2))  # 50.00 to the bill, 30.00 of credit
+    a.issued_bill(account, "30.00", date(2026, 12, 20))
+    pay(a, account, "10.00", date(2026, 11, 3))  # 10.00 cash and 20.00 of the credit
+    assert balance(account, LedgerKind.WALLET) == Decimal("-10.00")
+    finance = person(a, (Role.HQ_FINANCE, None))
+    reverse_payment(finance, first, "支票退票", now=at(date(2026, 11, 4)))
+    # The first bill is open again (50.00) and the 20.00 of credit the second payment used is
+    # owed on the wallet: −10.00 + 30.00 = 20.00. In all the customer paid 10.00 of 80.00.
+    assert balance(account, LedgerKind.WALLET) == Decimal("20.00")
+    due = account_due(account, date(2026, 11, 4))
+    assert [item.bill_id for item in due.items] == [first_bill.pk]
+    assert (due.principal, due.wallet_owed, due.amount_due) == (
+        Decimal("50.00"),
+        Decimal("20.00"),
+        Decimal("70.00"),
+    )
+    # Paying the 70.00 settles both: the bill, then the wallet.
+    pay(a, account, "70.00", date(2026, 11, 5))
+    assert balance(account, LedgerKind.WALLET) == Decimal("0.00")
+    assert account_due(account, date(2026, 11, 5)).amount_due == Decimal("0.00")
