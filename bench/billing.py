@@ -178,8 +178,8 @@ def seed(accounts: int, tenant_id: int, site_id: int, from_readings: bool) -> No
             _copy(  # the receivables September's bills were posted to (balance settled)
                 cursor,
                 "ledger_ledgeraccount",
-                "tenant_id, kind, account_id, site_id, utility, component, name, balance",
-                (f"{tenant_id}\treceivable\t{i}\t{site_id}\t\t\t应收 {i:012d}\t0.00\n"
+                "tenant_id, kind, account_id, site_id, utility, component, holder, name, balance",
+                (f"{tenant_id}\treceivable\t{i}\t{site_id}\t\t\t\t应收 {i:012d}\t0.00\n"
                  for i in ids),
             )  # fmt: skip
             _copy(

@@ -14,6 +14,12 @@ from billing.api import (
     TariffVersionViewSet,
     TariffViewSet,
 )
+from collection.api import (
+    AccountDueViewSet,
+    PaymentAttemptViewSet,
+    PaymentViewSet,
+    ReceiptViewSet,
+)
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
 from ledger.api import JournalEntryViewSet, LedgerAccountViewSet
 from metering.api import (
@@ -80,3 +86,7 @@ router.register("prepaid-charges", PrepaidChargeViewSet, basename="prepaid-charg
 router.register("opening-balances", OpeningBalanceViewSet, basename="opening-balance")
 router.register("ledger-accounts", LedgerAccountViewSet, basename="ledger-account")
 router.register("journal-entries", JournalEntryViewSet, basename="journal-entry")
+router.register("payments", PaymentViewSet, basename="payment")
+router.register("payment-attempts", PaymentAttemptViewSet, basename="payment-attempt")
+router.register("receipts", ReceiptViewSet, basename="receipt")
+router.register("accounts", AccountDueViewSet, basename="account-due")

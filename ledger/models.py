@@ -1,11 +1,15 @@
 """The double-entry ledger every amount of money lands in.
 
-Ledger accounts belong to a tenant: one receivable and one prepaid wallet per customer
-account (户号), revenue per utility and component, VAT payable per utility, and the clearing
-accounts of the collection channels. A journal entry is a set of lines that sum to zero; it is
-written only by ``ledger.services.post_entry`` (or its bulk twin for bill runs), which is
-idempotent on (tenant, source type, source id): a retry returns the first posting, a different
-payload under the same source is refused.
+Ledger accounts belong to a tenant: per customer account (户号) a receivable, a wallet (the
+prepaid balance, or a postpaid account's credit on account) and a deposit; revenue per utility
+and component, VAT payable per utility; and the accounts of the collect stage, each named by
+its ``holder``: cash on hand per cashier, clearing per bank or terminal (its API client) and per
+online provider, voucher liability, refunds payable and late-fee revenue.
+
+A journal entry is a set of lines that sum to zero; it is written only by
+``ledger.services.post_entry`` (or its bulk twin for bill runs), which is idempotent on (tenant,
+source type, source id): a retry returns the first posting, a different payload under the same
+source is refused.
 
 Amounts are signed: a debit is positive, a credit negative. A receivable's balance is what the
 customer owes; a wallet's balance is negative while the customer has credit (the utility owes
@@ -36,10 +40,15 @@ MONEY: DecimalShape = {"max_digits": 16, "decimal_places": 2}
 
 class LedgerKind(models.TextChoices):
     RECEIVABLE = "receivable", _("Customer receivable")
-    WALLET = "wallet", _("Customer prepaid wallet")
+    WALLET = "wallet", _("Customer wallet")
+    DEPOSIT = "deposit", _("Customer deposit")
     REVENUE = "revenue", _("Revenue")
     VAT_PAYABLE = "vat_payable", _("VAT payable")
     CLEARING = "clearing", _("Clearing")
+    CASH = "cash", _("Cash on hand")
+    VOUCHER = "voucher", _("Voucher liability")
+    REFUNDS_PAYABLE = "refunds_payable", _("Refunds payable")
+    LATE_FEES = "late_fees", _("Late-fee revenue")
 
 
 class LedgerAccount(TenantOwned):
@@ -50,13 +59,22 @@ class LedgerAccount(TenantOwned):
         null=True,
         blank=True,
         related_name="ledger_accounts",
-        help_text=_("The customer account of a receivable or wallet."),
+        help_text=_("The customer account of a receivable, wallet or deposit."),
     )
     site = models.ForeignKey(
         Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     utility = models.CharField(_("utility"), max_length=16, blank=True)
     component = models.CharField(_("component"), max_length=32, blank=True)
+    holder = models.CharField(
+        _("holder"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Who holds the money of a cash or clearing account: a cashier (user:12), a bank or "
+            "terminal (client:3), an online provider (provider:wechat) or the card acquirer."
+        ),
+    )
     name = models.CharField(_("name"), max_length=200)
     balance = models.DecimalField(
         _("balance"), default=0, help_text=_("Debit positive; re-derivable from lines."), **MONEY
@@ -74,7 +92,7 @@ class LedgerAccount(TenantOwned):
                 name="ledger_account_customer_unique",
             ),
             models.UniqueConstraint(
-                fields=["tenant", "kind", "utility", "component"],
+                fields=["tenant", "kind", "utility", "component", "holder"],
                 condition=models.Q(account__isnull=True),
                 name="ledger_account_tenant_unique",
             ),

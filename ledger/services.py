@@ -78,21 +78,23 @@ class EntrySpec:
         return f"{self.source_type}:{self.source_id}"
 
 
-def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> None:
+def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> dict[int, Decimal]:
     """Lock the tenant's ledger account rows in primary-key order: every posting takes its
     locks through here, so two postings that touch the same accounts queue instead of
-    deadlocking. An id that is not one of the tenant's ledger accounts is refused."""
+    deadlocking. An id that is not one of the tenant's ledger accounts is refused. Returns
+    the locked rows' cached balances (no one else moves them until the transaction ends)."""
     ordered = sorted(set(ids))
-    found: set[int] = set()
+    found: dict[int, Decimal] = {}
     for cluster in id_clusters(ordered):
         accounts = LedgerAccount.objects.filter(
             tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
         ).order_by("pk")
         if connection.vendor == "postgresql":
             accounts = accounts.select_for_update()
-        found.update(accounts.values_list("pk", flat=True))
-    if missing := set(ordered) - found:
+        found.update(accounts.values_list("pk", "balance"))
+    if missing := set(ordered) - set(found):
         raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
+    return found
 
 
 def _move_balances(movements: dict[int, Decimal]) -> None:
@@ -243,38 +245,42 @@ def records_text(message: str, **values: Any) -> str:
 
 
 def tenant_ledger_account(
-    tenant: Tenant, kind: str, *, utility: str = "", component: str = "", name: str = ""
+    tenant: Tenant,
+    kind: str,
+    *,
+    utility: str = "",
+    component: str = "",
+    holder: str = "",
+    name: str = "",
 ) -> LedgerAccount:
-    """A tenant-level ledger account (revenue per utility and component, VAT payable, a
-    clearing account), created on first use; ``name`` names it (else its kind, utility and
-    component do)."""
+    """A tenant-level ledger account (revenue per utility and component, VAT payable, late-fee
+    revenue, voucher liability, refunds payable; cash on hand or clearing per ``holder``),
+    created on first use, race-safe: a concurrent first use waits on the unique key and reads
+    the row the other created. ``name`` names it (else its kind, utility, component and
+    holder do)."""
     if not name:
         with records_language():
             utility_label = Utility(utility).label if utility in Utility.values else utility
-            name = " ".join(
-                str(part) for part in (LedgerKind(kind).label, utility_label, component) if part
-            )
+            parts = (LedgerKind(kind).label, utility_label, component, holder)
+            name = " ".join(str(part) for part in parts if part)
+    key = {"utility": utility, "component": component, "holder": holder}
+    found = LedgerAccount.objects.filter(tenant=tenant, kind=kind, account=None, **key).first()
+    if found is not None:
+        return found
     try:
         with transaction.atomic():
             ledger_account, _created = LedgerAccount.objects.get_or_create(
-                tenant=tenant,
-                kind=kind,
-                account=None,
-                utility=utility,
-                component=component,
-                defaults={"name": name[:200]},
+                tenant=tenant, kind=kind, account=None, **key, defaults={"name": name[:200]}
             )
     except IntegrityError:
-        ledger_account = LedgerAccount.objects.get(
-            tenant=tenant, kind=kind, account=None, utility=utility, component=component
-        )
+        ledger_account = LedgerAccount.objects.get(tenant=tenant, kind=kind, account=None, **key)
     return ledger_account
 
 
 def customer_ledger_accounts(
     tenant: Tenant, kind: str, account_ids: Iterable[int]
 ) -> dict[int, int]:
-    """The receivable or wallet ledger account of each customer account, created in one
+    """The receivable, wallet or deposit ledger account of each customer account, created in one
     statement for those that have none yet: {customer account id: ledger account id}. They
     are read first: after an account's first bill there is nothing to create, and an insert
     that meets every row's key costs an index probe a row (a third of issuing at 1,000,000)."""
@@ -290,7 +296,8 @@ def customer_ledger_accounts(
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (tenant_id, kind, account_id, site_id, utility, component, "  # noqa: S608
-            f"name, balance) SELECT a.tenant_id, %s, a.id, a.site_id, '', '', %s || a.number, 0 "
+            f"holder, name, balance) SELECT a.tenant_id, %s, a.id, a.site_id, '', '', '', "
+            f"%s || a.number, 0 "
             f"FROM {accounts} a WHERE a.tenant_id = %s AND a.id IN ({placeholders}) "
             "ON CONFLICT DO NOTHING",
             [kind, f"{_kind_label(kind)} ", tenant.pk, *missing],
@@ -324,7 +331,8 @@ def _customer_ledger_accounts(tenant: Tenant, kind: str, wanted: list[int]) -> d
 @dataclass(frozen=True)
 class AccountLedger:
     """What the books say of one customer account: the cached balances of its receivable and
-    prepaid wallet (debit positive, re-derivable from the lines) and its latest lines."""
+    wallet (debit positive, re-derivable from the lines; the wallet holds a prepaid account's
+    balance or a postpaid account's credit on account) and its latest lines."""
 
     receivable: Decimal
     wallet: Decimal

@@ -119,6 +119,10 @@ class AuditAction(models.TextChoices):
         _("Inspection finding acknowledged"),
     )
     EXPORT_DOWNLOADED = "export.downloaded", _("Export downloaded")
+    PAYMENT_POSTED = "payment.posted", _("Payment posted")
+    PAYMENT_REVERSED = "payment.reversed", _("Payment reversed")
+    PAYMENT_REJECTION_REPORTED = "payment.rejection_reported", _("Payment rejection reported")
+    RECEIPT_REPRINTED = "receipt.reprinted", _("Receipt reprinted")
 
 
 def action_label(action: str) -> str:

@@ -200,15 +200,36 @@ MATRIX.update(
     }
 )
 
-# Actions that move money or approve what does (a bill run, a bill, a credit or re-bill; the
-# collect stage adds reversals, refunds and waivers): the staff who may take any of them, and
-# tenant administrators, sign in with a second factor (``tenancy.second_factor``).
+COLLECTION_READERS = roles(ADMIN, HQ, MANAGER, CASHIER, COLLECTOR, INSPECTOR)
+MATRIX.update(
+    {
+        # 收: cashiers take counter payments; banks, online providers and terminals are API
+        # clients holding the cashier role, and take the bank, online and terminal channels
+        # (the service tells them apart). A supervisor reverses on the payment's business day,
+        # finance on any day; never who took it (the service checks both).
+        "payments": {
+            "view": COLLECTION_READERS,
+            "add": roles(CASHIER),
+            "reverse": roles(ADMIN, HQ, MANAGER),
+            "due": COLLECTION_READERS,
+        },
+        # Failed attempts, for finance to trace; a bank reports a rejected payment here.
+        "payment_attempts": {"view": roles(ADMIN, HQ, MANAGER, INSPECTOR), "add": roles(CASHIER)},
+        "receipts": {"view": COLLECTION_READERS, "reprint": roles(ADMIN, MANAGER, CASHIER)},
+    }
+)
+
+# Actions that move money or approve what does (a bill run, a bill, a credit or re-bill, a
+# payment and its reversal; refunds and waivers come with them): the staff who may take any of
+# them, and tenant administrators, sign in with a second factor (``tenancy.second_factor``).
 MONEY_ACTIONS = {
     ("bill_runs", "approve"),
     ("bills", "approve"),
     ("bills", "correct"),
     ("flagged_bills", "approve"),
     ("prepaid_charges", "run"),
+    ("payments", "add"),
+    ("payments", "reverse"),
 }
 
 

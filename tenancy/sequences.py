@@ -11,17 +11,21 @@ from tenancy.models import Sequence, Tenant
 def take_next(tenant: Tenant, name: str) -> int:
     """The next number of the tenant's sequence ``name``, starting at 1.
 
-    The UPDATE locks the counter row until the caller's transaction ends, so concurrent callers
-    queue and a rolled-back caller leaves no gap.
+    One statement creates the counter row or moves it on and returns the number (an upsert:
+    one round trip, so the row is locked from here). The row stays locked until the caller's
+    transaction ends, so concurrent callers queue and a rolled-back caller leaves no gap.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("take_next() must run inside transaction.atomic()")
-    Sequence.objects.bulk_create(
-        [Sequence(tenant=tenant, name=name, next_value=1)], ignore_conflicts=True
-    )
-    counter = Sequence.objects.filter(tenant=tenant, name=name)
-    counter.update(next_value=models.F("next_value") + 1)
-    return counter.values_list("next_value", flat=True).get() - 1
+    table = Sequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, name, next_value) VALUES (%s, %s, 2) "  # noqa: S608
+            f"ON CONFLICT (tenant_id, name) DO UPDATE SET next_value = {table}.next_value + 1 "
+            "RETURNING next_value",
+            [tenant.pk, name],
+        )
+        return int(cursor.fetchone()[0]) - 1
 
 
 def take_block(tenant: Tenant, name: str, count: int) -> range:

@@ -30,6 +30,7 @@ from billing.models import (
     TariffVersion,
 )
 from billing.tariffs import services as tariff_services
+from collection.models import Payment, PaymentAttempt, Receipt
 from customers.models import Account, Contact, Customer, Premise
 from ledger.models import JournalEntry, LedgerAccount
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
@@ -721,6 +722,60 @@ BILLING_SPECS: dict[str, RouteSpec] = {
     ),
 }
 SPECS.update(BILLING_SPECS)
+
+
+def _payment_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    return {
+        "account": world.account(site).number,
+        "channel": "counter_cash",
+        "amount": "88.00",
+        "idempotency_key": unique("key-"),
+    }
+
+
+def _rejection_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    return {
+        "account": world.account(site).number,
+        "channel": "counter_card",
+        "amount": "20.00",
+        "reason": "余额不足",
+    }
+
+
+COLLECTION_SPECS: dict[str, RouteSpec] = {
+    "payment": RouteSpec(
+        model=Payment,
+        make=lambda w, s: w.payment(s),
+        site_bound=True,
+        create_body=_payment_body,
+        foreign_create_body=lambda a, b: _payment_body(a, a.sites[0]),
+        actions={"reverse": ActionSpec(body=lambda w, o: {"reason": "收错户号"})},
+    ),
+    "payment-attempt": RouteSpec(
+        model=PaymentAttempt,
+        make=lambda w, s: w.payment_attempt(s),
+        site_bound=True,
+        create_body=_rejection_body,
+        foreign_create_body=lambda a, b: _rejection_body(a, a.sites[0]),
+    ),
+    "receipt": RouteSpec(
+        model=Receipt,
+        make=lambda w, s: w.receipt(s),
+        site_bound=True,
+        actions={
+            "document": ActionSpec(query={"as": "html"}),
+            "reprint": ActionSpec(body=lambda w, o: {"as": "html"}),
+        },
+    ),
+    "account-due": RouteSpec(
+        model=Account,
+        make=lambda w, s: w.account(s),
+        site_bound=True,
+        lookup=lambda obj: obj.number,
+        actions={"due": ActionSpec()},
+    ),
+}
+SPECS.update(COLLECTION_SPECS)
 
 
 def spec_for(route: Route) -> RouteSpec:

@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 
 from billing.models import (
     Bill,
+    BillingSettings,
     BillRun,
     CommonArea,
     FlaggedBill,
@@ -31,7 +32,11 @@ from billing.models import (
     TariffAssignment,
 )
 from billing.runs import services as bills
+from billing.runs.numbers import BillNumbers, payment_reference
 from billing.tariffs import services as tariff_services
+from collection.models import Payment, PaymentAttempt, Receipt
+from collection.services.attempts import report_rejected_payment
+from collection.services.payments import post_payment
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
@@ -42,6 +47,7 @@ from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy import services as tenancy_services
 from tenancy.context import use_tenant
 from tenancy.models import ApiClient, Site, Tenant, TransformerArea, User
+from tenancy.money import tax_part
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from verification import services as billing_services
@@ -346,6 +352,98 @@ class TenantWorld:
             opening={}, closing={}, consumption={"total": "1.000"}, lines=[],
             amount=Decimal("0.49"), tax=Decimal("0.06"),
         )  # fmt: skip
+
+    # --- collection (issue 14) --------------------------------------------------------------
+
+    def issued_bill(
+        self,
+        account: Account,
+        total: str,
+        due_date: date,
+        *,
+        period: str = "2026-09",
+        customer_class: str | None = None,
+    ) -> Bill:
+        """An issued bill of ``total`` yuan (13 % VAT inside) due on ``due_date``, posted to
+        the account's receivable as issuing posts a run's bills: Dr receivable, Cr revenue and
+        VAT payable."""
+        year, month = int(period[:4]), int(period[5:])
+        gross = Decimal(total)
+        tax = tax_part(gross, Decimal("0.13"))
+        with self.active():
+            [number] = BillNumbers(self.tenant).take(1)
+            bill = Bill.objects.create(
+                tenant=self.tenant, site_id=account.site_id, account=account, period=period,
+                number=number, payment_reference=payment_reference(number, "bill"),
+                utility=account.utility, starts_on=date(year, month, 1),
+                ends_on=date(year, month, 28), total=gross, tax_total=tax,
+                posting={"energy": [str(gross - tax), str(tax)]}, buyer_name="张三",
+                tax_code="1100101020000000000", created_by_kind="system",
+                created_by_label="test setup",
+            )  # fmt: skip
+            bills.issue_bills(
+                self.system, self.tenant, BillingSettings.for_tenant(self.tenant), [bill]
+            )
+            Bill.objects.filter(pk=bill.pk).update(
+                due_date=due_date, issue_date=due_date - timedelta(days=15)
+            )
+            return Bill.objects.get(pk=bill.pk)
+
+    def credit_note(self, bill: Bill, issued_on: date) -> Bill:
+        """An issued credit note reversing ``bill`` whole, dated ``issued_on``, posted as
+        approving one posts it (Cr receivable, Dr revenue and VAT payable)."""
+        negated = {c: [str(-Decimal(n)), str(-Decimal(t))] for c, (n, t) in bill.posting.items()}
+        with self.active():
+            [number] = BillNumbers(self.tenant).take(1)
+            note = Bill.objects.create(
+                tenant=self.tenant, site_id=bill.site_id, account_id=bill.account_id,
+                period=bill.period, kind="credit_note", corrects=bill, number=number,
+                utility=bill.utility, starts_on=bill.starts_on, ends_on=bill.ends_on,
+                total=-bill.total, tax_total=-bill.tax_total,
+                posting=negated,
+                buyer_name=bill.buyer_name, tax_code=bill.tax_code, created_by_kind="system",
+                created_by_label="test setup", reason="抄错",
+            )  # fmt: skip
+            bills.issue_bills(
+                self.system, self.tenant, BillingSettings.for_tenant(self.tenant), [note]
+            )
+            Bill.objects.filter(pk=note.pk).update(issue_date=issued_on)
+            return Bill.objects.get(pk=note.pk)
+
+    def cashier(self, site: Site | None = None) -> Principal:
+        """A new cashier (for all sites, or for ``site``), as the principal who acts."""
+        return Principal.for_user(self.staff((Role.CASHIER, site)))
+
+    def payment(
+        self,
+        site: Site | None = None,
+        *,
+        account: Account | None = None,
+        amount: str = "50.00",
+        by: Principal | None = None,
+    ) -> Payment:
+        """A cash payment at the counter, taken by a cashier of its own."""
+        account = account or self.account(site)
+        cashier = by or self.cashier()
+        with self.active():
+            return post_payment(
+                cashier, account=account, channel="counter_cash", amount=Decimal(amount),
+                idempotency_key=unique("key-"),
+            ).payment  # fmt: skip
+
+    def receipt(self, site: Site | None = None) -> Receipt:
+        payment = self.payment(site)
+        with self.active():
+            return Receipt.objects.get(payment=payment)
+
+    def payment_attempt(self, site: Site | None = None) -> PaymentAttempt:
+        """A card declined at the counter, as the cashier reports it."""
+        account = self.account(site)
+        with self.active():
+            return report_rejected_payment(
+                self.cashier(), account=account, channel="counter_card", amount=Decimal("80.00"),
+                reason="卡被拒绝",
+            )  # fmt: skip
 
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():

@@ -1,0 +1,153 @@
+"""Receipts as documents, in the bills' style: one template rendered as a page or as a PDF
+(WeasyPrint with the Noto CJK font), in Chinese or English. A receipt prints in three copies,
+one a page: the customer's (客户联), the stub kept at the counter (存根联) and the bookkeeping
+copy for finance (记账联). A reprint is marked 重打 with its number; a receipt whose payment
+was reversed is marked void (作废) with the reason, and keeps its number."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from billing.models import Bill
+from collection.models import (
+    Channel,
+    Payment,
+    PaymentAllocation,
+    PaymentReversal,
+    Receipt,
+    ReceiptPrint,
+)
+from customers.models import Account, Customer, PaymentMode, Premise
+from tenancy.models import Tenant
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_PLACES = (("仟", 1000), ("佰", 100), ("拾", 10), ("", 1))
+_SECTIONS = ("", "万", "亿", "万亿")
+
+
+def _four_digits(number: int) -> str:
+    """1 … 9999 in capitals, a zero inside written once (1005: 壹仟零伍)."""
+    words, zero = "", False
+    for place, size in _PLACES:
+        digit = number // size % 10
+        if digit == 0:
+            zero = bool(words)
+            continue
+        if zero:
+            words += "零"
+            zero = False
+        words += _DIGITS[digit] + place
+    return words
+
+
+def _yuan_in_words(yuan: int) -> str:
+    groups = []
+    while yuan:
+        yuan, group = divmod(yuan, 10000)
+        groups.append(group)
+    words, gap = "", False
+    for index in reversed(range(len(groups))):
+        group = groups[index]
+        if group == 0:
+            gap = bool(words)
+            continue
+        if words and (gap or group < 1000):
+            words += "零"
+        words += _four_digits(group) + _SECTIONS[index]
+        gap = False
+    return words
+
+
+def amount_in_words(amount: Decimal) -> str:
+    """An amount in the capitals of Chinese financial writing (人民币大写), as the accounting
+    rules write them: 壹佰元整, 伍角整, 壹佰元零伍分, 壹仟陆佰捌拾元叁角贰分; "整" after yuan
+    or jiao, none after fen."""
+    fen_total = int((amount * 100).to_integral_value())
+    if fen_total < 0:
+        raise ValueError("an amount in words is never negative")
+    yuan, rest = divmod(fen_total, 100)
+    jiao, fen = divmod(rest, 10)
+    words = _yuan_in_words(yuan) + ("元" if yuan else "")
+    if not jiao and not fen:
+        return (words or "零元") + "整"
+    if jiao:
+        words += _DIGITS[jiao] + "角"
+    elif yuan:
+        words += "零"
+    return words + (_DIGITS[fen] + "分" if fen else "整")
+
+
+def _copies() -> list[str]:
+    return [_("Customer copy"), _("Stub"), _("Bookkeeping copy")]
+
+
+def receipt_context(
+    receipt: Receipt, language: str, reprint: ReceiptPrint | None = None
+) -> dict[str, Any]:
+    tenant = Tenant.objects.get(pk=receipt.tenant_id)
+    payment = Payment.objects.get(pk=receipt.payment_id)
+    account = Account.objects.get(pk=payment.account_id)
+    customer = Customer.objects.get(pk=account.customer_id)
+    premise = Premise.objects.get(pk=account.premise_id)
+    reversal = PaymentReversal.objects.filter(payment=payment).first()
+    parts = list(
+        PaymentAllocation.objects.filter(payment=payment, reversal__isnull=True).order_by("pk")
+    )
+    bills = Bill.objects.in_bulk([part.bill_id for part in parts if part.bill_id])
+    rows = [
+        {
+            "item": bills[part.bill_id].number if part.bill_id else _("Arrears at go-live"),
+            "period": bills[part.bill_id].period if part.bill_id else "",
+            "late_fee": part.late_fee,
+            "principal": part.principal,
+            "total": part.late_fee + part.principal,
+        }
+        for part in parts
+    ]
+    surplus_label = (
+        _("To the prepaid balance")
+        if account.payment_mode == PaymentMode.PREPAID
+        else _("To credit on account")
+    )
+    return {
+        "language": language,
+        "tenant": tenant,
+        "receipt": receipt,
+        "payment": payment,
+        "account": account,
+        "customer": customer,
+        "premise": str(premise),
+        "channel": Channel(payment.channel).label,
+        "issued_at": timezone.localtime(receipt.issued_at, tenant.zone),
+        "rows": rows,
+        "surplus_label": surplus_label,
+        "in_words": amount_in_words(payment.amount),
+        "reversal": reversal,
+        "reprint": reprint,
+        "reprinted_at": timezone.localtime(reprint.printed_at, tenant.zone) if reprint else None,
+        "copies": _copies(),
+    }
+
+
+def render_receipt(
+    receipt: Receipt,
+    *,
+    language: str = "zh-hans",
+    as_pdf: bool = True,
+    reprint: ReceiptPrint | None = None,
+) -> tuple[bytes | str, str]:
+    """The receipt's three copies as HTML (a page) or as PDF bytes, and the content type."""
+    with translation.override(language):
+        html = render_to_string(
+            "collection/receipt_document.html", receipt_context(receipt, language, reprint)
+        )
+    if not as_pdf:
+        return html, "text/html; charset=utf-8"
+    from weasyprint import HTML  # imported here: loading Pango is only needed for PDFs
+
+    return HTML(string=html).write_pdf(), "application/pdf"

@@ -1,0 +1,366 @@
+"""Payments, their allocation to bills, reversals, receipts and the attempts that failed.
+
+A payment is money received for one account (户号) through one channel: the counter (cash or a
+bank card), a bank collecting on the utility's behalf (代收) or debiting by agreement (代扣), an
+online provider, a self-service terminal or a recharge card. It is posted once
+(``collection.services.payments.post_payment``): the money is allocated to the account's
+oldest open bills (each bill's late fee before its principal), any surplus goes to the wallet
+(a prepaid account's balance, a postpaid account's credit on account), one journal entry
+records it and a receipt number is taken.
+
+Everything here is append-only, as money is: a payment, its allocations and its receipt are
+never changed or deleted (on PostgreSQL triggers refuse it). A reversal (冲正) is a row of its
+own that points to the payment, with reversing allocation rows (negative) and a reversing
+journal entry; the receipt is void while its payment is reversed, and keeps its number. A
+reprint is a row of its own too. ``PaymentAttempt`` keeps every attempt that failed, with its
+reason, so finance can trace a payment that a customer or a bank says was made.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+import pgtrigger
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import Bill, OpeningBalance
+from customers.models import Account
+from ledger.models import MONEY, JournalEntry
+from tenancy.models import Site
+from tenancy.scoping import TenantOwned, TenantQuerySet
+
+
+class Channel(models.TextChoices):
+    COUNTER_CASH = "counter_cash", _("Counter, cash")
+    COUNTER_CARD = "counter_card", _("Counter, bank card")
+    BANK_COLLECTION = "bank_collection", _("Bank collection (代收)")
+    BANK_DEBIT = "bank_debit", _("Bank direct debit (代扣)")
+    ONLINE = "online", _("Online payment")
+    TERMINAL = "terminal", _("Self-service terminal")
+    VOUCHER = "voucher", _("Recharge card")
+
+
+# Who takes which channel: staff at the counter; integrations (a bank, an online provider's
+# notifications, a terminal) through the API with a token. Recharge cards are redeemed with
+# their PIN, not posted as payments.
+COUNTER_CHANNELS = frozenset({Channel.COUNTER_CASH, Channel.COUNTER_CARD})
+INTEGRATION_CHANNELS = frozenset(
+    {Channel.BANK_COLLECTION, Channel.BANK_DEBIT, Channel.ONLINE, Channel.TERMINAL}
+)
+
+
+def append_only(name: str) -> pgtrigger.Protect:
+    return pgtrigger.Protect(name=name, operation=pgtrigger.Update | pgtrigger.Delete)
+
+
+# What the amount and the credit used were allocated to: bills' principal and late fees, and
+# the surplus to the wallet.
+PARTS = (
+    models.F("principal") + models.F("late_fees") + models.F("surplus") - models.F("credit_used")
+)
+HALF_FEN = models.Value(Decimal("0.005"))
+
+
+class PaymentState(models.TextChoices):
+    POSTED = "posted", _("Posted")
+    REVERSED = "reversed", _("Reversed")
+
+
+class PaymentQuerySet(TenantQuerySet["Payment"]):
+    def standing(self) -> PaymentQuerySet:
+        """Payments not reversed."""
+        return self.filter(reversals__isnull=True)
+
+    def reversed(self) -> PaymentQuerySet:
+        return self.filter(reversals__isnull=False)
+
+
+PaymentManager = models.Manager.from_queryset(PaymentQuerySet)
+
+
+class Payment(TenantOwned):
+    site = models.ForeignKey(  # the account's, copied: lists and grants filter on it
+        Site, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    principal = models.DecimalField(
+        _("bills' principal paid"), help_text=_("Allocated to bills' principal."), **MONEY
+    )
+    late_fees = models.DecimalField(
+        _("late fees paid"), help_text=_("Allocated to bills' late fees."), **MONEY
+    )
+    credit_used = models.DecimalField(
+        _("credit used"),
+        help_text=_("The account's credit allocated with the payment."),
+        **MONEY,
+    )
+    surplus = models.DecimalField(
+        _("surplus"),
+        help_text=_("To the wallet: a prepaid balance, or credit on a postpaid account."),
+        **MONEY,
+    )
+    external_reference = models.CharField(
+        _("external reference"),
+        max_length=64,
+        blank=True,
+        help_text=_("The bank's, provider's or terminal's own reference of the payment."),
+    )
+    provider = models.CharField(
+        _("online provider"), max_length=32, blank=True, help_text=_("wechat, alipay, …")
+    )
+    source = models.CharField(
+        _("source"),
+        max_length=48,
+        help_text=_("Who sent it: a cashier (user:12), an API client (client:3), an online "
+                    "provider (provider:wechat). Idempotency keys are unique per source."),
+    )  # fmt: skip
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    digest = models.CharField(
+        max_length=64, help_text=_("Hash of the request, to refuse a key reused for another.")
+    )
+    paid_on = models.DateField(_("business day"), help_text=_("In the tenant's time zone."))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(_("taken by"), max_length=200)
+
+    objects: ClassVar[PaymentManager] = PaymentManager()
+    dangerously_unscoped: ClassVar[models.Manager[Payment]] = models.Manager()
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "channel", "source", "idempotency_key"],
+                name="payment_idempotency_key",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    principal__gte=0, late_fees__gte=0, credit_used__gte=0, surplus__gte=0
+                ),
+                name="payment_parts_not_negative",
+            ),
+            # Within half a fen, not equal: SQLite computes with floats (PostgreSQL is exact,
+            # and parts of two decimals that differ at all differ by a fen).
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=PARTS - HALF_FEN, amount__lt=PARTS + HALF_FEN),
+                name="payment_parts_add_up",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "id"], name="payment_tenant_id"),
+            models.Index(fields=["tenant", "account", "id"], name="payment_account"),
+            models.Index(fields=["tenant", "paid_on"], name="payment_paid_on"),
+        ]
+        triggers = [append_only("payment_append_only")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.amount}"
+
+
+class PaymentReversal(TenantOwned):
+    """冲正: a payment undone, with the reason and who did it. A payment is reversed once."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="reversals", db_index=False
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    reason = models.CharField(_("reason"), max_length=300)
+    reversed_on = models.DateField(_("business day"))
+    reversed_at = models.DateTimeField(default=timezone.now)
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(_("reversed by"), max_length=200)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("payment reversal")
+        verbose_name_plural = _("payment reversals")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "payment"], name="payment_reversed_once"),
+        ]
+        triggers = [append_only("payment_reversal_append_only")]
+
+
+class PaymentAllocation(TenantOwned):
+    """What a payment paid of one bill (or of the go-live arrears): its late fee and principal.
+    A reversal adds the same row negated, naming the reversal, so an item's open amount is its
+    total less the sum of its rows."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="allocations", db_index=False
+    )
+    reversal = models.ForeignKey(
+        PaymentReversal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="allocations",
+        db_index=False,
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    bill = models.ForeignKey(
+        Bill, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    opening = models.ForeignKey(
+        OpeningBalance,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text=_("The go-live arrears, paid like the oldest bill."),
+    )
+    late_fee = models.DecimalField(_("late fee"), **MONEY)
+    principal = models.DecimalField(_("principal"), **MONEY)
+
+    site_path = "payment__site"
+
+    class Meta:
+        verbose_name = _("payment allocation")
+        verbose_name_plural = _("payment allocations")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(bill__isnull=False, opening__isnull=True)
+                | models.Q(bill__isnull=True, opening__isnull=False),
+                name="allocation_one_item",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reversal__isnull=True, late_fee__gte=0, principal__gte=0)
+                | models.Q(reversal__isnull=False, late_fee__lte=0, principal__lte=0),
+                name="allocation_sign",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(late_fee=0, principal=0), name="allocation_not_zero"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "account", "id"], name="allocation_account"),
+            models.Index(fields=["tenant", "payment"], name="allocation_payment"),
+        ]
+        triggers = [append_only("payment_allocation_append_only")]
+
+
+class Receipt(TenantOwned):
+    """The receipt of a payment, numbered per tenant without gaps. It is void (作废) while its
+    payment is reversed, and keeps its number."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="receipts", db_index=False
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    number = models.PositiveBigIntegerField(_("receipt number"))
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("receipt")
+        verbose_name_plural = _("receipts")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], name="receipt_number"),
+            models.UniqueConstraint(fields=["tenant", "payment"], name="receipt_per_payment"),
+        ]
+        indexes = [models.Index(fields=["tenant", "id"], name="receipt_tenant_id")]
+        triggers = [append_only("receipt_append_only")]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.number:010d}"
+
+
+class ReceiptPrint(TenantOwned):
+    """A reprint of a receipt (重打): numbered per receipt, marked on the copy, audited."""
+
+    receipt = models.ForeignKey(
+        Receipt, on_delete=models.PROTECT, related_name="prints", db_index=False
+    )
+    copy = models.PositiveIntegerField(_("reprint number"))
+    printed_at = models.DateTimeField(default=timezone.now)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(_("printed by"), max_length=200)
+
+    site_path = "receipt__site"
+
+    class Meta:
+        verbose_name = _("receipt reprint")
+        verbose_name_plural = _("receipt reprints")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "receipt", "copy"], name="receipt_reprint"),
+        ]
+        triggers = [append_only("receipt_print_append_only")]
+
+
+class AttemptOutcome(models.TextChoices):
+    INVALID = "invalid", _("Invalid request")
+    REFUSED = "refused", _("Refused by a rule")
+    CONFLICT = "conflict", _("Idempotency key reused for another payment")
+    REJECTED = "rejected", _("Rejected by the bank or provider")
+
+
+class PaymentAttempt(TenantOwned):
+    """A payment that did not happen: a request refused (bad input, a rule, a key reused for
+    another payment) or a rejection a bank or provider reported. Written outside the failed
+    transaction, so it survives the rollback; what was sent is kept as text, as sent."""
+
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text=_("The payment posted first under the same key."),
+    )
+    outcome = models.CharField(_("outcome"), max_length=16, choices=AttemptOutcome.choices)
+    code = models.CharField(_("code"), max_length=64)
+    reason = models.CharField(_("reason"), max_length=500)
+    fields = models.JSONField(_("field errors"), default=dict, blank=True)
+    channel = models.CharField(_("channel"), max_length=32, blank=True)
+    account_number = models.CharField(_("account number"), max_length=32, blank=True)
+    amount = models.CharField(_("amount"), max_length=32, blank=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, blank=True)
+    external_reference = models.CharField(_("external reference"), max_length=64, blank=True)
+    source = models.CharField(_("source"), max_length=48, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(_("by"), max_length=200)
+    attempted_at = models.DateTimeField(_("attempted at"), default=timezone.now)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("payment attempt")
+        verbose_name_plural = _("payment attempts")
+        indexes = [
+            models.Index(fields=["tenant", "id"], name="payment_attempt_tenant_id"),
+            models.Index(fields=["tenant", "account", "id"], name="payment_attempt_account"),
+        ]
+        triggers = [append_only("payment_attempt_append_only")]

@@ -1,0 +1,1 @@
+"""The collect stage's actions: posting and reversing payments, receipts, failed attempts."""

@@ -1,0 +1,66 @@
+"""Receipts: numbered per tenant with no gaps, reprinted as marked copies.
+
+The number is taken inside the payment's own transaction, from the tenant's ``receipt`` counter
+row (``tenancy.sequences.take_next``), as the payment's last step: the row stays locked until the
+payment commits, so concurrent payments queue there for the shortest time, and a payment that
+fails before it, or rolls back after it, takes no number (the counter's update is rolled back
+with it). A receipt is never changed: it is void while its payment is reversed, and keeps its
+number. A reprint is a row of its own, numbered per receipt, marked on the copy and audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Max
+
+from collection.models import Payment, Receipt, ReceiptPrint
+from tenancy.audit import AuditAction, record_audit
+from tenancy.models import Tenant
+from tenancy.principal import Principal
+from tenancy.sequences import take_next
+
+RECEIPT_SEQUENCE = "receipt"
+
+
+def issue_receipt(tenant: Tenant, payment: Payment, issued_at: datetime) -> Receipt:
+    """The payment's receipt with the tenant's next number; call it last in the payment's
+    transaction (the counter row stays locked until the transaction ends).
+
+    On PostgreSQL the checks deferred to the commit (the foreign keys of every row the payment
+    wrote, the journal entry's zero sum) are run first, when the payment's transaction is the
+    outermost one: run at the commit they would hold up every other payment of the tenant
+    queued on the counter. Nested in a caller's transaction, they wait for its commit as
+    usual (the caller may have rows pending that they need)."""
+    if connection.vendor == "postgresql" and not connection.savepoint_ids:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    number = take_next(tenant, RECEIPT_SEQUENCE)
+    return Receipt.objects.create(
+        tenant=tenant, payment=payment, site_id=payment.site_id, number=number, issued_at=issued_at
+    )
+
+
+def reprint_receipt(actor: Principal, receipt: Receipt) -> ReceiptPrint:
+    """Record a reprint (重打) of the receipt: the copy is marked with its number."""
+    tenant = actor.tenant
+    assert tenant is not None
+    with transaction.atomic():
+        receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
+        last = ReceiptPrint.objects.filter(receipt=receipt).aggregate(last=Max("copy"))["last"]
+        printed = ReceiptPrint.objects.create(
+            tenant=tenant,
+            receipt=receipt,
+            copy=(last or 0) + 1,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            actor_label=actor.label[:200],
+        )
+        record_audit(
+            actor,
+            AuditAction.RECEIPT_REPRINTED,
+            receipt,
+            after={"number": receipt.display_number, "reprint": printed.copy},
+        )
+    return printed
