@@ -139,7 +139,7 @@ def test_a_run_prices_postpaid_accounts_and_lists_the_held_back_with_their_reaso
     assert (run.state, run.total, run.done, run.bills) == (RunState.DRAFTED, 3, 3, 1)
     assert run.held_back == {
         held.number: "suspect reading 17 of meter 4",
-        missing.number: "本期电量尚未计算",  # no period consumption computed
+        missing.number: "本期用量尚未计算",  # no period consumption computed
     }
     bill = Bill.dangerously_unscoped.get(run=run)
     assert bill.account_id == priced.pk and bill.state == BillState.DRAFT
