@@ -126,9 +126,12 @@ def _copy(cursor: CursorWrapper, table: str, columns: str, rows: Iterable[str]) 
     cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
 
 
-def seed(accounts: int, tenant_id: int, site_id: int, from_readings: bool) -> None:
+def seed(
+    accounts: int, tenant_id: int, site_id: int, from_readings: bool, versions: dict[str, int]
+) -> None:
     """Customers, premises, accounts, their go-live openings and 2026-09 bills, and October's
-    readings (``from_readings``) or its computed period consumption, by COPY in chunks."""
+    readings (``from_readings``) or its computed period consumption, by COPY in chunks.
+    ``versions``: the tariff version of each customer class, which priced September's bills."""
     from django.db import connection, transaction
 
     from verification.periods import period_bounds
@@ -189,14 +192,14 @@ def seed(accounts: int, tenant_id: int, site_id: int, from_readings: bool) -> No
                 "utility, starts_on, ends_on, total, tax_total, consumption, opening, closing, "
                 "annual_quantities, posting, checks, reason, buyer_name, buyer_tax_id, "
                 "tax_code, payment_reference, issue_date, due_date, created_by_kind, "
-                "created_by_label, approved_by_label, created_at, issued_at",
+                "created_by_label, approved_by_label, created_at, issued_at, tariff_versions",
                 (
                     f"{i}\t{tenant_id}\t{site_id}\t{i}\t2026-09\tbill\tissued\t2026{i:08d}\tf\t"
                     f"electricity\t2026-08-25\t2026-09-24\t{u.september_bill}\t0.00\t"
                     f'{{"total": "{u.september}.000", "estimated": false}}\t[]\t[]\t'
                     f'{{"2026": "{u.september}.000"}}\t{{}}\t\t\t用户{i}\t\t'
                     f"1100101000000000000\t2026{i:08d}0\t2026-09-26\t2026-10-12\tsystem\t"
-                    f"bench\tbench\t{NOW}\t{NOW}\n"
+                    f"bench\tbench\t{NOW}\t{NOW}\t[{versions[CLASSES[i % 3]]}]\n"
                     for i, u in used.items()
                     if not u.no_september_bill
                 ),
@@ -338,6 +341,7 @@ def run(args: argparse.Namespace) -> dict:
     with use_tenant(tenant):
         site = Site.objects.create(tenant=tenant, code="B1", name="bench", reading_day=25)
         system = Principal.system(tenant, "bench seed")
+        versions: dict[str, int] = {}
         for code, spec, customer_class in (
             ("RES", BEIJING_RESIDENTIAL, "residential"),
             ("COM", TOU_WITH_SURCHARGES, "commercial"),
@@ -346,9 +350,9 @@ def run(args: argparse.Namespace) -> dict:
             tariff = tariff_services.create_tariff(
                 system, code=code, name=code, utility="electricity"
             )
-            tariff_services.add_tariff_version(
+            versions[customer_class] = tariff_services.add_tariff_version(
                 system, tariff, effective_from=date(2020, 1, 1), spec=spec
-            )
+            ).pk
             tariff_services.assign_tariff(
                 system, tariff, effective_from=date(2020, 1, 1), customer_class=customer_class
             )
@@ -360,7 +364,7 @@ def run(args: argparse.Namespace) -> dict:
             for name in ("bench-starter", "bench-approver")
         )
         seeding = time.perf_counter()
-        seed(args.accounts, tenant.pk, site.pk, from_readings)
+        seed(args.accounts, tenant.pk, site.pk, from_readings, versions)
         print(f"seeded {args.accounts:,} accounts in {time.perf_counter() - seeding:.1f} s",
               flush=True)  # fmt: skip
         verification: dict[str, Any] = {}
