@@ -290,6 +290,8 @@ def test_a_stalled_run_says_so_polls_every_30s_and_offers_start_again_to_who_may
     seen = _client(inspector).get(f"/console/bill-runs/{run.pk}/").content.decode()
     assert "No progress for 12 minutes" in seen and "/resume/" not in seen
     assert _client(inspector).post(f"/console/bill-runs/{run.pk}/resume/").status_code == 403
+    listed = _client(world.alice).get("/console/bill-runs/").content.decode()
+    assert "no progress (stalled)" in listed  # the list says it too, not only "running"
 
 
 @pytest.mark.usefixtures("eager_tasks")

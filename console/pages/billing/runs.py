@@ -52,12 +52,20 @@ def _run_url(run: BillRun) -> str:
     return reverse("console:bill-run", args=[run.pk])
 
 
+def _state_text(run: BillRun) -> str:
+    """The run's state, and whether it stalled (its worker most likely died)."""
+    state = str(run.get_state_display())
+    if run.stalled:
+        return _("%(state)s, no progress (stalled)") % {"state": state}
+    return state
+
+
 RUN_COLUMNS = [
     Column("id", gettext_lazy("Run"), sort="id", link=_run_url),
     Column("site.name", gettext_lazy("Site")),
     Column("period", gettext_lazy("Period")),
     Column("supplementary", gettext_lazy("Supplementary")),
-    Column("get_state_display", gettext_lazy("State")),
+    Column("state", gettext_lazy("State"), value=lambda run: _state_text(run)),
     Column("progress", gettext_lazy("Accounts priced"), value=lambda r: f"{r.done} / {r.total}"),
     Column("bills", gettext_lazy("Bills"), numeric=True),
     Column("flagged", gettext_lazy("Flagged"), numeric=True),
