@@ -53,6 +53,11 @@ class AttemptRequest:
             return cls()
         values = {"account_number": data.get("account")}
         values.update({name: data.get(name) for name in _LIMITS if name != "account_number"})
+        return cls._cut(values)
+
+    @classmethod
+    def _cut(cls, values: Mapping[str, Any]) -> AttemptRequest:
+        """Each value as text, cut to what its column holds."""
         return cls(
             **{
                 name: ("" if value is None else str(value))[: _LIMITS[name]]
@@ -71,10 +76,16 @@ class AttemptRequest:
         external_reference: str = "",
         provider: str = "",
     ) -> AttemptRequest:
-        return cls(
-            channel[:32], account_number[:32], str(amount)[:32], idempotency_key[:64],
-            external_reference[:64], provider[:32],
-        )  # fmt: skip
+        return cls._cut(
+            {
+                "channel": channel,
+                "account_number": account_number,
+                "amount": amount,
+                "idempotency_key": idempotency_key,
+                "external_reference": external_reference,
+                "provider": provider,
+            }
+        )
 
 
 @dataclass(frozen=True)
