@@ -408,6 +408,15 @@ def test_an_unknown_account_number_is_shown_next_to_the_field(world: World) -> N
     assert response.context["form"].value("account") == "0000"
 
 
+def test_an_unknown_account_and_a_bad_date_are_both_shown(world: World) -> None:
+    tariff = world.a.tariff()
+    response = _assign(world, tariff=str(tariff.pk), account="0000", effective_from="2026-13-01")
+    assert response.status_code == 400
+    assert sorted(response.context["form"].errors) == ["account", "effective_from"]
+    with world.a.active():
+        assert not TariffAssignment.objects.filter(tariff=tariff).exists()
+
+
 def test_an_overlapping_assignment_is_refused_and_nothing_is_written(world: World) -> None:
     assignment = world.a.tariff_assignment()
     assert assignment.account is not None

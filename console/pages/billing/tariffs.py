@@ -456,13 +456,20 @@ def tariff_assignment_new(request: HttpRequest) -> HttpResponse:
                 ],
             }
             number = str(form.value("account")).strip()
+            unknown_account = False
             if number:
                 account = Account.objects.filter(number=number).first()
-                if account is None:
-                    raise ValidationError({"account": [_("No account has this number.")]})
-                data["account"] = account.pk
+                unknown_account = account is None
+                data["account"] = None if account is None else account.pk
             body = TariffAssignmentSerializer(data=data, context={"request": api_request(request)})
-            body.is_valid(raise_exception=True)
+            valid = body.is_valid()
+            if unknown_account or not valid:
+                # Every error at once: a mistyped account number and a wrong date together.
+                errors = {} if valid else dict(body.errors)
+                if unknown_account:
+                    errors.pop("non_field_errors", None)  # "choose an account or a class"
+                    errors["account"] = [_("No account has this number.")]
+                raise ValidationError(errors)
             assignment = tariff_services.assign_tariff_from_api(
                 actor(request), **body.validated_data
             )
