@@ -144,6 +144,9 @@ def test_a_period_not_yet_ended_is_refused_on_its_field_and_nothing_is_computed(
     assert response.context["form"].errors["period"]
     assert response.context["form"].value("period") == "2099-01"
     assert not PeriodConsumption.dangerously_unscoped.exists()
+    # The refusal keeps the page on the site and period asked for, with their figures.
+    assert response.context["figures"]["computed"] == 0
+    assert response.context["period"] == "2099-01"
 
 
 def test_a_period_typed_wrong_answers_400_with_the_field_error(world: World) -> None:

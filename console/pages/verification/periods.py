@@ -122,21 +122,25 @@ def hold_link(hold: Hold) -> tuple[str, str]:
     )
 
 
-def _compute(request: HttpRequest, form: Form) -> PeriodComputation | None:
-    """Start computing the chosen site's period in the background; errors land on the form."""
+def _compute(
+    request: HttpRequest, form: Form
+) -> tuple[tuple[Site, str] | None, PeriodComputation | None]:
+    """Start computing the chosen site's period in the background; errors land on the form.
+    Gives the site and period chosen (when they were valid, so a refused start still shows
+    the period's figures) and the computation started."""
     request.site_scope = require(request, "periods", "compute")  # type: ignore[attr-defined]
     chosen = _chosen(request, form)
     if chosen is None:
-        return None
+        return None, None
     site, period = chosen
     principal = principal_of(request)
     assert principal is not None  # @page let in only staff of a tenant
     with form.attempt():
         try:
-            return start_period_computation(principal, site, period)
+            return chosen, start_period_computation(principal, site, period)
         except PeriodError as exc:
             raise ValidationError({"period": [str(exc)]}) from exc
-    return None
+    return chosen, None
 
 
 def computation_context(request: HttpRequest, computation: PeriodComputation) -> dict[str, Any]:
@@ -198,7 +202,7 @@ def computation_resume(request: HttpRequest, computation_id: int) -> HttpRespons
 def periods(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = _selection_form(request, request.POST)
-        computation = _compute(request, form)
+        chosen, computation = _compute(request, form)
         if computation is not None:
             query = urlencode(
                 {
@@ -208,7 +212,6 @@ def periods(request: HttpRequest) -> HttpResponse:
                 }
             )
             return redirect(f"{reverse('console:periods')}?{query}")
-        chosen = None
     else:
         asked = "site" in request.GET or "period" in request.GET
         form = _selection_form(request, request.GET if asked else None)
