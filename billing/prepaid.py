@@ -194,6 +194,7 @@ def charge_account(
             amount=priced.total,
             tax=priced.tax,
             annual_quantities={y: str(kwh) for y, kwh in priced.annual_quantities.items()},
+            tariff_versions=priced.tariff_versions,
         )
         if priced.total:
             post_entries(actor, [_charge_entry(tenant, account, charge, priced)])

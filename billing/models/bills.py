@@ -374,6 +374,11 @@ class PrepaidCharge(TenantOwned):
     amount = models.DecimalField(**MONEY)
     tax = models.DecimalField(**MONEY)
     annual_quantities = models.JSONField(default=dict)
+    tariff_versions = IdListField(
+        default=list,
+        blank=True,
+        help_text=_("The tariff versions that priced the charge's days, in their order."),
+    )
     entry = models.ForeignKey(
         JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -395,6 +400,13 @@ class PrepaidCharge(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "account", "-to_taken_at"], name="prepaid_charge_last"),
+            # What a new tariff version from a day finds priced from that day on (backdating,
+            # removal), without reading every charge of the tenant.
+            models.Index(
+                fields=["tenant", "to_taken_at"],
+                include=["from_taken_at", "tariff_versions"],
+                name="prepaid_charge_to",
+            ),
         ]
 
 

@@ -2,10 +2,10 @@
 settings. A tariff version is checked by ``TariffSpec.parse`` before it is stored, and is never
 changed once a bill was priced with it: a new version with a later date replaces it.
 
-A new version from a day that issued bills of the tariff already cover is *backdated*: those
-bills keep the prices they were issued with (re-pricing an issued bill is a re-bill, which a
-second person approves), so it is refused until confirmed, and the audit event says how many
-bills it left at the old prices."""
+A new version from a day that issued bills or prepaid charges of the tariff already cover is
+*backdated*: they keep the prices they were priced with (re-pricing an issued bill is a
+re-bill, which a second person approves), so it is refused until confirmed, and the audit
+event says how many bills and prepaid charges it left at the old prices."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from billing.models import (
     Bill,
@@ -69,27 +69,51 @@ def update_tariff(actor: Principal, tariff: Tariff, changes: dict[str, Any]) -> 
 
 
 class BackdatedVersionError(ValidationError):
-    """A version from a day that issued bills of the tariff cover, not confirmed: ``periods``
-    holds how many such bills each period has (code ``backdated``)."""
+    """A version from a day that issued bills or prepaid charges of the tariff cover, not
+    confirmed: ``periods`` holds how many such bills each period has, ``prepaid_charges`` how
+    many prepaid charges there are (code ``backdated``)."""
 
-    def __init__(self, effective_from: date, periods: dict[str, int]) -> None:
+    def __init__(
+        self, effective_from: date, periods: dict[str, int], prepaid_charges: int = 0
+    ) -> None:
         self.periods = periods
         self.count = sum(periods.values())
-        listed = ", ".join(
-            _("%(period)s: %(count)s") % {"period": period, "count": count}
-            for period, count in periods.items()
-        )
-        message = ngettext(
-            "From %(day)s this version replaces the prices of %(count)s issued bill "
-            "(%(periods)s). It keeps the prices it was issued with: issued bills are not "
-            "re-priced automatically; correct it with a re-bill, which a second person "
-            "approves. Confirm to add the version anyway.",
-            "From %(day)s this version replaces the prices of %(count)s issued bills "
-            "(%(periods)s). They keep the prices they were issued with: issued bills are not "
-            "re-priced automatically; correct them with re-bills, which a second person "
-            "approves. Confirm to add the version anyway.",
-            self.count,
-        ) % {"day": effective_from.isoformat(), "count": self.count, "periods": listed}
+        self.prepaid_charges = prepaid_charges
+        day = effective_from.isoformat()
+        parts = []
+        if self.count:
+            listed = ", ".join(
+                _("%(period)s: %(count)s") % {"period": period, "count": count}
+                for period, count in periods.items()
+            )
+            parts.append(
+                ngettext(
+                    "From %(day)s this version replaces the prices of %(count)s issued bill "
+                    "(%(periods)s). It keeps the prices it was issued with: issued bills are "
+                    "not re-priced automatically; correct it with a re-bill, which a second "
+                    "person approves.",
+                    "From %(day)s this version replaces the prices of %(count)s issued bills "
+                    "(%(periods)s). They keep the prices they were issued with: issued bills "
+                    "are not re-priced automatically; correct them with re-bills, which a "
+                    "second person approves.",
+                    self.count,
+                )
+                % {"day": day, "count": self.count, "periods": listed}
+            )
+        if prepaid_charges:
+            parts.append(
+                ngettext(
+                    "From %(day)s it also covers %(count)s prepaid charge already made, which "
+                    "keeps the price it was charged at.",
+                    "From %(day)s it also covers %(count)s prepaid charges already made, which "
+                    "keep the prices they were charged at.",
+                    prepaid_charges,
+                )
+                % {"day": day, "count": prepaid_charges}
+            )
+        parts.append(_("Confirm to add the version anyway."))
+        # Chinese sentences follow one another without a space; English ones take one.
+        message = ("" if (get_language() or "").startswith("zh") else " ").join(parts)
         super().__init__({"effective_from": [ValidationError(message, code="backdated")]})
 
 
@@ -144,6 +168,27 @@ def bills_left_at_old_prices(tariff: Tariff, effective_from: date) -> dict[str, 
     return {row["period"]: row["live"] for row in counted if row["live"] > 0}
 
 
+def prepaid_charges_left_at_old_prices(tariff: Tariff, effective_from: date) -> int:
+    """The prepaid charges that a new version of ``tariff`` from ``effective_from`` would leave
+    at the old prices: those a version of the tariff in force before that day priced, with a
+    reading from that day on and, when the tariff has a later version, one before its day.
+    Read from the ``prepaid_charge_to`` index (its last reading time, versions included)."""
+    versions = list(tariff.versions.order_by("effective_from").values_list("pk", "effective_from"))
+    earlier = [pk for pk, starts in versions if starts < effective_from]
+    if not earlier:
+        return 0
+    zone = tariff.tenant.zone
+    charges = PrepaidCharge.objects.filter(
+        to_taken_at__gte=timezone.make_aware(datetime.combine(effective_from, time.min), zone)
+    ).filter(_priced_by(earlier))
+    later = [starts for _pk, starts in versions if starts > effective_from]
+    if later:
+        charges = charges.filter(
+            from_taken_at__lt=timezone.make_aware(datetime.combine(later[0], time.min), zone)
+        )
+    return charges.count()
+
+
 def add_tariff_version(
     actor: Principal,
     tariff: Tariff,
@@ -168,8 +213,9 @@ def add_tariff_version(
         if errors:
             raise ValidationError(errors)
         backdated = bills_left_at_old_prices(tariff, effective_from)
-        if backdated and not confirm_backdated:
-            raise BackdatedVersionError(effective_from, backdated)
+        prepaid = prepaid_charges_left_at_old_prices(tariff, effective_from)
+        if (backdated or prepaid) and not confirm_backdated:
+            raise BackdatedVersionError(effective_from, backdated, prepaid)
         version = TariffVersion.objects.create(
             tenant=tariff.tenant,
             tariff=tariff,
@@ -186,6 +232,8 @@ def add_tariff_version(
         if backdated:
             after["backdated_over_issued_bills"] = sum(backdated.values())
             after["backdated_periods"] = backdated
+        if prepaid:
+            after["backdated_over_prepaid_charges"] = prepaid
         record_audit(actor, AuditAction.TARIFF_VERSION_ADDED, version, after=after)
     return version
 
@@ -217,9 +265,9 @@ def _check_removable(version: TariffVersion) -> None:
     )
     if (
         Bill.objects.filter(tariff_versions__includes=version.pk).exists()
-        # A prepaid charge keeps no versions: one with a reading from the version's first day
-        # on (a meter clock ahead) may have been priced by it.
-        or PrepaidCharge.objects.filter(to_taken_at__gte=first_moment).exists()
+        or PrepaidCharge.objects.filter(to_taken_at__gte=first_moment)
+        .filter(tariff_versions__includes=version.pk)
+        .exists()
     ):
         raise VersionNotRemovableError(
             _("Bills or prepaid charges were priced with this version: it stays."),

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.utils import timezone
 
-from billing.models import PrepaidCharge
+from billing.models import PrepaidCharge, Tariff, TariffVersion
 from billing.prepaid import charge_account, charge_prepaid_accounts
 from billing.tariffs import services as tariff_services
 from billing.tests.test_tariffs import BEIJING
@@ -16,6 +17,8 @@ from customers.models import Account
 from ledger.checks import check_ledger
 from ledger.models import JournalEntry, LedgerAccount, LedgerKind
 from metering.models import Meter
+from tenancy.audit import AuditAction
+from tenancy.models import AuditEvent
 from tests.concurrency import run_together
 from tests.world import World
 from verification.tests.helpers import checks, lay
@@ -138,3 +141,75 @@ def test_concurrent_charging_tasks_charge_a_reading_pair_once(
     assert PrepaidCharge.dangerously_unscoped.filter(account=account).count() == 1
     # 50 × 0.4883 = 24.415 → 24.42, once.
     assert wallet(account) == D("24.42")
+
+
+# --- the tariff versions a charge was priced with ---------------------------------------------
+
+
+def _charged(world: World, prepaid: tuple[Account, Meter]) -> PrepaidCharge:
+    account, meter = prepaid
+    lay(meter, [{"total": "100.00"}, {"total": "105.50"}])
+    checks(meter)
+    with world.a.active():
+        charge = charge_account(world.a.system, account.pk, now=NOW)
+    assert charge is not None
+    return charge
+
+
+def test_a_charge_keeps_the_version_that_priced_it(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
+    charge = _charged(world, prepaid)
+    with world.a.active():
+        version = TariffVersion.objects.get(tariff__code="RES")
+    assert charge.tariff_versions == [version.pk]
+
+
+def test_a_version_backdated_over_a_prepaid_charge_is_refused_until_confirmed(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
+    """The charge's readings are of 1 Sep 2026 (Beijing time): a version from 1 Sep would
+    re-price them, one from 2 Sep would not."""
+    charge = _charged(world, prepaid)
+    day = charge.from_taken_at.astimezone(world.a.tenant.zone).date()
+    with world.a.active():
+        tariff = Tariff.objects.get(code="RES")
+        tariff_services.add_tariff_version(
+            world.a.system, tariff, effective_from=day + timedelta(days=1), spec=BEIJING
+        )
+        with pytest.raises(tariff_services.BackdatedVersionError) as refused:
+            tariff_services.add_tariff_version(
+                world.a.system, tariff, effective_from=day, spec=BEIJING
+            )
+        assert (refused.value.periods, refused.value.prepaid_charges) == ({}, 1)
+        assert "1 笔已完成的预付费扣费" in " ".join(refused.value.messages)
+        version = tariff_services.add_tariff_version(
+            world.a.system, tariff, effective_from=day, spec=BEIJING, confirm_backdated=True
+        )
+    event = AuditEvent.dangerously_unscoped.get(
+        action=AuditAction.TARIFF_VERSION_ADDED, object_id=str(version.pk)
+    )
+    assert (event.after or {})["backdated_over_prepaid_charges"] == 1
+
+
+def test_a_version_that_priced_a_prepaid_charge_is_not_removed_and_one_that_did_not_is(
+    world: World, prepaid: tuple[Account, Meter]
+) -> None:
+    charge = _charged(world, prepaid)
+    today = world.a.tenant.local_today()
+    with world.a.active():
+        tariff = Tariff.objects.get(code="RES")
+        priced = tariff_services.add_tariff_version(
+            world.a.system, tariff, effective_from=today + timedelta(days=10), spec=BEIJING
+        )
+        unused = tariff_services.add_tariff_version(
+            world.a.system, tariff, effective_from=today + timedelta(days=20), spec=BEIJING
+        )
+    # A meter clock ahead: the charge's closing reading after both versions' first days, and
+    # priced (as if) by the first.
+    PrepaidCharge.dangerously_unscoped.filter(pk=charge.pk).update(
+        to_taken_at=timezone.now() + timedelta(days=30), tariff_versions=[priced.pk]
+    )
+    with world.a.active():
+        assert not tariff_services.removable(priced)
+        assert tariff_services.removable(unused)
