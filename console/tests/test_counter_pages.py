@@ -202,7 +202,9 @@ def test_the_allocation_preview_posts_nothing_and_keeps_the_key(world: World) ->
     )
     assert response.status_code == 200
     preview = response.context["preview"]
-    assert [(row.number, row.principal) for row in preview.rows] == [(bill.number, Decimal("80.00"))]
+    assert [(row.number, row.principal) for row in preview.rows] == [
+        (bill.number, Decimal("80.00"))
+    ]
     assert preview.surplus == Decimal("20.00")
     assert _form_key(response.content.decode()) == key
     assert "转入账户余额" in response.content.decode() or "预存" in response.content.decode()
@@ -250,7 +252,11 @@ def test_an_amount_with_three_decimals_is_refused_beside_the_field_and_recorded(
     with world.a.active():
         assert not Payment.objects.exists()
         attempt = PaymentAttempt.objects.get()
-    assert (attempt.outcome, attempt.amount, attempt.account_id) == ("invalid", "10.001", account.pk)
+    assert (attempt.outcome, attempt.amount, attempt.account_id) == (
+        "invalid",
+        "10.001",
+        account.pk,
+    )
 
 
 def test_a_key_spent_on_another_amount_is_refused_and_the_form_gets_a_new_key(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -84,6 +85,7 @@ def find_accounts(request: HttpRequest, query: str) -> Search:
     mobile number (for the roles that may search by it: throttled and audited, as the customer
     search does), by meter serial, or by part of the customer's name."""
     search = Search(query)
+    query = unicodedata.normalize("NFKC", query)  # full-width digits an input method types
     compact = re.sub(r"[\s\-]", "", query)
     found: set[int] = set()
     mistyped = False
