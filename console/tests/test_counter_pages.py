@@ -134,7 +134,7 @@ def test_the_panel_shows_what_the_due_service_says_oldest_bill_first(world: Worl
     html = response.content.decode()
     assert 'name="amount" value="304.00"' in html
     assert html.index(older.number) < html.index(newer.number)
-    assert "应收合计" in html and "¥304.00" in html
+    assert "应缴金额" in html and "¥304.00" in html
 
 
 # --- taking a payment -------------------------------------------------------------------------
