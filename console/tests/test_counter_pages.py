@@ -106,6 +106,9 @@ def test_a_cashier_of_site_a_does_not_find_site_bs_account(world: World) -> None
     assert response.context["search"].accounts == []
     assert "您所在站点的账户中没有找到" in response.content.decode()
     assert client.get(_panel(on_b)).status_code == 404
+    on_a = world.a.account(world.a.sites[0], customer=world.a.customer(name="钱七"))
+    world.a.account(world.a.sites[1], customer=world.a.customer(world.a.sites[1], name="钱七"))
+    assert client.get("/console/counter/", {"q": "钱七"})["Location"] == _panel(on_a)
     assert _pay(client, on_b, "10.00", unique("k")).status_code == 404
     with world.a.active():
         assert not Payment.objects.exists()
@@ -222,6 +225,22 @@ def test_a_card_payment_keeps_the_slip_reference(world: World) -> None:
     with world.a.active():
         payment = Payment.objects.get()
     assert (payment.channel, payment.external_reference) == ("counter_card", "POS-778812")
+
+
+def test_a_prepaid_top_up_with_nothing_due_goes_to_the_prepaid_balance(world: World) -> None:
+    """A prepaid account with no bills owes nothing: the amount is left for the cashier to type;
+    80.00 received is all surplus, and the panel then shows a prepaid balance of 80.00."""
+    account = world.a.account(payment_mode="prepaid")
+    bob = _client(world.bob)
+    form = bob.get(_panel(account))
+    assert form.context["position"].amount_due == Decimal("0.00")
+    assert 'name="amount" value=""' in form.content.decode()
+    assert "预付费余额" in form.content.decode()
+    assert _pay(bob, account, "80.00", _form_key(form.content.decode())).status_code == 302
+    with world.a.active():
+        payment = Payment.objects.get()
+    assert (payment.principal, payment.surplus) == (Decimal("0.00"), Decimal("80.00"))
+    assert bob.get(_panel(account)).context["wallet"] == Decimal("80.00")
 
 
 # --- refusals ---------------------------------------------------------------------------------

@@ -85,14 +85,15 @@ def find_accounts(request: HttpRequest, query: str) -> Search:
     mobile number (for the roles that may search by it: throttled and audited, as the customer
     search does), by meter serial, or by part of the customer's name."""
     search = Search(query)
-    query = unicodedata.normalize("NFKC", query)  # full-width digits an input method types
+    query = unicodedata.normalize("NFKC", query).strip()  # full-width digits an input method types
     compact = re.sub(r"[\s\-]", "", query)
+    mine = scoped(request, Account.objects.all())  # each way of finding, on the page's sites
     found: set[int] = set()
     mistyped = False
     if re.fullmatch(r"[0-9]{6,20}", compact):
         problem = account_number_problem(compact)
         if problem is None:
-            found |= set(Account.objects.filter(number=compact).values_list("pk", flat=True))
+            found |= set(mine.filter(number=compact).values_list("pk", flat=True))
         mistyped = problem == "check_digit"
     mobile = _mobile(compact)
     if mobile is not None and can(request, "contacts", "search_pii"):
@@ -101,18 +102,15 @@ def find_accounts(request: HttpRequest, query: str) -> Search:
         except exceptions.Throttled as exc:
             search.notes.append(str(exc.detail))
         else:
-            found |= set(
-                Account.objects.filter(customer__in=contacts.values("customer_id")).values_list(
-                    "pk", flat=True
-                )
-            )
-    meters = Meter.objects.filter(serial_number=query.strip(), account__isnull=False)
-    found |= set(meters.values_list("account_id", flat=True))
+            customers = contacts.values("customer_id")
+            found |= set(mine.filter(customer__in=customers).values_list("pk", flat=True))
+    meters = Meter.objects.filter(serial_number=query, account__isnull=False)
+    found |= set(mine.filter(pk__in=meters.values("account_id")).values_list("pk", flat=True))
     if not compact.isdigit():
-        named = Account.objects.filter(customer__name__icontains=query.strip())
+        named = mine.filter(customer__name__icontains=query).order_by("number")
         found |= set(named.values_list("pk", flat=True)[: SEARCH_SHOWN + 1])
     accounts = list(
-        scoped(request, Account.objects.select_related("customer", "premise", "site"))
+        Account.objects.select_related("customer", "premise", "site")
         .filter(pk__in=found)
         .order_by("number")[: SEARCH_SHOWN + 1]
     )
@@ -264,6 +262,9 @@ def _take(request: HttpRequest, account: Account, form: Form) -> tuple[Receipt |
         return None, exc.payment_id
     except ValidationError as exc:
         _show_refusal(form, exc)
+        return None, None
+    except PermissionDenied as exc:
+        form.add_errors({NON_FIELD: [str(exc) or _("You may not take this payment.")]})
         return None, None
     if result.created:
         messages.success(
