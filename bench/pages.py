@@ -16,11 +16,12 @@ the dashboards' summaries computed once, as their job (every five minutes) would
 How it differs from production. One site, one tenant; the readings are the two October
 boundaries and one recent slot, not a reading every 15 minutes (about 3,000 a meter a month),
 so the meter and reading pages read far fewer rows than they would; only 3,200 meters sit on
-gateways; no payments, prepaid accounts, transformer areas (the line-loss page is empty) or
-meter commands; audit events are those of the seeding services (about 1,000), not months of
-staff work. The slot of the plain reading-completeness page is the clock's (its readings are
-usually not seeded by the time it is measured); ``reading completeness (seeded slot)`` asks
-for the slot that has one reading per meter.
+gateways; one payment (taken at the counter for the account the account pages show, so the
+payment and receipt pages have one to show); no prepaid accounts, transformer areas (the
+line-loss page is empty) or meter commands; audit events are those of the seeding services
+(about 1,000), not months of staff work. The slot of the plain reading-completeness page is
+the clock's (its readings are usually not seeded by the time it is measured); ``reading
+completeness (seeded slot)`` asks for the slot that has one reading per meter.
 
 What runs. As ``bench.api``: gunicorn with ``gunicorn.conf.py`` and ``--workers`` sync workers
 (4), static files collected, production settings (``DJANGO_DEBUG=0``, the
@@ -107,6 +108,8 @@ def seed_console(accounts: int) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from billing.models import Bill, BillRun, FlaggedBill, Tariff
+    from collection.models import Receipt
+    from collection.services.payments import post_payment
     from console.summaries import refresh_summaries
     from customers.models import Account
     from inspection.services import draw_sample
@@ -207,6 +210,21 @@ def seed_console(accounts: int) -> dict[str, Any]:
         assert FlaggedBill.objects.exists()
         tariff = Tariff.objects.order_by("id").first()
         assert tariff is not None
+        cashier = tenancy_services.create_staff(
+            system,
+            username="bench-cashier",
+            password=secrets.token_urlsafe(18),
+            grants=[tenancy_services.GrantSpec(role=Role.CASHIER)],
+            display_name="Bench cashier",
+        )
+        payment = post_payment(
+            Principal.for_user(cashier),
+            account=account,
+            channel="counter_cash",
+            amount=Decimal("100.00"),
+            idempotency_key="bench-pages-1",
+        ).payment
+        receipt = Receipt.objects.get(payment=payment)
         local_slot = timezone.localtime(slot, tenant.zone).strftime("%Y-%m-%dT%H:%M")
 
     def url(name: str, query: dict[str, Any] | None = None, **kwargs: Any) -> str:
@@ -254,6 +272,14 @@ def seed_console(accounts: int) -> dict[str, Any]:
     add("customer search, by name", url("customer-search", {"name": account.customer.name}))
     add("account", url("account", account_id=account.pk))
     add("customer", url("customer", customer_id=account.customer_id))
+    add("counter", url("counter"))
+    add("counter, an account's panel", url("counter-account", account_id=account.pk))
+    add("payments", url("payments"))
+    add("payments, by account", url("payments", {"account": account.number}))
+    add("payment", url("payment", payment_id=payment.pk))
+    add("receipt", url("receipt", receipt_id=receipt.pk))
+    add("payment reversals", url("payment-reversals"))
+    add("failed payment attempts", url("payment-attempts"))
     add("staff", url("staff"))
     add("audit trail", url("audit-events"), later=True)
     add("audit trail, bills issued", url("audit-events", {"action": AuditAction.BILLS_ISSUED}))

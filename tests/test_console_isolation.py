@@ -148,6 +148,15 @@ PAGES: dict[str, Page] = {
     "premise-edit": Page(lambda w: {"premise_id": w.a.premise(_site(w)).pk}),
     "contact-edit": Page(lambda w: {"contact_id": w.a.contact(w.a.customer(_site(w))).pk}),
     "contact-remove": Page(lambda w: {"contact_id": w.a.contact(w.a.customer(_site(w))).pk}),
+    # collect
+    "counter-account": Page(lambda w: {"account_id": w.a.account(_site(w)).pk}),
+    "payment": Page(lambda w: {"payment_id": w.a.payment(_site(w)).pk}),
+    "payment-reverse": Page(lambda w: {"payment_id": w.a.payment(_site(w)).pk}),
+    "receipt": Page(lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}),
+    "receipt-document": Page(lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}),
+    "receipt-reprint": Page(
+        lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}, opens=POSTED, post_only=True
+    ),
     # administration: staff, API clients and calendar days belong to no site
     "staff-member": Page(lambda w: {"user_id": w.a.staff((Role.CASHIER, None)).pk}, False),
     "staff-profile": Page(

@@ -126,6 +126,9 @@ SITE_FILTERED_PAGES = [
     "/console/customers/",
     "/console/inspection/samples/",
     "/console/inspection/findings/",
+    "/console/payments/",
+    "/console/payment-reversals/",
+    "/console/payment-attempts/",
 ]
 
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from billing.models import Bill
+from collection.models import Payment
 from console.access import can, page, scoped
 from console.pages.customers._common import may
 from customers.models import Account, Contact, Customer
@@ -20,6 +21,7 @@ from tenancy.models import AuditEvent
 
 HISTORY_SHOWN = 20
 BILLS_SHOWN = 24
+PAYMENTS_SHOWN = 5
 
 
 def history(obj: Any) -> list[AuditEvent]:
@@ -59,6 +61,13 @@ def account_page(request: HttpRequest, account_id: int) -> HttpResponse:
             .only("id", "number", "period", "kind", "state", "total", "due_date", "issued_at")
             .order_by("-period", "-id")[:BILLS_SHOWN]
         )
+    if may(request, "payments", "view", site_id):
+        context["payments"] = list(
+            Payment.objects.filter(account=account)
+            .prefetch_related("receipts", "reversals")
+            .order_by("-id")[:PAYMENTS_SHOWN]
+        )
+        context["may_take_payment"] = may(request, "payments", "add", site_id)
     if may(request, "ledger", "view", site_id):
         context["ledger"] = account_ledger(account)
     if may(request, "audit_events", "view", site_id):

@@ -1,0 +1,34 @@
+"""Console pages of the collect stage (收费): the counter (find an account, see what is due, take
+a payment), receipts (print the copies, reprint), payments and their reversal (冲正), the
+reversals and the failed payment attempts finance traces.
+
+The pages parse, call one service of ``collection.services`` and render; the rules (who may
+reverse, which channel a cashier takes, what a retried key answers) are the services'."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+from django.utils.translation import gettext_lazy as _
+
+from console.nav import Entry
+from console.pages.collection import counter, payments, receipts
+
+NAV = [
+    Entry("collect", _("Counter"), "console:counter", "payments", "due"),
+    Entry("collect", _("Payments"), "console:payments", "payments"),
+    Entry("collect", _("Reversals"), "console:payment-reversals", "payments"),
+    Entry("collect", _("Failed payment attempts"), "console:payment-attempts", "payment_attempts"),
+]
+
+urlpatterns: list[URLPattern] = [
+    path("counter/", counter.counter, name="counter"),
+    path("counter/accounts/<int:account_id>/", counter.counter_account, name="counter-account"),
+    path("payments/", payments.payments, name="payments"),
+    path("payments/<int:payment_id>/", payments.payment, name="payment"),
+    path("payments/<int:payment_id>/reverse/", payments.payment_reverse, name="payment-reverse"),
+    path("payment-reversals/", payments.reversals, name="payment-reversals"),
+    path("payment-attempts/", payments.attempts, name="payment-attempts"),
+    path("receipts/<int:receipt_id>/", receipts.receipt, name="receipt"),
+    path("receipts/<int:receipt_id>/document/", receipts.receipt_document, name="receipt-document"),
+    path("receipts/<int:receipt_id>/reprint/", receipts.receipt_reprint, name="receipt-reprint"),
+]
