@@ -34,9 +34,10 @@ from billing.models import (
 from billing.runs import services as bills
 from billing.runs.numbers import BillNumbers, payment_reference
 from billing.tariffs import services as tariff_services
-from collection.models import Payment, PaymentAttempt, Receipt
+from collection.models import Payment, PaymentAttempt, Receipt, Shift
 from collection.services.attempts import report_rejected_payment
 from collection.services.payments import post_payment
+from collection.services.shifts import open_shift, open_shift_of
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
@@ -414,6 +415,17 @@ class TenantWorld:
         """A new cashier (for all sites, or for ``site``), as the principal who acts."""
         return Principal.for_user(self.staff((Role.CASHIER, site)))
 
+    def on_shift(self, cashier: Principal | User, site: Site, float_amount: str = "0.00") -> Shift:
+        """The cashier's open shift at ``site``, opened with the float if there is none (a
+        counter payment belongs to one)."""
+        actor = cashier if isinstance(cashier, Principal) else Principal.for_user(cashier)
+        with self.active():
+            shift = open_shift_of(actor)
+            if shift is None:
+                shift = open_shift(actor, site=site, float_amount=Decimal(float_amount))
+            assert shift.site_id == site.pk, "the cashier's open shift is at another site"
+            return shift
+
     def payment(
         self,
         site: Site | None = None,
@@ -422,9 +434,10 @@ class TenantWorld:
         amount: str = "50.00",
         by: Principal | None = None,
     ) -> Payment:
-        """A cash payment at the counter, taken by a cashier of its own."""
+        """A cash payment at the counter, taken by a cashier of its own (on a shift)."""
         account = account or self.account(site)
         cashier = by or self.cashier()
+        self.on_shift(cashier, account.site)
         with self.active():
             return post_payment(
                 cashier, account=account, channel="counter_cash", amount=Decimal(amount),
