@@ -47,8 +47,8 @@ from collection.services.allocation import (
     plan_allocation,
 )
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
-from collection.services.channels import check_channel, payment_source, receiving_account
 from collection.services.cash_rules import check_holiday_cash, use_approval
+from collection.services.channels import check_channel, payment_source, receiving_account
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.receipts import issue_receipt
 from collection.services.shifts import counter_shift
