@@ -34,10 +34,11 @@ from billing.models import (
 from billing.runs import services as bills
 from billing.runs.numbers import BillNumbers, payment_reference
 from billing.tariffs import services as tariff_services
-from collection.models import Payment, PaymentAttempt, Receipt, Shift
+from collection.models import CashApproval, CashHandover, Payment, PaymentAttempt, Receipt, Shift
 from collection.services.attempts import report_rejected_payment
+from collection.services.cash_rules import grant_cash_approval
 from collection.services.payments import post_payment
-from collection.services.shifts import open_shift, open_shift_of
+from collection.services.shifts import close_shift, hand_over_cash, open_shift, open_shift_of
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
@@ -69,6 +70,12 @@ def identity_number(serial: int | None = None) -> str:
     born = date(1950, 1, 1) + timedelta(days=serial // 1000)
     first17 = f"110105{born:%Y%m%d}{serial % 1000:03d}"
     return first17 + identity_check_char(first17)
+
+
+def bank_closed_day() -> date:
+    """A Saturday ahead (no calendar of the test world makes it a working day)."""
+    day = date.today() + timedelta(days=7)
+    return day + timedelta(days=(5 - day.weekday()) % 7)
 
 
 def mobile_number() -> str:
@@ -443,6 +450,55 @@ class TenantWorld:
                 cashier, account=account, channel="counter_cash", amount=Decimal(amount),
                 idempotency_key=unique("key-"),
             ).payment  # fmt: skip
+
+    def shift(self, site: Site | None = None, *, by: Principal | None = None) -> Shift:
+        """An open shift with a float of 100.00, of a cashier of its own."""
+        return self.on_shift(by or self.cashier(), site or self.sites[0], "100.00")
+
+    def pending_shift(self, site: Site | None = None) -> Shift:
+        """A shift closed 5.00 short: its difference waits for a supervisor."""
+        cashier = self.cashier()
+        shift = self.shift(site, by=cashier)
+        with self.active():
+            return close_shift(
+                cashier, shift, counted_cash=Decimal("95.00"), counted_card=Decimal("0.00")
+            )
+
+    def cash_on_hand(self, cashier: Principal, site: Site, amount: str = "300.00") -> Shift:
+        """The cashier's shift at ``site`` with a cash payment of ``amount``, closed with the
+        cash counted as expected: ``amount`` is then on hand to go to the bank."""
+        shift = self.on_shift(cashier, site)
+        self.payment(account=self.account(site), amount=amount, by=cashier)
+        with self.active():
+            return close_shift(
+                cashier,
+                shift,
+                counted_cash=shift.float_amount + Decimal(amount),
+                counted_card=Decimal("0.00"),
+            )
+
+    def handover(self, site: Site | None = None) -> CashHandover:
+        site = site or self.sites[0]
+        cashier = self.cashier()
+        self.cash_on_hand(cashier, site)
+        assert cashier.user is not None
+        with self.active():
+            handover, _created = hand_over_cash(
+                cashier, cashier=cashier.user, site=site, amount=Decimal("300.00"),
+                bank="icbc", slip_reference=unique("SLIP-"), handed_on=date(2026, 11, 30),
+            )  # fmt: skip
+            return handover
+
+    def cash_approval(self, site: Site | None = None, day: date | None = None) -> CashApproval:
+        """A supervisor's approval of a 3,000.00 cash top-up on a day the bank is closed."""
+        site = site or self.sites[0]
+        account = self.account(site, payment_mode="prepaid")
+        cashier = self.staff((Role.CASHIER, site))
+        with self.active():
+            return grant_cash_approval(
+                self.system, account=account, cashier=cashier, amount=Decimal("3000.00"),
+                business_day=day or bank_closed_day(), reason="节假日预付费充值",
+            )  # fmt: skip
 
     def receipt(self, site: Site | None = None) -> Receipt:
         payment = self.payment(site)

@@ -29,9 +29,10 @@ payments less their reversals made up to the close (later ones count in the next
 difference is recorded and approved with the cash one; the clearing account is reconciled with
 the acquirer's settlement by finance, so only the cash difference is posted.
 
-**A difference** (counted − expected) of zero on both channels closes the shift at once; any
-other waits for a supervisor (a site manager of the shift's site or a tenant administrator;
-never the cashier), who approves it with a note, posting the cash difference once (source
+**The count** is the cashier's (in their absence a supervisor of the site counts the drawer
+and closes the shift). A difference (counted − expected) of zero on both channels closes the
+shift at once; any other waits for a supervisor (a site manager of the shift's site or a tenant
+administrator; never the cashier, never who counted), who approves it with a note, posting the cash difference once (source
 ``("shift_difference", shift id)``): a shortage Dr cash over and short, Cr cash on hand; an
 overage the reverse. Or rejects the count: the cashier counts again (the expected figures stay
 as they were at close).
@@ -320,7 +321,11 @@ def close_shift(
     with transaction.atomic():
         shift = Shift.objects.select_for_update().get(pk=shift.pk)
         if not same_actor(actor, ActorKind.STAFF, shift.cashier_id):
-            raise PermissionDenied(_("A shift is closed by its cashier."))
+            refuse_integration(actor)
+            if not actor.site_scope(SUPERVISORS).allows(shift.site_id):
+                raise PermissionDenied(
+                    _("A shift is closed by its cashier, or in their absence by a supervisor.")
+                )
         if shift.state not in (ShiftState.OPEN, ShiftState.RECOUNT):
             raise PaymentConflict(_("The shift is counted already."), "shift_closed")
         if shift.state == ShiftState.OPEN:
@@ -340,6 +345,9 @@ def close_shift(
         shift.difference_card = counted_card - shift.expected_card
         shift.counted_at = now
         shift.count_note = note.strip()[:300]
+        shift.counted_by_kind = actor.kind
+        shift.counted_by_id = actor.id
+        shift.counted_by_label = actor.label[:200]
         balanced = shift.difference_cash == 0 and shift.difference_card == 0
         shift.state = ShiftState.CLOSED if balanced else ShiftState.PENDING
         shift.save()
@@ -357,8 +365,10 @@ def close_shift(
 def check_may_decide(actor: Principal, shift: Shift) -> None:
     """A supervisor of the shift's site decides on its difference; never its cashier, never an
     integration."""
-    if same_actor(actor, ActorKind.STAFF, shift.cashier_id):
-        raise FourEyesError(_("Nobody approves their own shift's difference."))
+    if same_actor(actor, ActorKind.STAFF, shift.cashier_id) or same_actor(
+        actor, shift.counted_by_kind, shift.counted_by_id
+    ):
+        raise FourEyesError(_("Nobody approves a difference of their own shift or count."))
     refuse_integration(actor)
     if not actor.site_scope(SUPERVISORS).allows(shift.site_id):
         raise PermissionDenied(
