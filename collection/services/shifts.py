@@ -32,9 +32,9 @@ the acquirer's settlement by finance, so only the cash difference is posted.
 **The count** is the cashier's (in their absence a supervisor of the site counts the drawer
 and closes the shift). A difference (counted − expected) of zero on both channels closes the
 shift at once; any other waits for a supervisor (a site manager of the shift's site or a tenant
-administrator; never the cashier, never who counted), who approves it with a note, posting the cash difference once (source
-``("shift_difference", shift id)``): a shortage Dr cash over and short, Cr cash on hand; an
-overage the reverse. Or rejects the count: the cashier counts again (the expected figures stay
+administrator; never the cashier, never who counted), who approves it with a note, posting
+the cash difference once (source ``("shift_difference", shift id)``): a shortage Dr cash over
+and short, Cr cash on hand; an overage the reverse. Or rejects the count: the cashier counts again (the expected figures stay
 as they were at close).
 """
 
