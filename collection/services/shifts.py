@@ -34,8 +34,8 @@ and closes the shift). A difference (counted − expected) of zero on both chann
 shift at once; any other waits for a supervisor (a site manager of the shift's site or a tenant
 administrator; never the cashier, never who counted), who approves it with a note, posting
 the cash difference once (source ``("shift_difference", shift id)``): a shortage Dr cash over
-and short, Cr cash on hand; an overage the reverse. Or rejects the count: the cashier counts again (the expected figures stay
-as they were at close).
+and short, Cr cash on hand; an overage the reverse. Or rejects the count: the cashier counts
+again (the expected figures stay as they were at close).
 """
 
 from __future__ import annotations
