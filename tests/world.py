@@ -451,6 +451,9 @@ class TenantWorld:
                 idempotency_key=unique("key-"),
             ).payment  # fmt: skip
 
+    def cashier_principal(self, user: User) -> Principal:
+        return Principal.for_user(user)
+
     def shift(self, site: Site | None = None, *, by: Principal | None = None) -> Shift:
         """An open shift with a float of 100.00, of a cashier of its own."""
         return self.on_shift(by or self.cashier(), site or self.sites[0], "100.00")

@@ -62,7 +62,7 @@ from collection.models import (
     ShiftState,
 )
 from collection.services.errors import PaymentConflict, field_error
-from ledger.models import JournalLine, LedgerKind
+from ledger.models import JournalLine, LedgerAccount, LedgerKind
 from ledger.services import (
     EntrySpec,
     lock_ledger_accounts,
@@ -466,9 +466,21 @@ def reject_count(
 
 def cash_to_hand_over(tenant: Tenant, cashier_id: int, label: str) -> Decimal:
     """The cashier's cash on hand from closed shifts: the cash account's balance less the open
-    shift's movements so far (that cash is still in the drawer)."""
+    shift's movements so far (that cash is still in the drawer). Locks the cash account: call
+    it in the transaction that hands the cash over."""
     cash_id = cash_on_hand_account(tenant, cashier_id, label)
     balance = lock_ledger_accounts(tenant, [cash_id])[cash_id]
+    return _closed_shifts_cash(cash_id, cashier_id, balance)
+
+
+def cash_on_hand_figure(tenant: Tenant, cashier_id: int, label: str) -> Decimal:
+    """``cash_to_hand_over`` as a page shows it, without a lock."""
+    cash_id = cash_on_hand_account(tenant, cashier_id, label)
+    balance = LedgerAccount.objects.values_list("balance", flat=True).get(pk=cash_id)
+    return _closed_shifts_cash(cash_id, cashier_id, balance)
+
+
+def _closed_shifts_cash(cash_id: int, cashier_id: int, balance: Decimal) -> Decimal:
     shift = Shift.objects.filter(cashier_id=cashier_id, state=ShiftState.OPEN).first()
     if shift is not None:
         balance -= drawer_mark(cash_id) - shift.drawer_start
