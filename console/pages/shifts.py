@@ -74,7 +74,8 @@ def _open_form(request: HttpRequest) -> Form:
         [
             Field("site", _("Site"), kind="select", required=True, choices=site_choices(request)),
             Field("float_amount", _("Float (yuan)"), kind="number", required=True,
-                  step=MONEY_STEP, help=_("备用金: the change in the drawer at opening; 0 if none.")),
+                  step=MONEY_STEP,
+                  help=_("备用金: the change in the drawer at opening; 0 if none.")),
         ],
         request.POST if request.method == "POST" else None,
         initial={"float_amount": "0.00"},
