@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -216,7 +217,7 @@ class CashHandoverViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         assert tenant is not None
         cashier = data.pop("cashier") or self.principal.user
         if cashier is None:
-            raise serializers.ValidationError({"cashier": ["Name the cashier."]})
+            raise serializers.ValidationError({"cashier": [_("Name the cashier.")]})
         handed_on = data.pop("handed_on") or timezone.localdate(timezone=tenant.zone)
         handover, created = shifts.hand_over_cash(
             self.principal, cashier=cashier, handed_on=handed_on, **data

@@ -850,7 +850,7 @@ COLLECTION_SPECS: dict[str, RouteSpec] = {
         foreign_create_body=lambda a, b: {"site": a.sites[0].pk, "float_amount": "0.00"},
         actions={
             "close": ActionSpec(
-                body=lambda w, o: {"counted_cash": str(o.float_amount), "counted_card": "0.00"},
+                body=lambda w, o: {"counted_cash": "0.00", "counted_card": "0.00"},
                 make=_own_shift,
             ),
             "approve": ActionSpec(

@@ -60,7 +60,7 @@ class Counter:
 
 
 def code_of(error: ValidationError) -> str:
-    return next(e.code for errors in error.error_dict.values() for e in errors)
+    return next(str(e.code) for errors in error.error_dict.values() for e in errors)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def test_two_opens_of_a_shift_by_one_cashier_at_once_make_one_shift(world: World
         try:
             return open_shift(cashier, site=a.sites[0], float_amount=Decimal("100.00")).pk
         except PaymentConflict as exc:
-            return exc.code
+            return str(exc.code)
 
     results, errors = run_together(2, open_one, a.tenant)
     assert not errors, errors

@@ -108,9 +108,9 @@ def my_shift(request: HttpRequest) -> HttpResponseBase:
     if request.method == "POST":
         with form.attempt():
             if counting is not None:
-                body = CloseShiftSerializer(data=form.cleaned())
-                body.is_valid(raise_exception=True)
-                closed = shifts.close_shift(actor, counting, **body.validated_data)
+                count = CloseShiftSerializer(data=form.cleaned())
+                count.is_valid(raise_exception=True)
+                closed = shifts.close_shift(actor, counting, **count.validated_data)
                 if closed.state == ShiftState.CLOSED:
                     messages.success(request, gettext("Shift closed: the count matches."))
                 else:
@@ -382,6 +382,8 @@ def cash_handover_new(request: HttpRequest) -> HttpResponseBase:
             body.is_valid(raise_exception=True)
             data: dict[str, Any] = dict(body.validated_data)
             cashier = data.pop("cashier") or actor.user
+            if cashier is None:
+                raise ValidationError({"cashier": [gettext("Name the cashier.")]})
             handed_on = data.pop("handed_on") or timezone.localdate(timezone=tenant.zone)
             shifts.hand_over_cash(actor, cashier=cashier, handed_on=handed_on, **data)
             messages.success(request, gettext("Hand-over recorded."))
