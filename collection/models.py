@@ -520,12 +520,13 @@ class CashApproval(TenantOwned):
     actor_kind = models.CharField(max_length=16)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(_("approved by"), max_length=200)
-    payment = models.OneToOneField(
+    payment = models.ForeignKey(
         Payment,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        related_name="cash_approval",
+        related_name="+",
+        db_index=False,
         help_text=_("The payment that used the approval."),
     )
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
@@ -537,6 +538,11 @@ class CashApproval(TenantOwned):
         verbose_name_plural = _("holiday cash approvals")
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="cash_approval_positive"),
+            models.UniqueConstraint(
+                fields=["tenant", "payment"],
+                condition=models.Q(payment__isnull=False),
+                name="cash_approval_used_once",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "id"], name="cash_approval_tenant_id")]
 

@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 ('used_at', models.DateTimeField(blank=True, null=True, verbose_name='used at')),
                 ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='customers.account')),
                 ('cashier', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('payment', models.OneToOneField(blank=True, help_text='The payment that used the approval.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cash_approval', to='collection.payment')),
+                ('payment', models.ForeignKey(blank=True, db_index=False, help_text='The payment that used the approval.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='collection.payment')),
                 ('site', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.site')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
             ],
@@ -137,6 +137,10 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='cashapproval',
             constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='cash_approval_positive'),
+        ),
+        migrations.AddConstraint(
+            model_name='cashapproval',
+            constraint=models.UniqueConstraint(condition=models.Q(('payment__isnull', False)), fields=('tenant', 'payment'), name='cash_approval_used_once'),
         ),
         migrations.AddIndex(
             model_name='cashhandover',
