@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from collection.api import AccountNumberField, RefusesConflicts
-from collection.models import CashApproval, CashHandover, CollectionPolicy, Shift
+from collection.models import CashApproval, CashHandover, CollectionPolicy, Shift, ShiftState
 from collection.services import cash_rules, shifts
 from tenancy.api_base import (
     ReadOnlyTenantViewSet,
@@ -94,8 +94,18 @@ class ShiftSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(FiguresSerializer(help_text="Live while open, as fixed at close after."))
-    def get_expected(self, shift: Shift) -> dict[str, Any]:
+    @extend_schema_field(
+        FiguresSerializer(
+            allow_null=True,
+            help_text="The expected figures in detail: live while open, as fixed at close after. "
+            "In a list only for open shifts (a closed one has its expected_cash and "
+            "expected_card).",
+        )
+    )
+    def get_expected(self, shift: Shift) -> dict[str, Any] | None:
+        view = self.context.get("view")
+        if getattr(view, "action", None) == "list" and shift.state != ShiftState.OPEN:
+            return None
         figures = shifts.shift_figures(shift)
         return FiguresSerializer(
             {

@@ -35,6 +35,8 @@ def test_a_cashiers_day_through_the_api(world: World) -> None:
             format="json",
         )  # fmt: skip
         assert paid.status_code == 201 and paid.json()["shift"] == shift_id
+    [open_one] = bob.get(SHIFTS, {"state": "open"}).json()["results"]
+    assert open_one["expected"]["expected_cash"] == "450.50"  # live while open, lists too
     running = bob.get(f"{SHIFTS}{shift_id}/").json()["expected"]
     # 300.00 float + 100.00 + 50.50 = 450.50
     assert running["expected_cash"] == "450.50" and running["cash"]["payments"] == 2
@@ -50,6 +52,9 @@ def test_a_cashiers_day_through_the_api(world: World) -> None:
     assert [row["id"] for row in pending] == [shift_id]
     approved = manager.post(f"{SHIFTS}{shift_id}/approve/", {"note": "已核实"}, format="json")
     assert approved.status_code == 200 and approved.json()["state"] == "closed"
+    [listed] = manager.get(SHIFTS).json()["results"]
+    assert (listed["expected_cash"], listed["counted_cash"]) == ("450.50", "450.00")
+    assert listed["expected"] is None  # a closed shift's detail is on its own page
     with a.active():
         entry = Shift.objects.get(pk=shift_id).difference_entry_id
         amounts = JournalLine.objects.filter(entry_id=entry).values_list("amount", flat=True)
