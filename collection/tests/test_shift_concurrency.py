@@ -1,22 +1,26 @@
 """Shifts under real concurrency (PostgreSQL, threads with their own connections): two opens by
 one cashier make one shift; payments racing the close either join the shift before it closes
-(and are in its expected cash) or are refused after: never a payment in a closed shift."""
+(and are in its expected cash) or are refused after: never a payment in a closed shift; payments
+racing for one holiday cash approval use it once."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
 from collection.models import Payment, Shift, ShiftState
+from collection.services.cash_rules import grant_cash_approval
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
 from collection.services.shifts import close_shift, open_shift
 from tenancy.context import use_tenant
 from tests.concurrency import run_together
-from tests.world import World, unique
+from tests.world import World, bank_closed_day, unique
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -75,3 +79,34 @@ def test_a_payment_racing_the_close_joins_before_it_or_is_refused_after(world: W
         taken = in_shift.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
         assert closed.difference_cash == -taken
         assert all(p.received_at <= closed.closed_at for p in in_shift)  # type: ignore[operator]
+
+
+def test_two_payments_racing_for_one_holiday_approval_use_it_once(world: World) -> None:
+    a = world.a
+    account = a.account(payment_mode="prepaid")
+    cashier = a.cashier()
+    a.on_shift(cashier, a.sites[0])
+    assert cashier.user is not None
+    day = bank_closed_day()
+    with use_tenant(a.tenant):
+        approval = grant_cash_approval(
+            a.system, account=account, cashier=cashier.user, amount=Decimal("5000.00"),
+            business_day=day, reason="节假日充值",
+        )  # fmt: skip
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    def pay(index: int) -> str:
+        try:
+            post_payment(
+                cashier, account=account, channel="counter_cash", amount=Decimal("5000.00"),
+                idempotency_key=unique("k"), cash_approval=approval.pk, now=noon,
+            )  # fmt: skip
+        except ValidationError as exc:
+            return next(str(e.code) for errors in exc.error_dict.values() for e in errors)
+        return "paid"
+
+    results, errors = run_together(4, pay, a.tenant)
+    assert not errors, errors
+    assert sorted(results) == ["approval_invalid"] * 3 + ["paid"]
+    with use_tenant(a.tenant):
+        assert Payment.objects.filter(account=account).count() == 1
