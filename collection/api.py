@@ -122,6 +122,14 @@ class PaymentRequestSerializer(serializers.Serializer):
         default="",
         help_text="An online payment's provider: wechat, alipay, unionpay…",
     )
+    cash_approval = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="A holiday cash approval's id: a cash top-up on a day the bank is closed "
+        "needs one (used up by the payment).",
+    )
 
 
 class RejectionSerializer(serializers.Serializer):
@@ -178,7 +186,7 @@ class PaymentSerializer(serializers.ModelSerializer):
             "id", "account", "account_number", "site", "channel", "provider", "amount",
             "principal", "late_fees", "credit_used", "surplus", "external_reference",
             "idempotency_key", "paid_on", "received_at", "actor_label", "state", "entry",
-            "allocations", "receipt", "reversal",
+            "allocations", "receipt", "reversal", "shift",
         ]  # fmt: skip
         read_only_fields = fields
 

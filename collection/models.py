@@ -29,8 +29,8 @@ from django.utils.translation import gettext_lazy as _
 from billing.models import Bill, OpeningBalance
 from customers.models import Account
 from ledger.models import MONEY, JournalEntry
-from tenancy.models import Site
-from tenancy.scoping import TenantOwned, TenantQuerySet
+from tenancy.models import Site, User
+from tenancy.scoping import TenantOwned, TenantQuerySet, TenantSettings
 
 
 class Channel(models.TextChoices):
@@ -131,6 +131,15 @@ class Payment(TenantOwned):
     actor_kind = models.CharField(max_length=16)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(_("taken by"), max_length=200)
+    shift = models.ForeignKey(
+        "Shift",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        db_index=False,
+        help_text=_("The cashier's shift a counter payment was taken in."),
+    )
 
     objects: ClassVar[PaymentManager] = PaymentManager()
     dangerously_unscoped: ClassVar[models.Manager[Payment]] = models.Manager()
@@ -163,6 +172,11 @@ class Payment(TenantOwned):
             models.Index(fields=["tenant", "id"], name="payment_tenant_id"),
             models.Index(fields=["tenant", "account", "id"], name="payment_account"),
             models.Index(fields=["tenant", "paid_on"], name="payment_paid_on"),
+            models.Index(
+                fields=["tenant", "shift"],
+                condition=models.Q(shift__isnull=False),
+                name="payment_shift",
+            ),
         ]
         triggers = [append_only("payment_append_only")]
 
@@ -364,3 +378,196 @@ class PaymentAttempt(TenantOwned):
             models.Index(fields=["tenant", "account", "id"], name="payment_attempt_account"),
         ]
         triggers = [append_only("payment_attempt_append_only")]
+
+
+# Cashier shifts
+
+
+class ShiftState(models.TextChoices):
+    OPEN = "open", _("Open")
+    PENDING = "pending", _("Difference awaiting approval")
+    RECOUNT = "recount", _("Count rejected, to count again")
+    CLOSED = "closed", _("Closed")
+
+
+class Shift(TenantOwned):
+    """A cashier's shift at a site (日结): opened with a float (备用金), closed with the cash
+    counted against what the ledger expects (see ``collection.services.shifts``).
+
+    The figures fixed at close (expected, counted, differences) and the decision on a
+    difference are kept on the row; every step is in the audit trail."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cashier = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cashier_label = models.CharField(_("cashier"), max_length=200)
+    state = models.CharField(
+        _("state"), max_length=16, choices=ShiftState.choices, default=ShiftState.OPEN
+    )
+    float_amount = models.DecimalField(
+        _("float"), help_text=_("备用金: change at opening."), **MONEY
+    )
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    drawer_start = models.DecimalField(
+        help_text=_("The cashier's cash movements before the shift (ledger), its starting mark."),
+        **MONEY,
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    drawer_end = models.DecimalField(null=True, blank=True, **MONEY)
+    expected_cash = models.DecimalField(_("expected cash"), null=True, blank=True, **MONEY)
+    expected_card = models.DecimalField(_("expected card"), null=True, blank=True, **MONEY)
+    cash_payments = models.PositiveIntegerField(_("cash payments"), null=True, blank=True)
+    card_payments = models.PositiveIntegerField(_("card payments"), null=True, blank=True)
+    counted_cash = models.DecimalField(_("counted cash"), null=True, blank=True, **MONEY)
+    counted_card = models.DecimalField(
+        _("card settlement"),
+        null=True,
+        blank=True,
+        help_text=_("The card terminal's settlement total."),
+        **MONEY,
+    )
+    difference_cash = models.DecimalField(
+        _("cash difference"), null=True, blank=True, help_text=_("Counted less expected."), **MONEY
+    )
+    difference_card = models.DecimalField(_("card difference"), null=True, blank=True, **MONEY)
+    counted_at = models.DateTimeField(_("counted at"), null=True, blank=True)
+    count_note = models.CharField(_("count note"), max_length=300, blank=True)
+    counted_by_kind = models.CharField(max_length=16, blank=True)
+    counted_by_id = models.BigIntegerField(null=True, blank=True)
+    counted_by_label = models.CharField(_("counted by"), max_length=200, blank=True)
+    decision_note = models.CharField(_("supervisor's note"), max_length=300, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by_kind = models.CharField(max_length=16, blank=True)
+    decided_by_id = models.BigIntegerField(null=True, blank=True)
+    decided_by_label = models.CharField(_("decided by"), max_length=200, blank=True)
+    difference_entry = models.ForeignKey(
+        JournalEntry,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("cashier shift")
+        verbose_name_plural = _("cashier shifts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "cashier"],
+                condition=models.Q(state="open"),
+                name="shift_one_open_per_cashier",
+            ),
+            models.CheckConstraint(condition=models.Q(float_amount__gte=0), name="shift_float"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "id"], name="shift_tenant_id"),
+            models.Index(fields=["tenant", "cashier", "id"], name="shift_cashier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cashier_label} {self.opened_at:%Y-%m-%d}"
+
+
+class CashHandover(TenantOwned):
+    """Cash handed to the bank (解款/缴存): Dr the bank's clearing account, Cr the cashier's
+    cash on hand, once per bank slip."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cashier = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cashier_label = models.CharField(_("cashier"), max_length=200)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    bank = models.CharField(_("bank"), max_length=32, help_text=_("The bank's code: icbc, ccb…"))
+    slip_reference = models.CharField(_("bank slip"), max_length=64)
+    handed_on = models.DateField(_("handed over on"))
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(_("recorded by"), max_length=200)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("cash hand-over")
+        verbose_name_plural = _("cash hand-overs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "bank", "slip_reference"], name="cash_handover_slip"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="cash_handover_positive"),
+        ]
+        indexes = [models.Index(fields=["tenant", "id"], name="cash_handover_tenant_id")]
+        triggers = [append_only("cash_handover_append_only")]
+
+
+class CashApproval(TenantOwned):
+    """A supervisor's approval of one cash top-up on a day the bank is closed (the holiday
+    cash rule): for one account, cashier, business day and amount at most; used by one
+    payment."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cashier = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
+    cashier_label = models.CharField(_("cashier"), max_length=200)
+    amount = models.DecimalField(_("amount"), help_text=_("The most the payment may be."), **MONEY)
+    business_day = models.DateField(_("business day"))
+    reason = models.CharField(_("reason"), max_length=300)
+    created_at = models.DateTimeField(_("approved at"), default=timezone.now)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_label = models.CharField(_("approved by"), max_length=200)
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text=_("The payment that used the approval."),
+    )
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    site_path = "site"
+
+    class Meta:
+        verbose_name = _("holiday cash approval")
+        verbose_name_plural = _("holiday cash approvals")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="cash_approval_positive"),
+            models.UniqueConstraint(
+                fields=["tenant", "payment"],
+                condition=models.Q(payment__isnull=False),
+                name="cash_approval_used_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "id"], name="cash_approval_tenant_id")]
+
+
+class CollectionPolicy(TenantSettings):
+    """A tenant's cash rules: the holiday cash rule's cap a transaction and whether a cash
+    top-up on a day the bank is closed needs a supervisor's approval."""
+
+    holiday_cash_cap = models.DecimalField(
+        _("holiday cash cap"),
+        default=Decimal("5000.00"),
+        help_text=_("The most a cash top-up may be when the bank is closed."),
+        **MONEY,
+    )
+    holiday_cash_approval = models.BooleanField(
+        _("holiday cash needs approval"),
+        default=True,
+        help_text=_("A cash top-up when the bank is closed needs a supervisor's approval."),
+    )
+
+    class Meta:
+        verbose_name = _("collection policy")
+        verbose_name_plural = _("collection policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(holiday_cash_cap__gt=0), name="collection_policy_cap"
+            ),
+        ]

@@ -20,6 +20,12 @@ from collection.api import (
     PaymentViewSet,
     ReceiptViewSet,
 )
+from collection.api_shifts import (
+    CashApprovalViewSet,
+    CashHandoverViewSet,
+    CollectionPolicyViewSet,
+    ShiftViewSet,
+)
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
 from ledger.api import JournalEntryViewSet, LedgerAccountViewSet
 from metering.api import (
@@ -90,3 +96,7 @@ router.register("payments", PaymentViewSet, basename="payment")
 router.register("payment-attempts", PaymentAttemptViewSet, basename="payment-attempt")
 router.register("receipts", ReceiptViewSet, basename="receipt")
 router.register("accounts", AccountDueViewSet, basename="account-due")
+router.register("shifts", ShiftViewSet, basename="shift")
+router.register("cash-handovers", CashHandoverViewSet, basename="cash-handover")
+router.register("cash-approvals", CashApprovalViewSet, basename="cash-approval")
+router.register("collection-policy", CollectionPolicyViewSet, basename="collection-policy")

@@ -17,6 +17,7 @@ from django.db import transaction
 from billing.models import Tariff
 from billing.tariffs import services as tariff_services
 from billing.tariffs.examples import BEIJING_RESIDENTIAL, TOU_COMMERCIAL, two_part_industrial
+from collection.services.shifts import open_shift, open_shift_of
 from console.demo_history import seed_history
 from customers import services as customer_services
 from customers.identifiers import (
@@ -221,6 +222,7 @@ def seed_demo(password: str = DEMO_PASSWORD, sim_base_port: int = DEMO_SIM_BASE_
             _seed_metering(system, sites, sim_base_port)
             token = _seed_api_client(system)
             _seed_tariffs(system)
+            _seed_cashier_shift(sites)
             seed_history(system, sim_base_port, DEMO_SIM_METERS, DEMO_SIM_PROFILES)
     return SeedResult(tenant, DEMO_STAFF, password, numbers, token)
 
@@ -315,6 +317,14 @@ def _seed_staff(system: Principal, sites: dict[str, Site], password: str) -> Non
             tenancy_services.update_staff(system, user, {"is_active": True, "grants": grants})
             if not user.check_password(password):
                 tenancy_services.set_staff_password(system, user, password)
+
+
+def _seed_cashier_shift(sites: dict[str, Site]) -> None:
+    """demo-cashier's shift at S01, open with a float of 500.00, so the counter takes payments
+    at once (a counter payment belongs to an open shift)."""
+    cashier = Principal.for_user(User.objects.get(username="demo-cashier"))
+    if open_shift_of(cashier) is None:
+        open_shift(cashier, site=sites["S01"], float_amount=Decimal("500.00"))
 
 
 def _seed_customers(system: Principal, sites: dict[str, Site]) -> list[str]:

@@ -40,6 +40,7 @@ PAGE_MODULES = (
     "console.pages.admin",
     "console.pages.audit",
     "console.pages.inspection",
+    "console.pages.shifts",
 )
 
 

@@ -49,6 +49,7 @@ class LedgerKind(models.TextChoices):
     VOUCHER = "voucher", _("Voucher liability")
     REFUNDS_PAYABLE = "refunds_payable", _("Refunds payable")
     LATE_FEES = "late_fees", _("Late-fee revenue")
+    CASH_OVER_SHORT = "cash_over_short", _("Cash over and short")
 
 
 class LedgerAccount(TenantOwned):

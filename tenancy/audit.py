@@ -123,6 +123,13 @@ class AuditAction(models.TextChoices):
     PAYMENT_REVERSED = "payment.reversed", _("Payment reversed")
     PAYMENT_REJECTION_REPORTED = "payment.rejection_reported", _("Payment rejection reported")
     RECEIPT_REPRINTED = "receipt.reprinted", _("Receipt reprinted")
+    SHIFT_OPENED = "shift.opened", _("Cashier shift opened")
+    SHIFT_COUNTED = "shift.counted", _("Cashier shift counted")
+    SHIFT_DIFFERENCE_APPROVED = "shift.difference_approved", _("Shift difference approved")
+    SHIFT_COUNT_REJECTED = "shift.count_rejected", _("Shift count rejected")
+    CASH_HANDED_OVER = "cash.handed_over", _("Cash handed over to the bank")
+    CASH_APPROVAL_GRANTED = "cash_approval.granted", _("Holiday cash approved")
+    COLLECTION_POLICY_UPDATED = "collection_policy.updated", _("Collection policy updated")
 
 
 def action_label(action: str) -> str:

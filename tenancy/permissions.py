@@ -216,6 +216,28 @@ MATRIX.update(
         # Failed attempts, for finance to trace; a bank reports a rejected payment here.
         "payment_attempts": {"view": roles(ADMIN, HQ, MANAGER, INSPECTOR), "add": roles(CASHIER)},
         "receipts": {"view": COLLECTION_READERS, "reprint": roles(ADMIN, MANAGER, CASHIER)},
+        # 日结: a cashier opens and closes their own shift (in their absence a supervisor
+        # counts and closes it; the service checks who); a supervisor (a site manager of the
+        # shift's site, a tenant admin) approves or rejects a counted difference, never of
+        # their own shift or count. Cash goes to the bank by its cashier
+        # or a supervisor on their behalf. Holiday cash is approved by a supervisor; the
+        # policy (cap, approval needed) is the tenant admin's.
+        "shifts": {
+            "view": roles(ADMIN, HQ, MANAGER, CASHIER, INSPECTOR),
+            "add": roles(CASHIER),
+            "close": roles(ADMIN, MANAGER, CASHIER),
+            "approve": roles(ADMIN, MANAGER),
+            "reject": roles(ADMIN, MANAGER),
+        },
+        "cash_handovers": {
+            "view": roles(ADMIN, HQ, MANAGER, CASHIER, INSPECTOR),
+            "add": roles(ADMIN, MANAGER, CASHIER),
+        },
+        "cash_approvals": {
+            "view": roles(ADMIN, HQ, MANAGER, CASHIER, INSPECTOR),
+            "add": roles(ADMIN, MANAGER),
+        },
+        "collection_policy": {"view": COLLECTION_READERS, "change": roles(ADMIN)},
     }
 )
 
@@ -230,6 +252,9 @@ MONEY_ACTIONS = {
     ("prepaid_charges", "run"),
     ("payments", "add"),
     ("payments", "reverse"),
+    ("shifts", "approve"),
+    ("cash_handovers", "add"),
+    ("cash_approvals", "add"),
 }
 
 

@@ -30,15 +30,33 @@ from billing.models import (
     TariffVersion,
 )
 from billing.tariffs import services as tariff_services
-from collection.models import Payment, PaymentAttempt, Receipt
+from collection.models import (
+    CashApproval,
+    CashHandover,
+    CollectionPolicy,
+    Payment,
+    PaymentAttempt,
+    Receipt,
+    Shift,
+)
+from collection.services.shifts import open_shift_of
 from customers.models import Account, Contact, Customer, Premise
 from ledger.models import JournalEntry, LedgerAccount
 from metering.models import Gateway, Meter, MeterCommand, MeterEvent, Reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ApiClient, AuditEvent, CalendarDay, Site, TransformerArea, User
 from tenancy.permissions import DRF_ACTIONS, METHOD_ACTIONS
+from tenancy.principal import Principal
 from tenancy.roles import Role
-from tests.world import PASSWORD, TenantWorld, World, identity_number, mobile_number, unique
+from tests.world import (
+    PASSWORD,
+    TenantWorld,
+    World,
+    bank_closed_day,
+    identity_number,
+    mobile_number,
+    unique,
+)
 from verification.models import (
     LineLoss,
     PeriodConsumption,
@@ -724,7 +742,57 @@ BILLING_SPECS: dict[str, RouteSpec] = {
 SPECS.update(BILLING_SPECS)
 
 
+def _staffed_counter(world: TenantWorld, site: Site) -> None:
+    """Every cashier of the site without an open shift opens one there: a counter payment
+    belongs to its cashier's open shift, and the tests that post these bodies act as any of
+    them (bob, the role tests' only-cashier)."""
+    with world.active():
+        cashiers = [
+            actor
+            for user in User.tenant_staff.filter(is_active=True).order_by("pk")
+            if (actor := Principal.for_user(user)).site_scope((Role.CASHIER,)).allows(site.pk)
+        ]
+        for cashier in cashiers:
+            if open_shift_of(cashier) is None:
+                world.on_shift(cashier, site)
+
+
+def _acting_cashier(world: TenantWorld, site: Site) -> Principal:
+    """The cashier a request acts as or for: the role tests' only-cashier when there is one (a
+    shift is closed, and cash handed over, by its own cashier), else a new one."""
+    with world.active():
+        user = User.tenant_staff.filter(username=f"only-{Role.CASHIER}").first()
+    return Principal.for_user(user) if user else world.cashier()
+
+
+def _own_shift(world: TenantWorld, site: Site) -> Shift:
+    return world.on_shift(_acting_cashier(world, site), site)
+
+
+def _handover_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    cashier = _acting_cashier(world, site)
+    world.cash_on_hand(cashier, site, "300.00")
+    return {
+        "site": site.pk,
+        "cashier": cashier.id,
+        "amount": "300.00",
+        "bank": "icbc",
+        "slip_reference": unique("SLIP-"),
+    }
+
+
+def _cash_approval_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    return {
+        "account": world.account(site, payment_mode="prepaid").number,
+        "cashier": world.staff((Role.CASHIER, site)).pk,
+        "amount": "5000.00",
+        "business_day": bank_closed_day().isoformat(),
+        "reason": "节假日预付费充值",
+    }
+
+
 def _payment_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    _staffed_counter(world, site)
     return {
         "account": world.account(site).number,
         "channel": "counter_cash",
@@ -773,6 +841,46 @@ COLLECTION_SPECS: dict[str, RouteSpec] = {
         site_bound=True,
         lookup=lambda obj: obj.number,
         actions={"due": ActionSpec()},
+    ),
+    "shift": RouteSpec(
+        model=Shift,
+        make=lambda w, s: w.shift(s),
+        site_bound=True,
+        create_body=lambda w, s: {"site": s.pk, "float_amount": "200.00"},
+        foreign_create_body=lambda a, b: {"site": a.sites[0].pk, "float_amount": "0.00"},
+        actions={
+            "close": ActionSpec(
+                body=lambda w, o: {"counted_cash": "0.00", "counted_card": "0.00"},
+                make=_own_shift,
+            ),
+            "approve": ActionSpec(
+                body=lambda w, o: {"note": "短款已查明"}, make=lambda w, s: w.pending_shift(s)
+            ),
+            "reject": ActionSpec(
+                body=lambda w, o: {"note": "请重新清点"}, make=lambda w, s: w.pending_shift(s)
+            ),
+        },
+    ),
+    "cash-handover": RouteSpec(
+        model=CashHandover,
+        make=lambda w, s: w.handover(s),
+        site_bound=True,
+        create_body=_handover_body,
+        foreign_create_body=lambda a, b: _handover_body(a, a.sites[0]),
+    ),
+    "cash-approval": RouteSpec(
+        model=CashApproval,
+        make=lambda w, s: w.cash_approval(s),
+        site_bound=True,
+        create_body=_cash_approval_body,
+        foreign_create_body=lambda a, b: _cash_approval_body(a, a.sites[0]),
+    ),
+    "collection-policy": RouteSpec(
+        model=CollectionPolicy,
+        make=lambda w, s: CollectionPolicy.stored_for_tenant(w.tenant),
+        site_bound=False,
+        no_object=True,
+        actions={"current": ActionSpec(body=lambda w, o: {"holiday_cash_cap": "4000.00"})},
     ),
 }
 SPECS.update(COLLECTION_SPECS)

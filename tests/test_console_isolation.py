@@ -186,6 +186,9 @@ PAGES: dict[str, Page] = {
     "audit-event": Page(_event),
     "inspection-sample": Page(lambda w: {"sample_id": _inspection(w)["sample"].pk}),
     "inspection-item": Page(lambda w: {"item_id": _inspection(w)["item"].pk}),
+    # collection
+    "shift": Page(lambda w: {"shift_id": w.a.shift(_site(w)).pk}),
+    "shift-decide": Page(lambda w: {"shift_id": w.a.pending_shift(_site(w)).pk}, opens=POSTED),
     "inspection-my-finding": Page(
         lambda w: {"finding_id": (made := _inspection(w))["finding"].pk, "_reader": made["reader"]},
         opener=lambda w, kwargs: kwargs["_reader"],

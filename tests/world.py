@@ -34,9 +34,11 @@ from billing.models import (
 from billing.runs import services as bills
 from billing.runs.numbers import BillNumbers, payment_reference
 from billing.tariffs import services as tariff_services
-from collection.models import Payment, PaymentAttempt, Receipt
+from collection.models import CashApproval, CashHandover, Payment, PaymentAttempt, Receipt, Shift
 from collection.services.attempts import report_rejected_payment
+from collection.services.cash_rules import grant_cash_approval
 from collection.services.payments import post_payment
+from collection.services.shifts import close_shift, hand_over_cash, open_shift, open_shift_of
 from customers import services as customer_services
 from customers.identifiers import identity_check_char
 from customers.models import Account, Contact, Customer, Premise
@@ -68,6 +70,12 @@ def identity_number(serial: int | None = None) -> str:
     born = date(1950, 1, 1) + timedelta(days=serial // 1000)
     first17 = f"110105{born:%Y%m%d}{serial % 1000:03d}"
     return first17 + identity_check_char(first17)
+
+
+def bank_closed_day() -> date:
+    """A Saturday ahead (no calendar of the test world makes it a working day)."""
+    day = date.today() + timedelta(days=7)
+    return day + timedelta(days=(5 - day.weekday()) % 7)
 
 
 def mobile_number() -> str:
@@ -414,6 +422,17 @@ class TenantWorld:
         """A new cashier (for all sites, or for ``site``), as the principal who acts."""
         return Principal.for_user(self.staff((Role.CASHIER, site)))
 
+    def on_shift(self, cashier: Principal | User, site: Site, float_amount: str = "0.00") -> Shift:
+        """The cashier's open shift at ``site``, opened with the float if there is none (a
+        counter payment belongs to one)."""
+        actor = cashier if isinstance(cashier, Principal) else Principal.for_user(cashier)
+        with self.active():
+            shift = open_shift_of(actor)
+            if shift is None:
+                shift = open_shift(actor, site=site, float_amount=Decimal(float_amount))
+            assert shift.site_id == site.pk, "the cashier's open shift is at another site"
+            return shift
+
     def payment(
         self,
         site: Site | None = None,
@@ -422,14 +441,67 @@ class TenantWorld:
         amount: str = "50.00",
         by: Principal | None = None,
     ) -> Payment:
-        """A cash payment at the counter, taken by a cashier of its own."""
+        """A cash payment at the counter, taken by a cashier of its own (on a shift)."""
         account = account or self.account(site)
         cashier = by or self.cashier()
+        self.on_shift(cashier, account.site)
         with self.active():
             return post_payment(
                 cashier, account=account, channel="counter_cash", amount=Decimal(amount),
                 idempotency_key=unique("key-"),
             ).payment  # fmt: skip
+
+    def cashier_principal(self, user: User) -> Principal:
+        return Principal.for_user(user)
+
+    def shift(self, site: Site | None = None, *, by: Principal | None = None) -> Shift:
+        """An open shift with a float of 100.00, of a cashier of its own."""
+        return self.on_shift(by or self.cashier(), site or self.sites[0], "100.00")
+
+    def pending_shift(self, site: Site | None = None) -> Shift:
+        """A shift closed 5.00 short: its difference waits for a supervisor."""
+        cashier = self.cashier()
+        shift = self.shift(site, by=cashier)
+        with self.active():
+            return close_shift(
+                cashier, shift, counted_cash=Decimal("95.00"), counted_card=Decimal("0.00")
+            )
+
+    def cash_on_hand(self, cashier: Principal, site: Site, amount: str = "300.00") -> Shift:
+        """The cashier's shift at ``site`` with a cash payment of ``amount``, closed with the
+        cash counted as expected: ``amount`` is then on hand to go to the bank."""
+        shift = self.on_shift(cashier, site)
+        self.payment(account=self.account(site), amount=amount, by=cashier)
+        with self.active():
+            return close_shift(
+                cashier,
+                shift,
+                counted_cash=shift.float_amount + Decimal(amount),
+                counted_card=Decimal("0.00"),
+            )
+
+    def handover(self, site: Site | None = None) -> CashHandover:
+        site = site or self.sites[0]
+        cashier = self.cashier()
+        self.cash_on_hand(cashier, site)
+        assert cashier.user is not None
+        with self.active():
+            handover, _created = hand_over_cash(
+                cashier, cashier=cashier.user, site=site, amount=Decimal("300.00"),
+                bank="icbc", slip_reference=unique("SLIP-"), handed_on=date(2026, 11, 30),
+            )  # fmt: skip
+            return handover
+
+    def cash_approval(self, site: Site | None = None, day: date | None = None) -> CashApproval:
+        """A supervisor's approval of a 3,000.00 cash top-up on a day the bank is closed."""
+        site = site or self.sites[0]
+        account = self.account(site, payment_mode="prepaid")
+        cashier = self.staff((Role.CASHIER, site))
+        with self.active():
+            return grant_cash_approval(
+                self.system, account=account, cashier=cashier, amount=Decimal("3000.00"),
+                business_day=day or bank_closed_day(), reason="节假日预付费充值",
+            )  # fmt: skip
 
     def receipt(self, site: Site | None = None) -> Receipt:
         payment = self.payment(site)

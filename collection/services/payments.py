@@ -7,7 +7,11 @@
    an open amount another is changing (concurrent payments never lose an update);
 2. a payment already posted under the same idempotency key (unique per tenant, channel and
    source) is answered again if the request is the same, refused (409) if it is not; a closed
-   account takes no new payment (its status read under the lock);
+   account takes no new payment (its status read under the lock); a counter payment joins
+   the cashier's open shift at the account's site, whose row it locks so the shift cannot
+   close meanwhile (``collection.services.shifts``: none open, ``no_open_shift``); a cash
+   top-up on a day the bank is closed meets the holiday cash rule
+   (``collection.services.cash_rules``) and uses up its approval;
 3. the account's open items and credit are read and the amount allocated
    (``collection.services.allocation``);
 4. one journal entry is posted through ``ledger.services.post_entries`` with the source
@@ -43,9 +47,11 @@ from collection.services.allocation import (
     plan_allocation,
 )
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
+from collection.services.cash_rules import check_holiday_cash, use_approval
 from collection.services.channels import check_channel, payment_source, receiving_account
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.receipts import issue_receipt
+from collection.services.shifts import counter_shift
 from customers.models import Account, AccountStatus
 from ledger.models import LedgerAccount, LedgerKind
 from ledger.services import (
@@ -80,6 +86,7 @@ class PaymentRequest:
     idempotency_key: str
     external_reference: str = ""
     provider: str = ""
+    cash_approval: int | None = None  # the holiday cash rule's approval; not in the digest
 
     @property
     def digest(self) -> str:
@@ -107,12 +114,13 @@ def post_payment(
     idempotency_key: str,
     external_reference: str = "",
     provider: str = "",
+    cash_approval: int | None = None,
     now: datetime | None = None,
 ) -> PaymentResult:
     """Post a payment to the account (see the module's overview), or answer a retry with the
     payment posted first under the same key. A refusal is recorded as a failed attempt."""
     request = PaymentRequest(
-        account, channel, amount, idempotency_key, external_reference, provider
+        account, channel, amount, idempotency_key, external_reference, provider, cash_approval
     )
     source = ""
     try:
@@ -171,6 +179,10 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
                     "account", _("The account is closed: it takes no payments."), "closed_account"
                 )
             paid_on = timezone.localdate(now, timezone=tenant.zone)
+            shift = counter_shift(actor, request.channel, account.site_id)
+            approval = check_holiday_cash(
+                actor, account, request.channel, request.amount, paid_on, request.cash_approval
+            )
             position = account_position(
                 account, balances[ledger_ids[0]], balances[ledger_ids[1]], paid_on
             )
@@ -202,7 +214,9 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
                 actor_kind=actor.kind,
                 actor_id=actor.id,
                 actor_label=actor.label[:200],
+                shift=shift,
             )
+            use_approval(approval, payment, now)
             PaymentAllocation.objects.bulk_create(
                 PaymentAllocation(
                     tenant=tenant, payment=payment, account=account,

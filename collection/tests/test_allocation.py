@@ -31,8 +31,10 @@ def at(day: date) -> datetime:
 def pay(
     world: TenantWorld, account: Account, amount: str, day: date, by: Principal | None = None
 ) -> Payment:
+    cashier = by or world.cashier()
+    world.on_shift(cashier, account.site)
     return post_payment(
-        by or world.cashier(),
+        cashier,
         account=account,
         channel="counter_cash",
         amount=Decimal(amount),
@@ -189,7 +191,7 @@ def test_credit_from_a_paid_bill_that_was_credited_pays_its_re_bill(
 def test_a_prepaid_top_up_goes_to_the_wallet(in_tenant_a: TenantWorld) -> None:
     a = in_tenant_a
     account = a.account(payment_mode="prepaid")
-    payment = pay(a, account, "200.00", date(2026, 11, 1))
+    payment = pay(a, account, "200.00", date(2026, 11, 2))  # a Monday: the bank is open
     assert allocations(payment) == []
     assert lines(payment) == [("cash", "200.00", ""), ("wallet", "-200.00", "surplus")]
     assert balance(account, LedgerKind.WALLET) == Decimal("-200.00")  # 200.00 of balance
@@ -198,13 +200,13 @@ def test_a_prepaid_top_up_goes_to_the_wallet(in_tenant_a: TenantWorld) -> None:
 def test_a_prepaid_wallet_is_never_taken_for_an_old_bill(in_tenant_a: TenantWorld) -> None:
     a = in_tenant_a
     account = a.account(payment_mode="prepaid")
-    pay(a, account, "50.00", date(2026, 11, 1))
+    pay(a, account, "50.00", date(2026, 11, 2))
     bill = a.issued_bill(account, "30.00", date(2026, 12, 1))  # from its postpaid days
     # 10.00 paid: 10.00 of the bill; the 50.00 balance stays for consumption.
-    payment = pay(a, account, "10.00", date(2026, 11, 2))
+    payment = pay(a, account, "10.00", date(2026, 11, 3))
     assert allocations(payment) == [(bill.pk, "0.00", "10.00")]
     assert balance(account, LedgerKind.WALLET) == Decimal("-50.00")
-    assert account_due(account, date(2026, 11, 2)).amount_due == Decimal("20.00")
+    assert account_due(account, date(2026, 11, 3)).amount_due == Decimal("20.00")
 
 
 def test_arrears_from_go_live_come_first_then_bills_by_due_date_then_id(

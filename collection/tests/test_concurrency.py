@@ -47,7 +47,8 @@ def test_parallel_payments_on_one_account_lose_no_update(world: World) -> None:
     account = a.account()
     due = timezone.localdate() + timedelta(days=20)
     bills = [a.issued_bill(account, "50.00", due) for _ in range(10)]  # 500.00 owed
-    cashier = a.cashier()  # one cashier: its cash account is created by the first, in a race
+    cashier = a.cashier()  # one cashier, on one shift
+    a.on_shift(cashier, account.site)
 
     def pay(_index: int) -> int:
         return post_payment(
@@ -110,6 +111,8 @@ def test_parallel_receipts_have_no_gap_and_no_duplicate_across_rollbacks(
     a = world.a
     accounts = [a.account() for _ in range(24)]
     cashiers = [a.cashier() for _ in range(4)]
+    for cashier in cashiers:
+        a.on_shift(cashier, a.sites[0])
 
     class CallerFailed(Exception):
         pass

@@ -29,6 +29,12 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/payments/"
 
 
+@pytest.fixture(autouse=True)
+def _bob_on_shift(world: World) -> None:
+    """bob takes counter payments at site A1 in his open shift."""
+    world.a.on_shift(world.bob, world.a.sites[0])
+
+
 def body(target: Account, **fields: Any) -> dict[str, Any]:
     return {
         "account": target.number,
@@ -112,6 +118,7 @@ def test_the_same_key_from_another_cashier_is_another_payment(world: World) -> N
     account = world.a.account()
     key = unique("k")
     other = world.a.staff((Role.CASHIER, None))
+    world.a.on_shift(other, account.site)
     for user in (world.bob, other):
         response = world.client_for(user).post(
             URL, body(account, idempotency_key=key), format="json"
@@ -199,6 +206,7 @@ def test_an_account_of_a_site_outside_the_grant_answers_like_one_that_does_not_e
     assert hidden.status_code == unknown.status_code == 400
     assert hidden.json()["error"] == unknown.json()["error"]
     on_a2 = world.a.account(world.a.sites[1])
+    world.a.on_shift(world.carol, world.a.sites[1])
     assert carol.post(URL, body(on_a2), format="json").status_code == 201
 
 

@@ -166,6 +166,7 @@ def test_the_number_is_taken_inside_the_payments_own_transaction(in_tenant_a: Te
     a = in_tenant_a
     account = a.account()
     cashier = a.cashier()
+    a.on_shift(cashier, account.site)
     with pytest.raises(RuntimeError), transaction.atomic():
         for _ in range(2):
             post_payment(

@@ -99,8 +99,10 @@ def test_the_business_day_is_the_tenants_local_date(in_tenant_a: TenantWorld) ->
     a = in_tenant_a
     account = a.account()
     # 23:30 in Shanghai on 10-15 (15:30 UTC): the payment's business day is 10-15.
+    cashier = a.cashier()
+    a.on_shift(cashier, account.site)
     payment = post_payment(
-        a.cashier(), account=account, channel="counter_cash", amount=Decimal("10.00"),
+        cashier, account=account, channel="counter_cash", amount=Decimal("10.00"),
         idempotency_key=unique("k"), now=datetime(2026, 10, 15, 15, 30, tzinfo=UTC),
     ).payment  # fmt: skip
     assert payment.paid_on == date(2026, 10, 15)
