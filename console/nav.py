@@ -40,7 +40,6 @@ PAGE_MODULES = (
     "console.pages.admin",
     "console.pages.audit",
     "console.pages.inspection",
-    "console.pages.shifts",
 )
 
 

@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from collection.models import Payment, PaymentAttempt, Receipt, ReceiptPrint
+from collection.services.cash_rules import grant_cash_approval
 from collection.services.reversal import reverse_payment
 from customers.identifiers import make_account_number
 from customers.models import Account
@@ -24,6 +25,12 @@ from tenancy.roles import Role
 from tests.world import PASSWORD, World, unique
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _bob_on_shift(world: World) -> None:
+    """bob takes counter payments at site A1 in his open shift."""
+    world.a.on_shift(world.bob, world.a.sites[0])
 
 
 def _client(user: Any, language: str = "zh-hans") -> Client:
@@ -383,3 +390,41 @@ def test_an_accounts_page_lists_its_payments(world: World) -> None:
 def test_an_unknown_account_number_finds_nothing(world: World) -> None:
     response = _client(world.bob).get("/console/counter/", {"q": make_account_number(987654)})
     assert response.status_code == 200 and response.context["search"].accounts == []
+
+
+# --- the shift and the holiday cash rule ------------------------------------------------------
+
+
+def test_a_cashier_without_an_open_shift_is_sent_to_open_one_and_offered_no_form(
+    world: World,
+) -> None:
+    account = world.a.account()
+    cashier = world.a.staff((Role.CASHIER, None))
+    html = _client(cashier).get(_panel(account)).content.decode()
+    assert "您没有已开的班次" in html and reverse("console:my-shift") in html
+    assert 'name="amount"' not in html
+
+
+def test_on_a_bank_holiday_a_cash_top_up_names_the_supervisors_approval(world: World) -> None:
+    """A prepaid account, a day the bank is closed: the form offers the approval a site
+    manager granted bob for the account today, and the payment uses it up."""
+    account = world.a.account(payment_mode="prepaid")
+    day = world.a.tenant.local_today()
+    if day.weekday() < 5:
+        world.a.calendar_day(day, kind="holiday")
+    manager = world.a.staff((Role.SITE_MANAGER, None))
+    with world.a.active():
+        approval = grant_cash_approval(
+            Principal.for_user(manager), account=account, cashier=world.bob,
+            amount=Decimal("800.00"), business_day=day, reason="国庆充值",
+        )  # fmt: skip
+    bob = _client(world.bob)
+    html = bob.get(_panel(account)).content.decode()
+    assert 'name="cash_approval"' in html and f'value="{approval.pk}"' in html
+    refused = _pay(bob, account, "800.00", unique("k"))
+    assert refused.status_code == 400 and "主管" in refused.content.decode()
+    taken = _pay(bob, account, "800.00", unique("k"), cash_approval=str(approval.pk))
+    assert taken.status_code == 302
+    with world.a.active():
+        approval.refresh_from_db()
+        assert approval.payment is not None and approval.payment.amount == Decimal("800.00")

@@ -22,6 +22,12 @@ from tests.world import World, unique
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _bob_on_shift(world: World) -> None:
+    """bob takes counter payments at site A1 in his open shift."""
+    world.a.on_shift(world.bob, world.a.sites[0])
+
+
 def _client(user: Any) -> Client:
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     client.force_login(user)
@@ -31,9 +37,11 @@ def _client(user: Any) -> Client:
 def _earlier_payment(world: World, days: int = 2) -> Payment:
     """A cash payment taken ``days`` business days ago by a cashier of its own."""
     account = world.a.account()
+    cashier = world.a.cashier()
+    world.a.on_shift(cashier, account.site)
     with world.a.active():
         return post_payment(
-            world.a.cashier(), account=account, channel="counter_cash", amount=Decimal("40.00"),
+            cashier, account=account, channel="counter_cash", amount=Decimal("40.00"),
             idempotency_key=unique("k"), now=timezone.now() - timedelta(days=days),
         ).payment  # fmt: skip
 
@@ -207,4 +215,12 @@ def test_the_collect_section_of_the_menu_lists_the_pages_a_cashier_may_open(worl
     response = _client(world.bob).get("/console/counter/")
     sections = dict(response.context["console_nav"])
     links = [link.url for link in sections["收费"]]
-    assert links == ["/console/counter/", "/console/payments/", "/console/payment-reversals/"]
+    assert links == [
+        "/console/counter/",
+        "/console/my-shift/",
+        "/console/payments/",
+        "/console/payment-reversals/",
+        "/console/shifts/",  # their own
+        "/console/cash-approvals/",  # those granted to them
+        "/console/cash-handovers/",
+    ]

@@ -28,47 +28,45 @@ def _client(user: User, language: str = "zh-hans") -> Client:
 def test_a_cashier_opens_takes_a_payment_and_closes_with_a_difference(world: World) -> None:
     a = world.a
     bob = _client(world.bob)
-    page = bob.get("/console/collection/my-shift/")
+    page = bob.get("/console/my-shift/")
     assert page.status_code == 200
     text = page.content.decode()
     assert "开班" in text and "备用金" in text
-    opened = bob.post(
-        "/console/collection/my-shift/", {"site": a.sites[0].pk, "float_amount": "200.00"}
-    )
+    opened = bob.post("/console/my-shift/", {"site": a.sites[0].pk, "float_amount": "200.00"})
     assert opened.status_code == 302
     with a.active():
         shift = Shift.objects.get(cashier=world.bob)
     a.payment(account=a.account(), amount="88.00", by=a.cashier_principal(world.bob))
-    running = bob.get("/console/collection/my-shift/").content.decode()
+    running = bob.get("/console/my-shift/").content.decode()
     assert "288.00" in running  # 200.00 float + 88.00 cash
     assert "交班" in running
-    wrong = bob.post("/console/collection/my-shift/", {"counted_cash": "abc"})
+    wrong = bob.post("/console/my-shift/", {"counted_cash": "abc"})
     assert wrong.status_code == 400
     with a.active():
         assert Shift.objects.get(pk=shift.pk).state == ShiftState.OPEN
-    closed = bob.post("/console/collection/my-shift/", {"counted_cash": "280.00", "note": "少八元"})
+    closed = bob.post("/console/my-shift/", {"counted_cash": "280.00", "note": "少八元"})
     assert closed.status_code == 302
     with a.active():
         assert Shift.objects.get(pk=shift.pk).difference_cash == Decimal("-8.00")
     # bob may not decide: he holds no supervisor role (403), and the page offers no form
     assert (
         bob.post(
-            f"/console/collection/shifts/{shift.pk}/decide/", {"decision": "approve", "note": "x"}
+            f"/console/shifts/{shift.pk}/decide/", {"decision": "approve", "note": "x"}
         ).status_code
         == 403
     )
 
     manager = _client(a.staff((Role.SITE_MANAGER, a.sites[0])))
-    listing = manager.get("/console/collection/shifts/").content.decode()
+    listing = manager.get("/console/shifts/").content.decode()
     assert "待审批的差额" in listing and "-8.00" in listing
-    detail = manager.get(f"/console/collection/shifts/{shift.pk}/").content.decode()
+    detail = manager.get(f"/console/shifts/{shift.pk}/").content.decode()
     assert "审批差额" in detail
     no_note = manager.post(
-        f"/console/collection/shifts/{shift.pk}/decide/", {"decision": "approve", "note": ""}
+        f"/console/shifts/{shift.pk}/decide/", {"decision": "approve", "note": ""}
     )
     assert no_note.status_code == 400
     decided = manager.post(
-        f"/console/collection/shifts/{shift.pk}/decide/",
+        f"/console/shifts/{shift.pk}/decide/",
         {"decision": "approve", "note": "找零失误"},
     )
     assert decided.status_code == 302
@@ -78,56 +76,56 @@ def test_a_cashier_opens_takes_a_payment_and_closes_with_a_difference(world: Wor
 
 
 def test_the_collection_menu_shows_each_person_their_pages(world: World) -> None:
-    bob = _client(world.bob).get("/console/collection/my-shift/")
+    bob = _client(world.bob).get("/console/my-shift/")
     menu = {link.url for _section, links in bob.context["console_nav"] for link in links}
-    assert "/console/collection/my-shift/" in menu
-    assert "/console/collection/cash-approvals/" in menu  # a cashier sees the approvals
+    assert "/console/my-shift/" in menu
+    assert "/console/cash-approvals/" in menu  # a cashier sees the approvals
     reader = _client(world.a.staff((Role.METER_READER, None)))
-    assert reader.get("/console/collection/shifts/").status_code == 403
+    assert reader.get("/console/shifts/").status_code == 403
 
 
 def test_a_supervisor_approves_holiday_cash_from_the_form(world: World) -> None:
     a = world.a
     account = a.account(payment_mode="prepaid")
     manager = _client(a.staff((Role.SITE_MANAGER, None)))
-    form = manager.get("/console/collection/cash-approvals/new/")
+    form = manager.get("/console/cash-approvals/new/")
     assert form.status_code == 200 and "节假日" in form.content.decode()
     too_much = manager.post(
-        "/console/collection/cash-approvals/new/",
+        "/console/cash-approvals/new/",
         {"account": account.number, "cashier": world.bob.pk, "amount": "5000.01",
          "business_day": bank_closed_day().isoformat(), "reason": "春节充值"},
     )  # fmt: skip
     assert too_much.status_code == 400
     made = manager.post(
-        "/console/collection/cash-approvals/new/",
+        "/console/cash-approvals/new/",
         {"account": account.number, "cashier": world.bob.pk, "amount": "5000.00",
          "business_day": bank_closed_day().isoformat(), "reason": "春节充值"},
     )  # fmt: skip
     assert made.status_code == 302
     with a.active():
         assert CashApproval.objects.get().amount == Decimal("5000.00")
-    assert account.number in manager.get("/console/collection/cash-approvals/").content.decode()
-    assert _client(world.bob).get("/console/collection/cash-approvals/new/").status_code == 403
+    assert account.number in manager.get("/console/cash-approvals/").content.decode()
+    assert _client(world.bob).get("/console/cash-approvals/new/").status_code == 403
 
 
 def test_a_cashier_records_the_hand_over_to_the_bank(world: World) -> None:
     a = world.a
     a.cash_on_hand(a.cashier_principal(world.bob), a.sites[0], "300.00")
     bob = _client(world.bob)
-    form = bob.get("/console/collection/cash-handovers/new/").content.decode()
+    form = bob.get("/console/cash-handovers/new/").content.decode()
     assert "300.00" in form
     too_much = bob.post(
-        "/console/collection/cash-handovers/new/",
+        "/console/cash-handovers/new/",
         {"site": a.sites[0].pk, "amount": "300.01", "bank": "icbc", "slip_reference": "S-9",
          "handed_on": "2026-11-30"},
     )  # fmt: skip
     assert too_much.status_code == 400
     done = bob.post(
-        "/console/collection/cash-handovers/new/",
+        "/console/cash-handovers/new/",
         {"site": a.sites[0].pk, "amount": "300.00", "bank": "icbc", "slip_reference": "S-9",
          "handed_on": "2026-11-30"},
     )  # fmt: skip
     assert done.status_code == 302
     with a.active():
         assert CashHandover.objects.get().amount == Decimal("300.00")
-    assert "S-9" in bob.get("/console/collection/cash-handovers/").content.decode()
+    assert "S-9" in bob.get("/console/cash-handovers/").content.decode()

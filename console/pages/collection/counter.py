@@ -24,6 +24,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -40,14 +41,17 @@ from collection.api import PaymentRequestSerializer
 from collection.models import (
     COUNTER_CHANNELS,
     AttemptOutcome,
+    CashApproval,
     Channel,
     Payment,
     Receipt,
 )
 from collection.services.allocation import AccountPosition, account_due, plan_allocation
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
+from collection.services.cash_rules import holiday_rule_applies
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
+from collection.services.shifts import open_shift_of
 from console.access import can, page, scoped
 from console.forms import NON_FIELD, Field, Form, api_request, error_map
 from console.pages.billing.common import actor
@@ -57,6 +61,7 @@ from customers.identifiers import account_number_problem, normalise_mobile
 from customers.models import Account, Contact, PaymentMode
 from metering.models import Meter
 from tenancy.money import ZERO
+from tenancy.principal import Principal
 
 SEARCH_SHOWN = 50
 RECENT_PAYMENTS = 5
@@ -145,7 +150,27 @@ def new_key() -> str:
     return f"counter-{secrets.token_hex(12)}"
 
 
-def _payment_form(data: Any, initial: dict[str, Any]) -> Form:
+def _payment_form(
+    data: Any, initial: dict[str, Any], approvals: list[tuple[str, str]] | None = None
+) -> Form:
+    """The payment form; ``approvals`` (a day the bank is closed, a prepaid account): the
+    holiday cash approvals a supervisor granted this cashier for the account today."""
+    approval_field = (
+        [
+            Field(
+                "cash_approval",
+                gettext_lazy("Holiday cash approval"),
+                kind="select",
+                choices=approvals,
+                help=gettext_lazy(
+                    "The bank is closed today: a cash top-up needs a supervisor's approval "
+                    "and is capped per payment. A card payment needs none."
+                ),
+            )
+        ]
+        if approvals is not None
+        else []
+    )
     return Form(
         [
             Field(
@@ -171,11 +196,30 @@ def _payment_form(data: Any, initial: dict[str, Any]) -> Form:
                 gettext_lazy("Card slip reference"),
                 help=gettext_lazy("For a bank card: the reference on the terminal's slip."),
             ),
+            *approval_field,
             Field("idempotency_key", "", kind="hidden"),
         ],
         data,
         initial=initial,
     )
+
+
+def _holiday_approvals(
+    account: Account, principal: Principal, today: date
+) -> list[tuple[str, str]] | None:
+    """The approvals to choose from when the holiday cash rule applies to the account today
+    (None when it does not): those granted to this cashier for it today and not yet used."""
+    assert principal.tenant is not None
+    if not holiday_rule_applies(principal.tenant, account, Channel.COUNTER_CASH, today):
+        return None
+    granted = CashApproval.objects.filter(
+        account=account, cashier_id=principal.id, business_day=today, payment__isnull=True
+    ).order_by("id")
+    return [
+        (str(approval.pk), _("No. %(id)s: up to %(amount)s yuan, by %(by)s")
+         % {"id": approval.pk, "amount": f"{approval.amount:,}", "by": approval.actor_label})
+        for approval in granted
+    ]  # fmt: skip
 
 
 def _show_refusal(form: Form, exc: ValidationError | exceptions.ValidationError) -> None:
@@ -193,6 +237,7 @@ def _request_body(account: Account, form: Form) -> dict[str, Any]:
         "amount": form.value("amount"),
         "idempotency_key": form.value("idempotency_key"),
         "external_reference": form.value("external_reference"),
+        "cash_approval": form.value("cash_approval") or None,
     }
 
 
@@ -291,6 +336,8 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
     assert principal.tenant is not None
     today = principal.tenant.local_today()
     may_take = may(request, "payments", "add", account.site_id)
+    shift = open_shift_of(principal) if may_take else None
+    approvals = _holiday_approvals(account, principal, today) if may_take else None
     position = account_due(account, today)
     preview: Preview | None = None
     conflicting: Payment | None = None
@@ -298,7 +345,7 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
     if request.method == "POST":
         if not may_take:
             raise PermissionDenied
-        form = _payment_form(request.POST, {})
+        form = _payment_form(request.POST, {}, approvals)
         if "preview" in request.POST:
             values = _validated(request, account, form, record=False)
             if values is not None:
@@ -321,6 +368,7 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
                 "amount": f"{due}" if due > 0 else "",
                 "idempotency_key": new_key(),
             },
+            approvals,
         )
     wallet = -position.wallet
     context = {
@@ -337,6 +385,9 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
         else _("Credit on account"),
         "wallet_owed": wallet < ZERO,
         "may_take": may_take,
+        # Counter payments belong to the cashier's open shift, at the account's site.
+        "shift": shift,
+        "shift_here": shift is not None and shift.site_id == account.site_id,
         "form": form,
         "preview": preview,
         "conflicting": conflicting,

@@ -35,17 +35,9 @@ from collection.services import cash_rules, shifts
 from console.access import SITES, can, page, principal_of, scope_for, scoped, site_choices
 from console.forms import Field, Form, api_request
 from console.lists import Column, Listing, listing_response
-from console.nav import Entry
 from tenancy.models import User
 from tenancy.principal import Principal
 from tenancy.roles import Role
-
-NAV = [
-    Entry("collect", _("My shift"), "console:my-shift", "shifts", "add"),
-    Entry("collect", _("Shifts"), "console:shifts", "shifts"),
-    Entry("collect", _("Holiday cash approvals"), "console:cash-approvals", "cash_approvals"),
-    Entry("collect", _("Cash hand-overs"), "console:cash-handovers", "cash_handovers"),
-]
 
 MONEY_STEP = "0.01"
 
@@ -400,12 +392,12 @@ def cash_handover_new(request: HttpRequest) -> HttpResponseBase:
 
 
 urlpatterns: list[URLPattern] = [
-    path("collection/my-shift/", my_shift, name="my-shift"),
-    path("collection/shifts/", shift_list, name="shifts"),
-    path("collection/shifts/<int:shift_id>/", shift_detail, name="shift"),
-    path("collection/shifts/<int:shift_id>/decide/", shift_decide, name="shift-decide"),
-    path("collection/cash-approvals/", cash_approvals, name="cash-approvals"),
-    path("collection/cash-approvals/new/", cash_approval_new, name="cash-approval-new"),
-    path("collection/cash-handovers/", cash_handovers, name="cash-handovers"),
-    path("collection/cash-handovers/new/", cash_handover_new, name="cash-handover-new"),
+    path("my-shift/", my_shift, name="my-shift"),
+    path("shifts/", shift_list, name="shifts"),
+    path("shifts/<int:shift_id>/", shift_detail, name="shift"),
+    path("shifts/<int:shift_id>/decide/", shift_decide, name="shift-decide"),
+    path("cash-approvals/", cash_approvals, name="cash-approvals"),
+    path("cash-approvals/new/", cash_approval_new, name="cash-approval-new"),
+    path("cash-handovers/", cash_handovers, name="cash-handovers"),
+    path("cash-handovers/new/", cash_handover_new, name="cash-handover-new"),
 ]
