@@ -220,7 +220,7 @@ def test_the_collect_section_of_the_menu_lists_the_pages_a_cashier_may_open(worl
         "/console/my-shift/",
         "/console/payments/",
         "/console/payment-reversals/",
-        "/console/shifts/",  # their own
-        "/console/cash-approvals/",  # those granted to them
+        "/console/shifts/",
+        "/console/cash-approvals/",
         "/console/cash-handovers/",
     ]
