@@ -364,3 +364,16 @@ class PaymentAttempt(TenantOwned):
             models.Index(fields=["tenant", "account", "id"], name="payment_attempt_account"),
         ]
         triggers = [append_only("payment_attempt_append_only")]
+
+
+# Deposits, refunds and account closings live in a module of their own (loaded here, so Django
+# finds them with the app's other models).
+from collection.deposit_models import (  # noqa: E402, F401
+    AccountClosing,
+    ClosingState,
+    Deposit,
+    DepositPolicy,
+    Refund,
+    RefundChannel,
+    RefundState,
+)

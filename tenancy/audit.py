@@ -123,6 +123,14 @@ class AuditAction(models.TextChoices):
     PAYMENT_REVERSED = "payment.reversed", _("Payment reversed")
     PAYMENT_REJECTION_REPORTED = "payment.rejection_reported", _("Payment rejection reported")
     RECEIPT_REPRINTED = "receipt.reprinted", _("Receipt reprinted")
+    DEPOSIT_POLICY_CHANGED = "deposit_policy.changed", _("Deposit policy changed")
+    DEPOSIT_TAKEN = "deposit.taken", _("Deposit taken")
+    REFUND_REQUESTED = "refund.requested", _("Refund requested")
+    REFUND_APPROVED = "refund.approved", _("Refund approved")
+    REFUND_REJECTED = "refund.rejected", _("Refund rejected")
+    REFUND_PAID = "refund.paid", _("Refund paid")
+    ACCOUNT_CLOSING_STARTED = "account.closing_started", _("Account closing started")
+    ACCOUNT_CLOSED = "account.closed", _("Account closed")
 
 
 def action_label(action: str) -> str:
