@@ -20,6 +20,12 @@ from collection.api import (
     PaymentViewSet,
     ReceiptViewSet,
 )
+from collection.api_refunds import (
+    AccountClosingViewSet,
+    DepositPolicyViewSet,
+    DepositViewSet,
+    RefundViewSet,
+)
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
 from ledger.api import JournalEntryViewSet, LedgerAccountViewSet
 from metering.api import (
@@ -90,3 +96,7 @@ router.register("payments", PaymentViewSet, basename="payment")
 router.register("payment-attempts", PaymentAttemptViewSet, basename="payment-attempt")
 router.register("receipts", ReceiptViewSet, basename="receipt")
 router.register("accounts", AccountDueViewSet, basename="account-due")
+router.register("deposit-policies", DepositPolicyViewSet, basename="deposit-policy")
+router.register("deposits", DepositViewSet, basename="deposit")
+router.register("refunds", RefundViewSet, basename="refund")
+router.register("account-closings", AccountClosingViewSet, basename="account-closing")

@@ -131,6 +131,7 @@ class AuditAction(models.TextChoices):
     REFUND_PAID = "refund.paid", _("Refund paid")
     ACCOUNT_CLOSING_STARTED = "account.closing_started", _("Account closing started")
     ACCOUNT_CLOSED = "account.closed", _("Account closed")
+    ACCOUNT_CLOSING_PREVIEWED = "account.closing_previewed", _("Account closing previewed")
 
 
 def action_label(action: str) -> str:

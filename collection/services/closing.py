@@ -339,7 +339,8 @@ def preview_closing(
     taken_at: datetime,
     values: dict[str, Any],
 ) -> ClosingPreview:
-    """What closing with this final reading would do, computed by doing it and rolling back."""
+    """What closing with this final reading would do, computed by doing it and rolling back;
+    the preview itself is audited."""
     try:
         with transaction.atomic():
             closing = close_account(
@@ -361,7 +362,15 @@ def preview_closing(
                 }  # fmt: skip
             raise _Preview(closing, bill)
     except _Preview as preview:
-        return ClosingPreview(
+        result = ClosingPreview(
             preview.closing.state, preview.closing.hold_reason, preview.closing.figures,
             preview.bill,
         )  # fmt: skip
+    # Kept (outside the rollback): who looked at a customer's final figures, and which.
+    record_audit(
+        actor,
+        AuditAction.ACCOUNT_CLOSING_PREVIEWED,
+        account,
+        after={"taken_at": taken_at, "total": values.get("total"), **result.figures},
+    )
+    return result

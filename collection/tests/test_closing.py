@@ -56,7 +56,9 @@ def closable_account(a: TenantWorld) -> tuple[Account, Meter]:
     tariff_services.add_tariff_version(
         a.system, tariff, effective_from=date(2020, 1, 1), spec=MONTHLY_TIERS
     )
-    tariff_services.assign_tariff(a.system, tariff, effective_from=date(2020, 1, 1), account=account)
+    tariff_services.assign_tariff(
+        a.system, tariff, effective_from=date(2020, 1, 1), account=account
+    )
     a.reading(meter, taken_at=datetime(2026, 9, 1, tzinfo=SHANGHAI), total=Decimal("1000.00"))
     validate_readings(a.tenant)
     a.issued_bill(account, "100.00", date(2026, 9, 25), period="2026-09")
@@ -205,8 +207,10 @@ def test_a_closing_needs_a_reason(in_tenant_a: TenantWorld) -> None:
     a = in_tenant_a
     account, _meter = closable_account(a)
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
-    with pytest.raises(ValidationError, match="reason|原因"):
+    with pytest.raises(ValidationError) as refused:
         close_account(
             manager, account, reason=" ", taken_at=datetime(2026, 9, 10, tzinfo=SHANGHAI),
             values={"total": Decimal("1090.00")},
         )  # fmt: skip
+    assert refused.value.error_dict["reason"][0].code == "required"
+    assert not AccountClosing.objects.filter(account=account).exists()

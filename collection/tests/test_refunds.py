@@ -113,8 +113,9 @@ def test_a_refund_of_credit_is_approved_by_a_second_person_then_paid_and_posted(
     assert tenant_balance(LedgerKind.REFUNDS_PAYABLE) == Decimal("-80.00")
     with pytest.raises(PaymentConflict):
         approve_refund(supervisor, refund)
-    with pytest.raises(ValidationError, match="payment_reference|参考|reference"):
+    with pytest.raises(ValidationError) as unpaid:
         pay_refund(clerk, refund)
+    assert unpaid.value.error_dict["payment_reference"][0].code == "required"
     paid = pay_refund(clerk, refund, payment_reference="BANK-778")
     # Payment: Dr refunds payable 80.00, Cr the refunds' bank clearing 80.00.
     assert paid.state == RefundState.PAID
