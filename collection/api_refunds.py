@@ -37,9 +37,6 @@ from metering.meter_profiles import TOU_REGISTERS
 from tenancy.api_base import ReadOnlyTenantViewSet, StrictLineField
 from tenancy.money import ZERO
 
-MONEY_FIELD = {"max_digits": 16, "decimal_places": 2}
-
-
 # --- deposit policy --------------------------------------------------------------------------
 
 
@@ -101,11 +98,11 @@ class DepositRequestSerializer(serializers.Serializer):
 
 class DepositStatusSerializer(serializers.Serializer):
     account = serializers.CharField()
-    required = serializers.DecimalField(**MONEY_FIELD)
-    held = serializers.DecimalField(**MONEY_FIELD)
-    missing = serializers.DecimalField(**MONEY_FIELD)
-    refundable_credit = serializers.DecimalField(**MONEY_FIELD)
-    refundable_deposit = serializers.DecimalField(**MONEY_FIELD)
+    deposit_required = serializers.DecimalField(max_digits=16, decimal_places=2)
+    held = serializers.DecimalField(max_digits=16, decimal_places=2)
+    missing = serializers.DecimalField(max_digits=16, decimal_places=2)
+    refundable_credit = serializers.DecimalField(max_digits=16, decimal_places=2)
+    refundable_deposit = serializers.DecimalField(max_digits=16, decimal_places=2)
 
 
 class AccountQuerySerializer(serializers.Serializer):
@@ -142,8 +139,8 @@ class DepositViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         can = account_refundable(account)
         return Response(
             DepositStatusSerializer(
-                {"account": account.number, "required": status.required, "held": status.held,
-                 "missing": status.missing, "refundable_credit": can.credit,
+                {"account": account.number, "deposit_required": status.required,
+                 "held": status.held, "missing": status.missing, "refundable_credit": can.credit,
                  "refundable_deposit": can.deposit}
             ).data
         )  # fmt: skip

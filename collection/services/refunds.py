@@ -119,12 +119,11 @@ def refundable(
 
 def account_refundable(account: Account) -> Refundable:
     """What may be refunded now (read only, for pages and previews)."""
-    balances = {LedgerKind.RECEIVABLE: ZERO, LedgerKind.WALLET: ZERO, LedgerKind.DEPOSIT: ZERO}
-    balances.update(
-        LedgerAccount.objects.filter(account=account, kind__in=list(balances)).values_list(
-            "kind", "balance"
-        )
-    )
+    balances: dict[str, Decimal] = {
+        LedgerKind.RECEIVABLE: ZERO, LedgerKind.WALLET: ZERO, LedgerKind.DEPOSIT: ZERO,
+    }  # fmt: skip
+    rows = LedgerAccount.objects.filter(account=account, kind__in=list(balances))
+    balances.update((str(kind), balance) for kind, balance in rows.values_list("kind", "balance"))
     return refundable(account, balances)
 
 
