@@ -133,7 +133,7 @@ class Refund(TenantOwned):
     )
     from_deposit = models.DecimalField(_("deposit refunded"), **MONEY)
     amount = models.DecimalField(_("amount"), **MONEY)
-    channel = models.CharField(_("paid by"), max_length=16, choices=RefundChannel.choices)
+    channel = models.CharField(_("refund method"), max_length=16, choices=RefundChannel.choices)
     payee_bank_account = models.CharField(_("customer's bank account"), max_length=64, blank=True)
     payee_bank = models.CharField(_("customer's bank"), max_length=100, blank=True)
     provider = models.CharField(_("online provider"), max_length=32, blank=True)
