@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 
 from billing.tariffs import services as tariff_services
 from collection.models import AccountClosing, ClosingState, Refund, RefundState
-from collection.services.closing import close_account, preview_closing
+from collection.services.closing import Payout, close_account, finish_closing, preview_closing
 from collection.services.deposits import set_deposit_policy, take_deposit
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
@@ -23,7 +23,9 @@ from metering.models import Meter
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import TenantWorld, unique
+from verification.models import VerificationItem
 from verification.rules import validate_readings
+from verification.services import approve_correction, edit_reading
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -214,3 +216,84 @@ def test_a_closing_needs_a_reason(in_tenant_a: TenantWorld) -> None:
         )  # fmt: skip
     assert refused.value.error_dict["reason"][0].code == "required"
     assert not AccountClosing.objects.filter(account=account).exists()
+
+
+def test_a_suspect_final_reading_holds_the_closing_until_a_verifier_has_corrected_it(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, _meter = closable_account(a)
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    # The counter read backwards (999.00 after 1,000.00): the reading is suspect, nothing is
+    # billed or settled, the closing waits with the reason.
+    closing = close_account(
+        manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+        values={"total": Decimal("999.00")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.STARTED
+    assert closing.hold_reason
+    assert closing.bill is None and closing.settlement_entry_id is None
+    account.refresh_from_db()
+    assert account.status == AccountStatus.ACTIVE
+    # A verifier corrects it to 1,090.00 (misread), another approves; the closing resumes:
+    # 90.000 kWh, billed 62.00 as in the example above.
+    item = VerificationItem.objects.get(reading=closing.final_reading)
+    correction = edit_reading(
+        Principal.for_user(a.staff((Role.VERIFIER, None))), item,
+        {"total": Decimal("1090.00")}, "抄错",
+    )  # fmt: skip
+    approve_correction(Principal.for_user(a.staff((Role.VERIFIER, None))), correction)
+    closed = finish_closing(manager, closing)
+    assert closed.state == ClosingState.CLOSED
+    assert closed.bill is not None and closed.bill.total == Decimal("62.00")
+    assert closed.figures["arrears"] == "162.00"  # 100.00 + 62.00
+    account.refresh_from_db()
+    assert account.status == AccountStatus.CLOSED
+    with pytest.raises(PaymentConflict):
+        finish_closing(manager, closing)
+
+
+def test_closing_a_prepaid_account_charges_to_the_final_reading_and_refunds_the_balance(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account = a.account(payment_mode="prepaid")
+    meter = a.meter(account=account, on_gateway=False)
+    tariff = a.tariff("0.5000")  # flat 0.50 yuan/kWh
+    tariff_services.assign_tariff(
+        a.system, tariff, effective_from=date(2020, 1, 1), account=account
+    )
+    a.reading(meter, taken_at=datetime(2026, 9, 1, tzinfo=SHANGHAI), total=Decimal("1000.00"))
+    validate_readings(a.tenant)
+    cashier = a.cashier()
+    post_payment(
+        cashier, account=account, channel="counter_cash", amount=Decimal("100.00"),
+        idempotency_key=unique("k"),
+    )  # fmt: skip
+    take_deposit(
+        cashier, account=account, channel="counter_cash", amount=Decimal("200.00"),
+        idempotency_key=unique("d"),
+    )  # fmt: skip
+    assert balance(account, LedgerKind.WALLET) == Decimal("-100.00")  # the prepaid balance
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    closing = close_account(
+        manager, account, reason="退租", taken_at=datetime(2026, 9, 20, 10, tzinfo=SHANGHAI),
+        values={"total": Decimal("1100.00")}, payout=Payout("bank_transfer", "6222000011112222"),
+    )  # fmt: skip
+    assert closing.state == ClosingState.CLOSED, closing.hold_reason
+    # The last prepaid charge: 100.000 kWh × 0.50 = 50.00 (Dr wallet); the balance left is
+    # 100.00 − 50.00 = 50.00, refunded with the whole deposit of 200.00: 250.00 by transfer.
+    assert closing.bill is None and closing.prepaid_charge is not None
+    assert closing.prepaid_charge.amount == Decimal("50.00")
+    assert (closing.figures["refund_credit"], closing.figures["refund_deposit"]) == (
+        "50.00", "200.00",
+    )  # fmt: skip
+    assert closing.settlement_entry_id is None  # nothing owed: nothing to apply
+    refund = closing.refund
+    assert refund is not None
+    assert (refund.amount, refund.channel, refund.payee_bank_account) == (
+        Decimal("250.00"), "bank_transfer", "6222000011112222",
+    )  # fmt: skip
+    approve_refund(Principal.for_user(a.staff((Role.HQ_FINANCE, None))), refund)
+    assert balance(account, LedgerKind.WALLET) == Decimal("0.00")
+    assert balance(account, LedgerKind.DEPOSIT) == Decimal("0.00")
