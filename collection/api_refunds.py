@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from collection.api import AccountNumberField, AmountField, RefusesConflicts
-from collection.deposit_models import DEPOSIT_CHANNELS
+from collection.deposit_models import DEPOSIT_CHANNEL_CHOICES
 from collection.models import (
     AccountClosing,
     Deposit,
@@ -88,7 +88,7 @@ class DepositSerializer(serializers.ModelSerializer):
 
 class DepositRequestSerializer(serializers.Serializer):
     account = AccountNumberField()
-    channel = serializers.ChoiceField(choices=[(c.value, c.label) for c in DEPOSIT_CHANNELS])
+    channel = serializers.ChoiceField(choices=DEPOSIT_CHANNEL_CHOICES)
     amount = AmountField()
     idempotency_key = serializers.RegexField(
         r"^[A-Za-z0-9_.:\-]{1,64}$",
@@ -184,7 +184,7 @@ class RefundRequestSerializer(serializers.Serializer):
     )
 
 
-class ReasonSerializer(serializers.Serializer):
+class RefundRejectionSerializer(serializers.Serializer):
     reason = StrictLineField(max_length=300)
 
 
@@ -220,11 +220,11 @@ class RefundViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         """Approve: the money moves to refunds payable."""
         return self._answer(approve_refund(self.principal, self.get_object()))
 
-    @extend_schema(request=ReasonSerializer, responses=RefundSerializer)
+    @extend_schema(request=RefundRejectionSerializer, responses=RefundSerializer)
     @action(detail=True, methods=["post"], permission_action="approve")
     def reject(self, request: Request, pk: str | None = None) -> Response:
         """Reject with a reason: nothing moves."""
-        body = ReasonSerializer(data=request.data)
+        body = RefundRejectionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         refund = reject_refund(self.principal, self.get_object(), body.validated_data["reason"])
         return self._answer(refund)

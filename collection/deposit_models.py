@@ -31,6 +31,7 @@ from tenancy.models import Site
 from tenancy.scoping import TenantOwned
 
 DEPOSIT_CHANNELS = (Channel.COUNTER_CASH, Channel.COUNTER_CARD)
+DEPOSIT_CHANNEL_CHOICES = [(channel.value, channel.label) for channel in DEPOSIT_CHANNELS]
 
 
 class DepositPolicy(TenantOwned):
@@ -67,9 +68,7 @@ class Deposit(TenantOwned):
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", db_index=False)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
-    channel = models.CharField(
-        _("channel"), max_length=16, choices=[(c.value, c.label) for c in DEPOSIT_CHANNELS]
-    )
+    channel = models.CharField(_("channel"), max_length=16, choices=DEPOSIT_CHANNEL_CHOICES)
     amount = models.DecimalField(_("amount"), **MONEY)
     source = models.CharField(_("source"), max_length=48)
     idempotency_key = models.CharField(_("idempotency key"), max_length=64)
