@@ -36,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -44,7 +44,7 @@ from django.utils.translation import gettext_noop
 from billing.bills.final import final_meter, issue_final_bill, price_final_bill
 from billing.prepaid import charge_account
 from billing.tariffs.spec import PricingError
-from collection.models import AccountClosing, ClosingState, RefundChannel
+from collection.models import AccountClosing, ClosingState, Refund, RefundChannel, RefundState
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.refunds import (
     customer_ledger_ids,
@@ -57,7 +57,7 @@ from ledger.models import LedgerKind
 from ledger.services import EntrySpec, post_entries, records_text
 from metering.services import record_manual_reading
 from tenancy.audit import AuditAction, record_audit
-from tenancy.models import ActorKind
+from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO
 from tenancy.principal import Principal
 from verification.effective import effective_readings
@@ -156,6 +156,8 @@ def close_account(
     """Close the account (see the module's overview): the final reading, then the settlement
     when the reading is valid. Returns the closing, ``closed`` or ``started`` (waiting, with the
     reason)."""
+    assert actor.tenant is not None
+    ensure_customer_ledgers(actor.tenant, account)
     closing = start_closing(actor, account, reason=reason, taken_at=taken_at, values=values,
                             payout=payout)  # fmt: skip
     try:
@@ -197,15 +199,23 @@ def start_closing(
     if payout.channel == RefundChannel.ORIGINAL and not payout.provider:
         raise field_error("provider", _("Name the online provider to refund through."), "required")
     with transaction.atomic():
-        account = Account.objects.select_for_update().get(pk=account.pk)
+        account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
         if account.status == AccountStatus.CLOSED:
             raise PaymentConflict(_("The account is closed already."), code="closed_account")
         if AccountClosing.objects.filter(account=account).exists():
             raise PaymentConflict(
                 _("The account's closing is under way: resume it."), code="closing_started"
             )
+        _refuse_pending_refunds(account)
         meter = final_meter(account)
-        reading = record_manual_reading(actor, meter, taken_at, values)
+        try:
+            with transaction.atomic():
+                reading = record_manual_reading(actor, meter, taken_at, values)
+        except IntegrityError as exc:
+            raise PaymentConflict(
+                _("Another reading with other values is recorded for this meter at that time."),
+                code="reading_conflict",
+            ) from exc
         validate_readings(tenant, [meter.pk])
         closing = AccountClosing.objects.create(
             tenant=tenant,
@@ -235,12 +245,19 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
     _check_actor(actor)
     tenant = actor.tenant
     assert tenant is not None
+    ensure_customer_ledgers(tenant, closing.account)
     with transaction.atomic():
         closing = AccountClosing.objects.select_for_update().get(pk=closing.pk)
         if closing.state != ClosingState.STARTED:
             raise PaymentConflict(_("The account is closed already."), code="closed_account")
+        # The account row first, then its ledger rows: the order prepaid charging locks them
+        # in. FOR NO KEY UPDATE: a payment that holds the ledger rows inserts its own rows
+        # naming the account (a key-share lock), and must not wait for this one.
+        locked = Account.objects.select_for_update(no_key=True).filter(pk=closing.account_id)
+        locked.values_list("pk").get()
         account = Account.objects.select_related("site", "tenant").get(pk=closing.account_id)
         lock_customer_ledgers(tenant, account)
+        _refuse_pending_refunds(account)
         reading = closing.final_reading
         found = effective_readings([reading.meter_id], reading.taken_at, reading.taken_at)
         final = next(
@@ -315,6 +332,26 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
                    "bill": bill.number if bill else None, **closing.figures},
         )  # fmt: skip
     return closing
+
+
+def ensure_customer_ledgers(tenant: Tenant, account: Account) -> None:
+    """Create the account's receivable, wallet and deposit ledger rows in a transaction of their
+    own, before the closing locks anything: a row inserted inside the closing, while a payment
+    inserts the same one, would leave each waiting for the other (the insert's key check waits
+    for the other's transaction, the other waits for the account's lock)."""
+    with transaction.atomic():
+        customer_ledger_ids(tenant, account)
+
+
+def _refuse_pending_refunds(account: Account) -> None:
+    """A refund requested and not decided yet is decided before the account is settled: the
+    settlement counts every yuan the account holds."""
+    if Refund.objects.filter(account=account, state=RefundState.REQUESTED).exists():
+        raise field_error(
+            "account",
+            _("A refund of this account awaits approval: approve or reject it first."),
+            "refund_pending",
+        )
 
 
 class _Preview(Exception):

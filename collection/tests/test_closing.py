@@ -16,10 +16,10 @@ from collection.services.closing import Payout, close_account, finish_closing, p
 from collection.services.deposits import set_deposit_policy, take_deposit
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
-from collection.services.refunds import approve_refund, pay_refund
+from collection.services.refunds import approve_refund, pay_refund, request_refund
 from customers.models import Account, AccountStatus
 from ledger.models import JournalLine, LedgerAccount, LedgerKind
-from metering.models import Meter
+from metering.models import Meter, Reading
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import TenantWorld, unique
@@ -297,3 +297,27 @@ def test_closing_a_prepaid_account_charges_to_the_final_reading_and_refunds_the_
     approve_refund(Principal.for_user(a.staff((Role.HQ_FINANCE, None))), refund)
     assert balance(account, LedgerKind.WALLET) == Decimal("0.00")
     assert balance(account, LedgerKind.DEPOSIT) == Decimal("0.00")
+
+
+def test_a_refund_awaiting_approval_is_decided_before_the_account_is_closed(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, meter = closable_account(a)
+    take_deposit(
+        a.cashier(), account=account, channel="counter_cash", amount=Decimal("300.00"),
+        idempotency_key=unique("d"),
+    )  # fmt: skip
+    request_refund(
+        a.cashier(), account=account, from_deposit=Decimal("100.00"), channel="cash",
+        reason="多收押金",
+    )  # fmt: skip
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    with pytest.raises(ValidationError) as refused:
+        close_account(
+            manager, account, reason="迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+            values={"total": Decimal("1090.00")},
+        )  # fmt: skip
+    assert refused.value.error_dict["account"][0].code == "refund_pending"
+    assert not AccountClosing.objects.filter(account=account).exists()
+    assert not Reading.objects.filter(meter=meter, total=Decimal("1090.00")).exists()
