@@ -205,7 +205,7 @@ class AccountClosing(TenantOwned):
     reason = models.CharField(_("reason"), max_length=300)
     state = models.CharField(_("state"), max_length=24, choices=ClosingState.choices)
     final_reading = models.ForeignKey(
-        Reading, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+        Reading, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     final_taken_at = models.DateTimeField(_("final reading taken at"))
     bill = models.ForeignKey(
