@@ -571,3 +571,16 @@ class CollectionPolicy(TenantSettings):
                 condition=models.Q(holiday_cash_cap__gt=0), name="collection_policy_cap"
             ),
         ]
+
+
+# Deposits, refunds and account closings live in a module of their own (loaded here, so Django
+# finds them with the app's other models).
+from collection.deposit_models import (  # noqa: E402, F401
+    AccountClosing,
+    ClosingState,
+    Deposit,
+    DepositPolicy,
+    Refund,
+    RefundChannel,
+    RefundState,
+)

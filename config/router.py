@@ -20,6 +20,12 @@ from collection.api import (
     PaymentViewSet,
     ReceiptViewSet,
 )
+from collection.api_refunds import (
+    AccountClosingViewSet,
+    DepositPolicyViewSet,
+    DepositViewSet,
+    RefundViewSet,
+)
 from collection.api_shifts import (
     CashApprovalViewSet,
     CashHandoverViewSet,
@@ -100,3 +106,7 @@ router.register("shifts", ShiftViewSet, basename="shift")
 router.register("cash-handovers", CashHandoverViewSet, basename="cash-handover")
 router.register("cash-approvals", CashApprovalViewSet, basename="cash-approval")
 router.register("collection-policy", CollectionPolicyViewSet, basename="collection-policy")
+router.register("deposit-policies", DepositPolicyViewSet, basename="deposit-policy")
+router.register("deposits", DepositViewSet, basename="deposit")
+router.register("refunds", RefundViewSet, basename="refund")
+router.register("account-closings", AccountClosingViewSet, basename="account-closing")

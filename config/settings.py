@@ -394,6 +394,9 @@ SPECTACULAR_SETTINGS = {
         "RequestableEstimateEnum": "verification.models.REQUESTABLE_ESTIMATES",
         "BillKindEnum": "billing.models.BillKind",
         "BillStateEnum": "billing.models.BillState",
+        "ChannelEnum": "collection.models.Channel",
+        "DepositChannelEnum": "collection.deposit_models.DEPOSIT_CHANNEL_CHOICES",
+        "RefundChannelEnum": "collection.deposit_models.RefundChannel",
     },
 }
 

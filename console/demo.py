@@ -17,6 +17,8 @@ from django.db import transaction
 from billing.models import Tariff
 from billing.tariffs import services as tariff_services
 from billing.tariffs.examples import BEIJING_RESIDENTIAL, TOU_COMMERCIAL, two_part_industrial
+from collection.models import DepositPolicy
+from collection.services.deposits import set_deposit_policy
 from collection.services.shifts import open_shift, open_shift_of
 from console.demo_history import seed_history
 from customers import services as customer_services
@@ -223,6 +225,7 @@ def seed_demo(password: str = DEMO_PASSWORD, sim_base_port: int = DEMO_SIM_BASE_
             token = _seed_api_client(system)
             _seed_tariffs(system)
             _seed_cashier_shift(sites)
+            _seed_deposit_policies(system)
             seed_history(system, sim_base_port, DEMO_SIM_METERS, DEMO_SIM_PROFILES)
     return SeedResult(tenant, DEMO_STAFF, password, numbers, token)
 
@@ -251,6 +254,20 @@ def _seed_tariffs(system: Principal) -> None:
         tariff_services.assign_tariff(
             system, tariff, effective_from=date(2026, 1, 1), customer_class=customer_class
         )
+
+
+# Deposits (押金) the demo's policy asks of non-residential electricity accounts, in yuan.
+DEMO_DEPOSITS = [("commercial", Decimal("2000.00")), ("industrial", Decimal("5000.00"))]
+
+
+def _seed_deposit_policies(system: Principal) -> None:
+    """The demo's deposit policy: non-residential electricity accounts need a deposit."""
+    for customer_class, amount in DEMO_DEPOSITS:
+        if not DepositPolicy.objects.filter(customer_class=customer_class).exists():
+            set_deposit_policy(
+                system, utility="electricity", customer_class=customer_class, amount=amount,
+                note="示范押金政策",
+            )  # fmt: skip
 
 
 def _seed_sites(system: Principal) -> dict[str, Site]:

@@ -130,6 +130,15 @@ class AuditAction(models.TextChoices):
     CASH_HANDED_OVER = "cash.handed_over", _("Cash handed over to the bank")
     CASH_APPROVAL_GRANTED = "cash_approval.granted", _("Holiday cash approved")
     COLLECTION_POLICY_UPDATED = "collection_policy.updated", _("Collection policy updated")
+    DEPOSIT_POLICY_CHANGED = "deposit_policy.changed", _("Deposit policy changed")
+    DEPOSIT_TAKEN = "deposit.taken", _("Deposit taken")
+    REFUND_REQUESTED = "refund.requested", _("Refund requested")
+    REFUND_APPROVED = "refund.approved", _("Refund approved")
+    REFUND_REJECTED = "refund.rejected", _("Refund rejected")
+    REFUND_PAID = "refund.paid", _("Refund paid")
+    ACCOUNT_CLOSING_STARTED = "account.closing_started", _("Account closing started")
+    ACCOUNT_CLOSED = "account.closed", _("Account closed")
+    ACCOUNT_CLOSING_PREVIEWED = "account.closing_previewed", _("Account closing previewed")
 
 
 def action_label(action: str) -> str:

@@ -238,6 +238,23 @@ MATRIX.update(
             "add": roles(ADMIN, MANAGER),
         },
         "collection_policy": {"view": COLLECTION_READERS, "change": roles(ADMIN)},
+        # Deposits: the policy is the tenant administrator's; cashiers take deposits at the
+        # counter. Refunds: requested by the counter or its supervisors, approved (or rejected)
+        # by a supervisor or finance, never the requester (the service checks it), paid by the
+        # counter (cash) or finance (transfers). Closing an account (销户) is a supervisor's.
+        "deposit_policies": {"view": COLLECTION_READERS, "add": roles(ADMIN)},
+        "deposits": {"view": COLLECTION_READERS, "add": roles(CASHIER)},
+        "refunds": {
+            "view": COLLECTION_READERS,
+            "add": roles(ADMIN, HQ, MANAGER, CASHIER),
+            "approve": roles(ADMIN, HQ, MANAGER),
+            "pay": roles(ADMIN, HQ, MANAGER, CASHIER),
+        },
+        "account_closings": {
+            "view": COLLECTION_READERS,
+            "add": roles(ADMIN, MANAGER),
+            "close": roles(ADMIN, MANAGER),
+        },
     }
 )
 
@@ -255,6 +272,12 @@ MONEY_ACTIONS = {
     ("shifts", "approve"),
     ("cash_handovers", "add"),
     ("cash_approvals", "add"),
+    ("deposits", "add"),
+    ("refunds", "add"),
+    ("refunds", "approve"),
+    ("refunds", "pay"),
+    ("account_closings", "add"),
+    ("account_closings", "close"),
 }
 
 

@@ -31,12 +31,16 @@ from billing.models import (
 )
 from billing.tariffs import services as tariff_services
 from collection.models import (
+    AccountClosing,
     CashApproval,
     CashHandover,
     CollectionPolicy,
+    Deposit,
+    DepositPolicy,
     Payment,
     PaymentAttempt,
     Receipt,
+    Refund,
     Shift,
 )
 from collection.services.shifts import open_shift_of
@@ -884,6 +888,92 @@ COLLECTION_SPECS: dict[str, RouteSpec] = {
     ),
 }
 SPECS.update(COLLECTION_SPECS)
+
+
+def _closing_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    account = world.account(site)
+    world.meter(site, on_gateway=False, account=account)
+    return {
+        "account": account.number, "taken_at": "2026-09-20T10:00:00+08:00", "total": "10.00",
+        "reason": "迁出",
+    }  # fmt: skip
+
+
+CLOSE_SPECS: dict[str, RouteSpec] = {
+    "deposit-policy": RouteSpec(
+        model=DepositPolicy,
+        make=lambda w, s: w.deposit_policy(),
+        site_bound=False,
+        create_body=lambda w, s: {
+            "utility": "water",
+            "customer_class": "commercial",
+            "amount": "500.00",
+        },
+    ),
+    "deposit": RouteSpec(
+        model=Deposit,
+        make=lambda w, s: w.deposit(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "account": w.account(s).number,
+            "channel": "counter_cash",
+            "amount": "300.00",
+            "idempotency_key": unique("dep-"),
+        },
+        foreign_create_body=lambda a, b: {
+            "account": a.account().number,
+            "channel": "counter_cash",
+            "amount": "300.00",
+            "idempotency_key": unique("dep-"),
+        },
+        actions={
+            # The account is named in the query, which is fixed here: a number with a wrong
+            # check digit, answered 400 to those allowed (403 to the others).
+            "status": ActionSpec(
+                query={"account": "0000000000"},
+                success=400,
+                foreign_body=lambda a, b: {"account": a.account().number},
+            )
+        },
+    ),
+    "refund": RouteSpec(
+        model=Refund,
+        make=lambda w, s: w.refund(s),
+        site_bound=True,
+        create_body=lambda w, s: {
+            "account": w.deposit(s).account.number,
+            "from_deposit": "50.00",
+            "channel": "cash",
+            "reason": "押金多收",
+        },
+        foreign_create_body=lambda a, b: {
+            "account": a.deposit().account.number,
+            "from_deposit": "50.00",
+            "channel": "cash",
+            "reason": "押金多收",
+        },
+        actions={
+            "approve": ActionSpec(),
+            "reject": ActionSpec(body=lambda w, o: {"reason": "不符合条件"}),
+            "pay": ActionSpec(make=lambda w, s: w.refund(s, state="approved")),
+        },
+    ),
+    "account-closing": RouteSpec(
+        model=AccountClosing,
+        make=lambda w, s: w.account_closing(s),
+        site_bound=True,
+        create_body=_closing_body,
+        foreign_create_body=lambda a, b: _closing_body(a, a.sites[0]),
+        actions={
+            "finish": ActionSpec(success=400),
+            "preview": ActionSpec(
+                body=lambda w, o: _closing_body(w, w.sites[0]),
+                foreign_body=lambda a, b: _closing_body(a, a.sites[0]),
+            ),
+        },
+    ),
+}
+SPECS.update(CLOSE_SPECS)
 
 
 def spec_for(route: Route) -> RouteSpec:

@@ -135,6 +135,9 @@ PAGES: dict[str, Page] = {
     "bill-rebill": Page(lambda w: {"bill_id": w.a.bill(_site(w)).pk}),
     "bill-approve": Page(lambda w: {"bill_id": w.a.bill(_site(w), state="draft").pk}, opens=POSTED),
     "bill-void": Page(lambda w: {"bill_id": w.a.bill(_site(w), state="draft").pk}, opens=POSTED),
+    # collect: refunds and account closings
+    "refund": Page(lambda w: {"refund_id": w.a.refund(_site(w)).pk}),
+    "account-closing": Page(lambda w: {"closing_id": w.a.account_closing(_site(w)).pk}),
     # customers
     "customer": Page(lambda w: {"customer_id": w.a.customer(_site(w)).pk}),
     "customer-edit": Page(lambda w: {"customer_id": w.a.customer(_site(w)).pk}),

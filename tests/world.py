@@ -517,6 +517,55 @@ class TenantWorld:
                 reason="卡被拒绝",
             )  # fmt: skip
 
+    def deposit_policy(self, customer_class: str = "commercial") -> Any:
+        from collection.services.deposits import set_deposit_policy
+
+        with self.active():
+            return set_deposit_policy(
+                self.system, utility="electricity", customer_class=customer_class,
+                amount=Decimal("2000.00"),
+            )  # fmt: skip
+
+    def deposit(self, site: Site | None = None, amount: str = "500.00") -> Any:
+        """A cash deposit taken at the counter by a cashier of its own."""
+        from collection.services.deposits import take_deposit
+
+        account = self.account(site)
+        with self.active():
+            return take_deposit(
+                self.cashier(), account=account, channel="counter_cash", amount=Decimal(amount),
+                idempotency_key=unique("dep-"),
+            ).deposit  # fmt: skip
+
+    def refund(self, site: Site | None = None, *, state: str = "requested") -> Any:
+        """A refund of 100.00 of deposit, requested by a cashier (approved by finance when
+        ``state`` is approved)."""
+        from collection.services.refunds import approve_refund, request_refund
+
+        deposit = self.deposit(site)
+        with self.active():
+            refund = request_refund(
+                self.cashier(), account=deposit.account, from_deposit=Decimal("100.00"),
+                channel="cash", reason="押金多收",
+            )  # fmt: skip
+            if state == "approved":
+                finance = Principal.for_user(self.staff((Role.HQ_FINANCE, None)))
+                refund = approve_refund(finance, refund)
+            return refund
+
+    def account_closing(self, site: Site | None = None) -> Any:
+        """A closing started and waiting (its account has no bill nor tariff to bill it)."""
+        from collection.models import AccountClosing
+
+        account = self.account(site)
+        meter = self.meter(site or self.sites[0], on_gateway=False, account=account)
+        reading = self.reading(meter, total=Decimal("10.00"))
+        return AccountClosing.dangerously_unscoped.create(
+            tenant=self.tenant, site=account.site, account=account, reason="迁出",
+            state="started", final_reading=reading, final_taken_at=reading.taken_at,
+            actor_kind="system", actor_label="test setup",
+        )  # fmt: skip
+
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():
             return tenancy_services.create_staff(

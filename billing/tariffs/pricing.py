@@ -226,6 +226,7 @@ def price(
     vat_rate: Decimal,
     year_to_date: dict[int, Decimal] | None = None,
     month_to_date: dict[str, Decimal] | None = None,
+    period_days: int | None = None,
 ) -> Priced:
     """Price one account's usage over consecutive segments (the tariff versions that apply).
 
@@ -235,6 +236,11 @@ def price(
     usage), ``month_to_date`` holds the kWh charged earlier in each month ("YYYY-MM"): monthly
     tiers and the free allowance continue from it, and the monthly charges (fixed fee,
     capacity, demand, power factor, common area) are left to the monthly statement.
+
+    ``period_days`` is the length of a full period when the usage covers fewer days (the final
+    bill of an account closed mid-period, ``billing.bills.final``): monthly tier limits, the
+    free allowance and the monthly charges are then shared by the days priced over it, not
+    over the days priced (which would charge a whole month for a few days).
     """
     mtd = dict(month_to_date or {})
     if not segments:
@@ -248,7 +254,7 @@ def price(
     recurring = month_to_date is None
     parts = _cut(segments, every_month=not recurring)
     days = [part.days for part in parts]
-    period_days = sum(days)
+    period_days = period_days or sum(days)
     totals = split_days(usage.total, days)
     tou: dict[str, list[Decimal]] = {}
     if any(part.spec.kind == "tou" for part in parts):

@@ -1,6 +1,6 @@
-"""Property-based sequences of bills, credit notes, payments and reversals (hypothesis, the
-shared profile): whatever the order and amounts, every invariant of the books holds after every
-step.
+"""Property-based sequences of bills, credit notes, payments, reversals and refunds of credit
+(hypothesis, the shared profile): whatever the order and amounts, every invariant of the books
+holds after every step.
 
 - every journal entry sums to zero and every cached balance is its lines' sum (the ledger check);
 - a payment never allocates more than an item's open principal and late fee on its day, nor more
@@ -9,7 +9,9 @@ step.
 - the receivable is re-derivable from the documents: bills and credit notes, less the principal
   allocated, plus the receivable credit used;
 - a reversed payment's allocations net to zero, and it is reversed once;
-- receipts run 1…n without a gap, one per payment.
+- receipts run 1…n without a gap, one per payment;
+- a refund of credit is accepted exactly when it is within what may be refunded, and refunds
+  payable holds exactly the refunds approved and not yet paid.
 """
 
 from __future__ import annotations
@@ -19,16 +21,31 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet, Sum
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from billing.models import Bill, BillKind, BillState
-from collection.models import CollectionPolicy, Payment, PaymentAllocation, PaymentReversal, Receipt
+from collection.models import (
+    CollectionPolicy,
+    Payment,
+    PaymentAllocation,
+    PaymentReversal,
+    Receipt,
+    Refund,
+    RefundState,
+)
 from collection.services.allocation import AccountPosition, account_due
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
+from collection.services.refunds import (
+    account_refundable,
+    approve_refund,
+    pay_refund,
+    request_refund,
+)
 from collection.services.reversal import reverse_payment
 from customers.models import Account
 from ledger.checks import check_ledger
@@ -47,6 +64,7 @@ operations = st.one_of(
     st.tuples(st.just("pay"), st.integers(0, 2), amounts, st.integers(0, 20)),
     st.tuples(st.just("reverse"), st.integers(0, 9), st.just(Decimal(0)), st.integers(0, 3)),
     st.tuples(st.just("credit"), st.integers(0, 9), st.just(Decimal(0)), st.integers(0, 3)),
+    st.tuples(st.just("refund"), st.integers(0, 2), amounts, st.integers(0, 1)),
 )
 
 
@@ -112,7 +130,25 @@ class BooksStayBalanced(HypothesisTestCase):
                     credited = Bill.objects.filter(corrects=bill, kind=BillKind.CREDIT_NOTE)
                     if not credited.exists():
                         a.credit_note(bill, today)
+                elif kind == "refund":
+                    self._refund(cashier, self.accounts[index], amount, pay=bool(days))
                 self._books_hold()
+
+    def _refund(self, cashier: Principal, account: Account, amount: Decimal, *, pay: bool) -> None:
+        """Ask for ``amount`` of the account's credit back: accepted exactly when within what
+        may be refunded; then approved by finance and, when ``pay``, paid in cash."""
+        refundable = account_refundable(account).credit
+        try:
+            refund = request_refund(
+                cashier, account=account, from_wallet=amount, channel="cash", reason="退款"
+            )
+        except ValidationError:
+            assert amount > refundable
+            return
+        assert amount <= refundable
+        approve_refund(self.finance, refund)
+        if pay:
+            pay_refund(cashier, refund)
 
     def _allocated_within(self, payment: Payment, before: AccountPosition) -> None:
         items = {item.reference: item for item in before.items}
@@ -134,6 +170,9 @@ class BooksStayBalanced(HypothesisTestCase):
             rows = PaymentAllocation.objects.filter(payment=payment)
             assert _sum(rows, "principal") == _sum(rows, "late_fee") == 0
         assert PaymentReversal.objects.count() == Payment.objects.reversed().count()
+        approved = _sum(Refund.objects.filter(state=RefundState.APPROVED), "amount")
+        payable = LedgerAccount.objects.filter(kind=LedgerKind.REFUNDS_PAYABLE, account=None)
+        assert _sum(payable, "balance") == -approved
         numbers = list(Receipt.objects.order_by("number").values_list("number", flat=True))
         assert numbers == list(range(1, Payment.objects.count() + 1))
 

@@ -1,7 +1,7 @@
 """Console pages of the collect stage (收费): the counter (find an account, see what is due, take
 a payment), receipts (print the copies, reprint), payments and their reversal (冲正), the
-reversals and the failed payment attempts finance traces, and the cashiers' shifts (日结) with
-holiday cash approvals and hand-overs to the bank.
+reversals and the failed payment attempts finance traces, the cashiers' shifts (日结) with
+holiday cash approvals and hand-overs to the bank, deposits, refunds and closing an account.
 
 The pages parse, call one service of ``collection.services`` and render; the rules (who may
 reverse, which channel a cashier takes, what a retried key answers) are the services'."""
@@ -12,7 +12,7 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
 from console.nav import Entry
-from console.pages.collection import counter, payments, receipts, shifts
+from console.pages.collection import counter, deposits_refunds, payments, receipts, shifts
 
 NAV = [
     Entry("collect", _("Counter"), "console:counter", "payments", "due"),
@@ -22,6 +22,11 @@ NAV = [
     Entry("collect", _("Shifts"), "console:shifts", "shifts"),
     Entry("collect", _("Holiday cash approvals"), "console:cash-approvals", "cash_approvals"),
     Entry("collect", _("Cash hand-overs"), "console:cash-handovers", "cash_handovers"),
+    Entry("collect", _("Deposits"), "console:deposits", "deposits"),
+    Entry("collect", _("Refunds"), "console:refunds", "refunds"),
+    Entry(
+        "collect", _("Close an account"), "console:account-closing-new", "account_closings", "close"
+    ),
     Entry("collect", _("Failed payment attempts"), "console:payment-attempts", "payment_attempts"),
 ]
 
@@ -37,4 +42,5 @@ urlpatterns: list[URLPattern] = [
     path("receipts/<int:receipt_id>/document/", receipts.receipt_document, name="receipt-document"),
     path("receipts/<int:receipt_id>/reprint/", receipts.receipt_reprint, name="receipt-reprint"),
     *shifts.urlpatterns,
+    *deposits_refunds.urlpatterns,
 ]

@@ -1,0 +1,356 @@
+"""Console pages of deposits, refunds and closing an account (销户), in the collect section.
+
+- **Deposits**: find an account by number, see the deposit its policy requires, what it holds
+  and what is missing, its deposits with their receipt numbers, and take one at the counter.
+- **Refunds**: the list (by state), a request form, and each refund's page where a second
+  person approves or rejects it and the counter (or finance) pays it.
+- **Account closing**: the final reading, a preview of the final bill with the credit and the
+  deposit applied and the refund or arrears left, then the confirmation; each closing's page
+  shows its steps.
+
+Views parse, call one service (``collection.services.*``) and render; the services hold the
+rules (four eyes, what may be refunded, the closing's steps) and their errors land on the form.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from collection.deposit_models import DEPOSIT_CHANNELS
+from collection.models import (
+    AccountClosing,
+    Channel,
+    ClosingState,
+    Deposit,
+    Refund,
+    RefundChannel,
+    RefundState,
+)
+from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.deposits import deposit_status, take_deposit
+from collection.services.errors import PaymentConflict, field_error
+from collection.services.refunds import (
+    account_refundable,
+    approve_refund,
+    check_may_decide,
+    pay_refund,
+    reject_refund,
+    request_refund,
+)
+from console.access import can, page, scoped
+from console.forms import Field, Form
+from console.pages.billing.common import actor
+from customers.models import Account
+from ledger.models import JournalLine
+
+
+def _account(request: HttpRequest, number: str) -> Account | None:
+    """The account of that number among the page's sites (another's answers like none)."""
+    number = number.strip()
+    if not number:
+        return None
+    return scoped(request, Account.objects.select_related("customer")).filter(number=number).first()
+
+
+def _money(form: Form, name: str) -> Decimal:
+    raw = str(form.value(name) or "0").strip()
+    try:
+        return Decimal(raw)
+    except InvalidOperation as exc:
+        raise field_error(name, _("Enter an amount in yuan, e.g. 120.50.")) from exc
+
+
+def _conflict_to_form(form: Form, exc: PaymentConflict) -> None:
+    form.add_errors({"__all__": list(exc.messages)})
+
+
+# --- deposits --------------------------------------------------------------------------------
+
+DEPOSIT_FIELDS = [
+    Field("channel", gettext_lazy("Channel"), kind="select", required=True,
+          choices=[(c.value, c.label) for c in DEPOSIT_CHANNELS]),
+    Field("amount", gettext_lazy("Amount (yuan)"), kind="number", step="0.01", required=True),
+    Field("idempotency_key", "", kind="hidden"),
+]  # fmt: skip
+
+
+@page("deposits")
+def deposits(request: HttpRequest) -> HttpResponse:
+    """One account's deposit (required, held, missing, its deposits) and taking one."""
+    number = str(request.GET.get("account") or request.POST.get("account") or "")
+    account = _account(request, number)
+    may_take = can(request, "deposits", "add")
+    form = Form(
+        DEPOSIT_FIELDS,
+        request.POST if request.method == "POST" else None,
+        initial={"channel": Channel.COUNTER_CASH, "idempotency_key": uuid.uuid4().hex},
+    )
+    if request.method == "POST":
+        if not may_take or account is None:
+            raise PermissionDenied
+        with form.attempt():
+            try:
+                result = take_deposit(
+                    actor(request), account=account, channel=str(form.value("channel")),
+                    amount=_money(form, "amount"),
+                    idempotency_key=str(form.value("idempotency_key")),
+                )  # fmt: skip
+            except PaymentConflict as exc:
+                _conflict_to_form(form, exc)
+        if form.ok:
+            messages.success(
+                request,
+                _("Deposit taken: receipt %(number)s.")
+                % {"number": result.deposit.display_receipt_number},
+            )
+            return redirect(f"{request.path}?account={account.number}")
+    context: dict[str, Any] = {"number": number, "account": account, "form": form,
+                               "may_take": may_take}  # fmt: skip
+    if account is not None:
+        context["status"] = deposit_status(account)
+        context["refundable"] = account_refundable(account)
+        context["account_deposits"] = Deposit.objects.filter(account=account).order_by("-id")
+    else:
+        context["recent"] = scoped(request, Deposit.objects.select_related("account")).order_by(
+            "-id"
+        )[:50]
+    return render(
+        request, "console/collection/deposits.html", context, status=200 if form.ok else 400
+    )
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+REFUND_FIELDS = [
+    Field("account", gettext_lazy("Account number"), required=True),
+    Field("from_wallet", gettext_lazy("Credit on account to refund (yuan)"), kind="number",
+          step="0.01"),
+    Field("from_deposit", gettext_lazy("Deposit to refund (yuan)"), kind="number", step="0.01"),
+    Field("channel", gettext_lazy("Paid by"), kind="select", required=True,
+          choices=RefundChannel.choices),
+    Field("payee_bank_account", gettext_lazy("Customer's bank account")),
+    Field("payee_bank", gettext_lazy("Customer's bank")),
+    Field("provider", gettext_lazy("Online provider"),
+          help=gettext_lazy("For a refund back to the provider: wechat, alipay…")),
+    Field("reason", gettext_lazy("Reason"), required=True),
+]  # fmt: skip
+
+
+@page("refunds")
+def refunds(request: HttpRequest) -> HttpResponse:
+    """Refunds by state, newest first, and the request form."""
+    may_request = can(request, "refunds", "add")
+    form = Form(REFUND_FIELDS, request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not may_request:
+            raise PermissionDenied
+        with form.attempt():
+            account = _account(request, str(form.value("account")))
+            if account is None:
+                raise field_error("account", _("No such account."), "unknown")
+            refund = request_refund(
+                actor(request), account=account, from_wallet=_money(form, "from_wallet"),
+                from_deposit=_money(form, "from_deposit"), channel=str(form.value("channel")),
+                payee_bank_account=str(form.value("payee_bank_account")),
+                payee_bank=str(form.value("payee_bank")), provider=str(form.value("provider")),
+                reason=str(form.value("reason")),
+            )  # fmt: skip
+        if form.ok:
+            messages.success(request, _("Refund requested; a second person approves it."))
+            return redirect("console:refund", refund_id=refund.pk)
+    state = request.GET.get("state", "")
+    listed = scoped(request, Refund.objects.select_related("account")).order_by("-id")
+    if state in RefundState.values:
+        listed = listed.filter(state=state)
+    return render(
+        request,
+        "console/collection/refunds.html",
+        {"refunds": listed[:100], "form": form, "may_request": may_request, "state": state,
+         "states": RefundState.choices},
+        status=200 if form.ok else 400,
+    )  # fmt: skip
+
+
+@page("refunds")
+def refund(request: HttpRequest, refund_id: int) -> HttpResponse:
+    """One refund with its steps; POST ``do`` = approve, reject (with a reason) or pay."""
+    found = get_object_or_404(
+        scoped(request, Refund.objects.select_related("account", "site")), pk=refund_id
+    )
+    principal = actor(request)
+    form = Form(
+        [Field("reason", gettext_lazy("Why rejected")),
+         Field("payment_reference", gettext_lazy("Bank or provider reference"))],
+        request.POST if request.method == "POST" else None,
+    )  # fmt: skip
+    if request.method == "POST":
+        step = request.POST.get("do", "")
+        permission = {"approve": "approve", "reject": "approve", "pay": "pay"}.get(step)
+        if permission is None or not can(request, "refunds", permission):
+            raise PermissionDenied
+        with form.attempt():
+            try:
+                if step == "approve":
+                    approve_refund(principal, found)
+                elif step == "reject":
+                    reject_refund(principal, found, str(form.value("reason")))
+                else:
+                    pay_refund(
+                        principal, found, payment_reference=str(form.value("payment_reference"))
+                    )
+            except PaymentConflict as exc:
+                _conflict_to_form(form, exc)
+        if form.ok:
+            messages.success(request, _("Refund %(state)s.") % {
+                "state": RefundState(Refund.objects.get(pk=found.pk).state).label
+            })  # fmt: skip
+            return redirect("console:refund", refund_id=found.pk)
+        found.refresh_from_db()
+    may_decide = found.state == RefundState.REQUESTED and can(request, "refunds", "approve")
+    decide_refused = ""
+    if may_decide:
+        try:
+            check_may_decide(principal, found)
+        except ValidationError as exc:  # four eyes: the requester sees why not
+            may_decide, decide_refused = False, " ".join(exc.messages)
+        except PermissionDenied as exc:
+            may_decide, decide_refused = False, str(exc)
+    entries = [found.approval_entry_id, found.payment_entry_id]
+    lines = JournalLine.objects.filter(entry_id__in=[e for e in entries if e]).select_related(
+        "ledger_account"
+    )
+    return render(
+        request,
+        "console/collection/refund.html",
+        {"refund": found, "form": form, "may_decide": may_decide,
+         "decide_refused": decide_refused,
+         "may_pay": found.state == RefundState.APPROVED and can(request, "refunds", "pay"),
+         "lines": lines.order_by("entry_id", "pk")},
+        status=200 if form.ok else 400,
+    )  # fmt: skip
+
+
+# --- closing an account ----------------------------------------------------------------------
+
+CLOSING_FIELDS = [
+    Field("account", gettext_lazy("Account number"), required=True, autofocus=True),
+    Field("taken_at", gettext_lazy("Final reading taken at"), kind="datetime-local",
+          required=True),
+    Field("total", gettext_lazy("Final reading, total (kWh or m³)"), kind="number", step="0.01",
+          required=True),
+    Field("reason", gettext_lazy("Reason for closing"), required=True),
+    Field("refund_channel", gettext_lazy("Refund of what is left, paid by"), kind="select",
+          required=True, choices=RefundChannel.choices),
+    Field("payee_bank_account", gettext_lazy("Customer's bank account")),
+    Field("payee_bank", gettext_lazy("Customer's bank")),
+    Field("provider", gettext_lazy("Online provider")),
+]  # fmt: skip
+
+
+def _reading(request: HttpRequest, form: Form) -> tuple[Account, Any, dict[str, Decimal]]:
+    account = _account(request, str(form.value("account")))
+    if account is None:
+        raise field_error("account", _("No such account."), "unknown")
+    taken_at = parse_datetime(str(form.value("taken_at")))
+    if taken_at is None:
+        raise field_error("taken_at", _("Enter the date and time of the final reading."))
+    if timezone.is_naive(taken_at):
+        assert account.tenant is not None
+        taken_at = timezone.make_aware(taken_at, account.tenant.zone)
+    total = _money(form, "total")
+    return account, taken_at, {"total": total}
+
+
+@page("account_closings", "close")
+def account_closing_new(request: HttpRequest) -> HttpResponse:
+    """The final reading; ``do=preview`` shows the final figures, ``do=close`` closes."""
+    form = Form(
+        CLOSING_FIELDS,
+        request.POST if request.method == "POST" else None,
+        initial={"refund_channel": RefundChannel.CASH},
+    )
+    preview = None
+    if request.method == "POST":
+        step = request.POST.get("do", "preview")
+        with form.attempt():
+            account, taken_at, values = _reading(request, form)
+            try:
+                if step == "close":
+                    closing = close_account(
+                        actor(request), account, reason=str(form.value("reason")),
+                        taken_at=taken_at, values=values,
+                        payout=Payout(str(form.value("refund_channel")),
+                                      str(form.value("payee_bank_account")),
+                                      str(form.value("payee_bank")),
+                                      str(form.value("provider"))),
+                    )  # fmt: skip
+                else:
+                    preview = preview_closing(
+                        actor(request), account, taken_at=taken_at, values=values
+                    )
+            except PaymentConflict as exc:
+                _conflict_to_form(form, exc)
+        if form.ok and step == "close":
+            if closing.state == ClosingState.CLOSED:
+                messages.success(request, _("Account closed."))
+            else:
+                messages.warning(request, _("The closing waits: %(why)s") % {
+                    "why": closing.hold_reason
+                })  # fmt: skip
+            return redirect("console:account-closing", closing_id=closing.pk)
+    return render(
+        request,
+        "console/collection/closing_new.html",
+        {"form": form, "preview": preview},
+        status=200 if form.ok else 400,
+    )
+
+
+@page("account_closings")
+def account_closing(request: HttpRequest, closing_id: int) -> HttpResponse:
+    """A closing's steps and figures; POST resumes one that waits (its reading verified)."""
+    closing = get_object_or_404(
+        scoped(request, AccountClosing.objects.select_related("account", "bill", "refund")),
+        pk=closing_id,
+    )
+    form = Form([], request.POST if request.method == "POST" else None)
+    may_resume = closing.state == ClosingState.STARTED and can(request, "account_closings", "close")
+    if request.method == "POST":
+        if not may_resume:
+            raise PermissionDenied
+        with form.attempt():
+            try:
+                finish_closing(actor(request), closing)
+            except PaymentConflict as exc:
+                _conflict_to_form(form, exc)
+        if form.ok:
+            messages.success(request, _("Account closed."))
+            return redirect("console:account-closing", closing_id=closing.pk)
+    figures = {key: Decimal(value) for key, value in closing.figures.items()}
+    return render(
+        request,
+        "console/collection/closing.html",
+        {"closing": closing, "figures": figures, "form": form, "may_resume": may_resume},
+        status=200 if form.ok else 400,
+    )
+
+
+urlpatterns: list[URLPattern] = [
+    path("deposits/", deposits, name="deposits"),
+    path("refunds/", refunds, name="refunds"),
+    path("refunds/<int:refund_id>/", refund, name="refund"),
+    path("account-closings/new/", account_closing_new, name="account-closing-new"),
+    path("account-closings/<int:closing_id>/", account_closing, name="account-closing"),
+]

@@ -1,0 +1,159 @@
+"""The deposit, refund and account-closing pages: a cashier takes a deposit; a refund requested
+on the page is approved by a second person and paid; the closing page previews the final
+figures without writing and then closes; 403 without the role."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+
+from billing.tariffs import services as tariff_services
+from collection.models import AccountClosing, ClosingState, Deposit, Refund, RefundState
+from collection.services.deposits import take_deposit
+from customers.models import AccountStatus
+from ledger.models import LedgerAccount, LedgerKind
+from tenancy.roles import Role
+from tests.world import World, unique
+from verification.rules import validate_readings
+
+pytestmark = pytest.mark.django_db
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _client(user: Any) -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(user)
+    return client
+
+
+def test_a_cashier_takes_a_deposit_and_sees_what_the_account_still_misses(world: World) -> None:
+    a = world.a
+    account = a.account(customer_class="commercial")
+    a.deposit_policy("commercial")  # 2,000.00
+    client = _client(world.bob)
+    page = client.get("/console/deposits/", {"account": account.number})
+    assert page.status_code == 200
+    assert page.context["status"].missing == Decimal("2000.00")
+    key = page.context["form"].value("idempotency_key")
+    body = {"account": account.number, "channel": "counter_cash", "amount": "1500.00",
+            "idempotency_key": key}  # fmt: skip
+    taken = client.post("/console/deposits/", body)
+    assert taken.status_code == 302
+    again = client.post("/console/deposits/", body)  # a double click posts once
+    assert again.status_code == 302
+    with a.active():
+        assert Deposit.objects.filter(account=account).count() == 1
+    page = client.get("/console/deposits/", {"account": account.number})
+    assert page.context["status"].missing == Decimal("500.00")
+    assert "Y0000000001" in page.content.decode()
+
+
+def test_a_deposit_over_the_limit_is_shown_on_the_form_and_nothing_is_taken(world: World) -> None:
+    a = world.a
+    account = a.account()
+    response = _client(world.bob).post(
+        "/console/deposits/",
+        {"account": account.number, "channel": "counter_cash", "amount": "0",
+         "idempotency_key": unique("k")},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.context["form"].errors["amount"]
+    with a.active():
+        assert not Deposit.objects.exists()
+
+
+def test_a_refund_requested_on_the_page_is_approved_by_another_person_and_paid(
+    world: World,
+) -> None:
+    a = world.a
+    deposit = a.deposit(amount="300.00")
+    account = deposit.account
+    bob = _client(world.bob)  # a cashier requests it
+    requested = bob.post(
+        "/console/refunds/",
+        {"account": account.number, "from_deposit": "300.00", "channel": "cash",
+         "reason": "押金退还"},
+    )  # fmt: skip
+    assert requested.status_code == 302
+    with a.active():
+        refund = Refund.objects.get(account=account)
+    url = f"/console/refunds/{refund.pk}/"
+    assert bob.post(url, {"do": "approve"}).status_code == 403  # a cashier approves nothing
+    alice = _client(world.alice)
+    assert alice.get(url).context["may_decide"] is True
+    assert alice.post(url, {"do": "approve"}).status_code == 302
+    paid = bob.post(url, {"do": "pay"})
+    assert paid.status_code == 302
+    with a.active():
+        assert Refund.objects.get(pk=refund.pk).state == RefundState.PAID
+        held = LedgerAccount.objects.get(account=account, kind=LedgerKind.DEPOSIT).balance
+    assert held == Decimal("0.00")
+
+
+def test_the_requester_is_told_a_second_person_decides(world: World) -> None:
+    a = world.a
+    deposit = a.deposit()
+    alice = _client(world.alice)
+    alice.post(
+        "/console/refunds/",
+        {"account": deposit.account.number, "from_deposit": "100.00", "channel": "cash",
+         "reason": "退押金"},
+    )  # fmt: skip
+    with a.active():
+        refund = Refund.objects.get(account=deposit.account)
+    page = alice.get(f"/console/refunds/{refund.pk}/")
+    assert page.context["may_decide"] is False
+    assert page.context["decide_refused"]
+    refused = alice.post(f"/console/refunds/{refund.pk}/", {"do": "approve"})
+    assert refused.status_code == 400
+    with a.active():
+        assert Refund.objects.get(pk=refund.pk).state == RefundState.REQUESTED
+
+
+def test_the_closing_page_previews_then_closes(world: World) -> None:
+    a = world.a
+    account = a.account(customer_class="commercial")
+    meter = a.meter(account=account, on_gateway=False)
+    tariff = a.tariff("0.5000")  # flat 0.50 yuan/kWh
+    with a.active():
+        tariff_services.assign_tariff(
+            a.system, tariff, effective_from=date(2020, 1, 1), account=account
+        )
+    a.reading(meter, taken_at=datetime(2026, 9, 1, tzinfo=SHANGHAI), total=Decimal("500.00"))
+    with a.active():
+        validate_readings(a.tenant)
+    a.issued_bill(account, "40.00", date(2026, 9, 25), period="2026-09")
+    with a.active():
+        take_deposit(
+            a.cashier(), account=account, channel="counter_cash", amount=Decimal("100.00"),
+            idempotency_key=unique("d"),
+        )  # fmt: skip
+    form = {"account": account.number, "taken_at": "2026-09-15T09:00", "total": "560.00",
+            "reason": "客户迁出", "refund_channel": "cash"}  # fmt: skip
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    # 60.000 kWh × 0.50 = 30.00; owed 40.00 + 30.00 = 70.00; the deposit pays it; 30.00 back.
+    preview = manager.post("/console/account-closings/new/", {**form, "do": "preview"})
+    assert preview.status_code == 200
+    assert preview.context["preview"].figures["final_charge"] == "30.00"
+    assert preview.context["preview"].figures["refund"] == "30.00"
+    with a.active():
+        assert not AccountClosing.objects.exists()
+    closed = manager.post("/console/account-closings/new/", {**form, "do": "close"})
+    assert closed.status_code == 302
+    with a.active():
+        closing = AccountClosing.objects.get(account=account)
+        account.refresh_from_db()
+    assert closing.state == ClosingState.CLOSED
+    assert account.status == AccountStatus.CLOSED
+    page = manager.get(closed["Location"])
+    assert page.status_code == 200
+    assert closing.bill is not None and closing.bill.number in page.content.decode()
+
+
+def test_a_cashier_may_not_close_an_account(world: World) -> None:
+    assert _client(world.bob).get("/console/account-closings/new/").status_code == 403
