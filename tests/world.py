@@ -422,6 +422,13 @@ class TenantWorld:
         """A new cashier (for all sites, or for ``site``), as the principal who acts."""
         return Principal.for_user(self.staff((Role.CASHIER, site)))
 
+    def cashier_on_shift(self, site: Site | None = None) -> Principal:
+        """A new cashier for all sites, with a shift open at ``site`` (the first site by
+        default): the counter takes money only in a cashier's open shift."""
+        cashier = self.cashier()
+        self.on_shift(cashier, site or self.sites[0])
+        return cashier
+
     def on_shift(self, cashier: Principal | User, site: Site, float_amount: str = "0.00") -> Shift:
         """The cashier's open shift at ``site``, opened with the float if there is none (a
         counter payment belongs to one)."""
@@ -531,9 +538,10 @@ class TenantWorld:
         from collection.services.deposits import take_deposit
 
         account = self.account(site)
+        cashier = self.cashier_on_shift(account.site)
         with self.active():
             return take_deposit(
-                self.cashier(), account=account, channel="counter_cash", amount=Decimal(amount),
+                cashier, account=account, channel="counter_cash", amount=Decimal(amount),
                 idempotency_key=unique("dep-"),
             ).deposit  # fmt: skip
 

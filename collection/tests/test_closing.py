@@ -75,7 +75,7 @@ def test_closing_bills_the_partial_period_and_refunds_the_deposit_left_after_the
     set_deposit_policy(
         a.system, utility="electricity", customer_class="commercial", amount=Decimal("2000.00")
     )
-    cashier = a.cashier()
+    cashier = a.cashier_on_shift()
     # 10 September: 130.00 pays the 100.00 bill (not yet due: no late fee); 30.00 is credit.
     post_payment(
         cashier, account=account, channel="counter_cash", amount=Decimal("130.00"),
@@ -167,7 +167,7 @@ def test_what_the_deposit_does_not_cover_stays_as_arrears_on_the_closed_account(
     a = in_tenant_a
     account, _meter = closable_account(a)  # the 2026-09 bill of 100.00 unpaid
     take_deposit(
-        a.cashier(), account=account, channel="counter_cash", amount=Decimal("50.00"),
+        a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal("50.00"),
         idempotency_key=unique("d"),
     )  # fmt: skip
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
@@ -265,7 +265,7 @@ def test_closing_a_prepaid_account_charges_to_the_final_reading_and_refunds_the_
     )
     a.reading(meter, taken_at=datetime(2026, 9, 1, tzinfo=SHANGHAI), total=Decimal("1000.00"))
     validate_readings(a.tenant)
-    cashier = a.cashier()
+    cashier = a.cashier_on_shift()
     post_payment(
         cashier, account=account, channel="counter_cash", amount=Decimal("100.00"),
         idempotency_key=unique("k"),
@@ -305,11 +305,11 @@ def test_a_refund_awaiting_approval_is_decided_before_the_account_is_closed(
     a = in_tenant_a
     account, meter = closable_account(a)
     take_deposit(
-        a.cashier(), account=account, channel="counter_cash", amount=Decimal("300.00"),
+        a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal("300.00"),
         idempotency_key=unique("d"),
     )  # fmt: skip
     request_refund(
-        a.cashier(), account=account, from_deposit=Decimal("100.00"), channel="cash",
+        a.cashier_on_shift(), account=account, from_deposit=Decimal("100.00"), channel="cash",
         reason="多收押金",
     )  # fmt: skip
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_parallel_refund_requests_never_promise_more_than_the_credit(world: World) -> None:
     a = world.a
     account = a.account()
-    cashier = a.cashier()
+    cashier = a.cashier_on_shift()
     with use_tenant(a.tenant):
         post_payment(
             cashier, account=account, channel="counter_cash", amount=Decimal("100.00"),
@@ -69,7 +69,7 @@ def test_payments_racing_a_closing_land_before_it_or_are_refused(world: World) -
     with use_tenant(a.tenant):
         account, _meter = closable_account(a)
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
-    cashiers = [a.cashier() for _ in range(4)]
+    cashiers = [a.cashier_on_shift() for _ in range(4)]
 
     def work(index: int) -> object:
         if index == 4:

@@ -35,7 +35,7 @@ def tenant_balance(kind: str) -> Decimal:
 def credit_of(a: TenantWorld, account: Account, amount: str) -> None:
     """Credit on account: a payment with nothing to pay."""
     post_payment(
-        a.cashier(), account=account, channel="counter_cash", amount=Decimal(amount),
+        a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal(amount),
         idempotency_key=unique("k"),
     )  # fmt: skip
 
@@ -48,7 +48,7 @@ def test_a_deposit_is_posted_with_its_own_receipt_number_and_shown_against_the_p
     set_deposit_policy(
         a.system, utility="electricity", customer_class="commercial", amount=Decimal("2000.00")
     )
-    cashier = a.cashier()
+    cashier = a.cashier_on_shift()
     status = deposit_status(account)
     assert (status.required, status.held, status.missing) == (
         Decimal("2000.00"), Decimal("0.00"), Decimal("2000.00"),
@@ -96,7 +96,7 @@ def test_a_refund_of_credit_is_approved_by_a_second_person_then_paid_and_posted(
     a = in_tenant_a
     account = a.account()
     credit_of(a, account, "80.00")  # wallet −80.00: credit on account
-    clerk = a.cashier()
+    clerk = a.cashier_on_shift()
     refund = request_refund(
         clerk, account=account, from_wallet=Decimal("80.00"), channel="bank_transfer",
         payee_bank_account="6222020200112233445", payee_bank="工商银行", reason="客户申请退余额",
@@ -105,7 +105,7 @@ def test_a_refund_of_credit_is_approved_by_a_second_person_then_paid_and_posted(
     with pytest.raises(FourEyesError):
         approve_refund(clerk, refund)
     with pytest.raises(PermissionDenied):
-        approve_refund(a.cashier(), refund)
+        approve_refund(a.cashier_on_shift(), refund)
     supervisor = Principal.for_user(a.staff((Role.SITE_MANAGER, a.sites[0])))
     approve_refund(supervisor, refund)
     # Approval: Dr wallet 80.00, Cr refunds payable 80.00.
@@ -129,7 +129,7 @@ def test_a_refund_over_what_the_account_holds_is_refused(in_tenant_a: TenantWorl
     credit_of(a, account, "80.00")
     with pytest.raises(ValidationError) as refused:
         request_refund(
-            a.cashier(), account=account, from_wallet=Decimal("80.01"), channel="cash",
+            a.cashier_on_shift(), account=account, from_wallet=Decimal("80.01"), channel="cash",
             reason="退款",
         )  # fmt: skip
     assert refused.value.error_dict["from_wallet"][0].code == "over_balance"
@@ -138,21 +138,21 @@ def test_a_refund_over_what_the_account_holds_is_refused(in_tenant_a: TenantWorl
     a.issued_bill(account, "50.00", date(2026, 12, 31))
     with pytest.raises(ValidationError):
         request_refund(
-            a.cashier(), account=account, from_wallet=Decimal("30.01"), channel="cash",
+            a.cashier_on_shift(), account=account, from_wallet=Decimal("30.01"), channel="cash",
             reason="退款",
         )  # fmt: skip
     request_refund(
-        a.cashier(), account=account, from_wallet=Decimal("30.00"), channel="cash", reason="退款"
+        a.cashier_on_shift(), account=account, from_wallet=Decimal("30.00"), channel="cash", reason="退款"
     )
     # What is requested counts: nothing more can be asked for.
     with pytest.raises(ValidationError):
         request_refund(
-            a.cashier(), account=account, from_wallet=Decimal("0.01"), channel="cash",
+            a.cashier_on_shift(), account=account, from_wallet=Decimal("0.01"), channel="cash",
             reason="退款",
         )  # fmt: skip
     with pytest.raises(ValidationError):
         request_refund(
-            a.cashier(), account=account, from_deposit=Decimal("1.00"), channel="cash",
+            a.cashier_on_shift(), account=account, from_deposit=Decimal("1.00"), channel="cash",
             reason="退款",
         )  # fmt: skip
 
@@ -162,7 +162,7 @@ def test_a_rejected_refund_moves_nothing_and_frees_the_credit(in_tenant_a: Tenan
     account = a.account()
     credit_of(a, account, "40.00")
     refund = request_refund(
-        a.cashier(), account=account, from_wallet=Decimal("40.00"), channel="cash", reason="退款"
+        a.cashier_on_shift(), account=account, from_wallet=Decimal("40.00"), channel="cash", reason="退款"
     )
     finance = Principal.for_user(a.staff((Role.HQ_FINANCE, None)))
     with pytest.raises(ValidationError):
@@ -171,9 +171,9 @@ def test_a_rejected_refund_moves_nothing_and_frees_the_credit(in_tenant_a: Tenan
     assert (rejected.state, rejected.rejection_reason) == (RefundState.REJECTED, "客户撤回")
     assert balance(account, LedgerKind.WALLET) == Decimal("-40.00")
     with pytest.raises(PaymentConflict):
-        pay_refund(a.cashier(), refund)
+        pay_refund(a.cashier_on_shift(), refund)
     again = request_refund(
-        a.cashier(), account=account, from_wallet=Decimal("40.00"), channel="cash", reason="退款"
+        a.cashier_on_shift(), account=account, from_wallet=Decimal("40.00"), channel="cash", reason="退款"
     )
     assert Refund.objects.filter(state=RefundState.REQUESTED).get() == again
 
@@ -186,6 +186,6 @@ def test_a_prepaid_balance_is_refunded_only_when_the_account_is_closed(
     credit_of(a, account, "100.00")
     with pytest.raises(ValidationError):
         request_refund(
-            a.cashier(), account=account, from_wallet=Decimal("10.00"), channel="cash",
+            a.cashier_on_shift(), account=account, from_wallet=Decimal("10.00"), channel="cash",
             reason="退款",
         )  # fmt: skip

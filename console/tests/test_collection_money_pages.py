@@ -25,6 +25,12 @@ pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+@pytest.fixture(autouse=True)
+def _bob_on_shift(world: World) -> None:
+    """bob takes money at the counter of site A1 in his open shift."""
+    world.a.on_shift(world.bob, world.a.sites[0])
+
+
 def _client(user: Any) -> Client:
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     client.force_login(user)
@@ -130,7 +136,7 @@ def test_the_closing_page_previews_then_closes(world: World) -> None:
     a.issued_bill(account, "40.00", date(2026, 9, 25), period="2026-09")
     with a.active():
         take_deposit(
-            a.cashier(), account=account, channel="counter_cash", amount=Decimal("100.00"),
+            a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal("100.00"),
             idempotency_key=unique("d"),
         )  # fmt: skip
     form = {"account": account.number, "taken_at": "2026-09-15T09:00", "total": "560.00",
