@@ -97,6 +97,55 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> dict[int, Decima
     return found
 
 
+@dataclass(frozen=True)
+class CustomerLedgers:
+    """A customer account's ledger rows of some kinds, locked, and ids of tenant-level ledger
+    accounts read with them (not locked): what a payment posts to, read in one statement."""
+
+    locked: dict[str, tuple[int, Decimal]]  # kind: (ledger account id, cached balance)
+    tenant_ids: dict[tuple[str, str, str], int]  # (kind, utility, holder): ledger account id
+
+
+def lock_customer_ledgers(
+    tenant: Tenant,
+    account_id: int,
+    kinds: Sequence[str],
+    tenant_keys: Sequence[tuple[str, str, str]] = (),
+) -> CustomerLedgers:
+    """Lock the customer account's ledger accounts of ``kinds`` in primary-key order, the order
+    ``lock_ledger_accounts`` takes (so the two never deadlock), and read the ids of the tenant's
+    ledger accounts named by ``tenant_keys`` ((kind, utility, holder), no component) in the
+    same statement, without locking them: a posting locks those last, through
+    ``post_entries``. A kind or key that has no row yet is missing from the answer (the caller
+    creates it and asks again)."""
+    table = LedgerAccount._meta.db_table
+    sql = (
+        f"WITH customer AS (SELECT id, kind, balance FROM {table} "  # noqa: S608
+        f"WHERE tenant_id = %s AND account_id = %s AND kind IN ({', '.join(['%s'] * len(kinds))}) "
+        "ORDER BY id"
+        f"{' FOR UPDATE' if connection.vendor == 'postgresql' else ''}) "
+        "SELECT id, kind, balance, '', '' FROM customer"
+    )
+    params: list[Any] = [tenant.pk, account_id, *kinds]
+    if tenant_keys:
+        keys = " OR ".join(["(kind = %s AND utility = %s AND holder = %s)"] * len(tenant_keys))
+        sql += (
+            f" UNION ALL SELECT id, kind, NULL, utility, holder FROM {table} "  # noqa: S608
+            f"WHERE tenant_id = %s AND account_id IS NULL AND component = '' AND ({keys})"
+        )
+        params += [tenant.pk, *(part for key in tenant_keys for part in key)]
+    locked: dict[str, tuple[int, Decimal]] = {}
+    tenant_ids: dict[tuple[str, str, str], int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for pk, kind, balance, utility, holder in cursor.fetchall():
+            if balance is None:
+                tenant_ids[(kind, utility, holder)] = pk
+            else:
+                locked[kind] = (pk, balance)
+    return CustomerLedgers(locked, tenant_ids)
+
+
 def _move_balances(movements: dict[int, Decimal]) -> None:
     """Add each ledger account's net movement to its cached balance, in primary-key order."""
     moved = sorted((account, amount) for account, amount in movements.items() if amount)

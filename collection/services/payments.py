@@ -3,8 +3,10 @@
 ``post_payment`` runs in this order, each step inside the payment's transaction:
 
 1. the customer account's receivable and wallet rows are locked, in primary-key order, through
-   the ledger's helper: payments on one account queue here, so none works from a balance or
-   an open amount another is changing (concurrent payments never lose an update);
+   the ledger's helper (``lock_customer_ledgers``, which reads the ids of the receiving and
+   late-fee accounts in the same statement): payments on one account queue here, so none
+   works from a balance or an open amount another is changing (concurrent payments never lose
+   an update);
 2. a payment already posted under the same idempotency key (unique per tenant, channel and
    source) is answered again if the request is the same, refused (409) if it is not; a closed
    account takes no new payment (its status read under the lock);
@@ -14,9 +16,14 @@
    ``("payment", id)``: Dr the receiving account (the cashier's cash, a clearing account), Cr
    the receivable per item paid (its reference names the bill), Cr late-fee revenue per item,
    Dr the receivable or the wallet for credit used, Cr the wallet for the surplus;
-5. the payment and its allocations are written and an audit event recorded;
-6. last, the receipt number is taken from the tenant's counter row, which stays locked only
-   from there to the commit.
+5. the payment and its allocations are written;
+6. last, one statement takes the receipt number from the tenant's counter row, writes the
+   receipt and the audit event (built before, given the number there): the row stays locked
+   only from there to the commit.
+
+About a dozen statements a payment (``test_payment_statements`` pins the count): the lock, the
+account's status with the key's earlier payment, its open items, the two ids, the entry's
+(``post_entries``), the payment and allocation rows, the deferred checks, the receipt.
 
 A refused request (a rule, a reused key) is recorded as a ``PaymentAttempt`` after its
 transaction has rolled back.
@@ -30,7 +37,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -43,21 +51,27 @@ from collection.services.allocation import (
     plan_allocation,
 )
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
-from collection.services.channels import check_channel, payment_source, receiving_account
+from collection.services.channels import (
+    check_channel,
+    payment_source,
+    receiving_account,
+    receiving_key,
+)
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.receipts import issue_receipt
 from customers.models import Account, AccountStatus
-from ledger.models import LedgerAccount, LedgerKind
+from ledger.models import JournalEntry, LedgerAccount, LedgerKind
 from ledger.services import (
+    CustomerLedgers,
     EntrySpec,
     customer_ledger_accounts,
-    lock_ledger_accounts,
+    lock_customer_ledgers,
     post_entries,
     records_text,
     tenant_ledger_account,
 )
-from tenancy.audit import AuditAction, record_audit
-from tenancy.bulk import allocate_ids
+from tenancy.audit import AuditAction, audit_event
+from tenancy.bulk import allocate_ids, insert_rows
 from tenancy.models import Tenant
 from tenancy.money import Money
 from tenancy.principal import Principal
@@ -154,33 +168,34 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
     tenant = actor.tenant
     assert tenant is not None
     account = request.account
-    same_key = Payment.objects.filter(
-        channel=request.channel, source=source, idempotency_key=request.idempotency_key
-    )
     try:
         with transaction.atomic():
-            ledger_ids = customer_ledgers(tenant, account)
-            balances = lock_ledger_accounts(tenant, ledger_ids)
-            first = same_key.first()
-            if first is not None:
-                return PaymentResult(_replayed(first, request), created=False)
+            ledgers = _lock_ledgers(tenant, actor, request)
+            status, first_id, first_digest = _account_state(tenant, request, source)
+            if first_id is not None:
+                if first_digest != request.digest:
+                    raise _key_conflict(first_id)
+                return PaymentResult(Payment.objects.get(pk=first_id), created=False)
             # Read under the lock: closing an account locks the same rows.
-            status = Account.objects.filter(pk=account.pk).values_list("status", flat=True)
-            if status.get() == AccountStatus.CLOSED:
+            if status == AccountStatus.CLOSED:
                 raise field_error(
                     "account", _("The account is closed: it takes no payments."), "closed_account"
                 )
             paid_on = timezone.localdate(now, timezone=tenant.zone)
             position = account_position(
-                account, balances[ledger_ids[0]], balances[ledger_ids[1]], paid_on
+                account,
+                ledgers.locked[LedgerKind.RECEIVABLE][1],
+                ledgers.locked[LedgerKind.WALLET][1],
+                paid_on,
             )
             plan = plan_allocation(
                 position.items, request.amount, position.receivable_credit, position.wallet_credit
             )
-            [payment_id] = allocate_ids(Payment, 1)
-            entry = _entry(tenant, actor, request, payment_id, plan, ledger_ids, paid_on)
-            entry_id = post_entries(actor, [entry])[entry.source_id]
-            payment = Payment.objects.create(
+            payment_id, entry_id = _new_ids()
+            entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on)
+            entry.entry_id = entry_id
+            post_entries(actor, [entry])
+            payment = Payment(
                 pk=payment_id,
                 tenant=tenant,
                 site_id=account.site_id,
@@ -203,26 +218,111 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
                 actor_id=actor.id,
                 actor_label=actor.label[:200],
             )
-            PaymentAllocation.objects.bulk_create(
-                PaymentAllocation(
-                    tenant=tenant, payment=payment, account=account,
-                    bill_id=part.item.bill_id, opening_id=part.item.opening_id,
-                    late_fee=part.late_fee, principal=part.principal,
-                )
-                for part in plan.allocations
-            )  # fmt: skip
-            receipt = issue_receipt(tenant, payment, now)
-            audited = _audited(payment, plan, position)
-            audited["receipt"] = receipt.display_number
-            record_audit(actor, AuditAction.PAYMENT_POSTED, payment, after=audited)
+            _insert(payment, plan)
+            audit = audit_event(
+                actor, AuditAction.PAYMENT_POSTED, payment, after=_audited(payment, plan, position)
+            )
+            issue_receipt(tenant, payment, now, audit)  # last: see the module's overview
             return PaymentResult(payment, created=True)
     except IntegrityError:
         # The key was taken meanwhile by a payment naming another account (one naming the same
         # account waited on its lock above and was answered there).
-        first = same_key.first()
+        first = Payment.objects.filter(
+            channel=request.channel, source=source, idempotency_key=request.idempotency_key
+        ).first()
         if first is None:
             raise
-        return PaymentResult(_replayed(first, request), created=False)
+        if first.digest != request.digest:
+            raise _key_conflict(first.pk) from None
+        return PaymentResult(first, created=False)
+
+
+CUSTOMER_KINDS = (LedgerKind.RECEIVABLE, LedgerKind.WALLET)
+
+
+def _lock_ledgers(tenant: Tenant, actor: Principal, request: PaymentRequest) -> CustomerLedgers:
+    """The account's receivable and wallet locked (their balances read under the lock), with
+    the ids of the receiving account and the late-fee revenue: one statement once they all
+    exist; the first payment that needs one creates it, and reads again."""
+    account = request.account
+    kind, holder = receiving_key(actor, request.channel, request.provider)
+    keys = [(kind, "", holder), (LedgerKind.LATE_FEES, account.utility, "")]
+    ledgers = lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
+    if len(ledgers.locked) < len(CUSTOMER_KINDS) or keys[0] not in ledgers.tenant_ids:
+        customer_ledgers(tenant, account)
+        receiving_account(tenant, actor, request.channel, request.provider)
+        ledgers = lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
+    return ledgers
+
+
+def _account_state(
+    tenant: Tenant, request: PaymentRequest, source: str
+) -> tuple[str, int | None, str | None]:
+    """The account's status and the payment posted before under the request's key (its id and
+    digest), in one statement."""
+    state = (
+        Account.objects.filter(pk=request.account.pk)
+        .annotate(
+            first_id=Subquery(_same_key(request, source).values("pk")[:1]),
+            first_digest=Subquery(_same_key(request, source).values("digest")[:1]),
+        )
+        .values_list("status", "first_id", "first_digest")
+    )
+    return state.get()
+
+
+def _same_key(request: PaymentRequest, source: str) -> QuerySet[Payment]:
+    return Payment.objects.filter(
+        channel=request.channel, source=source, idempotency_key=request.idempotency_key
+    )
+
+
+def _new_ids() -> tuple[int, int]:
+    """A new payment's id and its journal entry's, in one round trip on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return allocate_ids(Payment, 1)[0], allocate_ids(JournalEntry, 1)[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')), "
+            "nextval(pg_get_serial_sequence(%s, 'id'))",
+            [Payment._meta.db_table, JournalEntry._meta.db_table],
+        )
+        payment_id, entry_id = cursor.fetchone()
+    return payment_id, entry_id
+
+
+PAYMENT_FIELDS = [
+    "id", "tenant_id", "site_id", "account_id", "channel", "amount", "principal", "late_fees",
+    "credit_used", "surplus", "external_reference", "provider", "source", "idempotency_key",
+    "digest", "paid_on", "received_at", "entry_id", "actor_kind", "actor_id", "actor_label",
+]  # fmt: skip
+ALLOCATION_FIELDS = [
+    "tenant_id", "payment_id", "account_id", "bill_id", "opening_id", "late_fee", "principal"
+]  # fmt: skip
+
+
+def _insert(payment: Payment, plan: AllocationPlan) -> None:
+    """Write the payment and its allocations (set-based, as the ledger writes its lines)."""
+    insert_rows(Payment, PAYMENT_FIELDS, [[getattr(payment, name) for name in PAYMENT_FIELDS]])
+    payment._state.adding, payment._state.db = False, connection.alias
+    if plan.allocations:
+        insert_rows(
+            PaymentAllocation,
+            ALLOCATION_FIELDS,
+            (
+                (payment.tenant_id, payment.pk, payment.account_id, part.item.bill_id,
+                 part.item.opening_id, part.late_fee, part.principal)
+                for part in plan.allocations
+            ),
+        )  # fmt: skip
+
+
+def _key_conflict(payment_id: int) -> PaymentConflict:
+    return PaymentConflict(
+        _("This idempotency key was used for another payment."),
+        code="idempotency_conflict",
+        payment_id=payment_id,
+    )
 
 
 def customer_ledgers(tenant: Tenant, account: Account) -> tuple[int, int]:
@@ -237,38 +337,29 @@ def customer_ledgers(tenant: Tenant, account: Account) -> tuple[int, int]:
     return found[LedgerKind.RECEIVABLE], found[LedgerKind.WALLET]
 
 
-def _replayed(first: Payment, request: PaymentRequest) -> Payment:
-    if first.digest != request.digest:
-        raise PaymentConflict(
-            _("This idempotency key was used for another payment."),
-            code="idempotency_conflict",
-            payment_id=first.pk,
-        )
-    return first
-
-
 def _entry(
     tenant: Tenant,
     actor: Principal,
     request: PaymentRequest,
     payment_id: int,
     plan: AllocationPlan,
-    ledger_ids: tuple[int, int],
+    ledgers: CustomerLedgers,
     paid_on: date,
 ) -> EntrySpec:
     """The payment's journal entry (see the module's overview)."""
-    receivable, wallet = ledger_ids
+    receivable, wallet = (ledgers.locked[kind][0] for kind in CUSTOMER_KINDS)
     account = request.account
-    debit = receiving_account(tenant, actor, request.channel, request.provider)
+    kind, holder = receiving_key(actor, request.channel, request.provider)
+    debit = ledgers.tenant_ids[(kind, "", holder)]
     lines: list[tuple[int, Decimal]] = [(debit, request.amount)]
     references = [""]
-    late_fees = None
+    late_fees = ledgers.tenant_ids.get((LedgerKind.LATE_FEES, account.utility, ""))
     for part in plan.allocations:
         if part.principal:
             lines.append((receivable, -part.principal))
             references.append(part.item.reference)
         if part.late_fee:
-            if late_fees is None:
+            if late_fees is None:  # the tenant's first late fee creates the account
                 late_fees = tenant_ledger_account(
                     tenant, LedgerKind.LATE_FEES, utility=account.utility
                 ).pk
