@@ -38,7 +38,6 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -194,7 +193,7 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
             payment_id, entry_id = _new_ids()
             entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on)
             entry.entry_id = entry_id
-            post_entries(actor, [entry])
+            post_entries(actor, [entry], fresh=True)  # its source is the new payment's id
             payment = Payment(
                 pk=payment_id,
                 tenant=tenant,
@@ -248,11 +247,14 @@ def _lock_ledgers(tenant: Tenant, actor: Principal, request: PaymentRequest) -> 
     kind, holder = receiving_key(actor, request.channel, request.provider)
     keys = [(kind, "", holder), (LedgerKind.LATE_FEES, account.utility, "")]
     ledgers = lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
-    if len(ledgers.locked) < len(CUSTOMER_KINDS) or keys[0] not in ledgers.tenant_ids:
-        customer_ledgers(tenant, account)
+    missing = [kind for kind in CUSTOMER_KINDS if kind not in ledgers.locked]
+    if not missing and keys[0] in ledgers.tenant_ids:
+        return ledgers
+    for kind in missing:
+        customer_ledger_accounts(tenant, kind, [account.pk])
+    if keys[0] not in ledgers.tenant_ids:
         receiving_account(tenant, actor, request.channel, request.provider)
-        ledgers = lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
-    return ledgers
+    return lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
 
 
 def _account_state(
@@ -260,21 +262,16 @@ def _account_state(
 ) -> tuple[str, int | None, str | None]:
     """The account's status and the payment posted before under the request's key (its id and
     digest), in one statement."""
-    state = (
-        Account.objects.filter(pk=request.account.pk)
-        .annotate(
-            first_id=Subquery(_same_key(request, source).values("pk")[:1]),
-            first_digest=Subquery(_same_key(request, source).values("digest")[:1]),
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.status, p.id, p.digest FROM {Account._meta.db_table} a "  # noqa: S608
+            f"LEFT JOIN {Payment._meta.db_table} p ON p.tenant_id = a.tenant_id "
+            "AND p.channel = %s AND p.source = %s AND p.idempotency_key = %s "
+            "WHERE a.tenant_id = %s AND a.id = %s",
+            [request.channel, source, request.idempotency_key, tenant.pk, request.account.pk],
         )
-        .values_list("status", "first_id", "first_digest")
-    )
-    return state.get()
-
-
-def _same_key(request: PaymentRequest, source: str) -> QuerySet[Payment]:
-    return Payment.objects.filter(
-        channel=request.channel, source=source, idempotency_key=request.idempotency_key
-    )
+        status, first_id, first_digest = cursor.fetchone()
+    return status, first_id, first_digest
 
 
 def _new_ids() -> tuple[int, int]:
