@@ -40,7 +40,11 @@ autovacuum. The receipt counter's lock: every 8th payment of each writer times f
 statement that takes the receipt number returning to the payment's commit (an ``on_commit``
 callback: the commit has returned), median, p99 and max.
 
-Statements per payment: counted for every payment by a wrapper on the writers' connections.
+Statements per payment: counted for every payment by a wrapper on the writers' connections
+(``execute`` only: the four COPYs of a payment, and BEGIN / COMMIT, go past it; the test
+``collection/tests/test_payment_statements.py`` pins the whole list). The first payment of an
+account creates its wallet (a few statements more): most of the first case's accounts pay for
+the first time, fewer of the later ones'.
 Production settings (DEBUG off, no query log).
 
 In the same run, the floor: ../shared/baselines/payment_baseline.py, unmodified, with 1 writer

@@ -25,7 +25,7 @@ from django.utils.translation import gettext
 
 from customers.models import Account, Utility
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
-from tenancy.bulk import allocate_ids, id_clusters, insert_rows
+from tenancy.bulk import allocate_ids, id_clusters, insert_rows, insert_together
 from tenancy.models import Tenant
 from tenancy.money import Money
 from tenancy.principal import Principal
@@ -186,13 +186,21 @@ def _move_balances(movements: dict[int, Decimal]) -> None:
             )
 
 
+ENTRY_FIELDS = [
+    "id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo", "booked_on",
+    "posted_at", "actor_kind", "actor_id", "actor_label",
+]  # fmt: skip
+LINE_FIELDS = ["tenant_id", "entry_id", "ledger_account_id", "amount", "reference"]
+SMALL_ENTRY = 50  # lines: up to this, one entry is written with one INSERT statement
+
+
 def post_entries(
-    actor: Principal, specs: Sequence[EntrySpec], *, fresh: bool = False
+    actor: Principal, specs: Sequence[EntrySpec], *, new_sources: bool = False
 ) -> dict[str, int]:
     """Post a batch of entries; returns the entry id of every source id (the first posting's for
     sources posted before). Set-based: one query for what exists, one id allocation, one COPY
     for entries and one for lines, one balance update; the zero sum is checked by Python here
-    and by the database once per entry at commit. ``fresh``: the caller's sources cannot have
+    and by the database once per entry at commit. ``new_sources``: the caller's sources cannot have
     been posted (their ids were just allocated), so what exists is not read; the entry's
     unique key on its source still refuses a second posting."""
     tenant = actor.tenant
@@ -206,9 +214,11 @@ def post_entries(
             raise PostingError(f"{spec} appears twice in one batch")
         by_source[(spec.source_type, spec.source_id)] = spec
     result: dict[str, int] = {}
-    with transaction.atomic():
+    # A caller of new sources posts inside its own transaction, which any error here rolls
+    # back whole: no savepoint (two round trips) is needed to undo this part alone.
+    with transaction.atomic(savepoint=not new_sources):
         existing = {}
-        for source_type in {spec.source_type for spec in specs} if not fresh else ():
+        for source_type in {spec.source_type for spec in specs} if not new_sources else ():
             ids = [spec.source_id for spec in specs if spec.source_type == source_type]
             for entry_id, source_id, digest in JournalEntry.objects.filter(
                 tenant=tenant, source_type=source_type, source_id__in=ids
@@ -232,28 +242,27 @@ def post_entries(
                 movements[account] += Decimal(amount)
         allocated = iter(allocate_ids(JournalEntry, sum(1 for x in fresh if not x.entry_id)))
         entry_ids = [spec.entry_id or next(allocated) for spec in fresh]
-        insert_rows(
-            JournalEntry,
-            ["id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo",
-             "booked_on", "posted_at", "actor_kind", "actor_id", "actor_label"],
-            (
-                (entry_id, tenant.pk, spec.source_type, spec.source_id, spec.digest,
-                 spec.site_id, spec.memo[:200], spec.booked_on, now, actor.kind, actor.id,
-                 actor.label[:200])
-                for entry_id, spec in zip(entry_ids, fresh, strict=True)
-            ),
+        entry_rows = (
+            (entry_id, tenant.pk, spec.source_type, spec.source_id, spec.digest, spec.site_id,
+             spec.memo[:200], spec.booked_on, now, actor.kind, actor.id, actor.label[:200])
+            for entry_id, spec in zip(entry_ids, fresh, strict=True)
         )  # fmt: skip
-        insert_rows(
-            JournalLine,
-            ["tenant_id", "entry_id", "ledger_account_id", "amount", "reference"],
-            (
-                (tenant.pk, entry_id, account, amount, reference)
-                for entry_id, spec in zip(entry_ids, fresh, strict=True)
-                for (account, amount), reference in zip(
-                    spec.lines, spec.references or [""] * len(spec.lines), strict=True
-                )
-            ),
+        line_rows = (
+            (tenant.pk, entry_id, account, amount, reference)
+            for entry_id, spec in zip(entry_ids, fresh, strict=True)
+            for (account, amount), reference in zip(
+                spec.lines, spec.references or [""] * len(spec.lines), strict=True
+            )
         )
+        if len(fresh) == 1 and len(fresh[0].lines) <= SMALL_ENTRY:
+            # One entry of a few lines (a payment's): one statement, not two COPYs.
+            insert_together(
+                [(JournalEntry, ENTRY_FIELDS, list(entry_rows)),
+                 (JournalLine, LINE_FIELDS, list(line_rows))]
+            )  # fmt: skip
+        else:
+            insert_rows(JournalEntry, ENTRY_FIELDS, entry_rows)
+            insert_rows(JournalLine, LINE_FIELDS, line_rows)
         # Locked last, so postings that share accounts (revenue, VAT) queue only for the
         # balance update and the commit; an unknown account is refused here too.
         lock_ledger_accounts(tenant, movements)

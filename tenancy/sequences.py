@@ -3,6 +3,8 @@ ahead of it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection, models, transaction
 
 from tenancy.models import Sequence, Tenant
@@ -21,7 +23,7 @@ def take_next(tenant: Tenant, name: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def next_number_sql(tenant: Tenant, name: str) -> tuple[str, list[object]]:
+def next_number_sql(tenant: Tenant, name: str) -> tuple[str, list[Any]]:
     """``take_next``'s statement, returning the number as ``number``: a caller that writes the
     number's row in the same statement (a CTE) holds the counter's lock one round trip less.
     The same rules: inside the caller's transaction, which holds the row until it ends."""

@@ -21,12 +21,10 @@
    receipt and the audit event (built before, given the number there): the row stays locked
    only from there to the commit.
 
-About a dozen statements a payment (``test_payment_statements`` pins the count): the lock, the
-account's status with the key's earlier payment, its open items, the two ids, the entry's
-(``post_entries``), the payment and allocation rows, the deferred checks, the receipt.
-
-A refused request (a rule, a reused key) is recorded as a ``PaymentAttempt`` after its
-transaction has rolled back.
+Eight statements a payment between BEGIN and COMMIT (``test_payment_statements`` pins them):
+the lock (with the receiving and late-fee ids), the account's status with the key's earlier
+payment and two new ids, its open items, the entry and its lines, the entry's ledger accounts
+locked and moved (two), the payment with its allocations, the deferred checks with the receipt.
 """
 
 from __future__ import annotations
@@ -70,7 +68,7 @@ from ledger.services import (
     tenant_ledger_account,
 )
 from tenancy.audit import AuditAction, audit_event
-from tenancy.bulk import allocate_ids, insert_rows
+from tenancy.bulk import allocate_ids, insert_together
 from tenancy.models import Tenant
 from tenancy.money import Money
 from tenancy.principal import Principal
@@ -170,7 +168,9 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
     try:
         with transaction.atomic():
             ledgers = _lock_ledgers(tenant, actor, request)
-            status, first_id, first_digest = _account_state(tenant, request, source)
+            status, first_id, first_digest, payment_id, entry_id = _account_state(
+                tenant, request, source
+            )
             if first_id is not None:
                 if first_digest != request.digest:
                     raise _key_conflict(first_id)
@@ -190,10 +190,9 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
             plan = plan_allocation(
                 position.items, request.amount, position.receivable_credit, position.wallet_credit
             )
-            payment_id, entry_id = _new_ids()
             entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on)
             entry.entry_id = entry_id
-            post_entries(actor, [entry], fresh=True)  # its source is the new payment's id
+            post_entries(actor, [entry], new_sources=True)  # its source is the new payment's id
             payment = Payment(
                 pk=payment_id,
                 tenant=tenant,
@@ -259,33 +258,35 @@ def _lock_ledgers(tenant: Tenant, actor: Principal, request: PaymentRequest) -> 
 
 def _account_state(
     tenant: Tenant, request: PaymentRequest, source: str
-) -> tuple[str, int | None, str | None]:
-    """The account's status and the payment posted before under the request's key (its id and
-    digest), in one statement."""
+) -> tuple[str, int | None, str | None, int, int]:
+    """The account's status, the payment posted before under the request's key (its id and
+    digest), and ids for a new payment and its journal entry (a request answered otherwise
+    leaves two unused ids: ids need not be gap-free), in one statement."""
+    if connection.vendor != "postgresql":
+        status = Account.objects.filter(pk=request.account.pk).values_list("status", flat=True)
+        first = (
+            Payment.objects.filter(
+                channel=request.channel, source=source, idempotency_key=request.idempotency_key
+            )
+            .values_list("pk", "digest")
+            .first()
+        )
+        payment_id, entry_id = allocate_ids(Payment, 1)[0], allocate_ids(JournalEntry, 1)[0]
+        return status.get(), *(first or (None, None)), payment_id, entry_id
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT a.status, p.id, p.digest FROM {Account._meta.db_table} a "  # noqa: S608
+            f"SELECT a.status, p.id, p.digest, "  # noqa: S608 - model names
+            "nextval(pg_get_serial_sequence(%s, 'id')), "
+            "nextval(pg_get_serial_sequence(%s, 'id')) "
+            f"FROM {Account._meta.db_table} a "
             f"LEFT JOIN {Payment._meta.db_table} p ON p.tenant_id = a.tenant_id "
             "AND p.channel = %s AND p.source = %s AND p.idempotency_key = %s "
             "WHERE a.tenant_id = %s AND a.id = %s",
-            [request.channel, source, request.idempotency_key, tenant.pk, request.account.pk],
-        )
-        status, first_id, first_digest = cursor.fetchone()
-    return status, first_id, first_digest
-
-
-def _new_ids() -> tuple[int, int]:
-    """A new payment's id and its journal entry's, in one round trip on PostgreSQL."""
-    if connection.vendor != "postgresql":
-        return allocate_ids(Payment, 1)[0], allocate_ids(JournalEntry, 1)[0]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')), "
-            "nextval(pg_get_serial_sequence(%s, 'id'))",
-            [Payment._meta.db_table, JournalEntry._meta.db_table],
-        )
-        payment_id, entry_id = cursor.fetchone()
-    return payment_id, entry_id
+            [Payment._meta.db_table, JournalEntry._meta.db_table, request.channel, source,
+             request.idempotency_key, tenant.pk, request.account.pk],
+        )  # fmt: skip
+        status, first_id, first_digest, payment_id, entry_id = cursor.fetchone()
+    return status, first_id, first_digest, payment_id, entry_id
 
 
 PAYMENT_FIELDS = [
@@ -299,19 +300,19 @@ ALLOCATION_FIELDS = [
 
 
 def _insert(payment: Payment, plan: AllocationPlan) -> None:
-    """Write the payment and its allocations (set-based, as the ledger writes its lines)."""
-    insert_rows(Payment, PAYMENT_FIELDS, [[getattr(payment, name) for name in PAYMENT_FIELDS]])
+    """Write the payment and its allocations, in one statement."""
+    allocations = [
+        (payment.tenant_id, payment.pk, payment.account_id, part.item.bill_id,
+         part.item.opening_id, part.late_fee, part.principal)
+        for part in plan.allocations
+    ]  # fmt: skip
+    insert_together(
+        [
+            (Payment, PAYMENT_FIELDS, [[getattr(payment, name) for name in PAYMENT_FIELDS]]),
+            (PaymentAllocation, ALLOCATION_FIELDS, allocations),
+        ]
+    )
     payment._state.adding, payment._state.db = False, connection.alias
-    if plan.allocations:
-        insert_rows(
-            PaymentAllocation,
-            ALLOCATION_FIELDS,
-            (
-                (payment.tenant_id, payment.pk, payment.account_id, part.item.bill_id,
-                 part.item.opening_id, part.late_fee, part.principal)
-                for part in plan.allocations
-            ),
-        )  # fmt: skip
 
 
 def _key_conflict(payment_id: int) -> PaymentConflict:

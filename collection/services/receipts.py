@@ -50,8 +50,8 @@ def issue_receipt(
             audit.save()
         return receipt
     with connection.cursor() as cursor:
-        if not connection.savepoint_ids:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        # The deferred checks run in the same round trip, before the counter's row is taken.
+        checks = "SET CONSTRAINTS ALL IMMEDIATE; " if not connection.savepoint_ids else ""
         counter_sql, params = next_number_sql(tenant, RECEIPT_SEQUENCE)
         table = Receipt._meta.db_table
         sql = (
@@ -66,7 +66,7 @@ def issue_receipt(
             )
             sql += f", audited AS ({audited_sql})"
             params += audited_params
-        cursor.execute(f"{sql} SELECT id, number FROM receipt", params)  # noqa: S608
+        cursor.execute(f"{checks}{sql} SELECT id, number FROM receipt", params)  # noqa: S608
         receipt_id, number = cursor.fetchone()
     receipt = Receipt(
         pk=receipt_id, tenant=tenant, payment=payment, site_id=payment.site_id, number=number,
