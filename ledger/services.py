@@ -27,7 +27,7 @@ from customers.models import Account, Utility
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from tenancy.bulk import allocate_ids, id_clusters, insert_rows, insert_together
 from tenancy.models import Tenant
-from tenancy.money import Money
+from tenancy.money import Money, round_fen
 from tenancy.principal import Principal
 
 
@@ -152,8 +152,11 @@ def lock_customer_ledgers(
         for pk, kind, balance, utility, holder in cursor.fetchall():
             if balance is None:
                 tenant_ids[(kind, utility, holder)] = pk
-            else:
-                locked[kind] = (pk, balance)
+            else:  # SQLite answers a float
+                locked[kind] = (
+                    pk,
+                    balance if isinstance(balance, Decimal) else round_fen(Decimal(str(balance))),
+                )
     return CustomerLedgers(locked, tenant_ids)
 
 

@@ -21,6 +21,9 @@
    receipt and the audit event (built before, given the number there): the row stays locked
    only from there to the commit.
 
+A refused request (a rule, a reused key) is recorded as a ``PaymentAttempt`` after its
+transaction has rolled back.
+
 Eight statements a payment between BEGIN and COMMIT (``test_payment_statements`` pins them):
 the lock (with the receiving and late-fee ids), the account's status with the key's earlier
 payment and two new ids, its open items, the entry and its lines, the entry's ledger accounts
