@@ -445,6 +445,7 @@ def _cashiers(tenant_id: int, count: int) -> list[Principal] | str:
             grants=[services.GrantSpec(Role.CASHIER, site)],
         )  # fmt: skip
         cashier = Principal.for_user(user)
+        # The shift service's opening call as its contract reads at the merge (a float of 0).
         shifts.open_shift(cashier, site=site, opening_float=Decimal("0.00"))
         cashiers.append(cashier)
     return cashiers
