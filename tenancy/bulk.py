@@ -190,7 +190,7 @@ def id_clusters(ids: Sequence[int], gap: int = 10_000) -> list[list[int]]:
 
 
 def insert_together(
-    parts: Sequence[tuple[type[models.Model], Sequence[str], list[Sequence[Any]]]],
+    parts: Sequence[tuple[type[models.Model], Sequence[str], Sequence[Sequence[Any]]]],
 ) -> None:
     """Insert a few rows into a few tables (``(model, fields, rows)`` each, as ``insert_rows``
     takes them) in one statement on PostgreSQL: each part an ``INSERT … VALUES`` of a CTE,
@@ -204,11 +204,12 @@ def insert_together(
         return
     if not parts:
         return
-    statements, params = [], []
+    statements: list[str] = []
+    params: list[Any] = []
     for model, fields, rows in parts:
         meta = model._meta
         columns = ", ".join(
-            connection.ops.quote_name(meta.get_field(name).column)  # type: ignore[union-attr]
+            connection.ops.quote_name(meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
             for name in fields
         )
         row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
