@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["api", "polling", "validation", "billing", "pages"]
+BENCHMARKS = ["api", "polling", "validation", "billing", "pages", "payments"]
 
 
 def main() -> None:

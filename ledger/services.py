@@ -25,9 +25,9 @@ from django.utils.translation import gettext
 
 from customers.models import Account, Utility
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
-from tenancy.bulk import allocate_ids, id_clusters, insert_rows
+from tenancy.bulk import allocate_ids, id_clusters, insert_rows, insert_together
 from tenancy.models import Tenant
-from tenancy.money import Money
+from tenancy.money import Money, round_fen
 from tenancy.principal import Principal
 
 
@@ -85,7 +85,18 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> dict[int, Decima
     the locked rows' cached balances (no one else moves them until the transaction ends)."""
     ordered = sorted(set(ids))
     found: dict[int, Decimal] = {}
-    for cluster in id_clusters(ordered):
+    clusters = id_clusters(ordered)
+    if connection.vendor == "postgresql" and len(ordered) <= 16:
+        # A posting's few accounts (a payment's): one plain statement, the ORM's cost spared.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, balance FROM {LedgerAccount._meta.db_table} "  # noqa: S608
+                "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
+                [tenant.pk, ordered],
+            )
+            found.update(cursor.fetchall())
+        clusters = []
+    for cluster in clusters:
         accounts = LedgerAccount.objects.filter(
             tenant=tenant, pk__gte=cluster[0], pk__lte=cluster[-1], pk__in=cluster
         ).order_by("pk")
@@ -95,6 +106,58 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> dict[int, Decima
     if missing := set(ordered) - set(found):
         raise PostingError(f"unknown ledger accounts: {sorted(missing)}")
     return found
+
+
+@dataclass(frozen=True)
+class CustomerLedgers:
+    """A customer account's ledger rows of some kinds, locked, and ids of tenant-level ledger
+    accounts read with them (not locked): what a payment posts to, read in one statement."""
+
+    locked: dict[str, tuple[int, Decimal]]  # kind: (ledger account id, cached balance)
+    tenant_ids: dict[tuple[str, str, str], int]  # (kind, utility, holder): ledger account id
+
+
+def lock_customer_ledgers(
+    tenant: Tenant,
+    account_id: int,
+    kinds: Sequence[str],
+    tenant_keys: Sequence[tuple[str, str, str]] = (),
+) -> CustomerLedgers:
+    """Lock the customer account's ledger accounts of ``kinds`` in primary-key order, the order
+    ``lock_ledger_accounts`` takes (so the two never deadlock), and read the ids of the tenant's
+    ledger accounts named by ``tenant_keys`` ((kind, utility, holder), no component) in the
+    same statement, without locking them: a posting locks those last, through
+    ``post_entries``. A kind or key that has no row yet is missing from the answer (the caller
+    creates it and asks again)."""
+    table = LedgerAccount._meta.db_table
+    sql = (
+        f"WITH customer AS (SELECT id, kind, balance FROM {table} "  # noqa: S608
+        f"WHERE tenant_id = %s AND account_id = %s AND kind IN ({', '.join(['%s'] * len(kinds))}) "
+        "ORDER BY id"
+        f"{' FOR UPDATE' if connection.vendor == 'postgresql' else ''}) "
+        "SELECT id, kind, balance, '', '' FROM customer"
+    )
+    params: list[Any] = [tenant.pk, account_id, *kinds]
+    if tenant_keys:
+        keys = " OR ".join(["(kind = %s AND utility = %s AND holder = %s)"] * len(tenant_keys))
+        sql += (
+            f" UNION ALL SELECT id, kind, NULL, utility, holder FROM {table} "  # noqa: S608
+            f"WHERE tenant_id = %s AND account_id IS NULL AND component = '' AND ({keys})"
+        )
+        params += [tenant.pk, *(part for key in tenant_keys for part in key)]
+    locked: dict[str, tuple[int, Decimal]] = {}
+    tenant_ids: dict[tuple[str, str, str], int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for pk, kind, balance, utility, holder in cursor.fetchall():
+            if balance is None:
+                tenant_ids[(kind, utility, holder)] = pk
+            else:  # SQLite answers a float
+                locked[kind] = (
+                    pk,
+                    balance if isinstance(balance, Decimal) else round_fen(Decimal(str(balance))),
+                )
+    return CustomerLedgers(locked, tenant_ids)
 
 
 def _move_balances(movements: dict[int, Decimal]) -> None:
@@ -126,11 +189,23 @@ def _move_balances(movements: dict[int, Decimal]) -> None:
             )
 
 
-def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]:
+ENTRY_FIELDS = [
+    "id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo", "booked_on",
+    "posted_at", "actor_kind", "actor_id", "actor_label",
+]  # fmt: skip
+LINE_FIELDS = ["tenant_id", "entry_id", "ledger_account_id", "amount", "reference"]
+SMALL_ENTRY = 50  # lines: up to this, one entry is written with one INSERT statement
+
+
+def post_entries(
+    actor: Principal, specs: Sequence[EntrySpec], *, new_sources: bool = False
+) -> dict[str, int]:
     """Post a batch of entries; returns the entry id of every source id (the first posting's for
     sources posted before). Set-based: one query for what exists, one id allocation, one COPY
     for entries and one for lines, one balance update; the zero sum is checked by Python here
-    and by the database once per entry at commit."""
+    and by the database once per entry at commit. ``new_sources``: the caller's sources cannot have
+    been posted (their ids were just allocated), so what exists is not read; the entry's
+    unique key on its source still refuses a second posting."""
     tenant = actor.tenant
     if tenant is None:
         raise PostingError("a posting needs the actor's tenant")
@@ -142,9 +217,11 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
             raise PostingError(f"{spec} appears twice in one batch")
         by_source[(spec.source_type, spec.source_id)] = spec
     result: dict[str, int] = {}
-    with transaction.atomic():
+    # A caller of new sources posts inside its own transaction, which any error here rolls
+    # back whole: no savepoint (two round trips) is needed to undo this part alone.
+    with transaction.atomic(savepoint=not new_sources):
         existing = {}
-        for source_type in {spec.source_type for spec in specs}:
+        for source_type in {spec.source_type for spec in specs} if not new_sources else ():
             ids = [spec.source_id for spec in specs if spec.source_type == source_type]
             for entry_id, source_id, digest in JournalEntry.objects.filter(
                 tenant=tenant, source_type=source_type, source_id__in=ids
@@ -168,28 +245,27 @@ def post_entries(actor: Principal, specs: Sequence[EntrySpec]) -> dict[str, int]
                 movements[account] += Decimal(amount)
         allocated = iter(allocate_ids(JournalEntry, sum(1 for x in fresh if not x.entry_id)))
         entry_ids = [spec.entry_id or next(allocated) for spec in fresh]
-        insert_rows(
-            JournalEntry,
-            ["id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo",
-             "booked_on", "posted_at", "actor_kind", "actor_id", "actor_label"],
-            (
-                (entry_id, tenant.pk, spec.source_type, spec.source_id, spec.digest,
-                 spec.site_id, spec.memo[:200], spec.booked_on, now, actor.kind, actor.id,
-                 actor.label[:200])
-                for entry_id, spec in zip(entry_ids, fresh, strict=True)
-            ),
+        entry_rows = (
+            (entry_id, tenant.pk, spec.source_type, spec.source_id, spec.digest, spec.site_id,
+             spec.memo[:200], spec.booked_on, now, actor.kind, actor.id, actor.label[:200])
+            for entry_id, spec in zip(entry_ids, fresh, strict=True)
         )  # fmt: skip
-        insert_rows(
-            JournalLine,
-            ["tenant_id", "entry_id", "ledger_account_id", "amount", "reference"],
-            (
-                (tenant.pk, entry_id, account, amount, reference)
-                for entry_id, spec in zip(entry_ids, fresh, strict=True)
-                for (account, amount), reference in zip(
-                    spec.lines, spec.references or [""] * len(spec.lines), strict=True
-                )
-            ),
+        line_rows = (
+            (tenant.pk, entry_id, account, amount, reference)
+            for entry_id, spec in zip(entry_ids, fresh, strict=True)
+            for (account, amount), reference in zip(
+                spec.lines, spec.references or [""] * len(spec.lines), strict=True
+            )
         )
+        if len(fresh) == 1 and len(fresh[0].lines) <= SMALL_ENTRY:
+            # One entry of a few lines (a payment's): one statement, not two COPYs.
+            insert_together(
+                [(JournalEntry, ENTRY_FIELDS, list(entry_rows)),
+                 (JournalLine, LINE_FIELDS, list(line_rows))]
+            )  # fmt: skip
+        else:
+            insert_rows(JournalEntry, ENTRY_FIELDS, entry_rows)
+            insert_rows(JournalLine, LINE_FIELDS, line_rows)
         # Locked last, so postings that share accounts (revenue, VAT) queue only for the
         # balance update and the commit; an unknown account is refused here too.
         lock_ledger_accounts(tenant, movements)

@@ -354,7 +354,8 @@ class UnscopedAuditEventQuerySet(models.QuerySet):
 class AuditEvent(TenantOwned):
     """Who did what to which object, with the values before and after. Append-only.
 
-    Written only by ``tenancy.audit.record_audit``. There is no update or delete path in the
+    Written only by ``tenancy.audit`` (``record_audit``, or ``audit_event_insert`` inside a hot
+    path's own statement). There is no update or delete path in the
     code or the admin, and on PostgreSQL a trigger refuses both.
     """
 

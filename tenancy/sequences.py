@@ -3,6 +3,8 @@ ahead of it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection, models, transaction
 
 from tenancy.models import Sequence, Tenant
@@ -15,17 +17,25 @@ def take_next(tenant: Tenant, name: str) -> int:
     one round trip, so the row is locked from here). The row stays locked until the caller's
     transaction ends, so concurrent callers queue and a rolled-back caller leaves no gap.
     """
+    sql, params = next_number_sql(tenant, name)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.fetchone()[0])
+
+
+def next_number_sql(tenant: Tenant, name: str) -> tuple[str, list[Any]]:
+    """``take_next``'s statement, returning the number as ``number``: a caller that writes the
+    number's row in the same statement (a CTE) holds the counter's lock one round trip less.
+    The same rules: inside the caller's transaction, which holds the row until it ends."""
     if not connection.in_atomic_block:
         raise RuntimeError("take_next() must run inside transaction.atomic()")
     table = Sequence._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (tenant_id, name, next_value) VALUES (%s, %s, 2) "  # noqa: S608
-            f"ON CONFLICT (tenant_id, name) DO UPDATE SET next_value = {table}.next_value + 1 "
-            "RETURNING next_value",
-            [tenant.pk, name],
-        )
-        return int(cursor.fetchone()[0]) - 1
+    sql = (
+        f"INSERT INTO {table} (tenant_id, name, next_value) VALUES (%s, %s, 2) "  # noqa: S608
+        f"ON CONFLICT (tenant_id, name) DO UPDATE SET next_value = {table}.next_value + 1 "
+        "RETURNING next_value - 1 AS number"
+    )
+    return sql, [tenant.pk, name]
 
 
 def take_block(tenant: Tenant, name: str, count: int) -> range:

@@ -27,6 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
+
+from django.db import connection
 
 from billing.models import Bill, BillKind, BillState, OpeningBalance
 from collection.late_fees import OverdueHistory, late_fee_owed
@@ -157,18 +160,14 @@ def account_position(
 ) -> AccountPosition:
     """The account's open items with their late fees as of ``on``, and its credit, given the
     balances of its receivable and wallet (read by the caller, under the lock when posting).
-    Three queries: the account's issued bills and credit notes, its allocations (with their
-    payments' days), its go-live arrears."""
-    bills = list(
-        Bill.objects.filter(account=account, state=BillState.ISSUED).values_list(
-            "pk", "kind", "corrects_id", "number", "period", "total", "issue_date", "due_date"
-        )
-    )
+    One statement on PostgreSQL (``_open_rows``): the account's issued bills and credit notes,
+    its allocations (with their payments' days), its go-live arrears."""
+    bills, allocated, arrears = _open_rows(account)
     reductions: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
     for _pk, kind, corrects_id, _number, _period, total, issue_date, _due in bills:
         if kind == BillKind.CREDIT_NOTE and corrects_id is not None and issue_date is not None:
             reductions[corrects_id].append((issue_date, -total))
-    paid = _allocated(account)
+    paid = _allocated(allocated)
     residential = account.customer_class == CustomerClass.RESIDENTIAL
     items = []
     for pk, kind, _corrects, number, period, total, _issued, due_date in bills:
@@ -188,8 +187,7 @@ def account_position(
         items.append(
             OpenItem(pk, None, number, period, due_date, total - credited, principal, fee, fee_paid)
         )
-    arrears = OpeningBalance.objects.filter(account=account, arrears__gt=0, entry__isnull=False)
-    for pk, amount, tier_year in arrears.values_list("pk", "arrears", "tier_year"):
+    for pk, amount, tier_year in arrears:
         principal_paid, _fee, _standing = paid.get(("opening", pk), (ZERO, ZERO, []))
         if amount - principal_paid > 0:
             items.append(
@@ -222,17 +220,67 @@ def account_due(account: Account, on: date) -> AccountPosition:
     )
 
 
+Row = tuple[Any, ...]
+
+# The account's open-item rows in one round trip: each part as a JSON array of rows (amounts as
+# text, so they come back as exact decimals; dates as ISO text).
+_OPEN_ROWS_SQL = """
+SELECT
+  (SELECT json_agg(json_build_array(id, kind, corrects_id, number, period, total::text,
+                                    issue_date, due_date))
+     FROM billing_bill WHERE tenant_id = %(tenant)s AND account_id = %(account)s
+      AND state = 'issued'),
+  (SELECT json_agg(json_build_array(a.bill_id, a.opening_id, a.payment_id, a.reversal_id,
+                                    a.principal::text, a.late_fee::text, p.paid_on))
+     FROM collection_paymentallocation a JOIN collection_payment p ON p.id = a.payment_id
+    WHERE a.tenant_id = %(tenant)s AND a.account_id = %(account)s),
+  (SELECT json_agg(json_build_array(id, arrears::text, tier_year))
+     FROM billing_openingbalance WHERE tenant_id = %(tenant)s AND account_id = %(account)s
+      AND arrears > 0 AND entry_id IS NOT NULL)
+"""
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
+def _open_rows(account: Account) -> tuple[list[Row], list[Row], list[Row]]:
+    """The account's issued bills (pk, kind, corrects_id, number, period, total, issue_date,
+    due_date), its allocations (bill_id, opening_id, payment_id, reversal_id, principal,
+    late_fee, the payment's day) and its go-live arrears (pk, arrears, tier_year)."""
+    if connection.vendor != "postgresql":
+        bills = Bill.objects.filter(account=account, state=BillState.ISSUED).values_list(
+            "pk", "kind", "corrects_id", "number", "period", "total", "issue_date", "due_date"
+        )
+        allocations = PaymentAllocation.objects.filter(account=account).values_list(
+            "bill_id", "opening_id", "payment_id", "reversal_id", "principal", "late_fee",
+            "payment__paid_on",
+        )  # fmt: skip
+        arrears = OpeningBalance.objects.filter(
+            account=account, arrears__gt=0, entry__isnull=False
+        ).values_list("pk", "arrears", "tier_year")
+        return list(bills), list(allocations), list(arrears)
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN_ROWS_SQL, {"tenant": account.tenant_id, "account": account.pk})
+        bill_rows, allocation_rows, arrears_rows = cursor.fetchone()
+    return (
+        [
+            (pk, kind, corrects, number, period, Decimal(total), _day(issued), _day(due))
+            for pk, kind, corrects, number, period, total, issued, due in bill_rows or []
+        ],
+        [
+            (bill, opening, payment, reversal, Decimal(principal), Decimal(fee), _day(paid_on))
+            for bill, opening, payment, reversal, principal, fee, paid_on in allocation_rows or []
+        ],
+        [(pk, Decimal(amount), tier_year) for pk, amount, tier_year in arrears_rows or []],
+    )
+
+
 def _allocated(
-    account: Account,
+    rows: list[Row],
 ) -> dict[tuple[str, int], tuple[Decimal, Decimal, list[tuple[date, Decimal]]]]:
     """Per item: principal and late fee allocated (net of reversals), and the principal each
     standing (not reversed) payment paid, by its business day: the late fee's history."""
-    rows = list(
-        PaymentAllocation.objects.filter(account=account).values_list(
-            "bill_id", "opening_id", "payment_id", "reversal_id", "principal", "late_fee",
-            "payment__paid_on",
-        )
-    )  # fmt: skip
     reversed_payments = {row[2] for row in rows if row[3] is not None}
     totals: dict[tuple[str, int], tuple[Decimal, Decimal, list[tuple[date, Decimal]]]] = {}
     for bill_id, opening_id, payment_id, _reversal, principal, fee, paid_on in rows:

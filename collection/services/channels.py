@@ -64,19 +64,27 @@ def payment_source(actor: Principal, channel: str, provider: str) -> str:
     return f"{prefix}:{actor.id}"
 
 
+def receiving_key(actor: Principal, channel: str, provider: str) -> tuple[str, str]:
+    """The kind and holder of the ledger account a payment's money is debited to."""
+    if channel == Channel.COUNTER_CASH:
+        return LedgerKind.CASH, f"user:{actor.id}"
+    if channel == Channel.COUNTER_CARD:
+        return LedgerKind.CLEARING, CARD_ACQUIRER
+    if channel == Channel.ONLINE:
+        return LedgerKind.CLEARING, f"provider:{provider}"
+    return LedgerKind.CLEARING, f"client:{actor.id}"
+
+
 def receiving_account(tenant: Tenant, actor: Principal, channel: str, provider: str) -> int:
     """The ledger account the money of a payment is debited to (created on first use)."""
+    kind, holder = receiving_key(actor, channel, provider)
     if channel == Channel.COUNTER_CASH:
-        kind, holder = LedgerKind.CASH, f"user:{actor.id}"
         name = records_text(gettext_noop("Cash on hand, cashier %(name)s"), name=actor.label)
     elif channel == Channel.COUNTER_CARD:
-        kind, holder = LedgerKind.CLEARING, CARD_ACQUIRER
         name = records_text(gettext_noop("Clearing, bank cards at the counter"))
     elif channel == Channel.ONLINE:
-        kind, holder = LedgerKind.CLEARING, f"provider:{provider}"
         name = records_text(gettext_noop("Clearing, online provider %(name)s"), name=provider)
     else:
-        kind, holder = LedgerKind.CLEARING, f"client:{actor.id}"
         name = records_text(gettext_noop("Clearing, %(name)s"), name=actor.label)
     ledger: LedgerAccount = tenant_ledger_account(tenant, kind, holder=holder, name=name)
     return ledger.pk

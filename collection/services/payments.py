@@ -3,8 +3,10 @@
 ``post_payment`` runs in this order, each step inside the payment's transaction:
 
 1. the customer account's receivable and wallet rows are locked, in primary-key order, through
-   the ledger's helper: payments on one account queue here, so none works from a balance or
-   an open amount another is changing (concurrent payments never lose an update);
+   the ledger's helper (``lock_customer_ledgers``, which reads the ids of the receiving and
+   late-fee accounts in the same statement): payments on one account queue here, so none
+   works from a balance or an open amount another is changing (concurrent payments never lose
+   an update);
 2. a payment already posted under the same idempotency key (unique per tenant, channel and
    source) is answered again if the request is the same, refused (409) if it is not; a closed
    account takes no new payment (its status read under the lock); a counter payment joins
@@ -18,12 +20,18 @@
    ``("payment", id)``: Dr the receiving account (the cashier's cash, a clearing account), Cr
    the receivable per item paid (its reference names the bill), Cr late-fee revenue per item,
    Dr the receivable or the wallet for credit used, Cr the wallet for the surplus;
-5. the payment and its allocations are written and an audit event recorded;
-6. last, the receipt number is taken from the tenant's counter row, which stays locked only
-   from there to the commit.
+5. the payment and its allocations are written;
+6. last, one statement takes the receipt number from the tenant's counter row, writes the
+   receipt and the audit event (built before, given the number there): the row stays locked
+   only from there to the commit.
 
 A refused request (a rule, a reused key) is recorded as a ``PaymentAttempt`` after its
 transaction has rolled back.
+
+Eight statements a payment between BEGIN and COMMIT (``test_payment_statements`` pins them):
+the lock (with the receiving and late-fee ids), the account's status with the key's earlier
+payment and two new ids, its open items, the entry and its lines, the entry's ledger accounts
+locked and moved (two), the payment with its allocations, the deferred checks with the receipt.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -48,22 +56,28 @@ from collection.services.allocation import (
 )
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
 from collection.services.cash_rules import check_holiday_cash, use_approval
-from collection.services.channels import check_channel, payment_source, receiving_account
+from collection.services.channels import (
+    check_channel,
+    payment_source,
+    receiving_account,
+    receiving_key,
+)
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.receipts import issue_receipt
 from collection.services.shifts import counter_shift
 from customers.models import Account, AccountStatus
-from ledger.models import LedgerAccount, LedgerKind
+from ledger.models import JournalEntry, LedgerAccount, LedgerKind
 from ledger.services import (
+    CustomerLedgers,
     EntrySpec,
     customer_ledger_accounts,
-    lock_ledger_accounts,
+    lock_customer_ledgers,
     post_entries,
     records_text,
     tenant_ledger_account,
 )
-from tenancy.audit import AuditAction, record_audit
-from tenancy.bulk import allocate_ids
+from tenancy.audit import AuditAction, audit_event
+from tenancy.bulk import allocate_ids, insert_together
 from tenancy.models import Tenant
 from tenancy.money import Money
 from tenancy.principal import Principal
@@ -162,19 +176,18 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
     tenant = actor.tenant
     assert tenant is not None
     account = request.account
-    same_key = Payment.objects.filter(
-        channel=request.channel, source=source, idempotency_key=request.idempotency_key
-    )
     try:
         with transaction.atomic():
-            ledger_ids = customer_ledgers(tenant, account)
-            balances = lock_ledger_accounts(tenant, ledger_ids)
-            first = same_key.first()
-            if first is not None:
-                return PaymentResult(_replayed(first, request), created=False)
+            ledgers = _lock_ledgers(tenant, actor, request)
+            status, first_id, first_digest, payment_id, entry_id = _account_state(
+                tenant, request, source
+            )
+            if first_id is not None:
+                if first_digest != request.digest:
+                    raise _key_conflict(first_id)
+                return PaymentResult(Payment.objects.get(pk=first_id), created=False)
             # Read under the lock: closing an account locks the same rows.
-            status = Account.objects.filter(pk=account.pk).values_list("status", flat=True)
-            if status.get() == AccountStatus.CLOSED:
+            if status == AccountStatus.CLOSED:
                 raise field_error(
                     "account", _("The account is closed: it takes no payments."), "closed_account"
                 )
@@ -184,15 +197,18 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
                 actor, account, request.channel, request.amount, paid_on, request.cash_approval
             )
             position = account_position(
-                account, balances[ledger_ids[0]], balances[ledger_ids[1]], paid_on
+                account,
+                ledgers.locked[LedgerKind.RECEIVABLE][1],
+                ledgers.locked[LedgerKind.WALLET][1],
+                paid_on,
             )
             plan = plan_allocation(
                 position.items, request.amount, position.receivable_credit, position.wallet_credit
             )
-            [payment_id] = allocate_ids(Payment, 1)
-            entry = _entry(tenant, actor, request, payment_id, plan, ledger_ids, paid_on)
-            entry_id = post_entries(actor, [entry])[entry.source_id]
-            payment = Payment.objects.create(
+            entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on)
+            entry.entry_id = entry_id
+            post_entries(actor, [entry], new_sources=True)  # its source is the new payment's id
+            payment = Payment(
                 pk=payment_id,
                 tenant=tenant,
                 site_id=account.site_id,
@@ -216,27 +232,113 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
                 actor_label=actor.label[:200],
                 shift=shift,
             )
+            _insert(payment, plan)
             use_approval(approval, payment, now)
-            PaymentAllocation.objects.bulk_create(
-                PaymentAllocation(
-                    tenant=tenant, payment=payment, account=account,
-                    bill_id=part.item.bill_id, opening_id=part.item.opening_id,
-                    late_fee=part.late_fee, principal=part.principal,
-                )
-                for part in plan.allocations
-            )  # fmt: skip
-            receipt = issue_receipt(tenant, payment, now)
-            audited = _audited(payment, plan, position)
-            audited["receipt"] = receipt.display_number
-            record_audit(actor, AuditAction.PAYMENT_POSTED, payment, after=audited)
+            audit = audit_event(
+                actor, AuditAction.PAYMENT_POSTED, payment, after=_audited(payment, plan, position)
+            )
+            issue_receipt(tenant, payment, now, audit)  # last: see the module's overview
             return PaymentResult(payment, created=True)
     except IntegrityError:
         # The key was taken meanwhile by a payment naming another account (one naming the same
         # account waited on its lock above and was answered there).
-        first = same_key.first()
+        first = Payment.objects.filter(
+            channel=request.channel, source=source, idempotency_key=request.idempotency_key
+        ).first()
         if first is None:
             raise
-        return PaymentResult(_replayed(first, request), created=False)
+        if first.digest != request.digest:
+            raise _key_conflict(first.pk) from None
+        return PaymentResult(first, created=False)
+
+
+CUSTOMER_KINDS = (LedgerKind.RECEIVABLE, LedgerKind.WALLET)
+
+
+def _lock_ledgers(tenant: Tenant, actor: Principal, request: PaymentRequest) -> CustomerLedgers:
+    """The account's receivable and wallet locked (their balances read under the lock), with
+    the ids of the receiving account and the late-fee revenue: one statement once they all
+    exist; the first payment that needs one creates it, and reads again."""
+    account = request.account
+    kind, holder = receiving_key(actor, request.channel, request.provider)
+    keys = [(kind, "", holder), (LedgerKind.LATE_FEES, account.utility, "")]
+    ledgers = lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
+    missing = [kind for kind in CUSTOMER_KINDS if kind not in ledgers.locked]
+    if not missing and keys[0] in ledgers.tenant_ids:
+        return ledgers
+    for kind in missing:
+        customer_ledger_accounts(tenant, kind, [account.pk])
+    if keys[0] not in ledgers.tenant_ids:
+        receiving_account(tenant, actor, request.channel, request.provider)
+    return lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
+
+
+def _account_state(
+    tenant: Tenant, request: PaymentRequest, source: str
+) -> tuple[str, int | None, str | None, int, int]:
+    """The account's status, the payment posted before under the request's key (its id and
+    digest), and ids for a new payment and its journal entry (a request answered otherwise
+    leaves two unused ids: ids need not be gap-free), in one statement."""
+    if connection.vendor != "postgresql":
+        status = Account.objects.filter(pk=request.account.pk).values_list("status", flat=True)
+        first = (
+            Payment.objects.filter(
+                channel=request.channel, source=source, idempotency_key=request.idempotency_key
+            )
+            .values_list("pk", "digest")
+            .first()
+        )
+        payment_id, entry_id = allocate_ids(Payment, 1)[0], allocate_ids(JournalEntry, 1)[0]
+        return status.get(), *(first or (None, None)), payment_id, entry_id
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.status, p.id, p.digest, "  # noqa: S608 - model names
+            "nextval(pg_get_serial_sequence(%s, 'id')), "
+            "nextval(pg_get_serial_sequence(%s, 'id')) "
+            f"FROM {Account._meta.db_table} a "
+            f"LEFT JOIN {Payment._meta.db_table} p ON p.tenant_id = a.tenant_id "
+            "AND p.channel = %s AND p.source = %s AND p.idempotency_key = %s "
+            "WHERE a.tenant_id = %s AND a.id = %s",
+            [Payment._meta.db_table, JournalEntry._meta.db_table, request.channel, source,
+             request.idempotency_key, tenant.pk, request.account.pk],
+        )  # fmt: skip
+        status, first_id, first_digest, payment_id, entry_id = cursor.fetchone()
+    return status, first_id, first_digest, payment_id, entry_id
+
+
+PAYMENT_FIELDS = [
+    "id", "tenant_id", "site_id", "account_id", "channel", "amount", "principal", "late_fees",
+    "credit_used", "surplus", "external_reference", "provider", "source", "idempotency_key",
+    "digest", "paid_on", "received_at", "entry_id", "actor_kind", "actor_id", "actor_label",
+    "shift_id",
+]  # fmt: skip
+ALLOCATION_FIELDS = [
+    "tenant_id", "payment_id", "account_id", "bill_id", "opening_id", "late_fee", "principal"
+]  # fmt: skip
+
+
+def _insert(payment: Payment, plan: AllocationPlan) -> None:
+    """Write the payment and its allocations, in one statement."""
+    allocations = [
+        (payment.tenant_id, payment.pk, payment.account_id, part.item.bill_id,
+         part.item.opening_id, part.late_fee, part.principal)
+        for part in plan.allocations
+    ]  # fmt: skip
+    insert_together(
+        [
+            (Payment, PAYMENT_FIELDS, [[getattr(payment, name) for name in PAYMENT_FIELDS]]),
+            (PaymentAllocation, ALLOCATION_FIELDS, allocations),
+        ]
+    )
+    payment._state.adding, payment._state.db = False, connection.alias
+
+
+def _key_conflict(payment_id: int) -> PaymentConflict:
+    return PaymentConflict(
+        _("This idempotency key was used for another payment."),
+        code="idempotency_conflict",
+        payment_id=payment_id,
+    )
 
 
 def customer_ledgers(tenant: Tenant, account: Account) -> tuple[int, int]:
@@ -251,38 +353,29 @@ def customer_ledgers(tenant: Tenant, account: Account) -> tuple[int, int]:
     return found[LedgerKind.RECEIVABLE], found[LedgerKind.WALLET]
 
 
-def _replayed(first: Payment, request: PaymentRequest) -> Payment:
-    if first.digest != request.digest:
-        raise PaymentConflict(
-            _("This idempotency key was used for another payment."),
-            code="idempotency_conflict",
-            payment_id=first.pk,
-        )
-    return first
-
-
 def _entry(
     tenant: Tenant,
     actor: Principal,
     request: PaymentRequest,
     payment_id: int,
     plan: AllocationPlan,
-    ledger_ids: tuple[int, int],
+    ledgers: CustomerLedgers,
     paid_on: date,
 ) -> EntrySpec:
     """The payment's journal entry (see the module's overview)."""
-    receivable, wallet = ledger_ids
+    receivable, wallet = (ledgers.locked[kind][0] for kind in CUSTOMER_KINDS)
     account = request.account
-    debit = receiving_account(tenant, actor, request.channel, request.provider)
+    kind, holder = receiving_key(actor, request.channel, request.provider)
+    debit = ledgers.tenant_ids[(kind, "", holder)]
     lines: list[tuple[int, Decimal]] = [(debit, request.amount)]
     references = [""]
-    late_fees = None
+    late_fees = ledgers.tenant_ids.get((LedgerKind.LATE_FEES, account.utility, ""))
     for part in plan.allocations:
         if part.principal:
             lines.append((receivable, -part.principal))
             references.append(part.item.reference)
         if part.late_fee:
-            if late_fees is None:
+            if late_fees is None:  # the tenant's first late fee creates the account
                 late_fees = tenant_ledger_account(
                     tenant, LedgerKind.LATE_FEES, utility=account.utility
                 ).pk

@@ -16,15 +16,17 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from collection.models import Payment, Receipt, ReceiptPrint
-from tenancy.audit import AuditAction, record_audit
-from tenancy.models import Tenant
+from tenancy.audit import AuditAction, audit_event_insert, record_audit
+from tenancy.models import AuditEvent, Tenant
 from tenancy.principal import Principal
-from tenancy.sequences import take_next
+from tenancy.sequences import next_number_sql, take_next
 
 RECEIPT_SEQUENCE = "receipt"
 
 
-def issue_receipt(tenant: Tenant, payment: Payment, issued_at: datetime) -> Receipt:
+def issue_receipt(
+    tenant: Tenant, payment: Payment, issued_at: datetime, audit: AuditEvent | None = None
+) -> Receipt:
     """The payment's receipt with the tenant's next number; call it last in the payment's
     transaction (the counter row stays locked until the transaction ends).
 
@@ -32,14 +34,46 @@ def issue_receipt(tenant: Tenant, payment: Payment, issued_at: datetime) -> Rece
     wrote, the journal entry's zero sum) are run first, when the payment's transaction is the
     outermost one: run at the commit they would hold up every other payment of the tenant
     queued on the counter. Nested in a caller's transaction, they wait for its commit as
-    usual (the caller may have rows pending that they need)."""
-    if connection.vendor == "postgresql" and not connection.savepoint_ids:
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    number = take_next(tenant, RECEIPT_SEQUENCE)
-    return Receipt.objects.create(
-        tenant=tenant, payment=payment, site_id=payment.site_id, number=number, issued_at=issued_at
-    )
+    usual (the caller may have rows pending that they need).
+
+    One statement takes the number, writes the receipt and the payment's audit event
+    (``audit``, built by the caller, its ``after`` given the receipt's number), so the
+    counter's lock is held for that statement and the commit."""
+    if connection.vendor != "postgresql":
+        number = take_next(tenant, RECEIPT_SEQUENCE)
+        receipt = Receipt.objects.create(
+            tenant=tenant, payment=payment, site_id=payment.site_id, number=number,
+            issued_at=issued_at,
+        )  # fmt: skip
+        if audit is not None:
+            audit.after = {**(audit.after or {}), "receipt": receipt.display_number}
+            audit.save()
+        return receipt
+    with connection.cursor() as cursor:
+        # The deferred checks run in the same round trip, before the counter's row is taken.
+        checks = "SET CONSTRAINTS ALL IMMEDIATE; " if not connection.savepoint_ids else ""
+        counter_sql, params = next_number_sql(tenant, RECEIPT_SEQUENCE)
+        table = Receipt._meta.db_table
+        sql = (
+            f"WITH counter AS ({counter_sql}), receipt AS ("  # noqa: S608 - model names
+            f"INSERT INTO {table} (tenant_id, payment_id, site_id, number, issued_at) "
+            "SELECT %s, %s, %s, number, %s FROM counter RETURNING id, number)"
+        )
+        params += [tenant.pk, payment.pk, payment.site_id, issued_at]
+        if audit is not None:
+            audited_sql, audited_params = audit_event_insert(
+                audit, "jsonb_build_object('receipt', lpad(number::text, 10, '0'))", "receipt"
+            )
+            sql += f", audited AS ({audited_sql})"
+            params += audited_params
+        cursor.execute(f"{checks}{sql} SELECT id, number FROM receipt", params)  # noqa: S608
+        receipt_id, number = cursor.fetchone()
+    receipt = Receipt(
+        pk=receipt_id, tenant=tenant, payment=payment, site_id=payment.site_id, number=number,
+        issued_at=issued_at,
+    )  # fmt: skip
+    receipt._state.adding, receipt._state.db = False, connection.alias
+    return receipt
 
 
 def reprint_receipt(actor: Principal, receipt: Receipt) -> ReceiptPrint:

@@ -26,7 +26,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from collection.models import Payment, PaymentAllocation, PaymentReversal, Receipt
-from collection.services import receipts
+from collection.services import payments
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
 from collection.services.reversal import reverse_payment
@@ -77,15 +77,15 @@ def test_parallel_payments_on_one_account_lose_no_update(world: World) -> None:
 
 class LockClock:
     """Times the receipt counter's lock: from the moment the number is taken (the counter row
-    locked) to the end of the payment's commit."""
+    locked: the receipt's statement returned) to the end of the payment's commit."""
 
     def __init__(self) -> None:
         self.held: list[float] = []
         self._lock = threading.Lock()
 
-    def wrap(self, take_next: Any) -> Any:
-        def timed(*args: Any, **kwargs: Any) -> int:
-            number = take_next(*args, **kwargs)
+    def wrap(self, issue_receipt: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            number = issue_receipt(*args, **kwargs)
             locked = time.perf_counter()
 
             def committed() -> None:
@@ -101,7 +101,7 @@ class LockClock:
 @pytest.fixture
 def lock_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[LockClock]:
     clock = LockClock()
-    monkeypatch.setattr(receipts, "take_next", clock.wrap(receipts.take_next))
+    monkeypatch.setattr(payments, "issue_receipt", clock.wrap(payments.issue_receipt))
     yield clock
 
 

@@ -142,7 +142,11 @@ def test_a_refund_over_what_the_account_holds_is_refused(in_tenant_a: TenantWorl
             reason="退款",
         )  # fmt: skip
     request_refund(
-        a.cashier_on_shift(), account=account, from_wallet=Decimal("30.00"), channel="cash", reason="退款"
+        a.cashier_on_shift(),
+        account=account,
+        from_wallet=Decimal("30.00"),
+        channel="cash",
+        reason="退款",
     )
     # What is requested counts: nothing more can be asked for.
     with pytest.raises(ValidationError):
@@ -162,7 +166,11 @@ def test_a_rejected_refund_moves_nothing_and_frees_the_credit(in_tenant_a: Tenan
     account = a.account()
     credit_of(a, account, "40.00")
     refund = request_refund(
-        a.cashier_on_shift(), account=account, from_wallet=Decimal("40.00"), channel="cash", reason="退款"
+        a.cashier_on_shift(),
+        account=account,
+        from_wallet=Decimal("40.00"),
+        channel="cash",
+        reason="退款",
     )
     finance = Principal.for_user(a.staff((Role.HQ_FINANCE, None)))
     with pytest.raises(ValidationError):
@@ -173,7 +181,11 @@ def test_a_rejected_refund_moves_nothing_and_frees_the_credit(in_tenant_a: Tenan
     with pytest.raises(PaymentConflict):
         pay_refund(a.cashier_on_shift(), refund)
     again = request_refund(
-        a.cashier_on_shift(), account=account, from_wallet=Decimal("40.00"), channel="cash", reason="退款"
+        a.cashier_on_shift(),
+        account=account,
+        from_wallet=Decimal("40.00"),
+        channel="cash",
+        reason="退款",
     )
     assert Refund.objects.filter(state=RefundState.REQUESTED).get() == again
 
