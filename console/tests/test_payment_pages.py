@@ -223,4 +223,6 @@ def test_the_collect_section_of_the_menu_lists_the_pages_a_cashier_may_open(worl
         "/console/shifts/",
         "/console/cash-approvals/",
         "/console/cash-handovers/",
+        "/console/deposits/",
+        "/console/refunds/",
     ]
