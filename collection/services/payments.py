@@ -150,7 +150,25 @@ def _check(actor: Principal, request: PaymentRequest) -> None:
     check_channel(actor, request.channel, request.provider)
 
 
-def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime) -> PaymentResult:
+def post_redemption(
+    actor: Principal, request: PaymentRequest, source: str, now: datetime, *, receiving: int
+) -> PaymentResult:
+    """Post a recharge card's redemption as a payment of the ``voucher`` channel, through the
+    same steps as any payment, with the voucher liability (``receiving``) debited in place of
+    cash or a clearing account. Only ``collection.services.vouchers`` calls it, under the
+    card's row lock and after checking its PIN; ``check_channel`` keeps refusing the channel to
+    anyone posting it as a payment."""
+    return _post(actor, request, source, now, receiving=receiving)
+
+
+def _post(
+    actor: Principal,
+    request: PaymentRequest,
+    source: str,
+    now: datetime,
+    *,
+    receiving: int | None = None,
+) -> PaymentResult:
     tenant = actor.tenant
     assert tenant is not None
     account = request.account
@@ -178,7 +196,7 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
                 position.items, request.amount, position.receivable_credit, position.wallet_credit
             )
             [payment_id] = allocate_ids(Payment, 1)
-            entry = _entry(tenant, actor, request, payment_id, plan, ledger_ids, paid_on)
+            entry = _entry(tenant, actor, request, payment_id, plan, ledger_ids, paid_on, receiving)
             entry_id = post_entries(actor, [entry])[entry.source_id]
             payment = Payment.objects.create(
                 pk=payment_id,
@@ -255,11 +273,12 @@ def _entry(
     plan: AllocationPlan,
     ledger_ids: tuple[int, int],
     paid_on: date,
+    receiving: int | None = None,
 ) -> EntrySpec:
     """The payment's journal entry (see the module's overview)."""
     receivable, wallet = ledger_ids
     account = request.account
-    debit = receiving_account(tenant, actor, request.channel, request.provider)
+    debit = receiving or receiving_account(tenant, actor, request.channel, request.provider)
     lines: list[tuple[int, Decimal]] = [(debit, request.amount)]
     references = [""]
     late_fees = None
