@@ -216,6 +216,22 @@ MATRIX.update(
         # Failed attempts, for finance to trace; a bank reports a rejected payment here.
         "payment_attempts": {"view": roles(ADMIN, HQ, MANAGER, INSPECTOR), "add": roles(CASHIER)},
         "receipts": {"view": COLLECTION_READERS, "reprint": roles(ADMIN, MANAGER, CASHIER)},
+        # 充值卡: a tenant administrator generates a batch, downloads its PINs once (the
+        # service checks it is the one who generated it), releases it for sale and voids
+        # cards; cashiers redeem cards at the counter as payments.
+        "voucher_batches": {
+            "view": roles(ADMIN, HQ, INSPECTOR),
+            "add": roles(ADMIN),
+            "download_pins": roles(ADMIN),
+            "release": roles(ADMIN),
+            "void": roles(ADMIN),
+        },
+        "voucher_cards": {
+            "view": COLLECTION_READERS,
+            "void": roles(ADMIN),
+            "unlock": roles(ADMIN),
+        },
+        "voucher_redemptions": {"add": roles(CASHIER)},
     }
 )
 
@@ -230,6 +246,10 @@ MONEY_ACTIONS = {
     ("prepaid_charges", "run"),
     ("payments", "add"),
     ("payments", "reverse"),
+    ("voucher_batches", "release"),
+    ("voucher_batches", "void"),
+    ("voucher_cards", "void"),
+    ("voucher_redemptions", "add"),
 }
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import (
@@ -34,7 +35,8 @@ from billing.models import (
 from billing.runs import services as bills
 from billing.runs.numbers import BillNumbers, payment_reference
 from billing.tariffs import services as tariff_services
-from collection.models import Payment, PaymentAttempt, Receipt
+from collection.models import Payment, PaymentAttempt, Receipt, VoucherBatch, VoucherCard
+from collection.services import vouchers
 from collection.services.attempts import report_rejected_payment
 from collection.services.payments import post_payment
 from customers import services as customer_services
@@ -444,6 +446,32 @@ class TenantWorld:
                 self.cashier(), account=account, channel="counter_card", amount=Decimal("80.00"),
                 reason="卡被拒绝",
             )  # fmt: skip
+
+    def voucher_batch(
+        self, site: Site | None = None, *, by: Principal | None = None, release: bool = True
+    ) -> VoucherBatch:
+        """Two recharge cards of 50.00, generated (and released) by ``by`` or the system."""
+        by = by or self.system
+        with self.active():
+            batch = vouchers.generate_batch(
+                by, face_value=Decimal("50.00"), count=2,
+                expires_on=timezone.localdate() + timedelta(days=365),
+            )  # fmt: skip
+            return vouchers.release_batch(by, batch) if release else batch
+
+    def voucher_card(self, site: Site | None = None) -> VoucherCard:
+        """A released recharge card, its PIN kept on the object (``card.pin``) to redeem it."""
+        with self.active():
+            batch = vouchers.generate_batch(
+                self.system, face_value=Decimal("50.00"), count=1,
+                expires_on=timezone.localdate() + timedelta(days=365),
+            )  # fmt: skip
+            row = vouchers.download_pins(self.system, batch).content.splitlines()[1]
+            serial, pin = (part.replace(" ", "") for part in row.split(",")[1:3])
+            vouchers.release_batch(self.system, batch)
+            card = VoucherCard.objects.get(serial=serial)
+            card.pin = pin  # type: ignore[attr-defined]  # for the test that redeems it
+            return card
 
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():
