@@ -23,6 +23,7 @@ SECTIONS: dict[str, Promise] = {
     "read": _("Read"),
     "verify": _("Verify"),
     "bill": _("Bill"),
+    "collect": _("Collect"),
     "customers": _("Customers"),
     "inspect": _("Inspection"),
     "admin": _("Administration"),
@@ -38,6 +39,7 @@ PAGE_MODULES = (
     "console.pages.admin",
     "console.pages.audit",
     "console.pages.inspection",
+    "console.pages.vouchers",
 )
 
 

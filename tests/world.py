@@ -473,6 +473,17 @@ class TenantWorld:
             card.pin = pin  # type: ignore[attr-defined]  # for the test that redeems it
             return card
 
+    def voucher_payment(self, site: Site | None = None) -> Payment:
+        """A recharge card redeemed onto a new account by a cashier of its own."""
+        card = self.voucher_card()
+        account = self.account(site)
+        with self.active():
+            return vouchers.redeem_card(
+                self.cashier(), account=account, serial=card.serial,
+                pin=card.pin,  # type: ignore[attr-defined]  # kept by voucher_card
+                idempotency_key=unique("v-"),
+            ).payment  # fmt: skip
+
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():
             return tenancy_services.create_staff(
