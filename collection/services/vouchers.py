@@ -50,7 +50,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -237,22 +237,25 @@ def download_pins(actor: Principal, batch: VoucherBatch, *, now: datetime | None
     tenant = actor.tenant
     assert tenant is not None
     now = now or timezone.now()
-    refusal: VoucherError | PaymentConflict | None = None
+    refusal: PermissionDenied | PaymentConflict | None = None
     with transaction.atomic():
         batch = VoucherBatch.objects.select_for_update().get(pk=batch.pk)
         stored = VoucherPinFile.objects.filter(batch=batch).first()
         if (actor.kind, actor.id) != (batch.actor_kind, batch.actor_id):
-            refusal = VoucherError(
-                _("Only the administrator who generated the batch downloads its PINs."),
-                code="not_creator",
+            refusal = PermissionDenied(
+                _("Only the administrator who generated the batch downloads its PINs.")
+            )
+        elif stored is None and batch.pins_downloaded_at is None:
+            refusal = PaymentConflict(
+                _("The batch is void: its PINs were destroyed unread."), code="batch_void"
             )
         elif stored is None:
+            assert batch.pins_downloaded_at is not None
+            when = timezone.localtime(batch.pins_downloaded_at, tenant.zone)
             refusal = PaymentConflict(
                 _("The PIN file of this batch was downloaded on %(when)s by %(who)s; the PINs "
                   "are not kept and cannot be shown again. Void the batch if the file is lost.")
-                % {"when": timezone.localtime(batch.pins_downloaded_at, tenant.zone).strftime(
-                       "%Y-%m-%d %H:%M") if batch.pins_downloaded_at else "?",
-                   "who": batch.pins_downloaded_by},
+                % {"when": f"{when:%Y-%m-%d %H:%M}", "who": batch.pins_downloaded_by},
                 code="pins_downloaded",
             )  # fmt: skip
         if refusal is not None:
@@ -260,7 +263,7 @@ def download_pins(actor: Principal, batch: VoucherBatch, *, now: datetime | None
                 actor,
                 AuditAction.VOUCHER_PINS_REFUSED,
                 batch,
-                after={"number": batch.number, "reason": refusal.messages[0]},
+                after={"number": batch.number, "reason": str(_refusal_text(refusal))},
             )
         else:
             assert stored is not None
@@ -278,6 +281,10 @@ def download_pins(actor: Principal, batch: VoucherBatch, *, now: datetime | None
     if refusal is not None:
         raise refusal
     return PinFile(f"recharge-cards-{batch.number:06d}.csv", content)
+
+
+def _refusal_text(refusal: Exception) -> str:
+    return refusal.messages[0] if isinstance(refusal, ValidationError) else str(refusal)
 
 
 def _liability(tenant: Tenant, utility: str) -> int:
@@ -317,7 +324,7 @@ def release_batch(
                 _("Only a batch not yet released is released."), code="batch_not_generated"
             )
         if batch.expires_on < today:
-            raise VoucherError(_("The batch has expired."), code="card_expired")
+            raise VoucherError(_("The batch has expired."), code="batch_expired")
         cards = _unredeemed(batch)
         entry_id = None
         if cards:

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from collection.models import (
@@ -90,7 +90,7 @@ def redeem(
 
 def code_of(error: ValidationError) -> str:
     if hasattr(error, "error_dict"):
-        return next(e.code for errors in error.error_dict.values() for e in errors)
+        return str(next(e.code for errors in error.error_dict.values() for e in errors))
     return str(error.code)
 
 
@@ -138,7 +138,7 @@ def test_a_batch_stores_only_keyed_hashes_of_the_pins_and_hands_the_file_over_on
     with pytest.raises(PaymentConflict) as second:
         vouchers.download_pins(by, batch)
     assert second.value.code == "pins_downloaded"
-    assert "cannot be shown again" in second.value.messages[0]
+    assert "无法再次显示" in second.value.messages[0]  # cannot be shown again
     events = AuditEvent.objects.filter(object_id=str(batch.pk), action__startswith="voucher")
     actions = events.values_list("action", flat=True)
     assert sorted(actions) == [
@@ -148,13 +148,19 @@ def test_a_batch_stores_only_keyed_hashes_of_the_pins_and_hands_the_file_over_on
 
 def test_only_the_admin_who_generated_a_batch_downloads_its_pins(in_tenant_a: TenantWorld) -> None:
     a = in_tenant_a
+    creator = admin(a)
     batch = vouchers.generate_batch(
-        admin(a), face_value=Decimal("20.00"), count=1, expires_on=date(2027, 6, 30)
+        creator, face_value=Decimal("20.00"), count=1, expires_on=date(2027, 6, 30)
     )
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(PermissionDenied):
         vouchers.download_pins(admin(a), batch)
-    assert refused.value.code == "not_creator"
+    assert AuditEvent.objects.filter(action="voucher_batch.pins_refused").count() == 1
     assert VoucherPinFile.objects.filter(batch=batch).exists()  # still there for its creator
+    vouchers.void_batch(creator, batch, "印制前作废", now=NOW)
+    assert not VoucherPinFile.objects.filter(batch=batch).exists()  # destroyed unread
+    with pytest.raises(PaymentConflict) as void:
+        vouchers.download_pins(creator, batch)
+    assert void.value.code == "batch_void"
 
 
 def test_ten_thousand_cards_generate_in_seconds_in_one_transaction(

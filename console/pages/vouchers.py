@@ -184,6 +184,9 @@ def batch_pins(request: HttpRequest, batch_id: int) -> HttpResponseBase:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("console:voucher-batch", batch_id=found.pk)
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+        return redirect("console:voucher-batch", batch_id=found.pk)
     response = HttpResponse(pin_file.content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{pin_file.filename}"'
     response["Cache-Control"] = "no-store"
