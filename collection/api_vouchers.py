@@ -21,7 +21,6 @@ from collection.api import AccountNumberField, PaymentSerializer, RefusesConflic
 from collection.models import (
     AttemptOutcome,
     Channel,
-    Payment,
     VoucherBatch,
     VoucherBatchState,
     VoucherCard,
@@ -30,12 +29,7 @@ from collection.models import (
 from collection.services import vouchers
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
 from customers.models import Utility
-from tenancy.api_base import (
-    ReadOnlyTenantViewSet,
-    StrictCharField,
-    StrictLineField,
-    TenantViewSet,
-)
+from tenancy.api_base import ReadOnlyTenantViewSet, StrictCharField, StrictLineField
 
 CARD_COUNTS = {
     state: Count("cards", filter=Q(cards__state=state)) for state in VoucherCardState.values
@@ -217,15 +211,18 @@ class VoucherCardViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         return Response(self.get_serializer(self.get_queryset().get(pk=card.pk)).data)
 
 
-class VoucherRedemptionViewSet(RefusesConflicts, TenantViewSet):
-    """Redeeming a recharge card at the counter: a payment of the card's face value to an
-    account, answered with the payment as ``POST /payments/`` answers (201; a retry with the
-    same idempotency key, 200). A wrong PIN and an unknown serial get the same answer; 5 wrong
-    PINs lock a card for an hour, 20 in an hour stop the caller's redemptions. The account is
-    looked up among the sites of the cashier's grant."""
+class VoucherRedemptionViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
+    """Recharge cards redeemed: payments of the ``voucher`` channel (the card's serial is their
+    external reference). ``POST`` redeems a card at the counter: a payment of the card's face
+    value to an account, answered as ``POST /payments/`` answers (201; a retry with the same
+    idempotency key, 200). A wrong PIN and an unknown serial get the same answer; 5 wrong PINs
+    lock a card for an hour, 20 in an hour stop the caller's redemptions. The account is looked
+    up among the sites of the cashier's grant."""
 
     permission_resource = "voucher_redemptions"
-    queryset = Payment.objects.filter(channel=Channel.VOUCHER)
+    queryset = payments().filter(channel=Channel.VOUCHER)
+    serializer_class = PaymentSerializer
+    filterset_fields = ["account", "site", "paid_on"]
 
     @extend_schema(
         request=RedemptionSerializer, responses={201: PaymentSerializer, 200: PaymentSerializer}
@@ -247,8 +244,5 @@ class VoucherRedemptionViewSet(RefusesConflicts, TenantViewSet):
             )
             raise exceptions.ValidationError(body.errors)
         result = vouchers.redeem_card(self.principal, **body.validated_data, now=timezone.now())
-        payment = payments().get(pk=result.payment.pk)
-        return Response(
-            PaymentSerializer(payment, context=self.get_serializer_context()).data,
-            status=201 if result.created else 200,
-        )
+        payment = self.get_queryset().get(pk=result.payment.pk)
+        return Response(self.get_serializer(payment).data, status=201 if result.created else 200)

@@ -231,7 +231,7 @@ MATRIX.update(
             "void": roles(ADMIN),
             "unlock": roles(ADMIN),
         },
-        "voucher_redemptions": {"add": roles(CASHIER)},
+        "voucher_redemptions": {"view": COLLECTION_READERS, "add": roles(CASHIER)},
     }
 )
 

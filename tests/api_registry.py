@@ -823,7 +823,7 @@ VOUCHER_SPECS: dict[str, RouteSpec] = {
     ),
     "voucher-redemption": RouteSpec(
         model=Payment,
-        make=lambda w, s: w.voucher_card(s),
+        make=lambda w, s: w.voucher_payment(s),
         site_bound=True,
         create_body=lambda w, s: _redemption_body(w, w.voucher_card(), s),
         foreign_create_body=lambda a, b: _redemption_body(a, a.voucher_card(), a.sites[0]),

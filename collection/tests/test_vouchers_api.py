@@ -87,6 +87,10 @@ def test_a_cashier_redeems_a_card_and_a_retry_answers_the_first_payment(world: W
     assert paid["receipt"]["number"]
     retry = bob.post(REDEEM, request, format="json")
     assert (retry.status_code, retry.json()["id"]) == (200, paid["id"])
+    listed = bob.get(REDEEM).json()["results"]
+    assert [(row["id"], row["external_reference"]) for row in listed] == [
+        (paid["id"], rows[0]["serial"].replace(" ", ""))
+    ]
     again = bob.post(REDEEM, _redemption(account.number, rows[0]), format="json")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "card_redeemed"
