@@ -55,7 +55,7 @@ class BatchRequestSerializer(serializers.Serializer):
     note = StrictLineField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ReasonSerializer(serializers.Serializer):
+class VoidReasonSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=300)
 
 
@@ -131,12 +131,12 @@ class VoucherBatchViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         batch = vouchers.release_batch(self.principal, self.get_object())
         return Response(self.get_serializer(self.get_queryset().get(pk=batch.pk)).data)
 
-    @extend_schema(request=ReasonSerializer, responses=VoucherBatchSerializer)
+    @extend_schema(request=VoidReasonSerializer, responses=VoucherBatchSerializer)
     @action(detail=True, methods=["post"], permission_action="void")
     def void(self, request: Request, pk: str | None = None) -> Response:
         """Void every unredeemed card of the batch (lost, stolen); reverses their liability."""
         batch = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = VoidReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         vouchers.void_batch(self.principal, batch, body.validated_data["reason"])
         return Response(self.get_serializer(self.get_queryset().get(pk=batch.pk)).data)
@@ -193,12 +193,12 @@ class VoucherCardViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
     serializer_class = VoucherCardSerializer
     filterset_fields = ["batch", "state", "serial"]
 
-    @extend_schema(request=ReasonSerializer, responses=VoucherCardSerializer)
+    @extend_schema(request=VoidReasonSerializer, responses=VoucherCardSerializer)
     @action(detail=True, methods=["post"], permission_action="void")
     def void(self, request: Request, pk: str | None = None) -> Response:
         """Void an unredeemed card (lost, stolen); reverses its liability once released."""
         card = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = VoidReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         vouchers.void_card(self.principal, card, body.validated_data["reason"])
         return Response(self.get_serializer(self.get_queryset().get(pk=card.pk)).data)

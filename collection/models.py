@@ -447,11 +447,16 @@ class VoucherPinFile(TenantOwned):
     """The serials and PINs of a batch, encrypted, kept only until the administrator who
     generated the batch downloads them once for printing: the row is deleted then."""
 
-    batch = models.OneToOneField(VoucherBatch, on_delete=models.CASCADE, related_name="pin_file")
+    batch = models.ForeignKey(
+        VoucherBatch, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     content = models.TextField()
 
     class Meta:
         verbose_name = _("recharge card PIN file")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "batch"], name="voucher_pin_file_per_batch")
+        ]
 
 
 class VoucherCard(TenantOwned):

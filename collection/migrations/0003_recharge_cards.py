@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('content', models.TextField()),
-                ('batch', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='pin_file', to='collection.voucherbatch')),
+                ('batch', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='collection.voucherbatch')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenancy.tenant')),
             ],
             options={
@@ -137,5 +137,9 @@ class Migration(migrations.Migration):
         pgtrigger.migrations.AddTrigger(
             model_name='voucherpinfailure',
             trigger=pgtrigger.compiler.Trigger(name='voucher_pin_failure_append_only', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update or delete rows from % table', TG_TABLE_NAME;", hash='b1c9142085863313066b7c35d98ed130d35d9fa5', operation='UPDATE OR DELETE', pgid='pgtrigger_voucher_pin_failure_append_only_88f40', table='collection_voucherpinfailure', when='BEFORE')),
+        ),
+        migrations.AddConstraint(
+            model_name='voucherpinfile',
+            constraint=models.UniqueConstraint(fields=('tenant', 'batch'), name='voucher_pin_file_per_batch'),
         ),
     ]
