@@ -32,6 +32,11 @@ from collection.api_shifts import (
     CollectionPolicyViewSet,
     ShiftViewSet,
 )
+from collection.api_vouchers import (
+    VoucherBatchViewSet,
+    VoucherCardViewSet,
+    VoucherRedemptionViewSet,
+)
 from customers.api import AccountViewSet, ContactViewSet, CustomerViewSet, PremiseViewSet
 from ledger.api import JournalEntryViewSet, LedgerAccountViewSet
 from metering.api import (
@@ -101,6 +106,9 @@ router.register("journal-entries", JournalEntryViewSet, basename="journal-entry"
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payment-attempts", PaymentAttemptViewSet, basename="payment-attempt")
 router.register("receipts", ReceiptViewSet, basename="receipt")
+router.register("voucher-batches", VoucherBatchViewSet, basename="voucher-batch")
+router.register("voucher-cards", VoucherCardViewSet, basename="voucher-card")
+router.register("voucher-redemptions", VoucherRedemptionViewSet, basename="voucher-redemption")
 router.register("accounts", AccountDueViewSet, basename="account-due")
 router.register("shifts", ShiftViewSet, basename="shift")
 router.register("cash-handovers", CashHandoverViewSet, basename="cash-handover")

@@ -303,6 +303,10 @@ CONTENT_SECURITY_POLICY = {
 # Personal data (identity and phone numbers) is encrypted with these Fernet keys, newest first;
 # search uses a keyed hash derived from the first key.
 FIELD_ENCRYPTION_KEY = FIELD_ENCRYPTION_KEYS[0]
+# The key of recharge cards' PIN hashes (HMAC-SHA256); unset, one is derived from the oldest
+# field encryption key (``collection.services.vouchers.pin_key``). Changing it makes every
+# card printed before unredeemable.
+VOUCHER_PIN_KEY = env_str("DJANGO_VOUCHER_PIN_KEY", "")
 
 # --- i18n, time ----------------------------------------------------------------------------
 

@@ -139,6 +139,22 @@ class AuditAction(models.TextChoices):
     ACCOUNT_CLOSING_STARTED = "account.closing_started", _("Account closing started")
     ACCOUNT_CLOSED = "account.closed", _("Account closed")
     ACCOUNT_CLOSING_PREVIEWED = "account.closing_previewed", _("Account closing previewed")
+    VOUCHER_BATCH_GENERATED = "voucher_batch.generated", _("Recharge card batch generated")
+    VOUCHER_PINS_DOWNLOADED = "voucher_batch.pins_downloaded", _("Recharge card PINs downloaded")
+    VOUCHER_PINS_REFUSED = (
+        "voucher_batch.pins_refused",
+        _("Recharge card PINs asked for again and refused"),
+    )
+    VOUCHER_BATCH_RELEASED = "voucher_batch.released", _("Recharge card batch released")
+    VOUCHER_BATCH_VOIDED = "voucher_batch.voided", _("Recharge card batch voided")
+    VOUCHER_CARD_VOIDED = "voucher_card.voided", _("Recharge card voided")
+    VOUCHER_CARD_UNLOCKED = "voucher_card.unlocked", _("Recharge card unlocked")
+    VOUCHER_CARD_REDEEMED = "voucher_card.redeemed", _("Recharge card redeemed")
+    VOUCHER_CARD_REOPENED = (
+        "voucher_card.reopened",
+        _("Recharge card redeemable again (its payment reversed)"),
+    )
+    VOUCHER_CARDS_EXPIRED = "voucher_card.expired", _("Recharge cards expired")
 
 
 def action_label(action: str) -> str:

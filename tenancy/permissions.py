@@ -255,6 +255,22 @@ MATRIX.update(
             "add": roles(ADMIN, MANAGER),
             "close": roles(ADMIN, MANAGER),
         },
+        # 充值卡: a tenant administrator generates a batch, downloads its PINs once (the
+        # service checks it is the one who generated it), releases it for sale and voids
+        # cards; cashiers redeem cards at the counter as payments.
+        "voucher_batches": {
+            "view": roles(ADMIN, HQ, INSPECTOR),
+            "add": roles(ADMIN),
+            "download_pins": roles(ADMIN),
+            "release": roles(ADMIN),
+            "void": roles(ADMIN),
+        },
+        "voucher_cards": {
+            "view": COLLECTION_READERS,
+            "void": roles(ADMIN),
+            "unlock": roles(ADMIN),
+        },
+        "voucher_redemptions": {"view": COLLECTION_READERS, "add": roles(CASHIER)},
     }
 )
 
@@ -278,6 +294,10 @@ MONEY_ACTIONS = {
     ("refunds", "pay"),
     ("account_closings", "add"),
     ("account_closings", "close"),
+    ("voucher_batches", "release"),
+    ("voucher_batches", "void"),
+    ("voucher_cards", "void"),
+    ("voucher_redemptions", "add"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from billing.models import (
     Bill,
@@ -42,6 +43,8 @@ from collection.models import (
     Receipt,
     Refund,
     Shift,
+    VoucherBatch,
+    VoucherCard,
 )
 from collection.services.shifts import open_shift_of
 from customers.models import Account, Contact, Customer, Premise
@@ -974,6 +977,58 @@ CLOSE_SPECS: dict[str, RouteSpec] = {
     ),
 }
 SPECS.update(CLOSE_SPECS)
+
+
+def _batch_of_the_admin(world: TenantWorld, site: Site) -> VoucherBatch:
+    """A batch whose PIN file the role tests' tenant administrator may download: only the
+    administrator who generated a batch downloads its PINs."""
+    user = User.objects.filter(tenant=world.tenant, username=f"only-{Role.TENANT_ADMIN}").first()
+    return world.voucher_batch(by=Principal.for_user(user) if user else None)
+
+
+def _redemption_body(world: TenantWorld, card: Any, site: Site) -> dict[str, Any]:
+    return {
+        "account": world.account(site).number,
+        "serial": card.serial,
+        "pin": card.pin,
+        "idempotency_key": unique("v-"),
+    }
+
+
+VOUCHER_SPECS: dict[str, RouteSpec] = {
+    "voucher-batch": RouteSpec(
+        model=VoucherBatch,
+        make=lambda w, s: w.voucher_batch(),
+        site_bound=False,
+        create_body=lambda w, s: {
+            "face_value": "50.00",
+            "count": 3,
+            "expires_on": (timezone.localdate() + timedelta(days=365)).isoformat(),
+        },
+        actions={
+            "pins": ActionSpec(make=_batch_of_the_admin),
+            "release": ActionSpec(make=lambda w, s: w.voucher_batch(release=False)),
+            "void": ActionSpec(body=lambda w, o: {"reason": "整批丢失"}),
+        },
+    ),
+    "voucher-card": RouteSpec(
+        model=VoucherCard,
+        make=lambda w, s: w.voucher_card(s),
+        site_bound=False,
+        actions={
+            "void": ActionSpec(body=lambda w, o: {"reason": "被盗"}),
+            "unlock": ActionSpec(),
+        },
+    ),
+    "voucher-redemption": RouteSpec(
+        model=Payment,
+        make=lambda w, s: w.voucher_payment(s),
+        site_bound=True,
+        create_body=lambda w, s: _redemption_body(w, w.voucher_card(), s),
+        foreign_create_body=lambda a, b: _redemption_body(a, a.voucher_card(), a.sites[0]),
+    ),
+}
+SPECS.update(VOUCHER_SPECS)
 
 
 def spec_for(route: Route) -> RouteSpec:

@@ -196,6 +196,16 @@ PAGES: dict[str, Page] = {
         lambda w: {"finding_id": (made := _inspection(w))["finding"].pk, "_reader": made["reader"]},
         opener=lambda w, kwargs: kwargs["_reader"],
     ),
+    "voucher-batch": Page(lambda w: {"batch_id": w.a.voucher_batch().pk}, False),
+    "voucher-batch-pins": Page(lambda w: {"batch_id": w.a.voucher_batch().pk}, False, opens=POSTED),
+    "voucher-batch-release": Page(
+        lambda w: {"batch_id": w.a.voucher_batch(release=False).pk}, False
+    ),
+    "voucher-batch-void": Page(lambda w: {"batch_id": w.a.voucher_batch().pk}, False),
+    "voucher-card": Page(lambda w: {"card_id": w.a.voucher_card().pk}, False),
+    "voucher-card-void": Page(lambda w: {"card_id": w.a.voucher_card().pk}, False),
+    "voucher-card-unlock": Page(lambda w: {"card_id": w.a.voucher_card().pk}, False, opens=POSTED),
+    "voucher-redeemed": Page(lambda w: {"payment_id": w.a.voucher_payment(_site(w)).pk}),
 }
 
 

@@ -46,6 +46,7 @@ def test_every_periodic_job_names_a_registered_task_and_the_apps_declare_all_of_
         "validate readings",
         "charge prepaid accounts",
         "refresh dashboards",
+        "expire recharge cards",
     }
 
 

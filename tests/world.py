@@ -18,6 +18,7 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import (
@@ -34,7 +35,17 @@ from billing.models import (
 from billing.runs import services as bills
 from billing.runs.numbers import BillNumbers, payment_reference
 from billing.tariffs import services as tariff_services
-from collection.models import CashApproval, CashHandover, Payment, PaymentAttempt, Receipt, Shift
+from collection.models import (
+    CashApproval,
+    CashHandover,
+    Payment,
+    PaymentAttempt,
+    Receipt,
+    Shift,
+    VoucherBatch,
+    VoucherCard,
+)
+from collection.services import vouchers
 from collection.services.attempts import report_rejected_payment
 from collection.services.cash_rules import grant_cash_approval
 from collection.services.payments import post_payment
@@ -573,6 +584,43 @@ class TenantWorld:
             state="started", final_reading=reading, final_taken_at=reading.taken_at,
             actor_kind="system", actor_label="test setup",
         )  # fmt: skip
+
+    def voucher_batch(
+        self, site: Site | None = None, *, by: Principal | None = None, release: bool = True
+    ) -> VoucherBatch:
+        """Two recharge cards of 50.00, generated (and released) by ``by`` or the system."""
+        by = by or self.system
+        with self.active():
+            batch = vouchers.generate_batch(
+                by, face_value=Decimal("50.00"), count=2,
+                expires_on=timezone.localdate() + timedelta(days=365),
+            )  # fmt: skip
+            return vouchers.release_batch(by, batch) if release else batch
+
+    def voucher_card(self, site: Site | None = None) -> VoucherCard:
+        """A released recharge card, its PIN kept on the object (``card.pin``) to redeem it."""
+        with self.active():
+            batch = vouchers.generate_batch(
+                self.system, face_value=Decimal("50.00"), count=1,
+                expires_on=timezone.localdate() + timedelta(days=365),
+            )  # fmt: skip
+            row = vouchers.download_pins(self.system, batch).content.splitlines()[1]
+            serial, pin = (part.replace(" ", "") for part in row.split(",")[1:3])
+            vouchers.release_batch(self.system, batch)
+            card = VoucherCard.objects.get(serial=serial)
+            card.pin = pin  # type: ignore[attr-defined]  # for the test that redeems it
+            return card
+
+    def voucher_payment(self, site: Site | None = None) -> Payment:
+        """A recharge card redeemed onto a new account by a cashier of its own."""
+        card = self.voucher_card()
+        account = self.account(site)
+        with self.active():
+            return vouchers.redeem_card(
+                self.cashier(), account=account, serial=card.serial,
+                pin=card.pin,  # type: ignore[attr-defined]  # kept by voucher_card
+                idempotency_key=unique("v-"),
+            ).payment  # fmt: skip
 
     def staff(self, *grants: tuple[str, Site | None], username: str | None = None) -> User:
         with self.active():

@@ -172,13 +172,31 @@ def _check(actor: Principal, request: PaymentRequest) -> None:
     check_channel(actor, request.channel, request.provider)
 
 
-def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime) -> PaymentResult:
+def post_redemption(
+    actor: Principal, request: PaymentRequest, source: str, now: datetime, *, receiving: int
+) -> PaymentResult:
+    """Post a recharge card's redemption as a payment of the ``voucher`` channel, through the
+    same steps as any payment, with the voucher liability (``receiving``) debited in place of
+    cash or a clearing account. Only ``collection.services.vouchers`` calls it, under the
+    card's row lock and after checking its PIN; ``check_channel`` keeps refusing the channel to
+    anyone posting it as a payment."""
+    return _post(actor, request, source, now, receiving=receiving)
+
+
+def _post(
+    actor: Principal,
+    request: PaymentRequest,
+    source: str,
+    now: datetime,
+    *,
+    receiving: int | None = None,
+) -> PaymentResult:
     tenant = actor.tenant
     assert tenant is not None
     account = request.account
     try:
         with transaction.atomic():
-            ledgers = _lock_ledgers(tenant, actor, request)
+            ledgers = _lock_ledgers(tenant, actor, request, receiving_known=receiving is not None)
             status, first_id, first_digest, payment_id, entry_id = _account_state(
                 tenant, request, source
             )
@@ -205,7 +223,7 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
             plan = plan_allocation(
                 position.items, request.amount, position.receivable_credit, position.wallet_credit
             )
-            entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on)
+            entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on, receiving)
             entry.entry_id = entry_id
             post_entries(actor, [entry], new_sources=True)  # its source is the new payment's id
             payment = Payment(
@@ -255,20 +273,27 @@ def _post(actor: Principal, request: PaymentRequest, source: str, now: datetime)
 CUSTOMER_KINDS = (LedgerKind.RECEIVABLE, LedgerKind.WALLET)
 
 
-def _lock_ledgers(tenant: Tenant, actor: Principal, request: PaymentRequest) -> CustomerLedgers:
+def _lock_ledgers(
+    tenant: Tenant, actor: Principal, request: PaymentRequest, *, receiving_known: bool = False
+) -> CustomerLedgers:
     """The account's receivable and wallet locked (their balances read under the lock), with
-    the ids of the receiving account and the late-fee revenue: one statement once they all
-    exist; the first payment that needs one creates it, and reads again."""
+    the ids of the receiving account (unless the caller names it: a redemption's voucher
+    liability) and the late-fee revenue: one statement once they all exist; the first payment
+    that needs one creates it, and reads again."""
     account = request.account
-    kind, holder = receiving_key(actor, request.channel, request.provider)
-    keys = [(kind, "", holder), (LedgerKind.LATE_FEES, account.utility, "")]
+    late_fees = (LedgerKind.LATE_FEES, account.utility, "")
+    receiving: tuple[str, str, str] | None = None
+    if not receiving_known:
+        kind, holder = receiving_key(actor, request.channel, request.provider)
+        receiving = (kind, "", holder)
+    keys = [late_fees] if receiving is None else [receiving, late_fees]
     ledgers = lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
     missing = [kind for kind in CUSTOMER_KINDS if kind not in ledgers.locked]
-    if not missing and keys[0] in ledgers.tenant_ids:
+    if not missing and (receiving is None or receiving in ledgers.tenant_ids):
         return ledgers
     for kind in missing:
         customer_ledger_accounts(tenant, kind, [account.pk])
-    if keys[0] not in ledgers.tenant_ids:
+    if receiving is not None and receiving not in ledgers.tenant_ids:
         receiving_account(tenant, actor, request.channel, request.provider)
     return lock_customer_ledgers(tenant, account.pk, CUSTOMER_KINDS, keys)
 
@@ -361,12 +386,16 @@ def _entry(
     plan: AllocationPlan,
     ledgers: CustomerLedgers,
     paid_on: date,
+    receiving: int | None = None,
 ) -> EntrySpec:
     """The payment's journal entry (see the module's overview)."""
     receivable, wallet = (ledgers.locked[kind][0] for kind in CUSTOMER_KINDS)
     account = request.account
-    kind, holder = receiving_key(actor, request.channel, request.provider)
-    debit = ledgers.tenant_ids[(kind, "", holder)]
+    if receiving is None:
+        kind, holder = receiving_key(actor, request.channel, request.provider)
+        debit = ledgers.tenant_ids[(kind, "", holder)]
+    else:
+        debit = receiving  # a recharge card's redemption: the voucher liability
     lines: list[tuple[int, Decimal]] = [(debit, request.amount)]
     references = [""]
     late_fees = ledgers.tenant_ids.get((LedgerKind.LATE_FEES, account.utility, ""))

@@ -26,9 +26,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from billing.runs.services import FourEyesError, refuse_integration, same_actor
-from collection.models import Payment, PaymentAllocation, PaymentReversal, Receipt
+from collection.models import Channel, Payment, PaymentAllocation, PaymentReversal, Receipt
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.payments import customer_ledgers
+from collection.services.vouchers import reopen_redeemed_card
 from ledger.models import JournalLine
 from ledger.services import EntrySpec, lock_ledger_accounts, post_entries, records_text
 from tenancy.audit import AuditAction, record_audit
@@ -119,6 +120,8 @@ def reverse_payment(
             )
             for part in PaymentAllocation.objects.filter(payment=payment, reversal__isnull=True)
         )  # fmt: skip
+        if payment.channel == Channel.VOUCHER:
+            reopen_redeemed_card(actor, payment)
         record_audit(
             actor,
             AuditAction.PAYMENT_REVERSED,

@@ -1,6 +1,6 @@
-"""Property-based sequences of bills, credit notes, payments, reversals and refunds of credit
-(hypothesis, the shared profile): whatever the order and amounts, every invariant of the books
-holds after every step.
+"""Property-based sequences of bills, credit notes, payments, recharge card redemptions,
+reversals and refunds of credit (hypothesis, the shared profile): whatever the order and
+amounts, every invariant of the books holds after every step.
 
 - every journal entry sums to zero and every cached balance is its lines' sum (the ledger check);
 - a payment never allocates more than an item's open principal and late fee on its day, nor more
@@ -11,7 +11,9 @@ holds after every step.
 - a reversed payment's allocations net to zero, and it is reversed once;
 - receipts run 1…n without a gap, one per payment;
 - a refund of credit is accepted exactly when it is within what may be refunded, and refunds
-  payable holds exactly the refunds approved and not yet paid.
+  payable holds exactly the refunds approved and not yet paid;
+- the voucher liability is re-derivable from the cards: face value × the released cards not
+  redeemed (a reversed redemption makes its card redeemable again).
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from collection.models import (
     Receipt,
     Refund,
     RefundState,
+    VoucherCard,
+    VoucherCardState,
 )
+from collection.services import vouchers
 from collection.services.allocation import AccountPosition, account_due
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
@@ -65,7 +70,9 @@ operations = st.one_of(
     st.tuples(st.just("reverse"), st.integers(0, 9), st.just(Decimal(0)), st.integers(0, 3)),
     st.tuples(st.just("credit"), st.integers(0, 9), st.just(Decimal(0)), st.integers(0, 3)),
     st.tuples(st.just("refund"), st.integers(0, 2), amounts, st.integers(0, 1)),
+    st.tuples(st.just("redeem"), st.integers(0, 2), st.just(Decimal(0)), st.integers(0, 20)),
 )
+CARD_FACE = Decimal("60.00")
 
 
 def _sum(queryset: QuerySet[Any], field: str) -> Decimal:
@@ -88,6 +95,16 @@ class BooksStayBalanced(HypothesisTestCase):
         CollectionPolicy.objects.create(
             tenant=a.tenant, holiday_cash_approval=False, holiday_cash_cap=Decimal("99999999.99")
         )
+        admin = Principal.for_user(a.staff((Role.TENANT_ADMIN, None)))
+        issued = datetime(START.year, START.month, START.day, 9, tzinfo=ZONE) - timedelta(days=1)
+        with use_tenant(a.tenant):
+            batch = vouchers.generate_batch(
+                admin, face_value=CARD_FACE, count=12, expires_on=START + timedelta(days=365),
+                now=issued,
+            )  # fmt: skip
+            rows = vouchers.download_pins(admin, batch).content.splitlines()[1:]
+            vouchers.release_batch(admin, batch, now=issued)
+        self.cards = [tuple(part.replace(" ", "") for part in row.split(",")[1:3]) for row in rows]
 
     @given(st.lists(operations, min_size=1, max_size=12))
     def test_every_invariant_holds_after_every_step(
@@ -115,6 +132,19 @@ class BooksStayBalanced(HypothesisTestCase):
                             today.year, today.month, today.day, 12, tzinfo=ZONE
                         ),
                     ).payment  # fmt: skip
+                    payments.append(payment)
+                    self._allocated_within(payment, before)
+                elif kind == "redeem" and self.cards:
+                    account = self.accounts[index]
+                    before = account_due(account, today)
+                    serial, pin = self.cards.pop()
+                    payment = vouchers.redeem_card(
+                        cashier, account=account, serial=serial, pin=pin,
+                        idempotency_key=unique("v"), now=datetime(
+                            today.year, today.month, today.day, 12, tzinfo=ZONE
+                        ),
+                    ).payment  # fmt: skip
+                    assert payment.amount == CARD_FACE
                     payments.append(payment)
                     self._allocated_within(payment, before)
                 elif kind == "reverse" and payments:
@@ -175,6 +205,9 @@ class BooksStayBalanced(HypothesisTestCase):
         assert _sum(payable, "balance") == -approved
         numbers = list(Receipt.objects.order_by("number").values_list("number", flat=True))
         assert numbers == list(range(1, Payment.objects.count() + 1))
+        unredeemed = VoucherCard.objects.filter(state=VoucherCardState.UNREDEEMED).count()
+        liability = _sum(LedgerAccount.objects.filter(kind=LedgerKind.VOUCHER), "balance")
+        assert liability == -CARD_FACE * unredeemed
 
     def _receivable_rederived(self, account: Account) -> None:
         receivable = LedgerAccount.objects.filter(account=account, kind=LedgerKind.RECEIVABLE)

@@ -1,7 +1,8 @@
 """Console pages of the collect stage (收费): the counter (find an account, see what is due, take
 a payment), receipts (print the copies, reprint), payments and their reversal (冲正), the
 reversals and the failed payment attempts finance traces, the cashiers' shifts (日结) with
-holiday cash approvals and hand-overs to the bank, deposits, refunds and closing an account.
+holiday cash approvals and hand-overs to the bank, deposits, refunds, closing an account, and
+recharge cards (batches, cards, redemption).
 
 The pages parse, call one service of ``collection.services`` and render; the rules (who may
 reverse, which channel a cashier takes, what a retried key answers) are the services'."""
@@ -12,11 +13,25 @@ from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 
 from console.nav import Entry
-from console.pages.collection import counter, deposits_refunds, payments, receipts, shifts
+from console.pages.collection import (
+    counter,
+    deposits_refunds,
+    payments,
+    receipts,
+    shifts,
+    vouchers,
+)
 
 NAV = [
     Entry("collect", _("Counter"), "console:counter", "payments", "due"),
     Entry("collect", _("My shift"), "console:my-shift", "shifts", "add"),
+    Entry(
+        "collect",
+        _("Redeem a recharge card"),
+        "console:voucher-redeem",
+        "voucher_redemptions",
+        "add",
+    ),
     Entry("collect", _("Payments"), "console:payments", "payments"),
     Entry("collect", _("Reversals"), "console:payment-reversals", "payments"),
     Entry("collect", _("Shifts"), "console:shifts", "shifts"),
@@ -24,6 +39,8 @@ NAV = [
     Entry("collect", _("Cash hand-overs"), "console:cash-handovers", "cash_handovers"),
     Entry("collect", _("Deposits"), "console:deposits", "deposits"),
     Entry("collect", _("Refunds"), "console:refunds", "refunds"),
+    Entry("collect", _("Recharge cards"), "console:voucher-cards", "voucher_cards"),
+    Entry("collect", _("Recharge card batches"), "console:voucher-batches", "voucher_batches"),
     Entry(
         "collect", _("Close an account"), "console:account-closing-new", "account_closings", "close"
     ),
@@ -43,4 +60,5 @@ urlpatterns: list[URLPattern] = [
     path("receipts/<int:receipt_id>/reprint/", receipts.receipt_reprint, name="receipt-reprint"),
     *shifts.urlpatterns,
     *deposits_refunds.urlpatterns,
+    *vouchers.urlpatterns,
 ]
