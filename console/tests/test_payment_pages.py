@@ -218,6 +218,7 @@ def test_the_collect_section_of_the_menu_lists_the_pages_a_cashier_may_open(worl
     assert links == [
         "/console/counter/",
         "/console/my-shift/",
+        "/console/voucher-redemptions/new/",
         "/console/payments/",
         "/console/payment-reversals/",
         "/console/shifts/",
@@ -225,4 +226,5 @@ def test_the_collect_section_of_the_menu_lists_the_pages_a_cashier_may_open(worl
         "/console/cash-handovers/",
         "/console/deposits/",
         "/console/refunds/",
+        "/console/voucher-cards/",
     ]
