@@ -1,7 +1,9 @@
-"""The counter in a real browser: a cashier finds an account by its number, previews how a cash
-payment covering two bills is allocated, takes it (a double click posts once), prints the
-receipt's copies, and a supervisor of the site reverses it, which voids the receipt. No
-JavaScript errors, and axe-core's check on every page visited."""
+"""The counter in a real browser: a cashier opens a shift with a float, finds an account by its
+number, previews how a cash payment covering two bills is allocated, takes it (a double click
+posts once), prints the receipt's copies and closes the shift with a cash count that is short;
+a supervisor of the site approves the difference (posted to cash over and short), then
+reverses the payment, which voids the receipt. No JavaScript errors, and axe-core's check on
+every page visited."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from collection.models import Payment, PaymentReversal, Receipt
+from collection.models import Payment, PaymentReversal, Receipt, Shift, ShiftState
+from ledger.checks import check_ledger
+from ledger.models import JournalEntry
 from tenancy.roles import Role
 from tests.browser import Watched, serious_accessibility_violations, signed_in
 from tests.world import World
@@ -28,11 +32,13 @@ def _accessible(watched: Watched) -> None:
     assert watched.errors == []
 
 
-def test_a_cashier_takes_a_cash_payment_for_two_bills_prints_it_and_a_supervisor_reverses_it(
+def test_a_cashier_takes_a_cash_payment_in_a_shift_closes_it_short_and_a_supervisor_approves(
     browser: Browser, live_server: LiveServer, world: World
 ) -> None:
     """Bills of 200.00 (20 days overdue: late fee 200.00 × 1‰ × 20 = 4.00) and 100.00 (not due);
-    310.00 in cash pays 4.00 + 200.00 + 100.00 and leaves 6.00 of credit on account."""
+    310.00 in cash pays 4.00 + 200.00 + 100.00 and leaves 6.00 of credit on account. The shift
+    opened with a float of 500.00 expects 500.00 + 310.00 = 810.00 in the drawer; 805.00 is
+    counted: 5.00 short, which the site manager approves."""
     today = world.a.tenant.local_today()
     site = world.a.sites[0]
     account = world.a.account(site)
@@ -45,6 +51,13 @@ def test_a_cashier_takes_a_cash_payment_for_two_bills_prints_it_and_a_supervisor
     page.add_init_script(
         "window.print = function () { window.printed = (window.printed || 0) + 1; };"
     )
+    page.click("nav.sidebar a[href='/console/my-shift/']")
+    page.wait_for_url(f"{live_server.url}/console/my-shift/")
+    page.select_option("#id_site", str(site.pk))
+    page.fill("#id_float_amount", "500.00")
+    page.click("main form button[type=submit]")
+    page.locator("#id_counted_cash").wait_for()  # the shift is open: its close form shows
+    _accessible(bob)
     page.click("nav.sidebar a[href='/console/counter/']")
     page.wait_for_url(f"{live_server.url}/console/counter/")
     _accessible(bob)
@@ -72,10 +85,44 @@ def test_a_cashier_takes_a_cash_payment_for_two_bills_prints_it_and_a_supervisor
     page.click("button[data-print]")
     assert page.evaluate("window.printed") == 1
     _accessible(bob)
+    page.click("nav.sidebar a[href='/console/my-shift/']")
+    page.wait_for_url(f"{live_server.url}/console/my-shift/")
+    page.locator("main").get_by_text("810.00").first.wait_for()  # expected cash
+    page.fill("#id_counted_cash", "805.00")
+    page.fill("#id_counted_card", "0.00")
+    page.fill("#id_note", "找零时少收五元")
+    page.click("main form button[type=submit]")
+    page.locator("#id_float_amount").wait_for()  # closed for the cashier: a new one may open
+    with world.a.active():
+        shift = Shift.objects.get(pk=payment.shift_id)
+    assert (shift.state, shift.expected_cash, shift.difference_cash) == (
+        ShiftState.PENDING,
+        Decimal("810.00"),
+        Decimal("-5.00"),
+    )
+    _accessible(bob)
     bob.page.close()
 
     meili = signed_in(browser, live_server.url, "meili")
     page = meili.page
+    page.click("nav.sidebar a[href='/console/shifts/']")
+    page.wait_for_url(f"{live_server.url}/console/shifts/")
+    _accessible(meili)
+    page.click(f"main a[href='/console/shifts/{shift.pk}/']")
+    page.wait_for_url(f"{live_server.url}/console/shifts/{shift.pk}/")
+    page.select_option("#id_decision", "approve")
+    page.fill("#id_note", "已核实，收费员赔付")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/console/shifts/{shift.pk}/")
+    _accessible(meili)
+    with world.a.active():
+        shift.refresh_from_db()
+        assert shift.state == ShiftState.CLOSED and shift.difference_entry_id is not None
+        posted = JournalEntry.objects.get(pk=shift.difference_entry_id)
+        assert sorted(line.amount for line in posted.lines.all()) == [
+            Decimal("-5.00"),  # Cr the cashier's cash on hand
+            Decimal("5.00"),  # Dr cash over and short
+        ]
     page.goto(f"{live_server.url}/console/payments/{payment.pk}/")
     page.click(f"a[href='/console/payments/{payment.pk}/reverse/']")
     page.wait_for_url(f"{live_server.url}/console/payments/{payment.pk}/reverse/")
@@ -88,3 +135,4 @@ def test_a_cashier_takes_a_cash_payment_for_two_bills_prints_it_and_a_supervisor
     page.goto(f"{live_server.url}/console/receipts/{receipt.pk}/")
     page.get_by_text("此收据已作废").wait_for()
     _accessible(meili)
+    assert check_ledger(world.a.tenant) == []
