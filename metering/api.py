@@ -493,7 +493,10 @@ class ReadingViewSet(ReadOnlyTenantViewSet):
         serials = {
             item["meter"]
             for item in raw_items
-            if isinstance(item, dict) and isinstance(item.get("meter"), str)
+            if isinstance(item, dict)
+            and isinstance(item.get("meter"), str)
+            and len(item["meter"]) <= 40
+            and item["meter"].isprintable()  # a lone surrogate cannot even be looked up
         }
         meters = {
             meter.serial_number: meter

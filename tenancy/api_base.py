@@ -72,7 +72,10 @@ def _misleading(text: str, allowed: frozenset[str]) -> bool:
     if text.isprintable():
         return False
     return any(
-        char not in allowed and (unicodedata.category(char) == "Cc" or char in _REFUSED)
+        char not in allowed
+        # A lone surrogate (Cs) is no character at all: JSON's "\ud800" decodes to one, and
+        # the database cannot store it.
+        and (unicodedata.category(char) in ("Cc", "Cs") or char in _REFUSED)
         for char in text
     )
 

@@ -492,3 +492,24 @@ def test_an_odd_ingest_item_is_refused_alone_with_its_field(
     assert first["status"] == "invalid" and field in first["errors"], first
     assert second["status"] == "stored"
     assert Reading.dangerously_unscoped.filter(meter=meter).count() == 1
+
+
+def test_a_lone_surrogate_is_a_field_error_not_a_database_error(world: World) -> None:
+    """JSON's "\\ud800" decodes to half a character, which no database column can hold: a
+    reading pushed with it in its meter's serial is refused on the item, and a name with it
+    is refused on its field."""
+    client = world.client_for(world.alice)
+    pushed = client.post(
+        "/api/v1/readings/ingest/",
+        '{"readings": [{"meter": "M\\ud800", "taken_at": "2026-10-01T00:00:00+08:00", '
+        '"total": "1.00"}]}',
+        content_type="application/json",
+    )
+    assert pushed.status_code == 200, pushed.content
+    assert pushed.json()["invalid"] == 1
+    named = client.post(
+        "/api/v1/customers/", '{"name": "张\\udc00三", "kind": "person"}',
+        content_type="application/json",
+    )  # fmt: skip
+    assert named.status_code == 400
+    assert "name" in named.json()["error"]["fields"]
