@@ -94,7 +94,7 @@ def test_a_cashier_takes_a_cash_payment_in_a_shift_closes_it_short_and_a_supervi
     page.click("main form button[type=submit]")
     page.locator("#id_float_amount").wait_for()  # closed for the cashier: a new one may open
     with world.a.active():
-        shift = Shift.objects.get(pk=payment.shift_id)
+        shift = Shift.objects.get(payments=payment)
     assert (shift.state, shift.expected_cash, shift.difference_cash) == (
         ShiftState.PENDING,
         Decimal("810.00"),
