@@ -35,6 +35,7 @@ from billing.runs.services import FourEyesError, refuse_integration, same_actor
 from collection.models import Channel, Refund, RefundChannel, RefundState
 from collection.services.channels import receiving_account
 from collection.services.counter_checks import counter_checks
+from collection.services.deposits import deposit_required
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.payments import MAX_PAYMENT
 from customers.models import Account, PaymentMode
@@ -69,6 +70,7 @@ class Refundable:
     pending_deposit: Decimal
     closing: bool = False
     prepaid: bool = False
+    deposit_required: Decimal = ZERO  # by the tenant's policy, while the account is active
 
     @property
     def credit(self) -> Decimal:
@@ -78,7 +80,10 @@ class Refundable:
 
     @property
     def deposit(self) -> Decimal:
-        return max(self.deposit_held - self.pending_deposit, ZERO)
+        """While the account is active only what is held above the policy's deposit comes
+        back (money taken in excess); closing it returns the whole deposit."""
+        kept = ZERO if self.closing else self.deposit_required
+        return max(self.deposit_held - kept - self.pending_deposit, ZERO)
 
 
 def customer_ledger_ids(tenant: Tenant, account: Account) -> dict[str, int]:
@@ -114,6 +119,7 @@ def refundable(
         pending_deposit=pending_deposit,
         closing=closing,
         prepaid=account.payment_mode == PaymentMode.PREPAID,
+        deposit_required=ZERO if closing else deposit_required(account),
     )
 
 
@@ -188,11 +194,15 @@ def request_refund(
                 "over_balance",
             )
         if from_deposit > can.deposit:
-            raise field_error(
-                "from_deposit",
-                _("At most %(amount)s yuan of deposit can be refunded.") % {"amount": can.deposit},
-                "over_balance",
-            )
+            message = _("At most %(amount)s yuan of deposit can be refunded.") % {
+                "amount": can.deposit
+            }
+            if can.deposit_required:
+                message += _(
+                    " The account keeps the %(required)s yuan its deposit policy asks for while "
+                    "it is open; closing it refunds the whole deposit."
+                ) % {"required": can.deposit_required}
+            raise field_error("from_deposit", message, "over_balance")
         refund = Refund.objects.create(
             tenant=tenant,
             site_id=account.site_id,

@@ -201,3 +201,32 @@ def test_a_prepaid_balance_is_refunded_only_when_the_account_is_closed(
             a.cashier_on_shift(), account=account, from_wallet=Decimal("10.00"), channel="cash",
             reason="退款",
         )  # fmt: skip
+
+
+def test_an_open_account_keeps_the_deposit_its_policy_asks_for(in_tenant_a: TenantWorld) -> None:
+    """2,000.00 required, 2,500.00 held: 500.00 was taken in excess and may come back while the
+    account is open; 500.01 may not (it would leave the account short of its deposit)."""
+    a = in_tenant_a
+    account = a.account(customer_class="commercial")
+    set_deposit_policy(
+        a.system, utility="electricity", customer_class="commercial", amount=Decimal("2000.00")
+    )
+    take_deposit(
+        a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal("2500.00"),
+        idempotency_key=unique("dep-"),
+    )  # fmt: skip
+    clerk = a.cashier_on_shift()
+    with pytest.raises(ValidationError) as refused:
+        request_refund(
+            clerk, account=account, from_deposit=Decimal("500.01"), channel="cash", reason="多收"
+        )
+    assert refused.value.error_dict["from_deposit"][0].code == "over_balance"
+    assert "2000.00" in " ".join(refused.value.messages)
+    refund = request_refund(
+        clerk, account=account, from_deposit=Decimal("500.00"), channel="cash", reason="多收"
+    )
+    assert refund.amount == Decimal("500.00")
+    with pytest.raises(ValidationError):  # the 500.00 is promised: nothing more
+        request_refund(
+            clerk, account=account, from_deposit=Decimal("0.01"), channel="cash", reason="多收"
+        )
