@@ -149,7 +149,19 @@ def test_the_closing_page_previews_then_closes(world: World) -> None:
     assert preview.context["preview"].figures["refund"] == "30.00"
     with a.active():
         assert not AccountClosing.objects.exists()
-    closed = manager.post("/console/account-closings/new/", {**form, "do": "close"})
+    # Closing without the preview of these very values previews instead: nothing is closed.
+    unseen = {**form, "total": "561.00"}
+    not_yet = manager.post(
+        "/console/account-closings/new/",
+        {**unseen, "do": "close", "previewed": preview.context["previewed"]},
+    )
+    assert not_yet.status_code == 200 and not_yet.context["preview"] is not None
+    with a.active():
+        assert not AccountClosing.objects.exists()
+    closed = manager.post(
+        "/console/account-closings/new/",
+        {**form, "do": "close", "previewed": preview.context["previewed"]},
+    )
     assert closed.status_code == 302
     with a.active():
         closing = AccountClosing.objects.get(account=account)

@@ -14,6 +14,7 @@ rules (four eyes, what may be refunded, the closing's steps) and their errors la
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -273,9 +274,17 @@ def _reading(request: HttpRequest, form: Form) -> tuple[Account, Any, dict[str, 
     return account, taken_at, {"total": total}
 
 
+def _previewed(form: Form) -> str:
+    """What a preview was of: closing confirms only the figures the person saw."""
+    typed = "|".join(str(form.value(spec.name)).strip() for spec in CLOSING_FIELDS)
+    return hashlib.sha256(typed.encode()).hexdigest()
+
+
 @page("account_closings", "close")
 def account_closing_new(request: HttpRequest) -> HttpResponse:
-    """The final reading; ``do=preview`` shows the final figures, ``do=close`` closes."""
+    """The final reading; ``do=preview`` shows the final figures, ``do=close`` closes, and only
+    after a preview of the same values (else it previews again: nothing irreversible happens
+    on a first click or after a value changed)."""
     form = Form(
         CLOSING_FIELDS,
         request.POST if request.method == "POST" else None,
@@ -284,6 +293,11 @@ def account_closing_new(request: HttpRequest) -> HttpResponse:
     preview = None
     if request.method == "POST":
         step = request.POST.get("do", "preview")
+        if step == "close" and request.POST.get("previewed") != _previewed(form):
+            step = "preview"
+            messages.warning(
+                request, _("Check the final figures first: the closing is confirmed after them.")
+            )
         with form.attempt():
             account, taken_at, values = _reading(request, form)
             try:
@@ -313,7 +327,7 @@ def account_closing_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/collection/closing_new.html",
-        {"form": form, "preview": preview},
+        {"form": form, "preview": preview, "previewed": _previewed(form) if preview else ""},
         status=200 if form.ok else 400,
     )
 
