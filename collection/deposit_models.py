@@ -21,6 +21,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing.models import Bill, PrepaidCharge
 from collection.models import Channel, append_only
@@ -110,10 +111,10 @@ class Deposit(TenantOwned):
 
 
 class RefundState(models.TextChoices):
-    REQUESTED = "requested", _("Requested")
+    REQUESTED = "requested", pgettext_lazy("refund", "Requested")
     APPROVED = "approved", _("Approved")
     REJECTED = "rejected", _("Rejected")
-    PAID = "paid", _("Paid")
+    PAID = "paid", pgettext_lazy("refund", "Paid")
 
 
 class RefundChannel(models.TextChoices):

@@ -25,6 +25,7 @@ import pgtrigger
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing.models import Bill, OpeningBalance
 from customers.models import Account
@@ -384,10 +385,10 @@ class PaymentAttempt(TenantOwned):
 
 
 class ShiftState(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("shift", "Open")
     PENDING = "pending", _("Difference awaiting approval")
     RECOUNT = "recount", _("Count rejected, to count again")
-    CLOSED = "closed", _("Closed")
+    CLOSED = "closed", pgettext_lazy("shift", "Closed")
 
 
 class Shift(TenantOwned):

@@ -893,6 +893,16 @@ COLLECTION_SPECS: dict[str, RouteSpec] = {
 SPECS.update(COLLECTION_SPECS)
 
 
+def _deposit_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    _staffed_counter(world, site)  # a deposit is taken in the cashier's open shift
+    return {
+        "account": world.account(site).number,
+        "channel": "counter_cash",
+        "amount": "300.00",
+        "idempotency_key": unique("dep-"),
+    }
+
+
 def _closing_body(world: TenantWorld, site: Site) -> dict[str, Any]:
     account = world.account(site)
     world.meter(site, on_gateway=False, account=account)
@@ -917,12 +927,7 @@ CLOSE_SPECS: dict[str, RouteSpec] = {
         model=Deposit,
         make=lambda w, s: w.deposit(s),
         site_bound=True,
-        create_body=lambda w, s: {
-            "account": w.account(s).number,
-            "channel": "counter_cash",
-            "amount": "300.00",
-            "idempotency_key": unique("dep-"),
-        },
+        create_body=_deposit_body,
         foreign_create_body=lambda a, b: {
             "account": a.account().number,
             "channel": "counter_cash",
@@ -958,7 +963,12 @@ CLOSE_SPECS: dict[str, RouteSpec] = {
         actions={
             "approve": ActionSpec(),
             "reject": ActionSpec(body=lambda w, o: {"reason": "不符合条件"}),
-            "pay": ActionSpec(make=lambda w, s: w.refund(s, state="approved")),
+            # Paid by bank transfer: a cash refund is paid in the payer's open shift, which
+            # a supervisor or finance paying it here has not.
+            "pay": ActionSpec(
+                make=lambda w, s: w.refund(s, state="approved", channel="bank_transfer"),
+                body=lambda w, o: {"payment_reference": unique("BANK-")},
+            ),
         },
     ),
     "account-closing": RouteSpec(

@@ -556,16 +556,19 @@ class TenantWorld:
                 idempotency_key=unique("dep-"),
             ).deposit  # fmt: skip
 
-    def refund(self, site: Site | None = None, *, state: str = "requested") -> Any:
+    def refund(
+        self, site: Site | None = None, *, state: str = "requested", channel: str = "cash"
+    ) -> Any:
         """A refund of 100.00 of deposit, requested by a cashier (approved by finance when
-        ``state`` is approved)."""
+        ``state`` is approved), paid out in cash or by ``bank_transfer``."""
         from collection.services.refunds import approve_refund, request_refund
 
         deposit = self.deposit(site)
+        payee = "6222000011112222" if channel == "bank_transfer" else ""
         with self.active():
             refund = request_refund(
                 self.cashier(), account=deposit.account, from_deposit=Decimal("100.00"),
-                channel="cash", reason="押金多收",
+                channel=channel, reason="押金多收", payee_bank_account=payee,
             )  # fmt: skip
             if state == "approved":
                 finance = Principal.for_user(self.staff((Role.HQ_FINANCE, None)))

@@ -170,6 +170,13 @@ def _check(actor: Principal, request: PaymentRequest) -> None:
     if not request.idempotency_key:
         raise field_error("idempotency_key", _("A payment needs an idempotency key."), "required")
     check_channel(actor, request.channel, request.provider)
+    if request.channel == Channel.COUNTER_CARD and not request.external_reference.strip():
+        # Without it the card takings cannot be matched to the acquirer's settlement.
+        raise field_error(
+            "external_reference",
+            _("A card payment records the reference on the terminal's slip."),
+            "required",
+        )
 
 
 def post_redemption(

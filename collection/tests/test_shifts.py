@@ -46,6 +46,7 @@ def take(
     return post_payment(
         cashier, account=world.account(), channel=channel, amount=D(amount),
         idempotency_key=unique("k"),
+        external_reference=unique("slip-") if channel == "counter_card" else "",
     ).payment  # fmt: skip
 
 

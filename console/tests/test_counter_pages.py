@@ -428,3 +428,14 @@ def test_on_a_bank_holiday_a_cash_top_up_names_the_supervisors_approval(world: W
     with world.a.active():
         approval.refresh_from_db()
         assert approval.payment is not None and approval.payment.amount == Decimal("800.00")
+
+
+def test_a_card_payment_without_the_slip_reference_is_refused_beside_the_field(
+    world: World,
+) -> None:
+    account = world.a.account()
+    response = _pay(_client(world.bob), account, "20.00", unique("k"), channel="counter_card")
+    assert response.status_code == 400
+    assert response.context["form"].errors["external_reference"]
+    with world.a.active():
+        assert not Payment.objects.exists()

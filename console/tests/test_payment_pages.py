@@ -61,7 +61,7 @@ def test_the_payments_list_filters_by_channel_state_account_and_cashier(world: W
     with world.a.active():
         card = post_payment(
             Principal.for_user(world.bob), account=card_account, channel="counter_card",
-            amount=Decimal("20.00"), idempotency_key=unique("k"),
+            amount=Decimal("20.00"), idempotency_key=unique("k"), external_reference="POS-0001",
         ).payment  # fmt: skip
     reversed_one = world.a.payment(amount="30.00")
     with world.a.active():

@@ -291,7 +291,7 @@ def batch_void(request: HttpRequest, batch_id: int) -> HttpResponse:
 
 
 class CardFilter(django_filters.FilterSet):
-    serial = django_filters.CharFilter(label=gettext_lazy("Serial"), method="filter_serial")
+    serial = django_filters.CharFilter(label=gettext_lazy("Card serial"), method="filter_serial")
     batch = django_filters.NumberFilter(label=gettext_lazy("Batch id"), field_name="batch_id")
     state = django_filters.ChoiceFilter(
         label=gettext_lazy("State"), choices=VoucherCardState.choices
@@ -310,7 +310,7 @@ def _card_url(card: VoucherCard) -> str:
 
 
 CARD_COLUMNS = [
-    Column("serial", gettext_lazy("Serial"), sort="id", link=_card_url,
+    Column("serial", gettext_lazy("Card serial"), sort="id", link=_card_url,
            value=lambda c: vouchers.grouped(c.serial)),
     Column("batch", gettext_lazy("Batch"), value=lambda c: str(c.batch)),
     Column("batch.face_value", gettext_lazy("Face value (yuan)"), numeric=True),
