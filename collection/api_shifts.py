@@ -12,6 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
@@ -188,11 +189,20 @@ class HandoverRequestSerializer(serializers.Serializer):
         help_text="Whose cash: the caller when left out (a supervisor may name a cashier).",
     )
     amount = money_field(min_value=Decimal("0.01"))
-    bank = serializers.RegexField(r"^[a-z0-9_-]{1,32}$", help_text="The bank's code: icbc, ccb…")
+    bank = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{1,32}$",
+        help_text="The bank's code: icbc, ccb… (letters in either case; kept in lower case).",
+        error_messages={
+            "invalid": gettext_lazy("A bank's code is letters, digits, - and _: icbc, ccb…")
+        },
+    )
     slip_reference = serializers.RegexField(
         r"^[A-Za-z0-9_.:\-]{1,64}$", help_text="The bank slip's number: once per bank."
     )
     handed_on = serializers.DateField(required=False, default=None, allow_null=True)
+
+    def validate_bank(self, value: str) -> str:
+        return value.lower()
 
 
 class CashHandoverSerializer(serializers.ModelSerializer):

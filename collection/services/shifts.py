@@ -73,7 +73,7 @@ from ledger.services import (
 from tenancy.audit import AuditAction, record_audit
 from tenancy.bulk import allocate_ids
 from tenancy.models import ActorKind, Site, Tenant, User
-from tenancy.money import Money
+from tenancy.money import Money, round_fen
 from tenancy.principal import Principal
 from tenancy.roles import Role
 
@@ -130,6 +130,11 @@ def cash_on_hand_account(tenant: Tenant, cashier_id: int, label: str) -> int:
     return tenant_ledger_account(tenant, LedgerKind.CASH, holder=holder, name=name).pk
 
 
+def _fen(total: Decimal | float | None) -> Decimal:
+    """A sum as money: SQLite sums decimals as floats (the demo's database)."""
+    return round_fen(Decimal(str(total))) if total is not None else Decimal("0.00")
+
+
 def drawer_mark(cash_account_id: int) -> Decimal:
     """The cashier's cash movements so far: the cash account's lines less differences and
     hand-overs (see the overview)."""
@@ -138,7 +143,7 @@ def drawer_mark(cash_account_id: int) -> Decimal:
         .exclude(entry__source_type__in=NOT_DRAWER)
         .aggregate(total=Sum("amount"))["total"]
     )
-    return total or Decimal("0.00")
+    return _fen(total)
 
 
 @dataclass(frozen=True)
@@ -181,9 +186,9 @@ def _channel_figures(shift: Shift, channel: str, until: datetime | None) -> Chan
     undone = reversals.aggregate(count=Count("pk"), total=Sum("payment__amount"))
     return ChannelFigures(
         taken["count"],
-        taken["total"] or Decimal("0.00"),
+        _fen(taken["total"]),
         undone["count"],
-        undone["total"] or Decimal("0.00"),
+        _fen(undone["total"]),
     )
 
 
@@ -200,7 +205,7 @@ def _earlier_card_reversals(shift: Shift, until: datetime | None) -> Decimal:
     ).exclude(payment__shift=shift)
     if until is not None:
         reversals = reversals.filter(reversed_at__lte=until)
-    return reversals.aggregate(total=Sum("payment__amount"))["total"] or Decimal("0.00")
+    return _fen(reversals.aggregate(total=Sum("payment__amount"))["total"])
 
 
 def _previous_shift(shift: Shift) -> Shift | None:
@@ -484,7 +489,7 @@ def _closed_shifts_cash(cash_id: int, cashier_id: int, balance: Decimal) -> Deci
     shift = Shift.objects.filter(cashier_id=cashier_id, state=ShiftState.OPEN).first()
     if shift is not None:
         balance -= drawer_mark(cash_id) - shift.drawer_start
-    return balance
+    return _fen(balance)
 
 
 def hand_over_cash(
@@ -509,6 +514,10 @@ def hand_over_cash(
             )
     tenant = actor.tenant
     assert tenant is not None
+    if handed_on > tenant.local_today():
+        raise field_error(
+            "handed_on", _("Cash is recorded once it was handed over: the day is ahead."), "future"
+        )
     same_slip = CashHandover.objects.filter(bank=bank, slip_reference=slip_reference)
     try:
         return _hand_over(actor, tenant, cashier, site, amount, bank, slip_reference, handed_on)

@@ -505,8 +505,15 @@ def redeem_card(
             raise field_error("pin", _("The serial or the PIN is wrong."), "wrong_pin")
         return result
     except PaymentConflict as exc:
+        # A key reused for another redemption is a conflict; a card already redeemed (or
+        # void, expired) is refused by a rule.
+        outcome = (
+            AttemptOutcome.CONFLICT
+            if exc.code == "idempotency_conflict"
+            else AttemptOutcome.REFUSED
+        )
         record_failed_attempt(
-            actor, attempt, AttemptOutcome.CONFLICT, Failure.of(exc), account=account,
+            actor, attempt, outcome, Failure.of(exc), account=account,
             payment_id=exc.payment_id, source=source,
         )  # fmt: skip
         raise

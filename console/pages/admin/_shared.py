@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from console.access import permitted_sites, principal_of
@@ -27,7 +27,7 @@ def actor(request: HttpRequest) -> Principal:
 
 def grant_label(grant: RoleGrant | GrantSpec) -> str:
     site = grant.site
-    where = str(site) if site is not None else _t("all sites")
+    where = str(site) if site is not None else gettext("all sites")
     return f"{Role(grant.role).label} ({where})"
 
 

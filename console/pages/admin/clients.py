@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from console.access import page, scoped
@@ -109,7 +109,7 @@ def _already_done(request: HttpRequest, client: ApiClient | None) -> HttpRespons
     """A form that issued a token came again (a reload): nothing is done, no token shown."""
     messages.warning(
         request,
-        _t("That form was already sent: its token was shown once and is not shown again."),
+        gettext("That form was already sent: its token was shown once and is not shown again."),
     )
     return redirect(_client_url(client) if client else reverse("console:api-clients"))
 
@@ -174,10 +174,10 @@ def client_rotate(request: HttpRequest, client_id: int) -> HttpResponseBase:
         request,
         "console/confirm.html",
         {
-            "title": _t("Rotate the token of %(name)s") % {"name": client.name},
+            "title": gettext("Rotate the token of %(name)s") % {"name": client.name},
             "consequences": [
-                _t("A new token is made and shown once."),
-                _t(
+                gettext("A new token is made and shown once."),
+                gettext(
                     "The current token stops working at once: the integration fails until "
                     "it is given the new one."
                 ),
@@ -185,7 +185,7 @@ def client_rotate(request: HttpRequest, client_id: int) -> HttpResponseBase:
             "form": Form([Field("once", "", kind="hidden")], initial={"once": once_token(request)}),
             "action_url": request.path,
             "cancel_url": _client_url(client),
-            "confirm_label": _t("Rotate the token"),
+            "confirm_label": gettext("Rotate the token"),
         },
     )
 
@@ -196,20 +196,20 @@ def client_revoke(request: HttpRequest, client_id: int) -> HttpResponseBase:
     require_on(request, "api_clients", "delete", None)
     if request.method == "POST":
         services.revoke_api_client(actor(request), client)
-        messages.success(request, _t("%(name)s was revoked.") % {"name": client.name})
+        messages.success(request, gettext("%(name)s was revoked.") % {"name": client.name})
         return redirect(_client_url(client))
     return render(
         request,
         "console/confirm.html",
         {
-            "title": _t("Revoke %(name)s") % {"name": client.name},
+            "title": gettext("Revoke %(name)s") % {"name": client.name},
             "consequences": [
-                _t("Its token stops working at once, in every process."),
-                _t("This cannot be undone: a new client is needed to connect again."),
+                gettext("Its token stops working at once, in every process."),
+                gettext("This cannot be undone: a new client is needed to connect again."),
             ],
             "form": Form([]),
             "action_url": request.path,
             "cancel_url": _client_url(client),
-            "confirm_label": _t("Revoke"),
+            "confirm_label": gettext("Revoke"),
         },
     )

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -154,7 +154,7 @@ def staff_profile(request: HttpRequest, user_id: int) -> HttpResponseBase:
         )
     if not form.ok:
         return _member_page(request, member, profile_form=form, status=400)
-    messages.success(request, _t("Saved."))
+    messages.success(request, gettext("Saved."))
     return redirect(_staff_url(member))
 
 
@@ -173,7 +173,7 @@ def staff_grant_add(request: HttpRequest, user_id: int) -> HttpResponseBase:
         )
     if not form.ok:
         return _member_page(request, member, grant_form=form, status=400)
-    messages.success(request, _t("The role was granted."))
+    messages.success(request, gettext("The role was granted."))
     return redirect(_staff_url(member))
 
 
@@ -193,7 +193,7 @@ def staff_grant_remove(request: HttpRequest, user_id: int, grant_id: int) -> Htt
         services.update_staff(actor(request), member, {"grants": specs_of(kept)})
     if not errors.ok:
         return _member_page(request, member, grant_errors=errors.non_field_errors, status=400)
-    messages.success(request, _t("The role was taken away."))
+    messages.success(request, gettext("The role was taken away."))
     return redirect(_staff_url(member))
 
 
@@ -238,7 +238,7 @@ def staff_new(request: HttpRequest) -> HttpResponseBase:
             with form.attempt():
                 member = services.create_staff(actor(request), **staff_data)
         if form.ok:
-            messages.success(request, _t("The member of staff was created."))
+            messages.success(request, gettext("The member of staff was created."))
             return redirect(_staff_url(member))
         form.data = {key: value for key, value in request.POST.items() if key != "password"}
     return render(
@@ -282,20 +282,20 @@ def staff_deactivate(request: HttpRequest, user_id: int) -> HttpResponseBase:
         return _confirm(
             request,
             member,
-            title=_t("Deactivate %(name)s") % {"name": member.label},
+            title=gettext("Deactivate %(name)s") % {"name": member.label},
             consequences=[
-                _t("They can no longer sign in; their sessions stop at the next request."),
-                _t("Their name stays in the audit trail and on what they did."),
-                _t("The tenant must keep an active administrator for all sites."),
+                gettext("They can no longer sign in; their sessions stop at the next request."),
+                gettext("Their name stays in the audit trail and on what they did."),
+                gettext("The tenant must keep an active administrator for all sites."),
             ],
-            label=_t("Deactivate"),
+            label=gettext("Deactivate"),
         )
     form = Form([])
     with form.attempt():
         services.deactivate_staff(actor(request), member)
     if not form.ok:
         return _member_page(request, member, grant_errors=form.non_field_errors, status=400)
-    messages.success(request, _t("%(name)s was deactivated.") % {"name": member.label})
+    messages.success(request, gettext("%(name)s was deactivated.") % {"name": member.label})
     return redirect(_staff_url(member))
 
 
@@ -307,17 +307,17 @@ def staff_unlock(request: HttpRequest, user_id: int) -> HttpResponseBase:
         return _confirm(
             request,
             member,
-            title=_t("Unlock %(name)s") % {"name": member.label},
+            title=gettext("Unlock %(name)s") % {"name": member.label},
             consequences=[
-                _t("The failed sign-ins recorded for this user name are cleared: %(count)s.")
+                gettext("The failed sign-ins recorded for this user name are cleared: %(count)s.")
                 % {"count": _lockout_failures(member)},
-                _t("They can try their password again at once."),
+                gettext("They can try their password again at once."),
             ],
-            label=_t("Unlock"),
+            label=gettext("Unlock"),
         )
     cleared = services.unlock_staff(actor(request), member)
     messages.success(
-        request, _t("Unlocked; %(count)s failed sign-ins cleared.") % {"count": cleared}
+        request, gettext("Unlocked; %(count)s failed sign-ins cleared.") % {"count": cleared}
     )
     return redirect(_staff_url(member))
 
@@ -330,14 +330,14 @@ def staff_reset_second_factor(request: HttpRequest, user_id: int) -> HttpRespons
         return _confirm(
             request,
             member,
-            title=_t("Reset the second factor of %(name)s") % {"name": member.label},
+            title=gettext("Reset the second factor of %(name)s") % {"name": member.label},
             consequences=[
-                _t("Their authenticator app and recovery codes stop working."),
-                _t("At their next sign-in they set up a new app."),
-                _t("Do this only once you are sure who asked (a lost phone)."),
+                gettext("Their authenticator app and recovery codes stop working."),
+                gettext("At their next sign-in they set up a new app."),
+                gettext("Do this only once you are sure who asked (a lost phone)."),
             ],
-            label=_t("Reset the second factor"),
+            label=gettext("Reset the second factor"),
         )
     second_factor.reset_second_factor(actor(request), member)
-    messages.success(request, _t("The second factor was reset."))
+    messages.success(request, gettext("The second factor was reset."))
     return redirect(_staff_url(member))

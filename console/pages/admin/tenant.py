@@ -11,9 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from console.access import page, scoped
 from console.forms import Field, Form
@@ -82,7 +81,7 @@ def tenant_settings(request: HttpRequest) -> HttpResponseBase:
             changes = validated(TenantSerializer, request, payload, instance=tenant, partial=True)
             services.update_tenant(actor(request), tenant, changes)
         if form.ok:
-            messages.success(request, _t("Saved."))
+            messages.success(request, gettext("Saved."))
             return redirect(reverse("console:tenant-settings"))
     return render(
         request,
@@ -113,7 +112,7 @@ def calendar(request: HttpRequest) -> HttpResponseBase:
     status = 200
     if not EARLIEST_CALENDAR_DAY.year <= year <= LATEST_CALENDAR_DAY.year:
         year, status = tenant.local_today().year, 400
-        messages.error(request, _t("The calendar covers the years 2000 to 2099."))
+        messages.error(request, gettext("The calendar covers the years 2000 to 2099."))
     form = Form(_calendar_fields(), request.POST or None, initial={"date": f"{year}-01-01"})
     if form.submitted:
         require_on(request, "calendar", "add", None)
@@ -122,7 +121,7 @@ def calendar(request: HttpRequest) -> HttpResponseBase:
                 actor(request), **validated(CalendarDaySerializer, request, form.cleaned())
             )
         if form.ok:
-            messages.success(request, _t("%(day)s was added.") % {"day": day})
+            messages.success(request, gettext("%(day)s was added.") % {"day": day})
             return redirect(f"{reverse('console:calendar')}?year={day.date.year}")
         status = 400
     days = CalendarDay.objects.filter(date__gte=date(year, 1, 1), date__lte=date(year, 12, 31))
@@ -149,22 +148,22 @@ def calendar_day_delete(request: HttpRequest, day_id: int) -> HttpResponseBase:
     back = f"{reverse('console:calendar')}?year={day.date.year}"
     if request.method == "POST":
         services.delete_calendar_day(actor(request), day)
-        messages.success(request, _t("%(day)s was deleted.") % {"day": day})
+        messages.success(request, gettext("%(day)s was deleted.") % {"day": day})
         return redirect(back)
     working = day.kind == CalendarDayKind.WORKDAY
     return render(
         request,
         "console/confirm.html",
         {
-            "title": _t("Delete %(day)s") % {"day": day},
+            "title": gettext("Delete %(day)s") % {"day": day},
             "consequences": [
-                _t(
+                gettext(
                     "The day follows the weekly pattern again: a working day from Monday to "
                     "Friday, a day off at the weekend."
                 )
                 if not working
-                else _t("The weekend day is a day off again."),
-                _t(
+                else gettext("The weekend day is a day off again."),
+                gettext(
                     "Due dates and protected hours computed from now on use the changed "
                     "calendar; those already set stay."
                 ),
@@ -172,7 +171,7 @@ def calendar_day_delete(request: HttpRequest, day_id: int) -> HttpResponseBase:
             "form": Form([]),
             "action_url": request.path,
             "cancel_url": back,
-            "confirm_label": _t("Delete"),
+            "confirm_label": gettext("Delete"),
         },
     )
 
@@ -251,9 +250,11 @@ def site_new(request: HttpRequest) -> HttpResponseBase:
                 actor(request), **validated(SiteSerializer, request, form.cleaned())
             )
         if form.ok:
-            messages.success(request, _t("Saved."))
+            messages.success(request, gettext("Saved."))
             return redirect(_site_url(site))
-    return _form_page(request, form, _t("New site"), reverse("console:sites"), _t("Create"))
+    return _form_page(
+        request, form, gettext("New site"), reverse("console:sites"), gettext("Create")
+    )
 
 
 @page("sites")
@@ -269,7 +270,7 @@ def site_page(request: HttpRequest, site_id: int) -> HttpResponseBase:
                 actor(request), **validated(TransformerAreaSerializer, request, data)
             )
         if form.ok:
-            messages.success(request, _t("Saved."))
+            messages.success(request, gettext("Saved."))
             return redirect(_site_url(site))
     return render(
         request,
@@ -300,10 +301,10 @@ def site_edit(request: HttpRequest, site_id: int) -> HttpResponseBase:
             changes = validated(SiteSerializer, request, payload, instance=site, partial=True)
             services.update_site(actor(request), site, changes)
         if form.ok:
-            messages.success(request, _t("Saved."))
+            messages.success(request, gettext("Saved."))
             return redirect(_site_url(site))
     return _form_page(
-        request, form, _t("Edit %(site)s") % {"site": site}, _site_url(site), _t("Save")
+        request, form, gettext("Edit %(site)s") % {"site": site}, _site_url(site), gettext("Save")
     )
 
 
@@ -324,7 +325,9 @@ def area_edit(request: HttpRequest, area_id: int) -> HttpResponseBase:
             )
             services.update_transformer_area(actor(request), area, changes)
         if form.ok:
-            messages.success(request, _t("Saved."))
+            messages.success(request, gettext("Saved."))
             return redirect(reverse("console:site", args=[area.site_id]))
     back = reverse("console:site", args=[area.site_id])
-    return _form_page(request, form, _t("Edit %(area)s") % {"area": area}, back, _t("Save"))
+    return _form_page(
+        request, form, gettext("Edit %(area)s") % {"area": area}, back, gettext("Save")
+    )

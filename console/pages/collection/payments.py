@@ -33,6 +33,7 @@ from collection.models import (
     PaymentReversal,
     PaymentState,
     Receipt,
+    ShiftState,
 )
 from collection.services.reversal import check_may_reverse, reverse_payment
 from console.access import SITES, can, page, scoped
@@ -139,7 +140,7 @@ def payments(request: HttpRequest) -> HttpResponseBase:
 
 def _scoped_payment(request: HttpRequest, payment_id: int) -> Payment:
     return get_object_or_404(
-        scoped(request, Payment.objects.select_related("account__customer", "site")),
+        scoped(request, Payment.objects.select_related("account__customer", "site", "shift")),
         pk=payment_id,
     )
 
@@ -235,21 +236,32 @@ def payment_reverse(request: HttpRequest, payment_id: int) -> HttpResponse:
         if refusal is not None:
             form.add_errors({"__all__": [refusal]})
     receipt = Receipt.objects.filter(payment=found).first()
+    consequences = [
+        _(
+            "The bills it paid are open again, with their late fees as if it had never "
+            "been made; a top-up is taken off the wallet."
+        ),
+        _("A reversing journal entry is posted; the payment itself is never changed."),
+        _("Receipt %(number)s is void (作废) and keeps its number.")
+        % {"number": receipt.display_number if receipt else "—"},
+    ]
+    if found.channel == Channel.COUNTER_CASH and (
+        found.shift is None or found.shift.state != ShiftState.OPEN
+    ):
+        consequences.append(
+            _(
+                "Its shift is closed: the %(amount)s yuan handed back to the customer comes "
+                "out of %(cashier)s's next shift, whose expected cash is that much lower."
+            )
+            % {"amount": f"{found.amount:,}", "cashier": found.actor_label}
+        )
     return render(
         request,
         "console/confirm.html",
         {
             "title": _("Reverse the payment of %(amount)s yuan to account %(account)s")
             % {"amount": f"{found.amount:,}", "account": found.account.number},
-            "consequences": [
-                _(
-                    "The bills it paid are open again, with their late fees as if it had never "
-                    "been made; a top-up is taken off the wallet."
-                ),
-                _("A reversing journal entry is posted; the payment itself is never changed."),
-                _("Receipt %(number)s is void (作废) and keeps its number.")
-                % {"number": receipt.display_number if receipt else "—"},
-            ],
+            "consequences": consequences,
             "form": form,
             "action_url": reverse("console:payment-reverse", args=[found.pk]),
             "cancel_url": reverse("console:payment", args=[found.pk]),

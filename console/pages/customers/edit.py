@@ -15,9 +15,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.functional import Promise
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from console.access import page, principal_of, scoped, site_choices
 from console.forms import Field, Form
@@ -89,7 +88,7 @@ def _save(
         result = work()
     if not form.ok:
         return None
-    messages.success(request, _t("Saved."))
+    messages.success(request, gettext("Saved."))
     return redirect(done(result))
 
 
@@ -463,20 +462,20 @@ def contact_remove(request: HttpRequest, contact_id: int) -> HttpResponseBase:
     url = reverse("console:customer", args=[contact.customer_id])
     if request.method == "POST":
         services.remove_contact(_actor(request), contact)
-        messages.success(request, _t("The contact was removed."))
+        messages.success(request, gettext("The contact was removed."))
         return redirect(url)
     return render(
         request,
         "console/confirm.html",
         {
-            "title": _t("Remove the contact %(value)s") % {"value": contact.value_masked},
+            "title": gettext("Remove the contact %(value)s") % {"value": contact.value_masked},
             "consequences": [
-                _t("Bills, reminders and SMS no longer go to it."),
-                _t("The audit trail keeps that it was removed, masked."),
+                gettext("Bills, reminders and SMS no longer go to it."),
+                gettext("The audit trail keeps that it was removed, masked."),
             ],
             "form": Form([]),
             "action_url": request.path,
             "cancel_url": url,
-            "confirm_label": _t("Remove"),
+            "confirm_label": gettext("Remove"),
         },
     )
