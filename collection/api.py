@@ -7,6 +7,7 @@ recorded as a failed attempt before the 400 goes out; the service records the on
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
@@ -93,13 +95,43 @@ class AccountNumberField(StrictLineField):
         return value.number if isinstance(value, Account) else str(value)
 
 
+PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 class AmountField(serializers.DecimalField):
+    """Yuan as typed at a counter or sent by a bank: digits and a point. "1e3" or "1,000.50"
+    is a typing error, not 1000 (a decimal parser would take them); an amount out of range
+    says the range, not how many digits the column holds."""
+
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", 'Yuan, as a string with at most two decimals: "120.50".')
+        low = kwargs.pop("min_value", Decimal("0.01"))
+        high = kwargs.pop("max_value", MAX_PAYMENT)
+        out_of_range = lazy(
+            lambda: (
+                gettext("An amount is from %(low)s to %(high)s yuan.")
+                % {"low": low, "high": f"{high:,}"}
+            ),
+            str,
+        )()
         super().__init__(
-            max_digits=10, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_PAYMENT,
+            max_digits=10, decimal_places=2, min_value=low, max_value=high,
+            error_messages={
+                "plain": gettext_lazy(
+                    "Write the amount with digits and a point: 1000.50, not 1e3 or 1,000.50."
+                ),
+                "max_digits": out_of_range,
+                "max_whole_digits": out_of_range,
+                "max_value": out_of_range,
+                "min_value": out_of_range,
+            },
             **kwargs,
         )  # fmt: skip
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, str) and not PLAIN_AMOUNT.fullmatch(data.strip()):
+            self.fail("plain")
+        return super().to_internal_value(data)
 
 
 class PaymentRequestSerializer(serializers.Serializer):

@@ -19,7 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from collection.api import AccountNumberField, RefusesConflicts
+from collection.api import AccountNumberField, AmountField, RefusesConflicts
 from collection.models import CashApproval, CashHandover, CollectionPolicy, Shift, ShiftState
 from collection.services import cash_rules, shifts
 from tenancy.api_base import (
@@ -33,9 +33,7 @@ from tenancy.models import Site, User
 
 def money_field(**kwargs: Any) -> serializers.DecimalField:
     kwargs.setdefault("min_value", Decimal("0.00"))
-    return serializers.DecimalField(
-        max_digits=10, decimal_places=2, max_value=shifts.MAX_CASH, **kwargs
-    )
+    return AmountField(max_value=shifts.MAX_CASH, **kwargs)
 
 
 # --- shifts ------------------------------------------------------------------------------------

@@ -439,3 +439,17 @@ def test_a_card_payment_without_the_slip_reference_is_refused_beside_the_field(
     assert response.context["form"].errors["external_reference"]
     with world.a.active():
         assert not Payment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"), [("1e3", "1e3"), ("12,5", "1e3"), ("100000000", "99,999,999.99")]
+)
+def test_an_amount_typed_wrong_is_refused_in_words_a_cashier_understands(
+    world: World, typed: str, says: str
+) -> None:
+    account = world.a.account()
+    response = _pay(_client(world.bob), account, typed, unique("k"))
+    assert response.status_code == 400
+    assert says in " ".join(response.context["form"].errors["amount"])
+    with world.a.active():
+        assert not Payment.objects.exists()
