@@ -453,3 +453,11 @@ def test_an_amount_typed_wrong_is_refused_in_words_a_cashier_understands(
     assert says in " ".join(response.context["form"].errors["amount"])
     with world.a.active():
         assert not Payment.objects.exists()
+
+
+def test_a_closed_account_is_shown_without_a_payment_form(world: World) -> None:
+    account = world.a.account()
+    with world.a.active():
+        Account.objects.filter(pk=account.pk).update(status="closed", closed_on="2026-06-01")
+    html = _client(world.bob).get(_panel(account)).content.decode()
+    assert "该户已销户" in html and 'name="amount"' not in html

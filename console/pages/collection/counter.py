@@ -58,7 +58,7 @@ from console.pages.billing.common import actor
 from console.pages.customers._common import may
 from customers.api import search_by_pii
 from customers.identifiers import account_number_problem, normalise_mobile
-from customers.models import Account, Contact, PaymentMode
+from customers.models import Account, AccountStatus, Contact, PaymentMode
 from metering.models import Meter
 from tenancy.money import ZERO
 from tenancy.principal import Principal
@@ -336,6 +336,9 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
     assert principal.tenant is not None
     today = principal.tenant.local_today()
     may_take = may(request, "payments", "add", account.site_id)
+    # A closed account takes no payment: the form is not offered (a form sent from an older
+    # page is refused by the service, in its words).
+    closed = account.status == AccountStatus.CLOSED
     shift = open_shift_of(principal) if may_take else None
     approvals = _holiday_approvals(account, principal, today) if may_take else None
     position = account_due(account, today)
@@ -384,7 +387,8 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
         if account.payment_mode == PaymentMode.PREPAID
         else _("Credit on account"),
         "wallet_owed": wallet < ZERO,
-        "may_take": may_take,
+        "may_take": may_take and (not closed or request.method == "POST"),
+        "closed": closed,
         # Counter payments belong to the cashier's open shift, at the account's site.
         "shift": shift,
         "shift_here": shift is not None and shift.site_id == account.site_id,
