@@ -195,7 +195,7 @@ class Refund(TenantOwned):
 
 class ClosingState(models.TextChoices):
     STARTED = "started", _("Final reading taken, settlement pending")
-    CLOSED = "closed", _("Closed")
+    CLOSED = "closed", pgettext_lazy("account closing", "Closed")
 
 
 class AccountClosing(TenantOwned):

@@ -171,7 +171,20 @@ def test_the_closing_page_previews_then_closes(world: World) -> None:
     page = manager.get(closed["Location"])
     assert page.status_code == 200
     assert closing.bill is not None and closing.bill.number in page.content.decode()
+    listed = manager.get("/console/account-closings/", {"state": "closed"})
+    assert list(listed.context["closings"]) == [closing]
+    assert account.number in listed.content.decode()
 
 
 def test_a_cashier_may_not_close_an_account(world: World) -> None:
     assert _client(world.bob).get("/console/account-closings/new/").status_code == 403
+
+
+def test_the_closings_list_holds_only_the_sites_of_the_grant(world: World) -> None:
+    here = world.a.account_closing(world.a.sites[1])
+    elsewhere = world.a.account_closing(world.a.sites[0])
+    listed = _client(world.carol).get("/console/account-closings/")  # every role, site A2
+    assert listed.status_code == 200
+    assert list(listed.context["closings"]) == [here]
+    assert elsewhere.account.number not in listed.content.decode()
+    assert _client(world.mallory).get("/console/account-closings/").context["closings"].count() == 0

@@ -227,4 +227,5 @@ def test_the_collect_section_of_the_menu_lists_the_pages_a_cashier_may_open(worl
         "/console/deposits/",
         "/console/refunds/",
         "/console/voucher-cards/",
+        "/console/account-closings/",
     ]

@@ -41,9 +41,7 @@ NAV = [
     Entry("collect", _("Refunds"), "console:refunds", "refunds"),
     Entry("collect", _("Recharge cards"), "console:voucher-cards", "voucher_cards"),
     Entry("collect", _("Recharge card batches"), "console:voucher-batches", "voucher_batches"),
-    Entry(
-        "collect", _("Close an account"), "console:account-closing-new", "account_closings", "close"
-    ),
+    Entry("collect", _("Account closings"), "console:account-closings", "account_closings"),
     Entry("collect", _("Failed payment attempts"), "console:payment-attempts", "payment_attempts"),
 ]
 

@@ -333,6 +333,26 @@ def account_closing_new(request: HttpRequest) -> HttpResponse:
 
 
 @page("account_closings")
+def account_closings(request: HttpRequest) -> HttpResponse:
+    """The closings, newest first (those waiting for a verified final reading first when
+    asked), each linking to its steps."""
+    state = request.GET.get("state", "")
+    listed = scoped(request, AccountClosing.objects.select_related("account")).order_by("-id")
+    if state in ClosingState.values:
+        listed = listed.filter(state=state)
+    return render(
+        request,
+        "console/collection/closings.html",
+        {
+            "closings": listed[:100],
+            "state": state,
+            "states": ClosingState.choices,
+            "may_close": can(request, "account_closings", "close"),
+        },
+    )
+
+
+@page("account_closings")
 def account_closing(request: HttpRequest, closing_id: int) -> HttpResponse:
     """A closing's steps and figures; POST resumes one that waits (its reading verified)."""
     closing = get_object_or_404(
@@ -365,6 +385,7 @@ urlpatterns: list[URLPattern] = [
     path("deposits/", deposits, name="deposits"),
     path("refunds/", refunds, name="refunds"),
     path("refunds/<int:refund_id>/", refund, name="refund"),
+    path("account-closings/", account_closings, name="account-closings"),
     path("account-closings/new/", account_closing_new, name="account-closing-new"),
     path("account-closings/<int:closing_id>/", account_closing, name="account-closing"),
 ]
