@@ -5,6 +5,16 @@ posts a batch of them set-based (a chunk of a bill run). Both are idempotent on 
 source type, source id): the entry posted the first time is returned, and a retry whose lines
 differ is refused with ``PostingConflict``. Ledger account rows are locked in primary-key order
 (one helper, so two postings never deadlock) while their cached balances move.
+
+The balance step (lock the entries' ledger accounts, move their cached balances) is the part
+that makes postings queue on one another where they share an account (a bank's clearing
+account, late-fee revenue): a caller may defer it (``post_entries(..., defer_balances=...)``)
+to the end of its own transaction and take it there with ``apply_balances``, or send it with
+its last statement (``balances_sql``: a payment, ahead of its receipt number), so the shared
+rows stay locked only for the end of the transaction and the commit. Until it is taken, the
+cached balances of those accounts lag their lines: the caller takes it before its transaction
+ends, and reads no cached balance of them meanwhile (its own customer's rows it has locked and
+read before posting).
 """
 
 from __future__ import annotations
@@ -189,6 +199,69 @@ def _move_balances(movements: dict[int, Decimal]) -> None:
             )
 
 
+def apply_balances(tenant: Tenant, movements: dict[int, Decimal]) -> None:
+    """The balance step of postings: the ledger accounts of ``movements`` (net movement per
+    account, as ``post_entries(..., defer_balances=...)`` records them) locked in primary-key
+    order, then their cached balances moved. Refuses an account that is not the tenant's."""
+    if not movements:
+        return
+    lock_ledger_accounts(tenant, movements)
+    _move_balances(movements)
+
+
+@dataclass(frozen=True)
+class BalanceStatements:
+    """``apply_balances`` as SQL a caller sends ahead of its own last statement, in one round
+    trip (PostgreSQL): ``sql`` locks the accounts in primary-key order, then moves their cached
+    balances (the tenant's rows only); ``check`` is a scalar subquery the caller selects in its
+    last statement (how many of the accounts are the tenant's) and gives to ``verify``. Send
+    it before any ``SET CONSTRAINTS ALL IMMEDIATE``: the lines' foreign-key checks take a
+    key-share lock on their accounts, and two transactions each holding one while waiting
+    for the other to lock the row deadlock."""
+
+    sql: str
+    params: list[Any]
+    check: str
+    check_params: list[Any]
+    count: int
+
+    def verify(self, found: int) -> None:
+        """Refuse the posting (the caller's transaction rolls back) if an account was not the
+        tenant's: its balance was not moved."""
+        if found != self.count:
+            raise PostingError("unknown ledger accounts among a posting's")
+
+
+def balances_sql(tenant: Tenant, movements: dict[int, Decimal]) -> BalanceStatements:
+    """The statements of ``apply_balances`` (see ``BalanceStatements``), for a caller that holds
+    the accounts' locks only from its last round trip to its commit. Each statement ends with a
+    semicolon; with no movement they are empty."""
+    ids = sorted(movements)
+    table = LedgerAccount._meta.db_table
+    check = f"(SELECT count(*) FROM {table} WHERE tenant_id = %s AND id = ANY(%s))"  # noqa: S608
+    if not ids:
+        return BalanceStatements("", [], "0", [], 0)
+    sql = (
+        f"SELECT id FROM {table} WHERE tenant_id = %s AND id = ANY(%s) "  # noqa: S608
+        "ORDER BY id FOR UPDATE; "
+    )
+    params: list[Any] = [tenant.pk, ids]
+    moved = [(account, movements[account]) for account in ids if movements[account]]
+    if moved:
+        values = ", ".join(["(%s::bigint, %s::numeric)"] * len(moved))
+        sql += (
+            f"UPDATE {table} AS la SET balance = la.balance + v.amount "  # noqa: S608
+            f"FROM (VALUES {values}) AS v(id, amount) "
+            "WHERE la.id = v.id AND la.tenant_id = %s AND la.id = ANY(%s); "
+        )
+        params += [
+            *(value for account, amount in moved for value in (account, str(amount))),
+            tenant.pk,
+            [account for account, _amount in moved],
+        ]
+    return BalanceStatements(sql, params, check, [tenant.pk, ids], len(ids))
+
+
 ENTRY_FIELDS = [
     "id", "tenant_id", "source_type", "source_id", "digest", "site_id", "memo", "booked_on",
     "posted_at", "actor_kind", "actor_id", "actor_label",
@@ -198,14 +271,24 @@ SMALL_ENTRY = 50  # lines: up to this, one entry is written with one INSERT stat
 
 
 def post_entries(
-    actor: Principal, specs: Sequence[EntrySpec], *, new_sources: bool = False
+    actor: Principal,
+    specs: Sequence[EntrySpec],
+    *,
+    new_sources: bool = False,
+    defer_balances: dict[int, Decimal] | None = None,
 ) -> dict[str, int]:
     """Post a batch of entries; returns the entry id of every source id (the first posting's for
     sources posted before). Set-based: one query for what exists, one id allocation, one COPY
     for entries and one for lines, one balance update; the zero sum is checked by Python here
     and by the database once per entry at commit. ``new_sources``: the caller's sources cannot have
     been posted (their ids were just allocated), so what exists is not read; the entry's
-    unique key on its source still refuses a second posting."""
+    unique key on its source still refuses a second posting.
+
+    ``defer_balances``: a dict the net movement of each ledger account of the entries posted
+    now is added to (entries posted before move nothing) instead of locking and moving the
+    balances here; the caller must be inside a transaction and take the step before it ends
+    (``apply_balances``, or ``balances_sql`` sent with its last statement), which also refuses
+    an account that is not one of the tenant's. Off by default."""
     tenant = actor.tenant
     if tenant is None:
         raise PostingError("a posting needs the actor's tenant")
@@ -216,6 +299,8 @@ def post_entries(
         if (spec.source_type, spec.source_id) in by_source:
             raise PostingError(f"{spec} appears twice in one batch")
         by_source[(spec.source_type, spec.source_id)] = spec
+    if defer_balances is not None and not connection.in_atomic_block:
+        raise PostingError("deferred balances need the caller's transaction")
     result: dict[str, int] = {}
     # A caller of new sources posts inside its own transaction, which any error here rolls
     # back whole: no savepoint (two round trips) is needed to undo this part alone.
@@ -266,10 +351,13 @@ def post_entries(
         else:
             insert_rows(JournalEntry, ENTRY_FIELDS, entry_rows)
             insert_rows(JournalLine, LINE_FIELDS, line_rows)
-        # Locked last, so postings that share accounts (revenue, VAT) queue only for the
-        # balance update and the commit; an unknown account is refused here too.
-        lock_ledger_accounts(tenant, movements)
-        _move_balances(movements)
+        if defer_balances is not None:
+            for account, amount in movements.items():
+                defer_balances[account] = defer_balances.get(account, Decimal("0.00")) + amount
+        else:
+            # Locked last, so postings that share accounts (revenue, VAT) queue only for the
+            # balance update and the commit; an unknown account is refused here too.
+            apply_balances(tenant, movements)
         for entry_id, spec in zip(entry_ids, fresh, strict=True):
             spec.entry_id = entry_id
             result[spec.source_id] = entry_id

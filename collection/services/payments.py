@@ -19,19 +19,35 @@
 4. one journal entry is posted through ``ledger.services.post_entries`` with the source
    ``("payment", id)``: Dr the receiving account (the cashier's cash, a clearing account), Cr
    the receivable per item paid (its reference names the bill), Cr late-fee revenue per item,
-   Dr the receivable or the wallet for credit used, Cr the wallet for the surplus;
+   Dr the receivable or the wallet for credit used, Cr the wallet for the surplus. Its balance
+   step (lock the entry's ledger accounts, move their cached balances) is deferred to step 6:
+   the receiving and late-fee accounts are shared by every payment of a bank (one API client,
+   one clearing account) or of the tenant, and locked here they would be held through the
+   rest of the payment;
 5. the payment and its allocations are written;
-6. last, one statement takes the receipt number from the tenant's counter row, writes the
-   receipt and the audit event (built before, given the number there): the row stays locked
-   only from there to the commit.
+6. last, one round trip: the entry's ledger accounts locked in primary-key order and their
+   balances moved (the customer's rows are already held since step 1: only the shared ones
+   are waited for), then the checks deferred to the commit (foreign keys, the entry's zero
+   sum; after the lock, because the lines' foreign-key checks take key-share locks on their
+   ledger accounts, and two payments each holding one while waiting to lock the other's
+   deadlock), then one statement that takes the receipt number from the tenant's counter
+   row, writes the receipt and the audit event (built before, given the number there). The
+   shared accounts' rows and the counter's stay locked only from there to the commit. Lock
+   order, the same in every payment: the customer's rows, the cashier's shift, the shared
+   ledger accounts by primary key, the receipt counter.
+
+Nothing reads a cached balance of the entry's accounts between steps 4 and 6 (the customer's
+were read under their lock at step 3, before the posting), and the ledger check holds at the
+commit: every balance moved by its lines.
 
 A refused request (a rule, a reused key) is recorded as a ``PaymentAttempt`` after its
 transaction has rolled back.
 
-Eight statements a payment between BEGIN and COMMIT (``test_payment_statements`` pins them):
+Six round trips a payment between BEGIN and COMMIT (``test_payment_statements`` pins them):
 the lock (with the receiving and late-fee ids), the account's status with the key's earlier
-payment and two new ids, its open items, the entry and its lines, the entry's ledger accounts
-locked and moved (two), the payment with its allocations, the deferred checks with the receipt.
+payment and two new ids, its open items, the entry and its lines, the payment with its
+allocations, and the entry's ledger accounts locked and moved with the deferred checks and
+the receipt.
 """
 
 from __future__ import annotations
@@ -232,7 +248,9 @@ def _post(
             )
             entry = _entry(tenant, actor, request, payment_id, plan, ledgers, paid_on, receiving)
             entry.entry_id = entry_id
-            post_entries(actor, [entry], new_sources=True)  # its source is the new payment's id
+            # Its source is the new payment's id. The balance step waits for the receipt.
+            movements: dict[int, Decimal] = {}
+            post_entries(actor, [entry], new_sources=True, defer_balances=movements)
             payment = Payment(
                 pk=payment_id,
                 tenant=tenant,
@@ -262,7 +280,8 @@ def _post(
             audit = audit_event(
                 actor, AuditAction.PAYMENT_POSTED, payment, after=_audited(payment, plan, position)
             )
-            issue_receipt(tenant, payment, now, audit)  # last: see the module's overview
+            # Last, with the balance step: see the module's overview.
+            issue_receipt(tenant, payment, now, audit, balances=movements)
             return PaymentResult(payment, created=True)
     except IntegrityError:
         # The key was taken meanwhile by a payment naming another account (one naming the same

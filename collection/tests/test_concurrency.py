@@ -6,6 +6,9 @@ released together.
 - parallel payments on many accounts, some rolled back by their callers after posting, leave
   receipts 1…n with no gap and no duplicate; the receipt counter's lock is held from the
   number to the commit only (measured and printed);
+- parallel payments of one bank (one API client: one clearing account) on four accounts with
+  late fees (one late-fee revenue account), whose shared rows are locked and moved only with
+  the receipt: no deadlock, no lost update, every balance equal to its lines;
 - 20 parallel retries of one idempotency key post once;
 - a reversal racing another reversal of the same payment: one wins, one is a conflict.
 """
@@ -148,6 +151,42 @@ def test_parallel_receipts_have_no_gap_and_no_duplicate_across_rollbacks(
     median, worst = statistics.median(held) * 1000, held[-1] * 1000
     print(f"\nreceipt counter lock held: median {median:.2f} ms, max {worst:.2f} ms")
     assert median < 100, "the receipt counter's lock is held far longer than its commit"
+
+
+def test_parallel_payments_of_one_bank_share_its_clearing_account_and_lose_nothing(
+    world: World,
+) -> None:
+    a = world.a
+    accounts = [a.account() for _ in range(4)]
+    overdue = timezone.localdate() - timedelta(days=10)
+    for account in accounts:
+        a.issued_bill(account, "100.00", overdue, period="2026-09")
+    client, _token = a.api_client((Role.CASHIER, None))
+    bank = Principal.for_api_client(client)
+
+    def pay(index: int) -> int:
+        return post_payment(
+            bank, account=accounts[index % 4], channel="bank_collection",
+            amount=Decimal("30.00"), idempotency_key=unique("k"),
+        ).payment.pk  # fmt: skip
+
+    paid, errors = run_together(16, pay, a.tenant)
+    assert not errors, errors
+    assert len(set(paid)) == 16
+    with use_tenant(a.tenant):
+        # Each account: four payments of 30.00 = 120.00 against 100.00 owed and 10 days at 1‰
+        # a day = 1.00 of late fee: 1.00 late fee, 100.00 principal, 19.00 on the wallet.
+        for account in accounts:
+            rows = LedgerAccount.objects.filter(account=account)
+            ledger = {row.kind: row.balance for row in rows}
+            assert ledger == {"receivable": Decimal("0.00"), "wallet": Decimal("-19.00")}
+        clearing = LedgerAccount.objects.get(kind=LedgerKind.CLEARING)
+        assert clearing.balance == Decimal("480.00")  # 16 × 30.00, one clearing account
+        late_fees = LedgerAccount.objects.get(kind=LedgerKind.LATE_FEES)
+        assert late_fees.balance == Decimal("-4.00")  # 4 × 1.00 of revenue (a credit)
+        numbers = sorted(Receipt.objects.values_list("number", flat=True))
+        assert numbers == list(range(1, 17))
+    assert check_ledger(a.tenant) == []
 
 
 def test_twenty_parallel_retries_of_one_key_post_once(world: World) -> None:

@@ -3,6 +3,7 @@ refuses."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -13,9 +14,13 @@ from django.db import DatabaseError, connection, transaction
 from ledger.checks import check_ledger
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
 from ledger.services import (
+    EntrySpec,
     PostingConflict,
     PostingError,
+    apply_balances,
+    balances_sql,
     customer_ledger_accounts,
+    post_entries,
     post_entry,
     tenant_ledger_account,
 )
@@ -233,4 +238,97 @@ def test_parallel_postings_to_one_account_lose_no_update(world: World) -> None:
     assert (
         LedgerAccount.dangerously_unscoped.get(pk=accounts[0].pk).balance == Decimal("113.00") * 40
     )
+    assert check_ledger(world.a.tenant) == []
+
+
+def _bill_spec(
+    accounts: tuple[LedgerAccount, LedgerAccount, LedgerAccount], source_id: str
+) -> EntrySpec:
+    receivable, revenue, vat = accounts
+    # 113.00 gross: 100.00 revenue, 13.00 VAT.
+    lines = [(receivable.pk, Decimal("113.00")), (revenue.pk, Decimal("-100.00")),
+             (vat.pk, Decimal("-13.00"))]  # fmt: skip
+    return EntrySpec("bill", source_id, lines, date(2026, 11, 1), memo="bill")
+
+
+def _balances(*accounts: LedgerAccount) -> list[Decimal]:
+    return [LedgerAccount.dangerously_unscoped.get(pk=row.pk).balance for row in accounts]
+
+
+def test_a_deferred_balance_step_moves_the_balances_where_the_caller_takes_it(
+    world: World,
+) -> None:
+    accounts = _bill_accounts(world)
+    receivable, revenue, vat = accounts
+    with transaction.atomic():
+        movements: dict[int, Decimal] = {}
+        post_entries(world.a.system, [_bill_spec(accounts, "1")], defer_balances=movements)
+        post_entries(world.a.system, [_bill_spec(accounts, "2")], defer_balances=movements)
+        # Two bills of 113.00: the movements add up per account; nothing moved yet.
+        assert movements == {
+            receivable.pk: Decimal("226.00"), revenue.pk: Decimal("-200.00"),
+            vat.pk: Decimal("-26.00"),
+        }  # fmt: skip
+        assert _balances(receivable, revenue, vat) == [Decimal("0.00")] * 3
+        # A retry of a posted source moves nothing, deferred or not.
+        post_entries(world.a.system, [_bill_spec(accounts, "1")], defer_balances=movements)
+        assert movements[receivable.pk] == Decimal("226.00")
+        apply_balances(world.a.tenant, movements)
+        assert _balances(receivable, revenue, vat) == [
+            Decimal("226.00"), Decimal("-200.00"), Decimal("-26.00")
+        ]  # fmt: skip
+    assert check_ledger(world.a.tenant) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deferring_the_balance_step_needs_the_callers_transaction(world: World) -> None:
+    accounts = _bill_accounts(world)
+    with pytest.raises(PostingError, match="caller's transaction"):
+        # Outside a transaction the step could never be taken before a commit.
+        post_entries(world.a.system, [_bill_spec(accounts, "1")], defer_balances={})
+    assert not JournalEntry.objects.filter(source_type="bill", source_id="1").exists()
+
+
+def test_a_deferred_posting_to_another_tenants_account_is_refused_when_applied(
+    world: World,
+) -> None:
+    receivable, _revenue, _vat = _bill_accounts(world)
+    foreign = tenant_ledger_account(world.b.tenant, LedgerKind.REVENUE, utility="electricity")
+    spec = EntrySpec(
+        "test", "x", [(receivable.pk, Decimal("5.00")), (foreign.pk, Decimal("-5.00"))],
+        date(2026, 11, 1),
+    )  # fmt: skip
+    with pytest.raises(PostingError, match="unknown ledger accounts"), transaction.atomic():
+        movements: dict[int, Decimal] = {}
+        post_entries(world.a.system, [spec], defer_balances=movements)
+        apply_balances(world.a.tenant, movements)
+    assert not JournalEntry.objects.filter(source_type="test").exists()
+    assert _balances(receivable, foreign) == [Decimal("0.00"), Decimal("0.00")]
+
+
+@pytest.mark.postgres
+def test_the_balance_step_as_sql_moves_the_tenants_rows_and_refuses_anothers(
+    world: World,
+) -> None:
+    accounts = _bill_accounts(world)
+    receivable, revenue, vat = accounts
+    foreign = tenant_ledger_account(world.b.tenant, LedgerKind.REVENUE, utility="electricity")
+
+    def send(movements: dict[int, Decimal]) -> None:
+        step = balances_sql(world.a.tenant, movements)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{step.sql} SELECT {step.check}", [*step.params, *step.check_params])
+            step.verify(cursor.fetchone()[0])
+
+    with transaction.atomic():
+        movements: dict[int, Decimal] = {}
+        post_entries(world.a.system, [_bill_spec(accounts, "1")], defer_balances=movements)
+        send(movements)
+    assert _balances(receivable, revenue, vat) == [
+        Decimal("113.00"), Decimal("-100.00"), Decimal("-13.00")
+    ]  # fmt: skip
+    with pytest.raises(PostingError, match="unknown ledger accounts"), transaction.atomic():
+        send({receivable.pk: Decimal("5.00"), foreign.pk: Decimal("-5.00")})
+    # Rolled back with the caller's transaction; the other tenant's row was never touched.
+    assert _balances(receivable, foreign) == [Decimal("113.00"), Decimal("0.00")]
     assert check_ledger(world.a.tenant) == []
