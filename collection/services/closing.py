@@ -38,8 +38,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from billing.bills.final import final_meter, issue_final_bill, price_final_bill
 from billing.prepaid import charge_account
@@ -55,12 +55,14 @@ from customers.models import Account, AccountStatus, PaymentMode
 from customers.services import update_account
 from ledger.models import LedgerKind
 from ledger.services import EntrySpec, post_entries, records_text
+from metering.models import Reading
 from metering.services import record_manual_reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO
 from tenancy.principal import Principal
 from verification.effective import effective_readings
+from verification.models import ReadingCheck, Rule
 from verification.rules import validate_readings
 
 
@@ -265,8 +267,9 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
         )
         if final is None:
             raise ValidationError(
-                {"final_reading": _("The final reading awaits verification; the closing is "
-                                     "resumed once a verifier has approved it.")},
+                {"final_reading": _("The final reading awaits verification (%(why)s); the "
+                                     "closing is resumed once a verifier has approved it.")
+                 % {"why": _suspect_because(reading)}},
                 code="awaiting_verification",
             )  # fmt: skip
         bill = charge = None
@@ -411,3 +414,13 @@ def preview_closing(
         after={"taken_at": taken_at, "total": values.get("total"), **result.figures},
     )
     return result
+
+
+def _suspect_because(reading: Reading) -> str:
+    """The verification rules the final reading broke, in words (what the verifier will see)."""
+    rules = (
+        ReadingCheck.objects.filter(reading=reading).values_list("rules", flat=True).first() or ""
+    )
+    named = [str(Rule(code).label) for code in rules.split(",") if code in Rule.values]
+    separator = "、" if (get_language() or "").startswith("zh") else ", "
+    return separator.join(named) or _("not checked yet")
