@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from billing.models import Bill, OpeningBalance
-from customers.models import Account, Utility
+from customers.models import Account
 from ledger.models import MONEY, JournalEntry
 from tenancy.models import Site, User
 from tenancy.scoping import TenantOwned, TenantQuerySet, TenantSettings
@@ -617,7 +617,6 @@ class VoucherBatch(TenantOwned):
         _("utility"),
         max_length=16,
         blank=True,
-        choices=Utility.choices,
         help_text=_("The accounts the cards may be redeemed to; blank: any."),
     )
     note = models.CharField(_("note"), max_length=300, blank=True)

@@ -16,8 +16,10 @@ from django.test import Client
 from django.utils import timezone
 
 from collection.models import Payment, Receipt, VoucherBatch, VoucherBatchState, VoucherCard
+from collection.services import vouchers
 from ledger.models import LedgerAccount, LedgerKind
 from tenancy.models import AuditEvent
+from tenancy.principal import Principal
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +149,14 @@ def test_the_collect_menu_shows_each_person_the_voucher_pages_they_may_open(worl
     assert "充值卡缴费" not in alice  # redeeming is a cashier's
     page = _client(world.bob, "zh-hans").get("/console/voucher-redemptions/new/").content.decode()
     assert "16 位数字，在刮开涂层下。" in page
+
+
+def test_a_batch_for_one_utility_says_which(world: World) -> None:
+    admin = Principal.for_user(world.alice)
+    with world.a.active():
+        batch = vouchers.generate_batch(
+            admin, face_value=Decimal("50.00"), count=2,
+            expires_on=world.a.tenant.local_today() + timedelta(days=30), utility="electricity",
+        )  # fmt: skip
+    page = _client(world.alice, "zh-hans").get(f"/console/voucher-batches/{batch.pk}/")
+    assert page.context["utility"] == "电"

@@ -156,6 +156,7 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         "console/vouchers/batch.html",
         {
             "batch": found,
+            "utility": Utility(found.utility).label if found.utility else _("Any"),
             "counts": counts,
             "outstanding": (
                 found.face_value * found.unredeemed  # type: ignore[attr-defined]
