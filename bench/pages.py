@@ -110,6 +110,7 @@ def seed_console(accounts: int) -> dict[str, Any]:
     from billing.models import Bill, BillRun, FlaggedBill, Tariff
     from collection.models import Receipt
     from collection.services.payments import post_payment
+    from collection.services.shifts import open_shift
     from console.summaries import refresh_summaries
     from customers.models import Account
     from inspection.services import draw_sample
@@ -217,6 +218,8 @@ def seed_console(accounts: int) -> dict[str, Any]:
             grants=[tenancy_services.GrantSpec(role=Role.CASHIER)],
             display_name="Bench cashier",
         )
+        # A counter payment is taken in the cashier's open shift, at the account's site.
+        open_shift(Principal.for_user(cashier), site=account.site, float_amount=Decimal("0.00"))
         payment = post_payment(
             Principal.for_user(cashier),
             account=account,
