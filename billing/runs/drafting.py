@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 
 from django.db.models import F, QuerySet
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from billing.models import (
@@ -65,6 +64,7 @@ from tenancy.audit import AuditAction, record_audit
 from tenancy.bulk import JSONText, allocate_ids, insert_rows, loads_json
 from tenancy.models import Site, Tenant
 from tenancy.principal import Principal
+from tenancy.wording import in_chinese
 from verification.models import PeriodConsumption, PeriodStatus
 from verification.periods import period_bounds
 
@@ -499,7 +499,7 @@ def _ledger_name(kind: str, utility: str, component: str) -> str:
             else:
                 number = ""
             zh, en = labels.get(component, (component, component))
-            parts.append((zh if get_language().startswith("zh") else en).format(n=number))
+            parts.append((zh if in_chinese() else en).format(n=number))
         return " ".join(str(part) for part in parts)
 
 

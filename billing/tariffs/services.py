@@ -17,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from billing.models import (
     Bill,
@@ -46,6 +46,7 @@ from tenancy.audit import (
 from tenancy.batches import all_or_none
 from tenancy.models import Site
 from tenancy.principal import Principal
+from tenancy.wording import join_sentences
 
 
 def create_tariff(
@@ -112,8 +113,7 @@ class BackdatedVersionError(ValidationError):
                 % {"day": day, "count": prepaid_charges}
             )
         parts.append(_("Confirm to add the version anyway."))
-        # Chinese sentences follow one another without a space; English ones take one.
-        message = ("" if (get_language() or "").startswith("zh") else " ").join(parts)
+        message = join_sentences(parts)
         super().__init__({"effective_from": [ValidationError(message, code="backdated")]})
 
 

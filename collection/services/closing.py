@@ -38,8 +38,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import get_language, gettext_noop
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from billing.bills.final import final_meter, issue_final_bill, price_final_bill
 from billing.prepaid import charge_account
@@ -61,6 +61,7 @@ from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO
 from tenancy.principal import Principal
+from tenancy.wording import join_list
 from verification.effective import effective_readings
 from verification.models import ReadingCheck, Rule
 from verification.rules import validate_readings
@@ -422,5 +423,4 @@ def _suspect_because(reading: Reading) -> str:
         ReadingCheck.objects.filter(reading=reading).values_list("rules", flat=True).first() or ""
     )
     named = [str(Rule(code).label) for code in rules.split(",") if code in Rule.values]
-    separator = "、" if (get_language() or "").startswith("zh") else ", "
-    return separator.join(named) or _("not checked yet")
+    return join_list(named) or _("not checked yet")
