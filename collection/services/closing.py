@@ -48,7 +48,7 @@ from collection.models import AccountClosing, ClosingState, Refund, RefundChanne
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.refunds import (
     customer_ledger_ids,
-    lock_customer_ledgers,
+    lock_account_ledgers,
     request_refund,
 )
 from customers.models import Account, AccountStatus, PaymentMode
@@ -259,7 +259,7 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
         locked = Account.objects.select_for_update(no_key=True).filter(pk=closing.account_id)
         locked.values_list("pk").get()
         account = Account.objects.select_related("site", "tenant").get(pk=closing.account_id)
-        lock_customer_ledgers(tenant, account)
+        lock_account_ledgers(tenant, account)
         _refuse_pending_refunds(account)
         reading = closing.final_reading
         found = effective_readings([reading.meter_id], reading.taken_at, reading.taken_at)
@@ -282,7 +282,7 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
         else:
             bill = issue_final_bill(actor, price_final_bill(account, final))
             final_charge = bill.total
-        balances = lock_customer_ledgers(tenant, account)
+        balances = lock_account_ledgers(tenant, account)
         figures = settle(balances, final_charge)
         ids = customer_ledger_ids(tenant, account)
         closed_on = timezone.localdate(reading.taken_at, timezone=tenant.zone)

@@ -94,7 +94,7 @@ def customer_ledger_ids(tenant: Tenant, account: Account) -> dict[str, int]:
     }
 
 
-def lock_customer_ledgers(tenant: Tenant, account: Account) -> dict[str, Decimal]:
+def lock_account_ledgers(tenant: Tenant, account: Account) -> dict[str, Decimal]:
     """Lock the account's three ledger rows (key order) and return their balances by kind."""
     ids = customer_ledger_ids(tenant, account)
     balances = lock_ledger_accounts(tenant, ids.values())
@@ -185,7 +185,7 @@ def request_refund(
         raise field_error("amount", _("A refund is of at least 0.01 yuan."), "out_of_range")
     _check_payout(channel, payee_bank_account, provider)
     with transaction.atomic():
-        balances = lock_customer_ledgers(tenant, account)
+        balances = lock_account_ledgers(tenant, account)
         can = refundable(account, balances, closing=closing)
         if from_wallet > can.credit:
             raise field_error(
@@ -263,7 +263,7 @@ def approve_refund(actor: Principal, refund: Refund, *, now: datetime | None = N
         refund = Refund.objects.get(pk=refund.pk)
         check_may_decide(actor, refund)
         account = refund.account
-        balances = lock_customer_ledgers(tenant, account)
+        balances = lock_account_ledgers(tenant, account)
         refund = _locked(refund, RefundState.REQUESTED)
         wallet_credit = max(-balances[LedgerKind.WALLET], ZERO)
         held = max(-balances[LedgerKind.DEPOSIT], ZERO)
