@@ -322,9 +322,11 @@ def close_shift(
     counted_card = _money("counted_card", counted_card)
     tenant = actor.tenant
     assert tenant is not None
-    now = now or timezone.now()
     with transaction.atomic():
         shift = Shift.objects.select_for_update().get(pk=shift.pk)
+        # the time is taken once the lock is held: a payment that held the shift before it
+        # was received earlier than the close
+        now = now or timezone.now()
         if not same_actor(actor, ActorKind.STAFF, shift.cashier_id):
             refuse_integration(actor)
             if not actor.site_scope(SUPERVISORS).allows(shift.site_id):
