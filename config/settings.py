@@ -141,6 +141,13 @@ if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60 if PRODUCTION else 0)
     }
+    # A statement prepared by tenancy.prepared keeps the plan made the first time it ran on
+    # the connection (the server would otherwise plan it again for its first five runs and then
+    # whenever it guessed a custom plan cheaper). Only prepared statements and PL/pgSQL use it.
+    if "postgresql" in DATABASES["default"]["ENGINE"]:
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            "-c plan_cache_mode=force_generic_plan"
+        )
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

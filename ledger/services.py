@@ -35,6 +35,7 @@ from django.utils.translation import gettext
 
 from customers.models import Account, Utility
 from ledger.models import JournalEntry, JournalLine, LedgerAccount, LedgerKind
+from tenancy import prepared
 from tenancy.bulk import allocate_ids, id_clusters, insert_rows, insert_together
 from tenancy.models import Tenant
 from tenancy.money import Money, round_fen
@@ -99,7 +100,8 @@ def lock_ledger_accounts(tenant: Tenant, ids: Iterable[int]) -> dict[int, Decima
     if connection.vendor == "postgresql" and len(ordered) <= 16:
         # A posting's few accounts (a payment's): one plain statement, the ORM's cost spared.
         with connection.cursor() as cursor:
-            cursor.execute(
+            prepared.execute(
+                cursor,
                 f"SELECT id, balance FROM {LedgerAccount._meta.db_table} "  # noqa: S608
                 "WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
                 [tenant.pk, ordered],
@@ -158,7 +160,7 @@ def lock_customer_ledgers(
     locked: dict[str, tuple[int, Decimal]] = {}
     tenant_ids: dict[tuple[str, str, str], int] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        prepared.execute(cursor, sql, params)
         for pk, kind, balance, utility, holder in cursor.fetchall():
             if balance is None:
                 tenant_ids[(kind, utility, holder)] = pk

@@ -14,6 +14,8 @@ import orjson
 from django.db import connection, models
 from django.db.models.functions import Cast
 
+from tenancy import prepared
+
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _SQLITE_BATCH = 500
 
@@ -204,21 +206,30 @@ def insert_together(
         return
     if not parts:
         return
-    statements: list[str] = []
-    params: list[Any] = []
-    for model, fields, rows in parts:
-        meta = model._meta
-        columns = ", ".join(
-            connection.ops.quote_name(meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
-            for name in fields
-        )
-        row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        statements.append(
-            f"INSERT INTO {meta.db_table} ({columns}) "  # noqa: S608 - model names
-            f"VALUES {', '.join([row_marks] * len(rows))}"
-        )
-        params.extend(value for row in rows for value in row)
-    *first, last = statements
-    ctes = ", ".join(f"part{index} AS ({sql})" for index, sql in enumerate(first))
+    shape = tuple((model, tuple(fields), len(rows)) for model, fields, rows in parts)
+    sql = _together_sql.get(shape)
+    if sql is None:
+        statements = [_insert_sql(model, fields, count) for model, fields, count in shape]
+        *first, last = statements
+        ctes = ", ".join(f"part{index} AS ({sql})" for index, sql in enumerate(first))
+        sql = _together_sql[shape] = f"WITH {ctes} {last}" if ctes else last
+    params = [value for _model, _fields, rows in parts for row in rows for value in row]
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {ctes} {last}" if ctes else last, params)
+        prepared.execute(cursor, sql, params)
+
+
+# insert_together's statements by their tables, columns and rows: a posting's few shapes
+_together_sql: dict[tuple[tuple[type[models.Model], tuple[str, ...], int], ...], str] = {}
+
+
+def _insert_sql(model: type[models.Model], fields: Sequence[str], rows: int) -> str:
+    meta = model._meta
+    columns = ", ".join(
+        connection.ops.quote_name(meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
+        for name in fields
+    )
+    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        f"INSERT INTO {meta.db_table} ({columns}) "  # noqa: S608 - model names
+        f"VALUES {', '.join([row_marks] * rows)}"
+    )

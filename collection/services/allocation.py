@@ -36,6 +36,7 @@ from collection.late_fees import OverdueHistory, late_fee_owed
 from collection.models import PaymentAllocation
 from customers.models import Account, CustomerClass, PaymentMode
 from ledger.models import LedgerAccount, LedgerKind
+from tenancy import prepared
 from tenancy.money import ZERO
 
 
@@ -261,7 +262,9 @@ def _open_rows(account: Account) -> tuple[list[Row], list[Row], list[Row]]:
         ).values_list("pk", "arrears", "tier_year")
         return list(bills), list(allocations), list(arrears)
     with connection.cursor() as cursor:
-        cursor.execute(_OPEN_ROWS_SQL, {"tenant": account.tenant_id, "account": account.pk})
+        prepared.execute(
+            cursor, _OPEN_ROWS_SQL, {"tenant": account.tenant_id, "account": account.pk}
+        )
         bill_rows, allocation_rows, arrears_rows = cursor.fetchone()
     return (
         [

@@ -92,6 +92,7 @@ from ledger.services import (
     records_text,
     tenant_ledger_account,
 )
+from tenancy import prepared
 from tenancy.audit import AuditAction, audit_event
 from tenancy.bulk import allocate_ids, insert_together
 from tenancy.models import Tenant
@@ -342,7 +343,8 @@ def _account_state(
         payment_id, entry_id = allocate_ids(Payment, 1)[0], allocate_ids(JournalEntry, 1)[0]
         return status.get(), *(first or (None, None)), payment_id, entry_id
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"SELECT a.status, p.id, p.digest, "  # noqa: S608 - model names
             "nextval(pg_get_serial_sequence(%s, 'id')), "
             "nextval(pg_get_serial_sequence(%s, 'id')) "

@@ -20,6 +20,7 @@ from django.db.models import Max
 
 from collection.models import Payment, Receipt, ReceiptPrint
 from ledger.services import apply_balances, balances_sql
+from tenancy import prepared
 from tenancy.audit import AuditAction, audit_event_insert, record_audit
 from tenancy.models import AuditEvent, Tenant
 from tenancy.principal import Principal
@@ -86,7 +87,8 @@ def issue_receipt(
             )
             sql += f", audited AS ({audited_sql})"
             params += audited_params
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"{moved.sql}{checks}{sql} SELECT id, number, {moved.check} FROM receipt",  # noqa: S608
             [*params, *moved.check_params],
         )
