@@ -17,7 +17,9 @@ How it differs from production. One site, one tenant; the readings are the two O
 boundaries and one recent slot, not a reading every 15 minutes (about 3,000 a meter a month),
 so the meter and reading pages read far fewer rows than they would; only 3,200 meters sit on
 gateways; one payment (taken at the counter for the account the account pages show, so the
-payment and receipt pages have one to show); no prepaid accounts, transformer areas (the
+payment and receipt pages have one to show), one cashier's shift (open), one deposit with a
+refund of it asked for, one account closed, one released batch of 10,000 recharge cards;
+no prepaid accounts, transformer areas (the
 line-loss page is empty) or meter commands; audit events are those of the seeding services
 (about 1,000), not months of staff work. The slot of the plain reading-completeness page is
 the clock's (its readings are usually not seeded by the time it is measured); ``reading
@@ -108,15 +110,19 @@ def seed_console(accounts: int) -> dict[str, Any]:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from billing.models import Bill, BillRun, FlaggedBill, Tariff
-    from collection.models import Receipt
+    from collection.models import Receipt, VoucherCard
+    from collection.services.closing import close_account
+    from collection.services.deposits import take_deposit
     from collection.services.payments import post_payment
+    from collection.services.refunds import request_refund
     from collection.services.shifts import open_shift
+    from collection.services.vouchers import generate_batch, release_batch
     from console.summaries import refresh_summaries
     from customers.models import Account
     from inspection.services import draw_sample
     from metering import reports
     from metering import services as metering_services
-    from metering.models import Meter, PollRound
+    from metering.models import Meter, PollRound, Reading
     from tenancy import services as tenancy_services
     from tenancy.audit import AuditAction
     from tenancy.context import use_tenant
@@ -219,7 +225,9 @@ def seed_console(accounts: int) -> dict[str, Any]:
             display_name="Bench cashier",
         )
         # A counter payment is taken in the cashier's open shift, at the account's site.
-        open_shift(Principal.for_user(cashier), site=account.site, float_amount=Decimal("0.00"))
+        shift = open_shift(
+            Principal.for_user(cashier), site=account.site, float_amount=Decimal("0.00")
+        )
         payment = post_payment(
             Principal.for_user(cashier),
             account=account,
@@ -228,6 +236,30 @@ def seed_console(accounts: int) -> dict[str, Any]:
             idempotency_key="bench-pages-1",
         ).payment
         receipt = Receipt.objects.get(payment=payment)
+        # The other collect pages, one of each: a deposit taken in the shift, a refund of it
+        # asked for, a batch of 10,000 recharge cards released, an account closed with its
+        # final reading (the next account's: the reading is the seeded slot's plus 10 kWh).
+        take_deposit(
+            Principal.for_user(cashier), account=account, channel="counter_cash",
+            amount=Decimal("200.00"), idempotency_key="bench-pages-deposit",
+        )  # fmt: skip
+        refund = request_refund(
+            actor, account=account, from_deposit=Decimal("200.00"), channel="cash",
+            reason="bench: deposit returned",
+        )  # fmt: skip
+        batch = generate_batch(
+            actor, face_value=Decimal("50.00"), count=10_000,
+            expires_on=timezone.localdate() + timedelta(days=365),
+        )  # fmt: skip
+        release_batch(actor, batch)
+        card = VoucherCard.objects.filter(batch=batch).order_by("id").first()
+        closed = Account.objects.get(pk=account.pk + 1)
+        last = Reading.objects.filter(meter__account=closed).order_by("-taken_at").first()
+        assert last is not None and last.total is not None
+        closing = close_account(
+            actor, closed, reason="bench: moved out", taken_at=timezone.now(),
+            values={"total": last.total + 10},
+        )  # fmt: skip
         local_slot = timezone.localtime(slot, tenant.zone).strftime("%Y-%m-%dT%H:%M")
 
     def url(name: str, query: dict[str, Any] | None = None, **kwargs: Any) -> str:
@@ -283,6 +315,19 @@ def seed_console(accounts: int) -> dict[str, Any]:
     add("receipt", url("receipt", receipt_id=receipt.pk))
     add("payment reversals", url("payment-reversals"))
     add("failed payment attempts", url("payment-attempts"))
+    add("shifts", url("shifts"))
+    add("shift", url("shift", shift_id=shift.pk))
+    add("holiday cash approvals", url("cash-approvals"))
+    add("cash hand-overs", url("cash-handovers"))
+    add("deposits", url("deposits"))
+    add("refunds", url("refunds"))
+    add("refund", url("refund", refund_id=refund.pk))
+    add("account closings", url("account-closings"))
+    add("account closing", url("account-closing", closing_id=closing.pk))
+    add("recharge card batches", url("voucher-batches"))
+    add("recharge card batch (10,000 cards)", url("voucher-batch", batch_id=batch.pk))
+    add("recharge cards", url("voucher-cards"), later=True)
+    add("recharge card", url("voucher-card", card_id=card.pk))
     add("staff", url("staff"))
     add("audit trail", url("audit-events"), later=True)
     add("audit trail, bills issued", url("audit-events", {"action": AuditAction.BILLS_ISSUED}))
