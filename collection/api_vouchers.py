@@ -8,6 +8,7 @@ a payment: it answers with the payment, as ``POST /payments/`` does.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpResponse
@@ -184,7 +185,8 @@ class VoucherCardSerializer(serializers.ModelSerializer):
 
     def _lock(self, card: VoucherCard) -> datetime | None:
         """When the card unlocks by itself, if locked: found for a whole page at once."""
-        known: dict[int, datetime | None] = self.context.setdefault("voucher_locks", {})
+        context = cast("dict[str, Any]", self.context)  # the root serializer's, shared
+        known: dict[int, datetime | None] = context.setdefault("voucher_locks", {})
         if card.pk not in known:
             page = getattr(self.parent, "instance", None)
             cards = (

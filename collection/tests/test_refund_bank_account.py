@@ -4,11 +4,14 @@ in full only to the person who pays the transfer, on the pay step."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.apps import apps
 from django.db import connection
 
 from collection.models import AccountClosing, Refund
@@ -103,3 +106,30 @@ def test_a_closing_keeps_its_payout_account_encrypted_and_shows_it_masked(world:
         "provider": "",
     }  # fmt: skip
     assert FULL not in shown.content.decode()
+
+
+def test_the_migration_encrypts_bank_accounts_stored_in_clear_before_it_and_back(
+    world: World,
+) -> None:
+    migration = importlib.import_module(
+        "collection.migrations.0006_deposit_slip_shift_bank_account_encrypted"
+    )
+    refund = world.a.refund(channel="bank_transfer")
+    closing = world.a.account_closing()
+    with connection.cursor() as cursor:  # as rows stood before the migration: in clear
+        cursor.execute(
+            "UPDATE collection_refund SET payee_bank_account = %s WHERE id = %s", [FULL, refund.pk]
+        )
+    with world.a.active():
+        AccountClosing.objects.filter(pk=closing.pk).update(
+            payout={"channel": "bank_transfer", "payee_bank_account": FULL, "payee_bank": "",
+                    "provider": ""}
+        )  # fmt: skip
+        migration.encrypt_bank_accounts(apps, SimpleNamespace(connection=connection))
+        assert Refund.objects.get(pk=refund.pk).payee_bank_account == FULL
+        assert Payout.of(AccountClosing.objects.get(pk=closing.pk)).payee_bank_account == FULL
+    assert FULL not in _raw("collection_refund", "payee_bank_account", refund.pk)
+    assert FULL not in _raw("collection_accountclosing", "payout", closing.pk)
+    with world.a.active():
+        migration.decrypt_bank_accounts(apps, SimpleNamespace(connection=connection))
+    assert _raw("collection_refund", "payee_bank_account", refund.pk) == FULL
