@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from collection.models import (
     Channel,
@@ -345,7 +345,7 @@ def test_five_wrong_pins_lock_a_card_until_an_admin_unlocks_it(in_tenant_a: Tena
     cashier = a.cashier()
     messages = []
     for _ in range(5):
-        with pytest.raises(vouchers.WrongPin) as refused:
+        with pytest.raises(vouchers.WrongPin) as refused, translation.override("en"):
             redeem(a, account, serial, wrong, by=cashier)
         assert code_of(refused.value) == "wrong_pin"
         messages.append((refused.value.tries_left, refused.value.messages[0]))
@@ -357,13 +357,13 @@ def test_five_wrong_pins_lock_a_card_until_an_admin_unlocks_it(in_tenant_a: Tena
     assert messages[3][1].endswith(": 1 try left before this card locks for up to an hour.")
     assert "now locked" in messages[4][1]
     # A serial that does not exist answers exactly as a wrong PIN does (its first try).
-    with pytest.raises(ValidationError) as unknown:
+    with pytest.raises(ValidationError) as unknown, translation.override("en"):
         redeem(a, account, unknown_serial(1), wrong, by=cashier)
     assert (code_of(unknown.value), unknown.value.messages[0]) == ("wrong_pin", messages[0][1])
     # Locked: even the right PIN is refused now, until an hour after the fifth wrong PIN.
     card = VoucherCard.objects.get(serial=serial)
     assert vouchers.locked_until([card], now=NOW) == {card.pk: NOW + timedelta(hours=1)}
-    with pytest.raises(ValidationError) as locked:
+    with pytest.raises(ValidationError) as locked, translation.override("en"):
         redeem(a, account, serial, pin, by=cashier)
     assert code_of(locked.value) == "card_locked"
     unlocks = timezone.localtime(NOW + timedelta(hours=1), a.tenant.zone).strftime("%H:%M")

@@ -117,7 +117,7 @@ def test_a_wrong_pin_and_an_unknown_serial_answer_alike_and_are_recorded(world: 
     assert wrong.json()["error"]["code"] == "wrong_pin"
     # the tries the serial has left before it locks, for the till's program and its cashier
     assert wrong.json()["error"]["tries_left"] == 4
-    assert "4 tries left" in wrong.json()["error"]["message"]
+    assert "还可再试 4 次" in wrong.json()["error"]["message"]  # 4 tries left, in Chinese
     with world.a.active():
         codes = list(PaymentAttempt.objects.values_list("code", flat=True))
         assert codes == ["wrong_pin", "wrong_pin"]
