@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -31,6 +31,7 @@ from collection.services.refunds import (
     pay_refund,
     reject_refund,
     request_refund,
+    shows_payee_bank_account,
 )
 from customers.models import CustomerClass, Utility
 from metering.meter_profiles import TOU_REGISTERS
@@ -80,8 +81,8 @@ class DepositSerializer(serializers.ModelSerializer):
     class Meta:
         model = Deposit
         fields = [
-            "id", "site", "account", "account_number", "channel", "amount", "receipt",
-            "taken_on", "taken_at", "actor_label",
+            "id", "site", "account", "account_number", "channel", "amount",
+            "external_reference", "shift", "receipt", "taken_on", "taken_at", "actor_label",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -90,6 +91,10 @@ class DepositRequestSerializer(serializers.Serializer):
     account = AccountNumberField()
     channel = serializers.ChoiceField(choices=DEPOSIT_CHANNEL_CHOICES)
     amount = AmountField()
+    external_reference = StrictLineField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="The card terminal's slip reference: required for a card deposit.",
+    )  # fmt: skip
     idempotency_key = serializers.RegexField(
         r"^[A-Za-z0-9_.:\-]{1,64}$",
         help_text="Unique per cashier: a retry returns the first deposit (200).",
@@ -151,6 +156,10 @@ class DepositViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
 
 class RefundSerializer(serializers.ModelSerializer):
     account_number = serializers.CharField(source="account.number", read_only=True)
+    payee_bank_account = serializers.SerializerMethodField(
+        help_text="The customer's bank account, masked (6222 **** **** 1234); in full only in "
+        "the detail of an approved bank-transfer refund, to staff who may pay it."
+    )
 
     class Meta:
         model = Refund
@@ -161,6 +170,17 @@ class RefundSerializer(serializers.ModelSerializer):
             "rejection_reason", "paid_at", "paid_by_label", "payment_reference",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_payee_bank_account(self, refund: Refund) -> str:
+        view = self.context.get("view")
+        principal = getattr(view, "principal", None)
+        if (
+            getattr(view, "action", None) == "retrieve"
+            and principal is not None
+            and shows_payee_bank_account(principal, refund)
+        ):
+            return refund.payee_bank_account
+        return refund.payee_bank_account_masked
 
 
 class RefundRequestSerializer(serializers.Serializer):
@@ -242,9 +262,17 @@ class RefundViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
 # --- closing an account ----------------------------------------------------------------------
 
 
+class PayoutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    payee_bank_account = serializers.CharField(help_text="Masked: 6222 **** **** 1234.")
+    payee_bank = serializers.CharField()
+    provider = serializers.CharField()
+
+
 class AccountClosingSerializer(serializers.ModelSerializer):
     account_number = serializers.CharField(source="account.number", read_only=True)
     bill_number = serializers.CharField(source="bill.number", read_only=True, default=None)
+    payout = serializers.SerializerMethodField()
 
     class Meta:
         model = AccountClosing
@@ -254,6 +282,11 @@ class AccountClosingSerializer(serializers.ModelSerializer):
             "payout", "started_at", "closed_at", "actor_label",
         ]  # fmt: skip
         read_only_fields = fields
+
+    @extend_schema_field(PayoutSerializer)
+    def get_payout(self, closing: AccountClosing) -> dict[str, str]:
+        """How a refund left over is paid, the customer's bank account masked."""
+        return Payout.of(closing).masked()
 
 
 class FinalReadingSerializer(serializers.Serializer):

@@ -76,6 +76,10 @@ class FiguresSerializer(serializers.Serializer):
     other_cash = serializers.DecimalField(max_digits=16, decimal_places=2)
     expected_cash = serializers.DecimalField(max_digits=16, decimal_places=2)
     card = ChannelFiguresSerializer()
+    card_deposits = serializers.IntegerField(help_text="Deposits taken by card in the shift.")
+    card_deposited = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Their total, counted in expected_card."
+    )
     expected_card = serializers.DecimalField(max_digits=16, decimal_places=2)
 
 
@@ -114,6 +118,8 @@ class ShiftSerializer(serializers.ModelSerializer):
                 "other_cash": figures.other_cash,
                 "expected_cash": figures.expected_cash,
                 "card": {**vars(figures.card), "net": figures.card.net},
+                "card_deposits": figures.card_deposits,
+                "card_deposited": figures.card_deposited,
                 "expected_card": figures.expected_card,
             }
         ).data

@@ -7,6 +7,9 @@ a payment: it answers with the payment, as ``POST /payments/`` does.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, cast
+
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
@@ -169,20 +172,41 @@ class VoucherCardSerializer(serializers.ModelSerializer):
         source="payment.account.number", read_only=True, default=None
     )
     locked = serializers.SerializerMethodField()
+    locked_until = serializers.SerializerMethodField()
 
     class Meta:
         model = VoucherCard
         fields = [
             "id", "batch", "batch_number", "serial", "face_value", "expires_on", "state",
-            "locked", "payment", "account_number", "redeemed_at", "void_reason", "voided_at",
-            "expired_on",
+            "locked", "locked_until", "payment", "account_number", "redeemed_at", "void_reason",
+            "voided_at", "expired_on",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def _lock(self, card: VoucherCard) -> datetime | None:
+        """When the card unlocks by itself, if locked: found for a whole page at once."""
+        context = cast("dict[str, Any]", self.context)  # the root serializer's, shared
+        known: dict[int, datetime | None] = context.setdefault("voucher_locks", {})
+        if card.pk not in known:
+            page = getattr(self.parent, "instance", None)
+            cards = (
+                [c for c in page if isinstance(c, VoucherCard)] if isinstance(page, list) else []
+            )
+            cards = cards if card in cards else [card]
+            locks = vouchers.locked_until(cards)
+            known.update({c.pk: locks.get(c.pk) for c in cards})
+        return known[card.pk]
 
     def get_locked(self, card: VoucherCard) -> bool:
         """Too many wrong PINs lately: redemption is refused until the hour passes or an
         administrator unlocks it."""
-        return card.state == VoucherCardState.UNREDEEMED and vouchers.is_locked(card)
+        return self._lock(card) is not None
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_locked_until(self, card: VoucherCard) -> str | None:
+        """When a locked card unlocks by itself (an administrator may unlock it sooner)."""
+        lock = self._lock(card)
+        return serializers.DateTimeField().to_representation(lock) if lock else None
 
 
 class VoucherCardViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
@@ -215,9 +239,10 @@ class VoucherRedemptionViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
     """Recharge cards redeemed: payments of the ``voucher`` channel (the card's serial is their
     external reference). ``POST`` redeems a card at the counter: a payment of the card's face
     value to an account, answered as ``POST /payments/`` answers (201; a retry with the same
-    idempotency key, 200). A wrong PIN and an unknown serial get the same answer; 5 wrong PINs
-    lock a card for an hour, 20 in an hour stop the caller's redemptions. The account is looked
-    up among the sites of the cashier's grant."""
+    idempotency key, 200). A wrong PIN and an unknown serial get the same answer (400
+    ``wrong_pin``, with ``tries_left``: the wrong PINs the serial may still take before it
+    locks); 5 wrong PINs lock a card for up to an hour, 20 in an hour stop the caller's
+    redemptions. The account is looked up among the sites of the cashier's grant."""
 
     permission_resource = "voucher_redemptions"
     queryset = payments().filter(channel=Channel.VOUCHER)

@@ -11,6 +11,9 @@ models stay one import away.
   requested → approved → paid, or requested → rejected; each step names who did it. The
   postings are journal entries of their own (approval: Dr wallet and deposit, Cr refunds
   payable; payment: Dr refunds payable, Cr cash on hand or a clearing account).
+- The customer's bank account a transfer refund is paid to is personal data: stored encrypted
+  (``tenancy.fields``), shown masked (``6222 **** **** 1234``) but on the pay step to the person
+  who pays the transfer. A closing's payout keeps it encrypted too until its refund is requested.
 - An ``AccountClosing`` records the closing of an account in its steps (final reading taken,
   then the final bill, the settlement and the refund in one transaction) so a closing waiting
   for its final reading's verification resumes where it stopped, never half done.
@@ -25,9 +28,11 @@ from django.utils.translation import pgettext_lazy
 
 from billing.models import Bill, PrepaidCharge
 from collection.models import Channel, append_only
+from customers.identifiers import mask_bank_account
 from customers.models import Account, CustomerClass, Utility
 from ledger.models import MONEY, JournalEntry
 from metering.models import Reading
+from tenancy.fields import EncryptedCharField
 from tenancy.models import Site
 from tenancy.scoping import TenantOwned
 
@@ -71,6 +76,21 @@ class Deposit(TenantOwned):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
     channel = models.CharField(_("channel"), max_length=16, choices=DEPOSIT_CHANNEL_CHOICES)
     amount = models.DecimalField(_("amount"), **MONEY)
+    external_reference = models.CharField(
+        _("external reference"),
+        max_length=64,
+        blank=True,
+        help_text=_("The card terminal's slip reference of a card deposit."),
+    )
+    shift = models.ForeignKey(
+        "Shift",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text=_("The cashier's shift the deposit was taken in (日结)."),
+    )
     source = models.CharField(_("source"), max_length=48)
     idempotency_key = models.CharField(_("idempotency key"), max_length=64)
     digest = models.CharField(max_length=64)
@@ -98,7 +118,14 @@ class Deposit(TenantOwned):
             ),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="deposit_positive"),
         ]
-        indexes = [models.Index(fields=["tenant", "account", "id"], name="deposit_account")]
+        indexes = [
+            models.Index(fields=["tenant", "account", "id"], name="deposit_account"),
+            models.Index(
+                fields=["tenant", "shift"],
+                condition=models.Q(shift__isnull=False),
+                name="deposit_shift",
+            ),
+        ]
         triggers = [append_only("deposit_append_only")]
 
     def __str__(self) -> str:
@@ -134,7 +161,9 @@ class Refund(TenantOwned):
     from_deposit = models.DecimalField(_("deposit refunded"), **MONEY)
     amount = models.DecimalField(_("amount"), **MONEY)
     channel = models.CharField(_("refund method"), max_length=16, choices=RefundChannel.choices)
-    payee_bank_account = models.CharField(_("customer's bank account"), max_length=64, blank=True)
+    payee_bank_account = EncryptedCharField(
+        _("customer's bank account"), mask=mask_bank_account
+    )  # personal data: stored encrypted, shown masked but to whoever pays the transfer
     payee_bank = models.CharField(_("customer's bank"), max_length=100, blank=True)
     provider = models.CharField(_("online provider"), max_length=32, blank=True)
     reason = models.CharField(_("reason"), max_length=300)
@@ -191,6 +220,10 @@ class Refund(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.amount} {self.state}"
+
+    @property
+    def payee_bank_account_masked(self) -> str:
+        return mask_bank_account(self.payee_bank_account) if self.payee_bank_account else ""
 
 
 class ClosingState(models.TextChoices):

@@ -2,8 +2,10 @@
 
 Every 4xx answers ``{"error": {"code": …, "message": …, "fields": {…}}}``: ``code`` is stable
 for programs, ``message`` is for people (in the request's language), ``fields`` maps each bad
-input field to its messages. Django's own exceptions (404, permission, model validation,
-protected deletes, integrity errors, oversized bodies) are mapped to the same body.
+input field to its messages. A refusal that carries a figure a program needs (the tries left
+before a recharge card locks) adds it beside them, from the exception's ``error_extra``.
+Django's own exceptions (404, permission, model validation, protected deletes, integrity
+errors, oversized bodies) are mapped to the same body.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 
 def error_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    extra: dict[str, Any] = getattr(exc, "error_extra", None) or {}
     exc = _as_api_exception(exc)
     response = exception_handler(exc, context)
     if response is None:
@@ -86,6 +89,9 @@ def error_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
             first_field = next(iter(fields))
             message = f"{first_field}: {_flatten_messages(fields[first_field])[0]}"
         response.data = error_body(_first_code(detail, "invalid"), message, fields)
+        response.data["error"].update(
+            (key, value) for key, value in extra.items() if key not in response.data["error"]
+        )
     else:
         message = " ".join(_flatten_messages(detail))
         code = _first_code(detail, exc.default_code)

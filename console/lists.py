@@ -96,6 +96,9 @@ class Column:
     # in an export (itself audited) unmasked for the roles that may reveal it.
     mask: Callable[[str], str] | None = None
     reveal: tuple[str, str] = ("customers", "reveal")
+    # A button beside the cell's text on the page (never in an export): the URL it posts to and
+    # its label, or None where the row offers none (a locked card's unlock, for who may unlock).
+    action: Callable[[Any], tuple[str, str] | None] | None = None
 
     def raw(self, obj: Any) -> Any:
         return self.value(obj) if self.value is not None else _attribute(obj, self.key)
@@ -106,6 +109,8 @@ class Cell:
     text: str
     url: str | None = None
     numeric: bool = False
+    action_url: str | None = None
+    action_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,8 @@ class Listing:
             if column.mask and raw and not (self._exporting and self._revealed[column.key]):
                 text = column.mask(str(raw))
             url = column.link(obj) if column.link else None
-            row.append(Cell(text, url, column.numeric))
+            action = column.action(obj) if column.action and not self._exporting else None
+            row.append(Cell(text, url, column.numeric, *(action or (None, ""))))
         return row
 
     @property

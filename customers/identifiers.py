@@ -125,6 +125,15 @@ def mask_identifier(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+def mask_bank_account(value: str) -> str:
+    """A bank account or card number as staff without the need see it: its first and last four
+    digits, ``6222 **** **** 1234`` (enough to tell two accounts of a customer apart)."""
+    compact = re.sub(r"[\s-]", "", value)
+    if len(compact) <= 8:
+        return "*" * len(compact)
+    return f"{compact[:4]} **** **** {compact[-4:]}"
+
+
 # --- mainland mobile numbers ------------------------------------------------------------------
 
 _MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")

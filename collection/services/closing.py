@@ -51,6 +51,7 @@ from collection.services.refunds import (
     lock_account_ledgers,
     request_refund,
 )
+from customers.identifiers import mask_bank_account
 from customers.models import Account, AccountStatus, PaymentMode
 from customers.services import update_account
 from ledger.models import LedgerKind
@@ -58,6 +59,7 @@ from ledger.services import EntrySpec, post_entries, records_text
 from metering.models import Reading
 from metering.services import record_manual_reading
 from tenancy.audit import AuditAction, record_audit
+from tenancy.fields import decrypt, encrypt
 from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO
 from tenancy.principal import Principal
@@ -146,6 +148,24 @@ class Payout:
     payee_bank: str = ""
     provider: str = ""
 
+    def stored(self) -> dict[str, str]:
+        """As the closing keeps it: the customer's bank account encrypted (personal data)."""
+        account = self.payee_bank_account.strip()
+        return {**asdict(self), "payee_bank_account": encrypt(account) if account else ""}
+
+    @classmethod
+    def of(cls, closing: AccountClosing) -> Payout:
+        """The payout a closing keeps, its bank account decrypted."""
+        kept = dict(closing.payout)
+        if kept.get("payee_bank_account"):
+            kept["payee_bank_account"] = decrypt(kept["payee_bank_account"])
+        return cls(**kept)
+
+    def masked(self) -> dict[str, str]:
+        """As shown to staff and in the API: the bank account masked."""
+        account = self.payee_bank_account
+        return {**asdict(self), "payee_bank_account": mask_bank_account(account) if account else ""}
+
 
 def close_account(
     actor: Principal,
@@ -228,7 +248,7 @@ def start_closing(
             state=ClosingState.STARTED,
             final_reading=reading,
             final_taken_at=reading.taken_at,
-            payout=asdict(payout),
+            payout=payout.stored(),
             actor_kind=actor.kind,
             actor_id=actor.id,
             actor_label=actor.label[:200],
@@ -304,7 +324,7 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
             entry_id = post_entries(actor, [entry])[entry.source_id]
         refund = None
         if figures.refund:
-            payout = Payout(**closing.payout)
+            payout = Payout.of(closing)
             refund = request_refund(
                 actor,
                 account=account,

@@ -143,9 +143,12 @@ def take_deposit(
     channel: str,
     amount: Decimal,
     idempotency_key: str,
+    external_reference: str = "",
     now: datetime | None = None,
 ) -> DepositResult:
-    """Take a deposit at the counter (see the module's overview)."""
+    """Take a deposit at the counter (see the module's overview). A card deposit records the
+    reference on the terminal's slip, as a card payment does: without it the card takings
+    cannot be matched to the acquirer's settlement."""
     tenant = actor.tenant
     assert tenant is not None
     if actor.kind != ActorKind.STAFF:
@@ -166,9 +169,20 @@ def take_deposit(
         )  # fmt: skip
     if not idempotency_key:
         raise field_error("idempotency_key", _("A deposit needs an idempotency key."), "required")
+    external_reference = external_reference.strip()[:64]
+    if channel == Channel.COUNTER_CARD and not external_reference:
+        raise field_error(
+            "external_reference",
+            _("A card deposit records the reference on the terminal's slip."),
+            "required",
+        )
     now = now or timezone.now()
     source = f"user:{actor.id}"
-    digest = hashlib.sha256(f"{account.number}|{channel}|{amount}".encode()).hexdigest()
+    # the reference joins the digest only when given: deposits taken before it existed replay
+    typed = f"{account.number}|{channel}|{amount}"
+    if external_reference:
+        typed += f"|{external_reference}"
+    digest = hashlib.sha256(typed.encode()).hexdigest()
     same_key = Deposit.objects.filter(source=source, idempotency_key=idempotency_key)
     try:
         with transaction.atomic():
@@ -184,7 +198,7 @@ def take_deposit(
                 raise field_error(
                     "account", _("The account is closed: it takes no deposit."), "closed_account"
                 )
-            counter_checks(actor, account.site_id)
+            shift = counter_checks(actor, account.site_id)
             taken_on = timezone.localdate(now, timezone=tenant.zone)
             [deposit_id] = allocate_ids(Deposit, 1)
             entry = EntrySpec(
@@ -213,6 +227,8 @@ def take_deposit(
                 account=account,
                 channel=channel,
                 amount=amount,
+                external_reference=external_reference,
+                shift=shift,
                 source=source,
                 idempotency_key=idempotency_key,
                 digest=digest,
@@ -229,6 +245,7 @@ def take_deposit(
                 AuditAction.DEPOSIT_TAKEN,
                 deposit,
                 after={"account": account.number, "channel": channel, "amount": amount,
+                       "external_reference": external_reference,
                        "receipt": deposit.display_receipt_number},
             )  # fmt: skip
             return DepositResult(deposit, created=True)

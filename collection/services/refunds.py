@@ -51,6 +51,7 @@ from ledger.services import (
 from tenancy.audit import AuditAction, record_audit
 from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO, Money
+from tenancy.permissions import MATRIX
 from tenancy.principal import Principal
 from tenancy.roles import Role
 
@@ -225,7 +226,9 @@ def request_refund(
             AuditAction.REFUND_REQUESTED,
             refund,
             after={"account": account.number, "from_wallet": from_wallet,
-                   "from_deposit": from_deposit, "channel": channel, "reason": reason},
+                   "from_deposit": from_deposit, "channel": channel, "reason": reason,
+                   "payee_bank_account": refund.payee_bank_account_masked,
+                   "payee_bank": refund.payee_bank},
         )  # fmt: skip
     return refund
 
@@ -344,6 +347,18 @@ def reject_refund(
     return refund
 
 
+def shows_payee_bank_account(actor: Principal, refund: Refund) -> bool:
+    """The customer's bank account is personal data: shown in full only to the person who pays
+    the transfer, on the pay step (an approved bank-transfer refund, staff who may pay refunds
+    at its site); masked to everyone else and in every list."""
+    return (
+        refund.state == RefundState.APPROVED
+        and refund.channel == RefundChannel.BANK_TRANSFER
+        and actor.kind == ActorKind.STAFF
+        and actor.site_scope(MATRIX["refunds"]["pay"]).allows(refund.site_id)
+    )
+
+
 def paying_account(tenant: Tenant, actor: Principal, refund: Refund) -> int:
     """The ledger account the refund is paid from (credited)."""
     if refund.channel == RefundChannel.CASH:
@@ -407,6 +422,7 @@ def pay_refund(
             refund,
             before={"state": RefundState.APPROVED},
             after={"state": refund.state, "amount": refund.amount, "channel": refund.channel,
+                   "payee_bank_account": refund.payee_bank_account_masked,
                    "payment_reference": refund.payment_reference},
         )  # fmt: skip
     return refund

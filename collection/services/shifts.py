@@ -25,7 +25,9 @@ movement that does not lock the shift (a reversal) queues on the cash ledger row
 close's mark or in the next shift's. Lock order: customer ledgers → shift → cash ledger.
 
 **Bank cards.** The card terminal's settlement total is counted against the shift's card
-payments less their reversals made up to the close (later ones count in the next shift). A card
+payments less their reversals made up to the close (later ones count in the next shift), plus
+the deposits taken by card in the shift (each names its shift, locked as a payment locks it). A
+card
 difference is recorded and approved with the cash one; the clearing account is reconciled with
 the acquirer's settlement by finance, so only the cash difference is posted.
 
@@ -56,6 +58,7 @@ from collection.models import (
     COUNTER_CHANNELS,
     CashHandover,
     Channel,
+    Deposit,
     Payment,
     PaymentReversal,
     Shift,
@@ -168,6 +171,8 @@ class ShiftFigures:
     expected_cash: Decimal
     card: ChannelFigures
     expected_card: Decimal
+    card_deposits: int = 0
+    card_deposited: Decimal = Decimal("0.00")
 
     @property
     def other_cash(self) -> Decimal:
@@ -190,6 +195,14 @@ def _channel_figures(shift: Shift, channel: str, until: datetime | None) -> Chan
         undone["count"],
         _fen(undone["total"]),
     )
+
+
+def _card_deposits(shift: Shift) -> tuple[int, Decimal]:
+    """The deposits taken by card in the shift: their count and total."""
+    found = Deposit.objects.filter(shift=shift, channel=Channel.COUNTER_CARD).aggregate(
+        count=Count("pk"), total=Sum("amount")
+    )
+    return found["count"], _fen(found["total"])
 
 
 def _earlier_card_reversals(shift: Shift, until: datetime | None) -> Decimal:
@@ -221,6 +234,7 @@ def shift_figures(shift: Shift) -> ShiftFigures:
     """The shift's expected figures: as fixed at close, or live while it is open."""
     cash = _channel_figures(shift, Channel.COUNTER_CASH, shift.closed_at)
     card = _channel_figures(shift, Channel.COUNTER_CARD, shift.closed_at)
+    card_deposits, card_deposited = _card_deposits(shift)
     if shift.drawer_end is not None and shift.expected_card is not None:
         movements = shift.drawer_end - shift.drawer_start
         expected_card = shift.expected_card
@@ -228,7 +242,7 @@ def shift_figures(shift: Shift) -> ShiftFigures:
         tenant = shift.tenant
         cash_id = cash_on_hand_account(tenant, shift.cashier_id, shift.cashier_label)
         movements = drawer_mark(cash_id) - shift.drawer_start
-        expected_card = card.net - _earlier_card_reversals(shift, None)
+        expected_card = card.net + card_deposited - _earlier_card_reversals(shift, None)
     return ShiftFigures(
         float_amount=shift.float_amount,
         cash=cash,
@@ -236,6 +250,8 @@ def shift_figures(shift: Shift) -> ShiftFigures:
         expected_cash=shift.float_amount + movements,
         card=card,
         expected_card=expected_card,
+        card_deposits=card_deposits,
+        card_deposited=card_deposited,
     )
 
 

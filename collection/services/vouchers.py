@@ -55,7 +55,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from collection.models import (
     AttemptOutcome,
@@ -463,10 +463,13 @@ def unlock_card(actor: Principal, card: VoucherCard, *, now: datetime | None = N
     return card
 
 
-def wrong_pins(serial: str, unlocked_at: datetime | None, now: datetime) -> int:
+def _counted_since(unlocked_at: datetime | None, now: datetime) -> datetime:
     since = now - WRONG_PIN_WINDOW
-    if unlocked_at is not None and unlocked_at > since:
-        since = unlocked_at
+    return unlocked_at if unlocked_at is not None and unlocked_at > since else since
+
+
+def wrong_pins(serial: str, unlocked_at: datetime | None, now: datetime) -> int:
+    since = _counted_since(unlocked_at, now)
     return VoucherPinFailure.objects.filter(serial=serial, failed_at__gt=since).count()
 
 
@@ -474,7 +477,65 @@ def is_locked(card: VoucherCard, now: datetime | None = None) -> bool:
     return wrong_pins(card.serial, card.unlocked_at, now or timezone.now()) >= WRONG_PINS_PER_CARD
 
 
+def _lock_end(failures: list[datetime]) -> datetime | None:
+    """When a serial with these counted failures (newest first) unlocks by itself: once the
+    fifth newest is an hour old, fewer than five count; None when it is not locked."""
+    if len(failures) < WRONG_PINS_PER_CARD:
+        return None
+    return failures[WRONG_PINS_PER_CARD - 1] + WRONG_PIN_WINDOW
+
+
+def locked_until(cards: list[VoucherCard], now: datetime | None = None) -> dict[int, datetime]:
+    """The unredeemed cards among ``cards`` locked by wrong PINs, with when each unlocks by
+    itself (an administrator may unlock it sooner). One query for a page of cards."""
+    now = now or timezone.now()
+    waiting = [card for card in cards if card.state == VoucherCardState.UNREDEEMED]
+    if not waiting:
+        return {}
+    failures: dict[str, list[datetime]] = {}
+    found = VoucherPinFailure.objects.filter(
+        serial__in=[card.serial for card in waiting], failed_at__gt=now - WRONG_PIN_WINDOW
+    ).order_by("serial", "-failed_at")
+    for serial, failed_at in found.values_list("serial", "failed_at"):
+        failures.setdefault(serial, []).append(failed_at)
+    locks: dict[int, datetime] = {}
+    for card in waiting:
+        since = _counted_since(card.unlocked_at, now)
+        counted = [at for at in failures.get(card.serial, []) if at > since]
+        if (end := _lock_end(counted)) is not None:
+            locks[card.pk] = end
+    return locks
+
+
+class WrongPin(ValidationError):
+    """A wrong PIN (or an unknown serial: the same answer), with how many tries the serial has
+    left before it locks; the API's error body carries the number as ``tries_left``."""
+
+    def __init__(self, tries_left: int) -> None:
+        if tries_left > 0:
+            message = ngettext(
+                "The serial or the PIN is wrong: %(left)d try left before this card locks for "
+                "up to an hour.",
+                "The serial or the PIN is wrong: %(left)d tries left before this card locks for "
+                "up to an hour.",
+                tries_left,
+            ) % {"left": tries_left}
+        else:
+            message = _(
+                "The serial or the PIN is wrong: this card is now locked for up to an hour, or "
+                "until an administrator unlocks it."
+            )
+        super().__init__({"pin": ValidationError(message, code="wrong_pin")})
+        self.tries_left = tries_left
+        self.error_extra = {"tries_left": tries_left}
+
+
 # --- redemption --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrongPinCounted:
+    counted: int  # the serial's wrong PINs counted now, this one included
 
 
 def redeem_card(
@@ -501,8 +562,10 @@ def redeem_card(
     try:
         with transaction.atomic():
             result = _redeem(actor, tenant, account, serial, pin, idempotency_key, source, now)
-        if result is None:  # the wrong PIN is counted (committed); the answer reveals nothing
-            raise field_error("pin", _("The serial or the PIN is wrong."), "wrong_pin")
+        if isinstance(result, WrongPinCounted):
+            # the wrong PIN is counted (committed); the answer is the same for a serial that
+            # does not exist (its wrong PINs are counted too), so it reveals nothing
+            raise WrongPin(max(WRONG_PINS_PER_CARD - result.counted, 0))
         return result
     except PaymentConflict as exc:
         # A key reused for another redemption is a conflict; a card already redeemed (or
@@ -528,8 +591,8 @@ def redeem_card(
 def _redeem(
     actor: Principal, tenant: Tenant, account: Account, serial: str, pin: str,
     idempotency_key: str, source: str, now: datetime,
-) -> PaymentResult | None:  # fmt: skip
-    """The redemption under the card's lock; ``None`` for a wrong PIN (counted)."""
+) -> PaymentResult | WrongPinCounted:  # fmt: skip
+    """The redemption under the card's lock; for a wrong PIN, how many the serial counts now."""
     if not idempotency_key:
         raise field_error(
             "idempotency_key", _("A redemption needs an idempotency key."), "required"
@@ -556,11 +619,19 @@ def _redeem(
         .filter(serial=serial)
         .first()
     )
-    if wrong_pins(serial, card.unlocked_at if card else None, now) >= WRONG_PINS_PER_CARD:
+    unlocked_at = card.unlocked_at if card else None
+    counted = wrong_pins(serial, unlocked_at, now)
+    if counted >= WRONG_PINS_PER_CARD:
+        failures = VoucherPinFailure.objects.filter(
+            serial=serial, failed_at__gt=_counted_since(unlocked_at, now)
+        ).order_by("-failed_at")
+        end = _lock_end(list(failures.values_list("failed_at", flat=True)))
+        assert end is not None
         raise field_error(
             "serial",
-            _("Too many wrong PINs for this serial: it is locked for up to an hour, or until "
-              "an administrator unlocks it."),
+            _("Too many wrong PINs for this serial: it is locked until %(time)s, or until an "
+              "administrator unlocks it.")
+            % {"time": timezone.localtime(end, tenant.zone).strftime("%H:%M")},
             "card_locked",
         )  # fmt: skip
     if card is None or not hmac.compare_digest(pin_hash(tenant.pk, serial, pin), card.pin_hash):
@@ -568,7 +639,7 @@ def _redeem(
             tenant=tenant, serial=serial, card=card, actor_kind=actor.kind, actor_id=actor.id,
             failed_at=now,
         )  # fmt: skip
-        return None
+        return WrongPinCounted(counted + 1)
     batch = card.batch
     request = PaymentRequest(
         account, Channel.VOUCHER, batch.face_value, idempotency_key, external_reference=serial

@@ -75,7 +75,7 @@ def test_a_deposit_is_posted_with_its_own_receipt_number_and_shown_against_the_p
         )  # fmt: skip
     second = take_deposit(
         cashier, account=account, channel="counter_card", amount=Decimal("500.00"),
-        idempotency_key="dep-2",
+        external_reference="POS-0002", idempotency_key="dep-2",
     ).deposit  # fmt: skip
     numbers = sorted(Deposit.objects.values_list("receipt_number", flat=True))
     assert numbers == [1, 2]
@@ -83,6 +83,30 @@ def test_a_deposit_is_posted_with_its_own_receipt_number_and_shown_against_the_p
     status = deposit_status(account)
     assert (status.held, status.missing) == (Decimal("2000.00"), Decimal("0.00"))
     assert tenant_balance(LedgerKind.CASH) == Decimal("1500.00")
+
+
+def test_a_card_deposit_needs_the_terminals_slip_reference(in_tenant_a: TenantWorld) -> None:
+    a = in_tenant_a
+    account = a.account()
+    cashier = a.cashier_on_shift()
+    with pytest.raises(ValidationError) as refused:
+        take_deposit(
+            cashier, account=account, channel="counter_card", amount=Decimal("500.00"),
+            external_reference="  ", idempotency_key="dep-card",
+        )  # fmt: skip
+    assert refused.value.error_dict["external_reference"][0].code == "required"
+    assert not Deposit.objects.exists()
+    taken = take_deposit(
+        cashier, account=account, channel="counter_card", amount=Decimal("500.00"),
+        external_reference="POS-0001", idempotency_key="dep-card",
+    ).deposit  # fmt: skip
+    assert taken.external_reference == "POS-0001"
+    # Dr the card acquirer's clearing 500.00, Cr the account's deposit 500.00.
+    lines = JournalLine.objects.filter(entry_id=taken.entry_id)
+    assert sorted(lines.values_list("ledger_account__kind", "amount")) == [
+        ("clearing", Decimal("500.00")),
+        ("deposit", Decimal("-500.00")),
+    ]
 
 
 def test_a_residential_account_with_no_policy_needs_no_deposit(in_tenant_a: TenantWorld) -> None:

@@ -13,8 +13,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from billing.runs.services import FourEyesError
 from collection.models import AttemptOutcome, Payment, PaymentAttempt, Shift, ShiftState
+from collection.services.deposits import take_deposit
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
+from collection.services.refunds import approve_refund, pay_refund, request_refund
 from collection.services.reversal import reverse_payment
 from collection.services.shifts import (
     approve_difference,
@@ -283,3 +285,64 @@ def test_one_open_shift_per_cashier(in_tenant_a: TenantWorld) -> None:
     cashier_a2 = a.cashier(a.sites[1])
     with pytest.raises(PermissionDenied):
         open_shift(cashier_a2, site=a.sites[0], float_amount=D("0.00"))
+
+
+# --- deposits and refunds at the counter ------------------------------------------------------
+
+
+def test_deposits_count_in_the_shift_by_channel_and_it_closes_to_the_fen(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    cashier = a.cashier()
+    shift = open_shift(cashier, site=a.sites[0], float_amount=D("500.00"))
+    take(a, cashier, "120.00")  # a cash payment
+    take_deposit(
+        cashier, account=a.account(), channel="counter_cash", amount=D("200.00"),
+        idempotency_key=unique("d"),
+    )  # fmt: skip
+    take(a, cashier, "300.00", "counter_card")  # a card payment
+    card_deposit = take_deposit(
+        cashier, account=a.account(), channel="counter_card", amount=D("1000.00"),
+        external_reference="POS-778899", idempotency_key=unique("d"),
+    ).deposit  # fmt: skip
+    assert (card_deposit.shift_id, card_deposit.external_reference) == (shift.pk, "POS-778899")
+    figures = shift_figures(shift)
+    # cash: 500.00 float + 120.00 payment + 200.00 deposit = 820.00
+    assert figures.expected_cash == D("820.00")
+    assert figures.other_cash == D("200.00")  # the deposit
+    # card: 300.00 payment + 1,000.00 deposit = 1,300.00 on the terminal's settlement
+    assert (figures.card_deposits, figures.card_deposited) == (1, D("1000.00"))
+    assert figures.expected_card == D("1300.00")
+    closed = close_shift(cashier, shift, counted_cash=D("820.00"), counted_card=D("1300.00"))
+    assert closed.state == ShiftState.CLOSED
+    assert (closed.expected_cash, closed.difference_cash) == (D("820.00"), D("0.00"))
+    assert (closed.expected_card, closed.difference_card) == (D("1300.00"), D("0.00"))
+    # once closed the figures stay as fixed; the cashier's next shift starts with no card
+    assert shift_figures(closed).expected_card == D("1300.00")
+    later = open_shift(cashier, site=a.sites[0], float_amount=D("0.00"))
+    assert shift_figures(later).expected_card == D("0.00")
+
+
+def test_a_cash_refund_paid_at_the_counter_comes_out_of_expected_cash(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    cashier = a.cashier()
+    shift = open_shift(cashier, site=a.sites[0], float_amount=D("500.00"))
+    account = a.account()
+    take_deposit(
+        cashier, account=account, channel="counter_cash", amount=D("300.00"),
+        idempotency_key=unique("d"),
+    )  # fmt: skip
+    refund = request_refund(
+        cashier, account=account, from_deposit=D("120.00"), channel="cash", reason="多收押金"
+    )
+    approve_refund(person(a, (Role.HQ_FINANCE, None)), refund)
+    pay_refund(cashier, refund)
+    figures = shift_figures(shift)
+    # cash: 500.00 float + 300.00 deposit − 120.00 refund handed out = 680.00
+    assert figures.cash_movements == D("180.00")
+    assert figures.expected_cash == D("680.00")
+    closed = close_shift(cashier, shift, counted_cash=D("680.00"), counted_card=D("0.00"))
+    assert (closed.state, closed.difference_cash) == (ShiftState.CLOSED, D("0.00"))

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
+from django.utils import timezone, translation
 
 from collection.models import (
     Channel,
@@ -342,25 +343,37 @@ def test_five_wrong_pins_lock_a_card_until_an_admin_unlocks_it(in_tenant_a: Tena
     [(serial, pin)] = pins.items()
     wrong = f"{(int(pin) + 1) % 10**16:016d}"
     cashier = a.cashier()
-    messages = set()
+    messages = []
     for _ in range(5):
-        with pytest.raises(ValidationError) as refused:
+        with pytest.raises(vouchers.WrongPin) as refused, translation.override("en"):
             redeem(a, account, serial, wrong, by=cashier)
         assert code_of(refused.value) == "wrong_pin"
-        messages.add(refused.value.messages[0])
-    # A serial that does not exist answers exactly as a wrong PIN does.
-    with pytest.raises(ValidationError) as unknown:
+        messages.append((refused.value.tries_left, refused.value.messages[0]))
+    # The cashier is told how many tries are left before the card locks: 4, 3, 2, 1, then none.
+    assert [left for left, _message in messages] == [4, 3, 2, 1, 0]
+    assert messages[2][1] == (
+        "The serial or the PIN is wrong: 2 tries left before this card locks for up to an hour."
+    )
+    assert messages[3][1].endswith(": 1 try left before this card locks for up to an hour.")
+    assert "now locked" in messages[4][1]
+    # A serial that does not exist answers exactly as a wrong PIN does (its first try).
+    with pytest.raises(ValidationError) as unknown, translation.override("en"):
         redeem(a, account, unknown_serial(1), wrong, by=cashier)
-    assert (code_of(unknown.value), unknown.value.messages[0]) == ("wrong_pin", messages.pop())
-    # Locked: even the right PIN is refused now.
-    with pytest.raises(ValidationError) as locked:
+    assert (code_of(unknown.value), unknown.value.messages[0]) == ("wrong_pin", messages[0][1])
+    # Locked: even the right PIN is refused now, until an hour after the fifth wrong PIN.
+    card = VoucherCard.objects.get(serial=serial)
+    assert vouchers.locked_until([card], now=NOW) == {card.pk: NOW + timedelta(hours=1)}
+    with pytest.raises(ValidationError) as locked, translation.override("en"):
         redeem(a, account, serial, pin, by=cashier)
     assert code_of(locked.value) == "card_locked"
+    unlocks = timezone.localtime(NOW + timedelta(hours=1), a.tenant.zone).strftime("%H:%M")
+    assert f"locked until {unlocks}" in locked.value.messages[0]
     attempts = PaymentAttempt.objects.filter(channel=Channel.VOUCHER)
     assert sorted(attempts.values_list("code", flat=True)) == ["card_locked"] + ["wrong_pin"] * 6
     assert not any(pin in attempt.external_reference for attempt in attempts)
 
-    vouchers.unlock_card(by, VoucherCard.objects.get(serial=serial), now=NOW)
+    card = vouchers.unlock_card(by, card, now=NOW)
+    assert vouchers.locked_until([card], now=NOW) == {}
     payment = redeem(a, account, serial, pin, by=cashier)
     assert payment.amount == Decimal("50.00")
     assert check_ledger(a.tenant) == []

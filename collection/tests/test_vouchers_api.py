@@ -115,10 +115,32 @@ def test_a_wrong_pin_and_an_unknown_serial_answer_alike_and_are_recorded(world: 
     assert wrong.status_code == unknown.status_code == 400
     assert wrong.json() == unknown.json()
     assert wrong.json()["error"]["code"] == "wrong_pin"
+    # the tries the serial has left before it locks, for the till's program and its cashier
+    assert wrong.json()["error"]["tries_left"] == 4
+    assert "还可再试 4 次" in wrong.json()["error"]["message"]  # 4 tries left, in Chinese
     with world.a.active():
         codes = list(PaymentAttempt.objects.values_list("code", flat=True))
         assert codes == ["wrong_pin", "wrong_pin"]
         assert not any("0000000000000000" in repr(a.__dict__) for a in PaymentAttempt.objects.all())
+
+
+def test_a_card_locked_by_wrong_pins_says_so_and_until_when(world: World) -> None:
+    _batch_id, rows = _released(world)
+    account = world.a.account(payment_mode="prepaid")
+    bob = world.client_for(world.bob)
+    answers = [
+        bob.post(REDEEM, _redemption(account.number, rows[0], pin="0" * 16), format="json")
+        for _ in range(5)
+    ]
+    assert [answer.json()["error"]["tries_left"] for answer in answers] == [4, 3, 2, 1, 0]
+    locked = bob.post(REDEEM, _redemption(account.number, rows[0]), format="json")
+    assert (locked.status_code, locked.json()["error"]["code"]) == (400, "card_locked")
+    assert "tries_left" not in locked.json()["error"]
+    serial = rows[0]["serial"].replace(" ", "")
+    [card] = bob.get(CARDS, {"serial": serial}).json()["results"]
+    assert card["locked"] is True and card["locked_until"] is not None
+    [other] = bob.get(CARDS, {"serial": rows[1]["serial"].replace(" ", "")}).json()["results"]
+    assert (other["locked"], other["locked_until"]) == (False, None)
 
 
 def test_a_typo_in_the_serial_is_caught_by_its_check_digit(world: World) -> None:

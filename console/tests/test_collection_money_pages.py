@@ -73,6 +73,48 @@ def test_a_deposit_over_the_limit_is_shown_on_the_form_and_nothing_is_taken(worl
         assert not Deposit.objects.exists()
 
 
+def test_a_card_deposit_without_the_slip_reference_is_refused_on_its_field(world: World) -> None:
+    a = world.a
+    account = a.account()
+    client = _client(world.bob)
+    body = {"account": account.number, "channel": "counter_card", "amount": "800.00",
+            "idempotency_key": unique("k")}  # fmt: skip
+    refused = client.post("/console/deposits/", body)
+    assert refused.status_code == 400
+    assert refused.context["form"].errors["external_reference"] == [
+        "A card deposit records the reference on the terminal's slip."
+    ]
+    with a.active():
+        assert not Deposit.objects.exists()
+    taken = client.post("/console/deposits/", {**body, "external_reference": "POS-31415"})
+    assert taken.status_code == 302
+    page = client.get("/console/deposits/", {"account": account.number}).content.decode()
+    assert "POS-31415" in page
+
+
+def test_the_refund_pages_mask_the_bank_account_but_on_the_pay_step(world: World) -> None:
+    a = world.a
+    full, masked = "6222000011112222", "6222 **** **** 2222"  # as tests.world requests it
+    requested = a.refund(channel="bank_transfer")
+    approved = a.refund(state="approved", channel="bank_transfer")
+    alice = _client(world.alice)  # a tenant administrator: approves and pays refunds
+    listed = alice.get("/console/refunds/").content.decode()
+    assert full not in listed
+    waiting = alice.get(f"/console/refunds/{requested.pk}/").content.decode()
+    assert masked in waiting and full not in waiting  # deciding needs no account number
+    to_pay = alice.get(f"/console/refunds/{approved.pk}/").content.decode()
+    assert full in to_pay  # the person who pays the transfer types it into the bank
+    inspector = _client(a.staff((Role.INSPECTOR, None)))
+    seen = inspector.get(f"/console/refunds/{approved.pk}/").content.decode()
+    assert masked in seen and full not in seen
+    paid = alice.post(
+        f"/console/refunds/{approved.pk}/", {"do": "pay", "payment_reference": "TRF-9"}
+    )
+    assert paid.status_code == 302
+    after = alice.get(f"/console/refunds/{approved.pk}/").content.decode()
+    assert masked in after and full not in after
+
+
 def test_a_refund_requested_on_the_page_is_approved_by_another_person_and_paid(
     world: World,
 ) -> None:

@@ -75,6 +75,49 @@ def test_a_cashier_opens_takes_a_payment_and_closes_with_a_difference(world: Wor
         assert JournalEntry.objects.filter(source_type="shift_difference").count() == 1
 
 
+def _pending_shift(world: World) -> Shift:
+    """bob's shift closed 8.00 short: a difference waiting for a supervisor."""
+    a = world.a
+    a.on_shift(world.bob, a.sites[0], float_amount="200.00")
+    a.payment(account=a.account(), amount="88.00", by=a.cashier_principal(world.bob))
+    closed = _client(world.bob).post("/console/my-shift/", {"counted_cash": "280.00"})
+    assert closed.status_code == 302
+    with a.active():
+        return Shift.objects.get(cashier=world.bob)
+
+
+def test_the_decision_on_a_difference_is_not_preselected(world: World) -> None:
+    shift = _pending_shift(world)
+    manager = _client(world.a.staff((Role.SITE_MANAGER, world.a.sites[0])), "en")
+    page = manager.get(f"/console/shifts/{shift.pk}/")
+    form = page.content.decode().split('id="id_decision"')[1].split("</select>")[0]
+    # the first option, selected, is the empty "— choose —"; approve and reject are offered
+    assert '<option value="" selected>— choose —</option>' in form
+    assert 'value="approve"' in form and 'value="reject"' in form
+    assert 'value="approve" selected' not in form and 'value="reject" selected' not in form
+
+
+def test_a_decision_submitted_without_a_choice_is_refused_on_the_field(world: World) -> None:
+    shift = _pending_shift(world)
+    manager = _client(world.a.staff((Role.SITE_MANAGER, world.a.sites[0])), "en")
+    unchosen = manager.post(
+        f"/console/shifts/{shift.pk}/decide/", {"decision": "", "note": "找零失误"}
+    )
+    assert unchosen.status_code == 400
+    form = unchosen.context["form"]
+    assert form.errors["decision"] == [
+        "Choose a decision: approve the difference or reject the count."
+    ]
+    assert "Choose a decision" in unchosen.content.decode()
+    # nothing chosen and no note either: both fields say what is missing
+    neither = manager.post(f"/console/shifts/{shift.pk}/decide/", {"note": ""})
+    assert neither.status_code == 400
+    assert set(neither.context["form"].errors) == {"decision", "note"}
+    with world.a.active():
+        assert Shift.objects.get(pk=shift.pk).state == ShiftState.PENDING
+        assert not JournalEntry.objects.filter(source_type="shift_difference").exists()
+
+
 def test_the_collection_menu_shows_each_person_their_pages(world: World) -> None:
     bob = _client(world.bob).get("/console/my-shift/")
     menu = {link.url for _section, links in bob.context["console_nav"] for link in links}

@@ -114,8 +114,37 @@ def test_a_wrong_pin_is_refused_on_the_page_without_sending_the_pin_back(world: 
     )  # fmt: skip
     assert response.status_code == 400
     page = response.content.decode()
-    assert "The serial or the PIN is wrong." in page
+    assert "The serial or the PIN is wrong: 4 tries left before this card locks" in page
     assert wrong not in page
+
+
+def test_a_card_locked_by_wrong_pins_is_marked_in_the_list_with_its_unlock(world: World) -> None:
+    alice = _client(world.alice)
+    batch, rows = _generate(world, alice)
+    alice.post(f"/console/voucher-batches/{batch.pk}/release/")
+    account = world.a.account(payment_mode="prepaid")
+    bob = _client(world.bob)
+    for attempt in range(5):
+        bob.post(
+            "/console/voucher-redemptions/new/",
+            {"account": account.number, "serial": rows[0]["serial"], "pin": "1111 2222 3333 4444",
+             "idempotency_key": f"k-{attempt}"},
+        )  # fmt: skip
+    with world.a.active():
+        card = VoucherCard.objects.get(serial=rows[0]["serial"].replace(" ", ""))
+        until = vouchers.locked_until([card])[card.pk]
+    shown = timezone.localtime(until).strftime("%H:%M")
+    unlock_url = f"/console/voucher-cards/{card.pk}/unlock/"
+    listed = alice.get("/console/voucher-cards/").content.decode()
+    assert listed.count("Locked until") == 1  # the other card of the batch is not locked
+    assert shown in listed
+    assert unlock_url in listed  # an administrator unlocks it from the list
+    by_cashier = bob.get("/console/voucher-cards/").content.decode()
+    assert "Locked until" in by_cashier and unlock_url not in by_cashier
+    chinese = _client(world.alice, "zh-hans").get("/console/voucher-cards/").content.decode()
+    assert "已锁定" in chinese
+    assert alice.post(unlock_url).status_code == 302
+    assert "Locked until" not in alice.get("/console/voucher-cards/").content.decode()
 
 
 def test_a_card_is_found_by_its_serial_as_printed(world: World) -> None:

@@ -10,6 +10,7 @@ from customers.identifiers import (
     account_number_problem,
     luhn_check_digit,
     make_account_number,
+    mask_bank_account,
     mask_email,
     mask_identifier,
     mask_mobile,
@@ -92,3 +93,9 @@ def test_masks_keep_only_the_ends() -> None:
     assert mask_identifier("11010519491231002X") == "110105********002X"
     assert mask_mobile("+8613812345678") == "+86 138****5678"
     assert mask_email("zhang.wei@example.com") == "z***@example.com"
+
+
+def test_a_bank_account_is_masked_to_its_first_and_last_four_digits() -> None:
+    assert mask_bank_account("6222020200112233445") == "6222 **** **** 3445"
+    assert mask_bank_account("6222 0202 0011 2233") == "6222 **** **** 2233"
+    assert mask_bank_account("12345678") == "********"  # too short to show any of it

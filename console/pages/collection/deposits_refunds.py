@@ -49,6 +49,7 @@ from collection.services.refunds import (
     pay_refund,
     reject_refund,
     request_refund,
+    shows_payee_bank_account,
 )
 from console.access import can, page, scoped
 from console.forms import Field, Form
@@ -83,6 +84,8 @@ DEPOSIT_FIELDS = [
     Field("channel", gettext_lazy("Channel"), kind="select", required=True,
           choices=[(c.value, c.label) for c in DEPOSIT_CHANNELS]),
     Field("amount", gettext_lazy("Amount (yuan)"), kind="number", step="0.01", required=True),
+    Field("external_reference", gettext_lazy("Card slip reference"),
+          help=gettext_lazy("For a card deposit: the reference on the terminal's slip.")),
     Field("idempotency_key", "", kind="hidden"),
 ]  # fmt: skip
 
@@ -106,6 +109,7 @@ def deposits(request: HttpRequest) -> HttpResponse:
                 result = take_deposit(
                     actor(request), account=account, channel=str(form.value("channel")),
                     amount=_money(form, "amount"),
+                    external_reference=str(form.value("external_reference")),
                     idempotency_key=str(form.value("idempotency_key")),
                 )  # fmt: skip
             except PaymentConflict as exc:
@@ -238,6 +242,9 @@ def refund(request: HttpRequest, refund_id: int) -> HttpResponse:
         {"refund": found, "form": form, "may_decide": may_decide,
          "decide_refused": decide_refused,
          "may_pay": found.state == RefundState.APPROVED and can(request, "refunds", "pay"),
+         "payee_bank_account": (
+             found.payee_bank_account if shows_payee_bank_account(principal, found) else ""
+         ),
          "lines": lines.order_by("entry_id", "pk")},
         status=200 if form.ok else 400,
     )  # fmt: skip

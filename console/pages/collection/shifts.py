@@ -175,12 +175,17 @@ def shift_list(request: HttpRequest) -> HttpResponseBase:
     )
 
 
+DECISIONS = [("approve", _("Approve the difference")),
+             ("reject", _("Reject the count: count again"))]  # fmt: skip
+
+
 def _decision_form(request: HttpRequest) -> Form:
+    """Nothing is preselected: a supervisor chooses to approve or reject (an approval posts the
+    difference to cash over and short), so a hurried submit cannot approve by default."""
     return Form(
         [
             Field("decision", _("Decision"), kind="select", required=True,
-                  choices=[("approve", _("Approve the difference")),
-                           ("reject", _("Reject the count: count again"))]),
+                  choices=[("", _("— choose —")), *DECISIONS]),
             Field("note", _("Note"), kind="textarea", required=True,
                   help=_("Why: what explains the difference, or what to count again.")),
         ],
@@ -221,17 +226,24 @@ def shift_decide(request: HttpRequest, shift_id: int) -> HttpResponseBase:
     actor = _actor(request)
     with form.attempt():
         values = form.cleaned()
+        decision = values.get("decision")
         body = DecisionSerializer(data={"note": values.get("note", "")})
+        if decision not in dict(DECISIONS):
+            errors = {"decision": [gettext("Choose a decision: approve the difference or reject "
+                                           "the count.")]}  # fmt: skip
+            if not body.is_valid():
+                errors.update(
+                    {name: [str(m) for m in found] for name, found in body.errors.items()}
+                )
+            raise ValidationError(errors)
         body.is_valid(raise_exception=True)
         note = body.validated_data["note"]
-        if values.get("decision") == "approve":
+        if decision == "approve":
             shifts.approve_difference(actor, shift, note)
             messages.success(request, gettext("Difference approved: the shift is closed."))
-        elif values.get("decision") == "reject":
+        else:
             shifts.reject_count(actor, shift, note)
             messages.success(request, gettext("Count rejected: the cashier counts again."))
-        else:
-            raise ValidationError({"decision": [gettext("Choose a decision.")]})
         return redirect(_shift_url(shift))
     return _shift_page(request, shift, form)
 

@@ -9,6 +9,7 @@ serializers check what was typed, so a page refuses exactly what the API refuses
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import django_filters
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -310,25 +312,48 @@ def _card_url(card: VoucherCard) -> str:
     return reverse("console:voucher-card", args=[card.pk])
 
 
-CARD_COLUMNS = [
-    Column("serial", gettext_lazy("Card serial"), sort="id", link=_card_url,
-           value=lambda c: vouchers.grouped(c.serial)),
-    Column("batch", gettext_lazy("Batch"), value=lambda c: str(c.batch)),
-    Column("batch.face_value", gettext_lazy("Face value (yuan)"), numeric=True),
-    Column("state", gettext_lazy("State"), value=lambda c: c.get_state_display()),
-    Column("redeemed_at", gettext_lazy("Redeemed")),
-]  # fmt: skip
+def _unlocks_at(until: datetime) -> str:
+    return _("Locked until %(time)s") % {
+        "time": timezone.localtime(until).strftime("%Y-%m-%d %H:%M")
+    }
+
+
+def card_columns(locks: dict[int, datetime], may_unlock: bool) -> list[Column]:
+    """The card list's columns; ``locks`` (filled once the page is cut) says which cards are
+    locked by wrong PINs and until when, with the unlock button for who may unlock."""
+
+    def lock_text(card: VoucherCard) -> str:
+        until = locks.get(card.pk)
+        return _unlocks_at(until) if until else ""
+
+    def unlock(card: VoucherCard) -> tuple[str, str] | None:
+        if not may_unlock or card.pk not in locks:
+            return None
+        return reverse("console:voucher-card-unlock", args=[card.pk]), _("Unlock")
+
+    return [
+        Column("serial", gettext_lazy("Card serial"), sort="id", link=_card_url,
+               value=lambda c: vouchers.grouped(c.serial)),
+        Column("batch", gettext_lazy("Batch"), value=lambda c: str(c.batch)),
+        Column("batch.face_value", gettext_lazy("Face value (yuan)"), numeric=True),
+        Column("state", gettext_lazy("State"), value=lambda c: c.get_state_display()),
+        Column("lock", gettext_lazy("Wrong PINs"), value=lock_text, action=unlock),
+        Column("redeemed_at", gettext_lazy("Redeemed")),
+    ]  # fmt: skip
 
 
 @page("voucher_cards")
 def cards(request: HttpRequest) -> HttpResponseBase:
-    """Cards, and the lookup of one by its serial (as printed: spaces allowed)."""
+    """Cards, and the lookup of one by its serial (as printed: spaces allowed); a card locked
+    by wrong PINs says so and until when, with the unlock button for who may unlock it."""
+    locks: dict[int, datetime] = {}
     listing = Listing(
         request,
         scoped(request, VoucherCard.objects.select_related("batch")),
-        columns=CARD_COLUMNS,
+        columns=card_columns(locks, may_write_tenant_wide(request, "voucher_cards", "unlock")),
         filterset=CardFilter,
     )
+    locks.update(vouchers.locked_until(listing.page()))
     return render(
         request,
         "console/vouchers/cards.html",
@@ -349,15 +374,18 @@ def card(request: HttpRequest, card_id: int) -> HttpResponse:
     found = _scoped_card(request, card_id)
     unredeemed = found.state == VoucherCardState.UNREDEEMED
     admin = may_write_tenant_wide(request, "voucher_cards", "void")
+    locked_until = vouchers.locked_until([found]).get(found.pk)
     return render(
         request,
         "console/vouchers/card.html",
         {
             "card": found,
             "serial": vouchers.grouped(found.serial),
-            "locked": unredeemed and vouchers.is_locked(found),
+            "locked": locked_until is not None,
+            "locked_until": _unlocks_at(locked_until) if locked_until else "",
             "may_void": admin and unredeemed,
-            "may_unlock": admin and unredeemed and vouchers.is_locked(found),
+            "may_unlock": locked_until is not None
+            and may_write_tenant_wide(request, "voucher_cards", "unlock"),
             "may_see_batch": can(request, "voucher_batches"),
         },
     )
