@@ -473,7 +473,9 @@ class PrintsReceipts(RefusesConflicts):
         request=None,
         responses={(200, "application/pdf"): OpenApiTypes.BINARY},
     )
-    @action(detail=True, methods=["post"], url_path="print", permission_action="print")
+    @action(
+        detail=True, methods=["post"], url_path="print", url_name="print", permission_action="print"
+    )
     def print_original(self, request: Request, pk: str | None = None) -> HttpResponse:
         """Print the original, once: recorded and audited; answers its copies (the print's id
         in the X-Receipt-Print header). 409 when it was printed already: reprint instead."""
