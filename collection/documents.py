@@ -12,8 +12,10 @@ marked void (作废) with the reason, and keeps its number."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -95,6 +97,21 @@ def _copies() -> list[str]:
     return [_("Customer copy"), _("Stub"), _("Bookkeeping copy")]
 
 
+_Context = TypeVar("_Context", bound=Callable[..., dict[str, Any]])
+
+
+def _in_its_language(build: _Context) -> _Context:
+    """A context builder taking ``(document, language, …)`` runs in that language, so its
+    labels (the copies' names, the title) are the document's, not the request's."""
+
+    @functools.wraps(build)
+    def built(document: Any, language: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        with translation.override(language):
+            return build(document, language, *args, **kwargs)
+
+    return cast(_Context, built)
+
+
 def _frame(
     tenant: Tenant, language: str, printed: DocumentPrint | None, **details: Any
 ) -> dict[str, Any]:
@@ -112,6 +129,7 @@ def _frame(
     }
 
 
+@_in_its_language
 def receipt_context(
     receipt: Receipt, language: str, printed: ReceiptPrint | None = None
 ) -> dict[str, Any]:
@@ -162,6 +180,7 @@ def receipt_context(
     )
 
 
+@_in_its_language
 def deposit_receipt_context(
     deposit: Deposit, language: str, printed: DepositPrint | None = None
 ) -> dict[str, Any]:
@@ -209,9 +228,7 @@ def render_receipt(
     printed: ReceiptPrint | None = None,
 ) -> tuple[bytes | str, str]:
     """The receipt's three copies as HTML or PDF: ``printed``'s, or marked view-only."""
-    with translation.override(language):
-        context = receipt_context(receipt, language, printed)
-    return render_document(context, as_pdf=as_pdf)
+    return render_document(receipt_context(receipt, language, printed), as_pdf=as_pdf)
 
 
 def render_deposit_receipt(
@@ -222,6 +239,4 @@ def render_deposit_receipt(
     printed: DepositPrint | None = None,
 ) -> tuple[bytes | str, str]:
     """The deposit receipt's three copies as HTML or PDF: ``printed``'s, or marked view-only."""
-    with translation.override(language):
-        context = deposit_receipt_context(deposit, language, printed)
-    return render_document(context, as_pdf=as_pdf)
+    return render_document(deposit_receipt_context(deposit, language, printed), as_pdf=as_pdf)

@@ -178,6 +178,8 @@ def test_the_api_serves_and_prints_a_deposit_receipt(world: World) -> None:
     assert bob.post(f"{url}reprint/", {}, format="json").status_code == 409
     viewed = bob.get(f"{url}document/", {"as": "html"}).content.decode()
     assert VIEW_ONLY in viewed and deposit.display_receipt_number in viewed
+    english = bob.get(f"{url}document/", {"as": "html", "lang": "en"}).content.decode()
+    assert "Customer copy" in english and "For viewing only" in english and "客户联" not in english
     pdf = bob.post(f"{url}print/", {}, format="json")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert f"receipt-{deposit.display_receipt_number}.pdf" in pdf["Content-Disposition"]
