@@ -253,6 +253,7 @@ def seed_console(accounts: int) -> dict[str, Any]:
         )  # fmt: skip
         release_batch(actor, batch)
         card = VoucherCard.objects.filter(batch=batch).order_by("id").first()
+        assert card is not None
         closed = Account.objects.get(pk=account.pk + 1)
         last = Reading.objects.filter(meter__account=closed).order_by("-taken_at").first()
         assert last is not None and last.total is not None

@@ -1,5 +1,7 @@
 """REST endpoints of the collect stage: payments (post, list, reverse), failed payment attempts
-(and a bank's report of a rejected one), receipts (document, reprint) and what an account owes.
+(and a bank's report of a rejected one), receipts (document, print the original, reprint) and
+what an account owes. ``PrintsReceipts`` gives the receipt's three actions to the deposits'
+endpoint too.
 
 Views parse, call one service and render. A payment request that fails validation here is
 recorded as a failed attempt before the 400 goes out; the service records the ones it refuses.
@@ -26,10 +28,11 @@ from rest_framework.fields import get_error_detail
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from collection.documents import render_receipt
+from collection.documents import receipt_context, render_document
 from collection.models import (
     AttemptOutcome,
     Channel,
+    DocumentPrint,
     Payment,
     PaymentAllocation,
     PaymentAttempt,
@@ -45,7 +48,7 @@ from collection.services.attempts import (
 )
 from collection.services.errors import PaymentConflict
 from collection.services.payments import MAX_PAYMENT, post_payment
-from collection.services.receipts import reprint_receipt
+from collection.services.receipts import print_receipt, printed_for, reprint_receipt
 from collection.services.reversal import reverse_payment
 from customers.identifiers import validate_account_number
 from customers.models import Account
@@ -57,6 +60,7 @@ from tenancy.api_base import (
     request_site_scope,
 )
 from tenancy.api_plumbing import Conflict, StrictFilterSet
+from tenancy.principal import Principal
 
 
 class RefusesConflicts:
@@ -364,38 +368,54 @@ class PaymentAttemptViewSet(ReadOnlyTenantViewSet):
 # --- receipts ------------------------------------------------------------------------------
 
 
-class ReceiptSerializer(serializers.ModelSerializer):
+class PrintsSerializerMixin(serializers.Serializer):
+    """Whether a receipt's original was printed, and how many reprints (重打) followed."""
+
+    original_printed = serializers.SerializerMethodField()
+    reprints = serializers.SerializerMethodField()
+
+    def get_original_printed(self, document: Any) -> bool:
+        return bool(document.prints.all())
+
+    def get_reprints(self, document: Any) -> int:
+        return sum(1 for printed in document.prints.all() if not printed.is_original)
+
+
+class ReceiptSerializer(PrintsSerializerMixin, serializers.ModelSerializer):
     number = serializers.CharField(source="display_number", read_only=True)
     account_number = serializers.CharField(source="payment.account.number", read_only=True)
     amount = serializers.DecimalField(
         source="payment.amount", max_digits=16, decimal_places=2, read_only=True
     )
     void = serializers.SerializerMethodField()
-    reprints = serializers.SerializerMethodField()
 
     class Meta:
         model = Receipt
         fields = [
             "id", "number", "payment", "site", "account_number", "amount", "issued_at", "void",
-            "reprints",
+            "original_printed", "reprints",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_void(self, receipt: Receipt) -> bool:
         return bool(receipt.payment.reversals.all())
 
-    def get_reprints(self, receipt: Receipt) -> int:
-        return len(receipt.prints.all())
-
 
 DOCUMENT_PARAMETERS = [
     OpenApiParameter("lang", str, enum=["zh-hans", "en"], description="Language"),
     OpenApiParameter("as", str, enum=["pdf", "html"], description="Document format"),
 ]
+PRINT_PARAMETER = OpenApiParameter(
+    "print",
+    int,
+    description="A print recorded by the caller in the last minutes (the id the print or "
+    "reprint action answers in X-Receipt-Print): its copies, unmarked or marked 重打. "
+    "Without it every copy is marked view-only (仅供查看).",
+)
 
 
 def _document_format(request: Request) -> tuple[str, str]:
-    """The language and format asked for, in the query (or, for a reprint, the body)."""
+    """The language and format asked for, in the query (or, for a print, the body)."""
     asked: dict[str, Any] = dict(request.query_params.items())
     if request.method == "POST" and isinstance(request.data, dict):
         asked.update(request.data)
@@ -406,36 +426,63 @@ def _document_format(request: Request) -> tuple[str, str]:
     return language, kind
 
 
-def _document_response(receipt: Receipt, body: bytes | str, content_type: str) -> HttpResponse:
-    response = HttpResponse(body, content_type=content_type)
-    if content_type == "application/pdf":
-        filename = f"receipt-{receipt.display_number}.pdf"
-        response["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
+class PrintsReceipts(RefusesConflicts):
+    """A receipt's document (view-only unless it names the caller's recent print), the
+    original's print (once) and reprints (重打), all three answering the document. The print
+    actions record and audit (``collection.services.receipts``); a second original, or a
+    reprint before the original, is refused 409."""
 
+    principal: Principal
+    receipt_context: Any  # (document, language, print) -> the document's context
+    record_original: Any  # (actor, document) -> the original's print
+    record_reprint: Any  # (actor, document) -> a reprint
+    receipt_number: Any  # (document) -> the number printed on it
 
-class ReceiptViewSet(ReadOnlyTenantViewSet):
-    """Receipts, numbered per tenant without gaps; void while their payment is reversed (they
-    keep their number). Each prints in three copies: customer, stub, bookkeeping."""
+    def get_object(self) -> Any:
+        return super().get_object()  # type: ignore[misc]  # a viewset's
 
-    permission_resource = "receipts"
-    queryset = Receipt.objects.select_related("payment__account").prefetch_related(
-        "payment__reversals", "prints"
-    )
-    serializer_class = ReceiptSerializer
-    filterset_fields = ["payment", "site", "number"]
+    def _answer(
+        self, request: Request, document: Any, printed: DocumentPrint | None
+    ) -> HttpResponse:
+        language, kind = _document_format(request)
+        context = type(self).receipt_context(document, language, printed)
+        body, content_type = render_document(context, as_pdf=kind == "pdf")
+        response = HttpResponse(body, content_type=content_type)
+        if content_type == "application/pdf":
+            filename = f"receipt-{type(self).receipt_number(document)}.pdf"
+            response["Content-Disposition"] = f'inline; filename="{filename}"'
+        if printed is not None:
+            response["X-Receipt-Print"] = str(printed.pk)
+        return response
 
     @extend_schema(
-        parameters=DOCUMENT_PARAMETERS,
+        parameters=[*DOCUMENT_PARAMETERS, PRINT_PARAMETER],
         responses={(200, "application/pdf"): OpenApiTypes.BINARY},
     )
     @action(detail=True, methods=["get"], permission_action="view")
     def document(self, request: Request, pk: str | None = None) -> HttpResponse:
-        """The receipt's three copies: PDF (default) or HTML, Chinese (default) or English."""
-        receipt = self.get_object()
-        language, kind = _document_format(request)
-        body, content_type = render_receipt(receipt, language=language, as_pdf=kind == "pdf")
-        return _document_response(receipt, body, content_type)
+        """The three copies: PDF (default) or HTML, Chinese (default) or English; marked
+        view-only (仅供查看) unless ``print`` names the caller's recent print."""
+        document = self.get_object()
+        printed = printed_for(document.prints.all(), request.query_params.get("print"),
+                              self.principal)  # fmt: skip
+        return self._answer(request, document, printed)
+
+    @extend_schema(
+        parameters=DOCUMENT_PARAMETERS,
+        request=None,
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+    )
+    @action(
+        detail=True, methods=["post"], url_path="print", url_name="print", permission_action="print"
+    )
+    def print_original(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """Print the original, once: recorded and audited; answers its copies (the print's id
+        in the X-Receipt-Print header). 409 when it was printed already: reprint instead."""
+        document = self.get_object()
+        _document_format(request)  # bad input is refused before anything is recorded
+        printed = type(self).record_original(self.principal, document)
+        return self._answer(request, document, printed)
 
     @extend_schema(
         parameters=DOCUMENT_PARAMETERS,
@@ -444,14 +491,29 @@ class ReceiptViewSet(ReadOnlyTenantViewSet):
     )
     @action(detail=True, methods=["post"], permission_action="reprint")
     def reprint(self, request: Request, pk: str | None = None) -> HttpResponse:
-        """Reprint the receipt: recorded and audited, every copy marked 重打 with its number."""
-        receipt = self.get_object()
-        language, kind = _document_format(request)
-        printed = reprint_receipt(self.principal, receipt)
-        body, content_type = render_receipt(
-            receipt, language=language, as_pdf=kind == "pdf", reprint=printed
-        )
-        return _document_response(receipt, body, content_type)
+        """Reprint: recorded and audited, every copy marked 重打 with its number. 409 before
+        the original is printed."""
+        document = self.get_object()
+        _document_format(request)
+        printed = type(self).record_reprint(self.principal, document)
+        return self._answer(request, document, printed)
+
+
+class ReceiptViewSet(PrintsReceipts, ReadOnlyTenantViewSet):
+    """Receipts, numbered per tenant without gaps; void while their payment is reversed (they
+    keep their number). Each prints in three copies: customer, stub, bookkeeping; the original
+    once, then reprints (重打)."""
+
+    permission_resource = "receipts"
+    queryset = Receipt.objects.select_related("payment__account").prefetch_related(
+        "payment__reversals", "prints"
+    )
+    serializer_class = ReceiptSerializer
+    filterset_fields = ["payment", "site", "number"]
+    receipt_context = staticmethod(receipt_context)
+    record_original = staticmethod(print_receipt)
+    record_reprint = staticmethod(reprint_receipt)
+    receipt_number = staticmethod(lambda receipt: receipt.display_number)
 
 
 # --- what an account owes ------------------------------------------------------------------

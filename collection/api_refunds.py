@@ -14,8 +14,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from collection.api import AccountNumberField, AmountField, RefusesConflicts
+from collection.api import (
+    AccountNumberField,
+    AmountField,
+    PrintsReceipts,
+    PrintsSerializerMixin,
+    RefusesConflicts,
+)
 from collection.deposit_models import DEPOSIT_CHANNEL_CHOICES
+from collection.documents import deposit_receipt_context
 from collection.models import (
     AccountClosing,
     Deposit,
@@ -25,6 +32,7 @@ from collection.models import (
 )
 from collection.services.closing import Payout, close_account, finish_closing, preview_closing
 from collection.services.deposits import deposit_status, set_deposit_policy, take_deposit
+from collection.services.receipts import print_deposit_receipt, reprint_deposit_receipt
 from collection.services.refunds import (
     account_refundable,
     approve_refund,
@@ -74,7 +82,7 @@ class DepositPolicyViewSet(ReadOnlyTenantViewSet):
 # --- deposits --------------------------------------------------------------------------------
 
 
-class DepositSerializer(serializers.ModelSerializer):
+class DepositSerializer(PrintsSerializerMixin, serializers.ModelSerializer):
     account_number = serializers.CharField(source="account.number", read_only=True)
     receipt = serializers.CharField(source="display_receipt_number", read_only=True)
 
@@ -83,6 +91,7 @@ class DepositSerializer(serializers.ModelSerializer):
         fields = [
             "id", "site", "account", "account_number", "channel", "amount",
             "external_reference", "shift", "receipt", "taken_on", "taken_at", "actor_label",
+            "original_printed", "reprints",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -114,14 +123,19 @@ class AccountQuerySerializer(serializers.Serializer):
     account = AccountNumberField()
 
 
-class DepositViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
+class DepositViewSet(PrintsReceipts, ReadOnlyTenantViewSet):
     """Deposits taken at the counter (Dr cash on hand or card clearing, Cr the account's
-    deposit), each with its receipt number (Y…). Filters: account, site."""
+    deposit), each with its receipt number (Y…) and its receipt's document, printed as the
+    original once, then as reprints (重打). Filters: account, site."""
 
     permission_resource = "deposits"
-    queryset = Deposit.objects.select_related("account").order_by("-id")
+    queryset = Deposit.objects.select_related("account").prefetch_related("prints").order_by("-id")
     serializer_class = DepositSerializer
     filterset_fields = ["account", "site"]
+    receipt_context = staticmethod(deposit_receipt_context)
+    record_original = staticmethod(print_deposit_receipt)
+    record_reprint = staticmethod(reprint_deposit_receipt)
+    receipt_number = staticmethod(lambda deposit: deposit.display_receipt_number)
 
     @extend_schema(request=DepositRequestSerializer, responses={201: DepositSerializer})
     def create(self, request: Request) -> Response:

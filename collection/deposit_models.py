@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from billing.models import Bill, PrepaidCharge
-from collection.models import Channel, append_only
+from collection.models import Channel, DocumentPrint, append_only
 from customers.identifiers import mask_bank_account
 from customers.models import Account, CustomerClass, Utility
 from ledger.models import MONEY, JournalEntry
@@ -135,6 +135,26 @@ class Deposit(TenantOwned):
     def display_receipt_number(self) -> str:
         """Deposit receipts are numbered apart from payment receipts, marked Y (押)."""
         return f"Y{self.receipt_number:010d}"
+
+
+class DepositPrint(DocumentPrint):
+    """A print of a deposit's receipt: the original (copy 0) or a reprint (重打)."""
+
+    deposit = models.ForeignKey(
+        Deposit, on_delete=models.PROTECT, related_name="prints", db_index=False
+    )
+
+    site_path = "deposit__site"
+
+    class Meta:
+        verbose_name = _("deposit receipt print")
+        verbose_name_plural = _("deposit receipt prints")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "deposit", "copy"], name="deposit_receipt_print"
+            ),
+        ]
+        triggers = [append_only("deposit_print_append_only")]
 
 
 class RefundState(models.TextChoices):

@@ -1,13 +1,21 @@
 """Receipts as documents, in the bills' style: one template rendered as a page or as a PDF
-(WeasyPrint with the Noto CJK font), in Chinese or English. A receipt prints in three copies,
-one a page: the customer's (客户联), the stub kept at the counter (存根联) and the bookkeeping
-copy for finance (记账联). A reprint is marked 重打 with its number; a receipt whose payment
-was reversed is marked void (作废) with the reason, and keeps its number."""
+(WeasyPrint with the Noto CJK font), in Chinese or English. A payment's receipt and a deposit's
+receipt (押金收据, ``Y…``) share it: the frame of a copy (title, number, marks, who took the
+money) is one, and each fills in its own details. A receipt prints in three copies, one a
+page: the customer's (客户联), the stub kept at the counter (存根联) and the bookkeeping copy for
+finance (记账联).
+
+The marks: the copies of a recorded print (``collection.services.receipts``) are the original
+(unmarked) or a reprint (重打, with its number); any other rendering is marked view-only
+(仅供查看, not valid as a receipt) on every copy. A receipt whose payment was reversed is
+marked void (作废) with the reason, and keeps its number."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -16,6 +24,9 @@ from django.utils.translation import gettext as _
 from billing.models import Bill
 from collection.models import (
     Channel,
+    Deposit,
+    DepositPrint,
+    DocumentPrint,
     Payment,
     PaymentAllocation,
     PaymentReversal,
@@ -86,8 +97,41 @@ def _copies() -> list[str]:
     return [_("Customer copy"), _("Stub"), _("Bookkeeping copy")]
 
 
+_Context = TypeVar("_Context", bound=Callable[..., dict[str, Any]])
+
+
+def _in_its_language(build: _Context) -> _Context:
+    """A context builder taking ``(document, language, …)`` runs in that language, so its
+    labels (the copies' names, the title) are the document's, not the request's."""
+
+    @functools.wraps(build)
+    def built(document: Any, language: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        with translation.override(language):
+            return build(document, language, *args, **kwargs)
+
+    return cast(_Context, built)
+
+
+def _frame(
+    tenant: Tenant, language: str, printed: DocumentPrint | None, **details: Any
+) -> dict[str, Any]:
+    """What every receipt's copy shows around its details: the tenant, the copies and the
+    marks of the print (original, reprint no. N, or view-only when no print is named)."""
+    return {
+        "language": language,
+        "tenant": tenant,
+        "copies": _copies(),
+        "printed": printed,
+        "reprint": printed if printed is not None and not printed.is_original else None,
+        "view_only": printed is None,
+        "printed_at": timezone.localtime(printed.printed_at, tenant.zone) if printed else None,
+        **details,
+    }
+
+
+@_in_its_language
 def receipt_context(
-    receipt: Receipt, language: str, reprint: ReceiptPrint | None = None
+    receipt: Receipt, language: str, printed: ReceiptPrint | None = None
 ) -> dict[str, Any]:
     tenant = Tenant.objects.get(pk=receipt.tenant_id)
     payment = Payment.objects.get(pk=receipt.payment_id)
@@ -114,24 +158,66 @@ def receipt_context(
         if account.payment_mode == PaymentMode.PREPAID
         else _("To credit on account")
     )
-    return {
-        "language": language,
-        "tenant": tenant,
-        "receipt": receipt,
-        "payment": payment,
-        "account": account,
-        "customer": customer,
-        "premise": str(premise),
-        "channel": Channel(payment.channel).label,
-        "issued_at": timezone.localtime(receipt.issued_at, tenant.zone),
-        "rows": rows,
-        "surplus_label": surplus_label,
-        "in_words": amount_in_words(payment.amount),
-        "reversal": reversal,
-        "reprint": reprint,
-        "reprinted_at": timezone.localtime(reprint.printed_at, tenant.zone) if reprint else None,
-        "copies": _copies(),
-    }
+    return _frame(
+        tenant,
+        language,
+        printed,
+        title=_("Receipt"),
+        number=receipt.display_number,
+        body_template="collection/_payment_receipt_body.html",
+        cashier=payment.actor_label,
+        receipt=receipt,
+        payment=payment,
+        account=account,
+        customer=customer,
+        premise=str(premise),
+        channel=Channel(payment.channel).label,
+        issued_at=timezone.localtime(receipt.issued_at, tenant.zone),
+        rows=rows,
+        surplus_label=surplus_label,
+        in_words=amount_in_words(payment.amount),
+        reversal=reversal,
+    )
+
+
+@_in_its_language
+def deposit_receipt_context(
+    deposit: Deposit, language: str, printed: DepositPrint | None = None
+) -> dict[str, Any]:
+    """A deposit's receipt: the money held as the account's deposit, its number Y…. A deposit
+    has no state of its own to print (a refund pays back the account's deposit as a whole, not
+    one deposit), so nothing marks it returned."""
+    tenant = Tenant.objects.get(pk=deposit.tenant_id)
+    account = Account.objects.get(pk=deposit.account_id)
+    return _frame(
+        tenant,
+        language,
+        printed,
+        title=_("Deposit receipt"),
+        number=deposit.display_receipt_number,
+        body_template="collection/_deposit_receipt_body.html",
+        cashier=deposit.actor_label,
+        deposit=deposit,
+        account=account,
+        customer=Customer.objects.get(pk=account.customer_id),
+        premise=str(Premise.objects.get(pk=account.premise_id)),
+        channel=Channel(deposit.channel).label,
+        issued_at=timezone.localtime(deposit.taken_at, tenant.zone),
+        in_words=amount_in_words(deposit.amount),
+        reversal=None,
+    )
+
+
+def render_document(context: dict[str, Any], *, as_pdf: bool = True) -> tuple[bytes | str, str]:
+    """A receipt's three copies (the context of ``receipt_context`` or
+    ``deposit_receipt_context``) as HTML (a page) or as PDF bytes, and the content type."""
+    with translation.override(context["language"]):
+        html = render_to_string("collection/receipt_document.html", context)
+    if not as_pdf:
+        return html, "text/html; charset=utf-8"
+    from weasyprint import HTML  # imported here: loading Pango is only needed for PDFs
+
+    return HTML(string=html).write_pdf(), "application/pdf"
 
 
 def render_receipt(
@@ -139,15 +225,18 @@ def render_receipt(
     *,
     language: str = "zh-hans",
     as_pdf: bool = True,
-    reprint: ReceiptPrint | None = None,
+    printed: ReceiptPrint | None = None,
 ) -> tuple[bytes | str, str]:
-    """The receipt's three copies as HTML (a page) or as PDF bytes, and the content type."""
-    with translation.override(language):
-        html = render_to_string(
-            "collection/receipt_document.html", receipt_context(receipt, language, reprint)
-        )
-    if not as_pdf:
-        return html, "text/html; charset=utf-8"
-    from weasyprint import HTML  # imported here: loading Pango is only needed for PDFs
+    """The receipt's three copies as HTML or PDF: ``printed``'s, or marked view-only."""
+    return render_document(receipt_context(receipt, language, printed), as_pdf=as_pdf)
 
-    return HTML(string=html).write_pdf(), "application/pdf"
+
+def render_deposit_receipt(
+    deposit: Deposit,
+    *,
+    language: str = "zh-hans",
+    as_pdf: bool = True,
+    printed: DepositPrint | None = None,
+) -> tuple[bytes | str, str]:
+    """The deposit receipt's three copies as HTML or PDF: ``printed``'s, or marked view-only."""
+    return render_document(deposit_receipt_context(deposit, language, printed), as_pdf=as_pdf)

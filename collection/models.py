@@ -303,23 +303,40 @@ class Receipt(TenantOwned):
         return f"{self.number:010d}"
 
 
-class ReceiptPrint(TenantOwned):
-    """A reprint of a receipt (重打): numbered per receipt, marked on the copy, audited."""
+class DocumentPrint(TenantOwned):
+    """A recorded print of a receipt (a payment's or a deposit's), numbered per document: copy 0
+    is the original, printed once; copies 1, 2, … are reprints (重打), marked with their number.
+    Only the copies of a recorded print are unmarked; any other view of the document is marked
+    view-only (仅供查看). Who printed it and when; audited, append-only."""
 
-    receipt = models.ForeignKey(
-        Receipt, on_delete=models.PROTECT, related_name="prints", db_index=False
+    copy = models.PositiveIntegerField(
+        _("print number"), help_text=_("0: the original; 1, 2, …: the reprints (重打).")
     )
-    copy = models.PositiveIntegerField(_("reprint number"))
     printed_at = models.DateTimeField(default=timezone.now)
     actor_kind = models.CharField(max_length=16)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(_("printed by"), max_length=200)
 
+    class Meta:
+        abstract = True
+
+    @property
+    def is_original(self) -> bool:
+        return self.copy == 0
+
+
+class ReceiptPrint(DocumentPrint):
+    """A print of a payment's receipt: the original (copy 0) or a reprint (重打)."""
+
+    receipt = models.ForeignKey(
+        Receipt, on_delete=models.PROTECT, related_name="prints", db_index=False
+    )
+
     site_path = "receipt__site"
 
     class Meta:
-        verbose_name = _("receipt reprint")
-        verbose_name_plural = _("receipt reprints")
+        verbose_name = _("receipt print")
+        verbose_name_plural = _("receipt prints")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "receipt", "copy"], name="receipt_reprint"),
         ]
@@ -581,6 +598,7 @@ from collection.deposit_models import (  # noqa: E402, F401
     ClosingState,
     Deposit,
     DepositPolicy,
+    DepositPrint,
     Refund,
     RefundChannel,
     RefundState,

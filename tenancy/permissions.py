@@ -215,7 +215,12 @@ MATRIX.update(
         },
         # Failed attempts, for finance to trace; a bank reports a rejected payment here.
         "payment_attempts": {"view": roles(ADMIN, HQ, MANAGER, INSPECTOR), "add": roles(CASHIER)},
-        "receipts": {"view": COLLECTION_READERS, "reprint": roles(ADMIN, MANAGER, CASHIER)},
+        # A receipt's original is printed once and recorded; later prints are reprints (重打).
+        "receipts": {
+            "view": COLLECTION_READERS,
+            "print": roles(ADMIN, MANAGER, CASHIER),
+            "reprint": roles(ADMIN, MANAGER, CASHIER),
+        },
         # 日结: a cashier opens and closes their own shift (in their absence a supervisor
         # counts and closes it; the service checks who); a supervisor (a site manager of the
         # shift's site, a tenant admin) approves or rejects a counted difference, never of
@@ -243,7 +248,12 @@ MATRIX.update(
         # by a supervisor or finance, never the requester (the service checks it), paid by the
         # counter (cash) or finance (transfers). Closing an account (销户) is a supervisor's.
         "deposit_policies": {"view": COLLECTION_READERS, "add": roles(ADMIN)},
-        "deposits": {"view": COLLECTION_READERS, "add": roles(CASHIER)},
+        "deposits": {
+            "view": COLLECTION_READERS,
+            "add": roles(CASHIER),
+            "print": roles(ADMIN, MANAGER, CASHIER),
+            "reprint": roles(ADMIN, MANAGER, CASHIER),
+        },
         "refunds": {
             "view": COLLECTION_READERS,
             "add": roles(ADMIN, HQ, MANAGER, CASHIER),

@@ -46,6 +46,7 @@ from collection.models import (
     VoucherBatch,
     VoucherCard,
 )
+from collection.services.receipts import print_deposit_receipt, print_receipt
 from collection.services.shifts import open_shift_of
 from customers.models import Account, Contact, Customer, Premise
 from ledger.models import JournalEntry, LedgerAccount
@@ -817,6 +818,20 @@ def _rejection_body(world: TenantWorld, site: Site) -> dict[str, Any]:
     }
 
 
+def _printed_receipt(world: TenantWorld, site: Site) -> models.Model:
+    receipt = world.receipt(site)
+    with world.active():
+        print_receipt(world.cashier(), receipt)
+    return receipt
+
+
+def _printed_deposit(world: TenantWorld, site: Site) -> models.Model:
+    deposit = world.deposit(site)
+    with world.active():
+        print_deposit_receipt(world.cashier(), deposit)
+    return deposit
+
+
 COLLECTION_SPECS: dict[str, RouteSpec] = {
     "payment": RouteSpec(
         model=Payment,
@@ -839,7 +854,9 @@ COLLECTION_SPECS: dict[str, RouteSpec] = {
         site_bound=True,
         actions={
             "document": ActionSpec(query={"as": "html"}),
-            "reprint": ActionSpec(body=lambda w, o: {"as": "html"}),
+            "print": ActionSpec(body=lambda w, o: {"as": "html"}),
+            # A reprint follows the original: the receipt's original is printed first.
+            "reprint": ActionSpec(body=lambda w, o: {"as": "html"}, make=_printed_receipt),
         },
     ),
     "account-due": RouteSpec(
@@ -941,7 +958,10 @@ CLOSE_SPECS: dict[str, RouteSpec] = {
                 query={"account": "0000000000"},
                 success=400,
                 foreign_body=lambda a, b: {"account": a.account().number},
-            )
+            ),
+            "document": ActionSpec(query={"as": "html"}),
+            "print": ActionSpec(body=lambda w, o: {"as": "html"}),
+            "reprint": ActionSpec(body=lambda w, o: {"as": "html"}, make=_printed_deposit),
         },
     ),
     "refund": RouteSpec(

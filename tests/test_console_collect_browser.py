@@ -1,9 +1,10 @@
 """The counter in a real browser: a cashier opens a shift with a float, finds an account by its
 number, previews how a cash payment covering two bills is allocated, takes it (a double click
-posts once), prints the receipt's copies and closes the shift with a cash count that is short;
-a supervisor of the site approves the difference (posted to cash over and short), then
-reverses the payment, which voids the receipt. No JavaScript errors, and axe-core's check on
-every page visited."""
+posts once), prints the receipt's original (one click: recorded, audited, then the print
+dialog; view-only stamps before, a reprint offered after) and closes the shift with a cash
+count that is short; a supervisor of the site approves the difference (posted to cash over and
+short), then reverses the payment, which voids the receipt. No JavaScript errors, and
+axe-core's check on every page visited."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from collection.models import Payment, PaymentReversal, Receipt, Shift, ShiftState
+from collection.models import Payment, PaymentReversal, Receipt, ReceiptPrint, Shift, ShiftState
 from ledger.checks import check_ledger
 from ledger.models import JournalEntry
+from tenancy.models import AuditEvent
 from tenancy.roles import Role
 from tests.browser import Watched, serious_accessibility_violations, signed_in
 from tests.world import World
@@ -82,8 +84,24 @@ def test_a_cashier_takes_a_cash_payment_in_a_shift_closes_it_short_and_a_supervi
     )
     for copy in ("客户联", "存根联", "记账联"):
         page.locator(".receipts").get_by_text(copy).wait_for()
-    page.click("button[data-print]")
-    assert page.evaluate("window.printed") == 1
+    # Until the original is printed the copies on screen are stamped view-only; one click
+    # records the original and opens the print dialog on its unmarked copies.
+    assert page.locator(".receipts .view-only-stamp").count() == 3
+    assert page.evaluate("window.printed") is None
+    _accessible(bob)
+    page.click("button.print-original")
+    page.wait_for_url(f"{live_server.url}/console/receipts/{receipt.pk}/?print=*")
+    page.wait_for_function("window.printed === 1")
+    assert page.locator(".receipts .view-only-stamp").count() == 0
+    assert page.locator(".receipts").get_by_text("仅供查看").count() == 0
+    with world.a.active():
+        original = ReceiptPrint.objects.get(receipt=receipt)
+        assert (original.copy, original.actor_id) == (0, world.bob.pk)
+        assert AuditEvent.objects.filter(
+            action="receipt.printed", object_id=str(receipt.pk)
+        ).exists()
+    page.locator("button.print-original").wait_for(state="detached")  # printed: never again
+    page.locator("form[action$='/reprint/'] button").wait_for()  # later copies are reprints
     _accessible(bob)
     page.click("nav.sidebar a[href='/console/my-shift/']")
     page.wait_for_url(f"{live_server.url}/console/my-shift/")

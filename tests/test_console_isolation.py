@@ -157,8 +157,19 @@ PAGES: dict[str, Page] = {
     "payment-reverse": Page(lambda w: {"payment_id": w.a.payment(_site(w)).pk}),
     "receipt": Page(lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}),
     "receipt-document": Page(lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}),
+    "receipt-print": Page(
+        lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}, opens=POSTED, post_only=True
+    ),
     "receipt-reprint": Page(
         lambda w: {"receipt_id": w.a.receipt(_site(w)).pk}, opens=POSTED, post_only=True
+    ),
+    "deposit-receipt": Page(lambda w: {"deposit_id": w.a.deposit(_site(w)).pk}),
+    "deposit-receipt-document": Page(lambda w: {"deposit_id": w.a.deposit(_site(w)).pk}),
+    "deposit-receipt-print": Page(
+        lambda w: {"deposit_id": w.a.deposit(_site(w)).pk}, opens=POSTED, post_only=True
+    ),
+    "deposit-receipt-reprint": Page(
+        lambda w: {"deposit_id": w.a.deposit(_site(w)).pk}, opens=POSTED, post_only=True
     ),
     # administration: staff, API clients and calendar days belong to no site
     "staff-member": Page(lambda w: {"user_id": w.a.staff((Role.CASHIER, None)).pk}, False),

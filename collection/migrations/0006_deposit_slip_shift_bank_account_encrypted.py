@@ -53,7 +53,7 @@ def decrypt_bank_accounts(apps: StateApps, schema_editor: BaseDatabaseSchemaEdit
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("collection", "0004_recharge_cards"),
+        ("collection", "0005_document_prints"),
     ]
 
     operations = [

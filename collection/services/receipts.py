@@ -6,19 +6,33 @@ payment commits, so concurrent payments queue there for the shortest time (the p
 ledger accounts, a bank's clearing account and late-fee revenue, are locked and moved in the
 same round trip, just before it: see ``issue_receipt``), and a payment that fails before it, or
 rolls back after it, takes no number (the counter's update is rolled back with it). A receipt
-is never changed: it is void while its payment is reversed, and keeps its number. A reprint is
-a row of its own, numbered per receipt, marked on the copy and audited.
+is never changed: it is void while its payment is reversed, and keeps its number.
+
+**Printing.** Payment receipts and deposit receipts (``Y…``) print by the same rule. Every print
+is a row of its own (``ReceiptPrint``, ``DepositPrint``), audited: the first is the original
+(copy 0, ``print_receipt``), printed once; every later one is a reprint (``reprint_receipt``),
+numbered 1, 2, … and marked 重打 on each copy. The document's row is locked while a print is
+recorded, so two clerks pressing "print the original" at once get one original: the second is
+refused (409, ``original_printed``) and told to reprint; it does not silently become a reprint,
+whose number would then count a copy nobody asked for. A reprint before the original is
+refused too (``original_not_printed``). The copies of a recorded print are served unmarked only
+to whoever recorded it, for ``PRINT_WINDOW`` after (long enough for the print dialog and a
+jammed printer, short enough that the link is not a way round the reprint); any other view is
+marked view-only (仅供查看) on every copy (``printed_for``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from collection.models import Payment, Receipt, ReceiptPrint
+from collection.models import Deposit, DepositPrint, DocumentPrint, Payment, Receipt, ReceiptPrint
+from collection.services.errors import PaymentConflict
 from ledger.services import apply_balances, balances_sql
 from tenancy import prepared
 from tenancy.audit import AuditAction, audit_event_insert, record_audit
@@ -102,25 +116,109 @@ def issue_receipt(
     return receipt
 
 
-def reprint_receipt(actor: Principal, receipt: Receipt) -> ReceiptPrint:
-    """Record a reprint (重打) of the receipt: the copy is marked with its number."""
+PRINT_WINDOW = timedelta(minutes=10)
+
+
+def _record_print(
+    actor: Principal,
+    document: Receipt | Deposit,
+    *,
+    original: bool,
+    action: AuditAction,
+    number: str,
+) -> DocumentPrint:
+    """Record the original (``original``) or the next reprint of a receipt or deposit receipt,
+    under the document row's lock (see the module's overview)."""
     tenant = actor.tenant
     assert tenant is not None
+    print_model: type[DocumentPrint] = (
+        ReceiptPrint if isinstance(document, Receipt) else DepositPrint
+    )
+    parent = "receipt" if isinstance(document, Receipt) else "deposit"
     with transaction.atomic():
-        receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
-        last = ReceiptPrint.objects.filter(receipt=receipt).aggregate(last=Max("copy"))["last"]
-        printed = ReceiptPrint.objects.create(
+        type(document).objects.select_for_update().filter(pk=document.pk).get()
+        last = print_model.objects.filter(**{parent: document}).aggregate(last=Max("copy"))["last"]
+        if original and last is not None:
+            raise PaymentConflict(
+                _("The original of receipt %(number)s was printed already: print a reprint (重打).")
+                % {"number": number},
+                code="original_printed",
+            )
+        if not original and last is None:
+            raise PaymentConflict(
+                _("The original of receipt %(number)s has not been printed: print it first.")
+                % {"number": number},
+                code="original_not_printed",
+            )
+        printed = print_model.objects.create(
             tenant=tenant,
-            receipt=receipt,
-            copy=(last or 0) + 1,
+            copy=0 if last is None else last + 1,
             actor_kind=actor.kind,
             actor_id=actor.id,
             actor_label=actor.label[:200],
+            **{parent: document},
         )
         record_audit(
             actor,
-            AuditAction.RECEIPT_REPRINTED,
-            receipt,
-            after={"number": receipt.display_number, "reprint": printed.copy},
+            action,
+            document,
+            after={"number": number, "print": printed.copy, "original": printed.is_original},
         )
+    return printed
+
+
+def print_receipt(actor: Principal, receipt: Receipt) -> ReceiptPrint:
+    """Record the receipt's original print (once; audited)."""
+    printed = _record_print(
+        actor, receipt, original=True, action=AuditAction.RECEIPT_PRINTED,
+        number=receipt.display_number,
+    )  # fmt: skip
+    assert isinstance(printed, ReceiptPrint)
+    return printed
+
+
+def reprint_receipt(actor: Principal, receipt: Receipt) -> ReceiptPrint:
+    """Record a reprint (重打) of the receipt: the copies are marked with its number."""
+    printed = _record_print(
+        actor, receipt, original=False, action=AuditAction.RECEIPT_REPRINTED,
+        number=receipt.display_number,
+    )  # fmt: skip
+    assert isinstance(printed, ReceiptPrint)
+    return printed
+
+
+def print_deposit_receipt(actor: Principal, deposit: Deposit) -> DepositPrint:
+    """Record the deposit receipt's original print (once; audited)."""
+    printed = _record_print(
+        actor, deposit, original=True, action=AuditAction.DEPOSIT_RECEIPT_PRINTED,
+        number=deposit.display_receipt_number,
+    )  # fmt: skip
+    assert isinstance(printed, DepositPrint)
+    return printed
+
+
+def reprint_deposit_receipt(actor: Principal, deposit: Deposit) -> DepositPrint:
+    """Record a reprint (重打) of the deposit receipt."""
+    printed = _record_print(
+        actor, deposit, original=False, action=AuditAction.DEPOSIT_RECEIPT_REPRINTED,
+        number=deposit.display_receipt_number,
+    )  # fmt: skip
+    assert isinstance(printed, DepositPrint)
+    return printed
+
+
+def printed_for(
+    prints: models.QuerySet[DocumentPrint], asked: object, actor: Principal
+) -> DocumentPrint | None:
+    """The recorded print a request names (``asked``, its id) among the document's ``prints``,
+    if its copies may be served unmarked to ``actor``: recorded by them, within
+    ``PRINT_WINDOW``. ``None`` otherwise: the copies are marked view-only."""
+    text = str(asked or "")
+    if not text.isdigit() or len(text) > 18:
+        return None
+    printed = prints.filter(pk=int(text)).first()
+    if printed is None or (printed.actor_kind, printed.actor_id) != (actor.kind, actor.id):
+        return None
+    if timezone.now() - printed.printed_at > PRINT_WINDOW:
+        return None
     return printed

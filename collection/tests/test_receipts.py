@@ -1,6 +1,7 @@
 """Receipts: numbered per tenant without gaps (a failed or rolled-back payment takes none), the
 three copies as a PDF in Chinese or English, reprints marked and audited, the void mark after a
-reversal, and the amount in words."""
+reversal, and the amount in words. The original's print and the view-only mark:
+``test_receipt_prints``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from billing.tests.test_documents import pdf_text
 from collection.documents import amount_in_words, render_receipt
 from collection.models import Payment, Receipt, ReceiptPrint
 from collection.services.payments import post_payment
-from collection.services.receipts import reprint_receipt
+from collection.services.receipts import print_receipt, reprint_receipt
 from collection.services.reversal import reverse_payment
 from collection.tests.test_allocation import pay
 from customers.models import Account
@@ -71,7 +72,7 @@ def test_the_pdf_has_the_three_copies_with_the_amount_in_words(in_tenant_a: Tena
     bill = a.issued_bill(account, "100.00", date(2026, 9, 15))
     payment = pay(a, account, "123.45", date(2026, 10, 15))  # fee 3.00, principal 100.00
     receipt = Receipt.objects.get(payment=payment)
-    pdf, content_type = render_receipt(receipt)
+    pdf, content_type = render_receipt(receipt, printed=print_receipt(a.cashier(), receipt))
     assert content_type == "application/pdf"
     assert isinstance(pdf, bytes)
     text = pdf_text(pdf)
@@ -81,7 +82,7 @@ def test_the_pdf_has_the_three_copies_with_the_amount_in_words(in_tenant_a: Tena
     assert "壹佰贰拾叁元肆角伍分" in text and "123.45" in text
     assert bill.number in text and "3.00" in text and "20.45" in text  # the surplus, credited
     assert account.number in text and "现金" in text
-    assert "作废" not in text and "重打" not in text
+    assert "作废" not in text and "重打" not in text and "仅供查看" not in text
 
 
 def test_the_english_receipt_reads_in_english(in_tenant_a: TenantWorld) -> None:
@@ -97,15 +98,17 @@ def test_a_reprint_is_marked_with_its_number_and_audited(in_tenant_a: TenantWorl
     a = in_tenant_a
     receipt = a.receipt()
     cashier = a.cashier()
+    print_receipt(cashier, receipt)
     first = reprint_receipt(cashier, receipt)
     second = reprint_receipt(cashier, receipt)
     assert (first.copy, second.copy) == (1, 2)
-    text = pdf_text(render_receipt(receipt, reprint=second)[0])  # type: ignore[arg-type]
+    text = pdf_text(render_receipt(receipt, printed=second)[0])  # type: ignore[arg-type]
     assert "重打" in text and "第 2 次" in text
     assert text.count("重打") >= 3  # on every copy
+    assert "仅供查看" not in text
     events = AuditEvent.objects.filter(action="receipt.reprinted", object_id=str(receipt.pk))
     assert events.count() == 2
-    assert ReceiptPrint.objects.filter(receipt=receipt).count() == 2
+    assert ReceiptPrint.objects.filter(receipt=receipt).count() == 3  # the original and two
 
 
 def test_the_receipt_of_a_reversed_payment_is_void_and_keeps_its_number(
@@ -127,12 +130,17 @@ def test_the_api_serves_the_document_and_records_reprints(world: World) -> None:
     shown = bob.get(url).json()
     assert shown["number"] == receipt.display_number and shown["reprints"] == 0
     assert shown["void"] is False and shown["amount"] == "50.00"
+    assert shown["original_printed"] is False
     pdf = bob.get(f"{url}document/")
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert bob.get(f"{url}document/", {"as": "doc"}).status_code == 400
+    assert bob.post(f"{url}print/", {"as": "doc"}, format="json").status_code == 400
+    assert bob.get(url).json()["original_printed"] is False  # bad input recorded nothing
+    assert bob.post(f"{url}print/", {"as": "html"}, format="json").status_code == 200
     reprinted = bob.post(f"{url}reprint/", {"as": "html"}, format="json")
     assert reprinted.status_code == 200 and "重打" in reprinted.content.decode()
-    assert bob.get(url).json()["reprints"] == 1
+    shown = bob.get(url).json()
+    assert (shown["original_printed"], shown["reprints"]) == (True, 1)
     collector = world.client_for(world.a.staff((Role.COLLECTOR, None)))
     assert collector.get(url).status_code == 200
     assert collector.post(f"{url}reprint/", {}, format="json").status_code == 403

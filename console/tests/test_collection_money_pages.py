@@ -13,10 +13,18 @@ import pytest
 from django.test import Client
 
 from billing.tariffs import services as tariff_services
-from collection.models import AccountClosing, ClosingState, Deposit, Refund, RefundState
+from collection.models import (
+    AccountClosing,
+    ClosingState,
+    Deposit,
+    DepositPrint,
+    Refund,
+    RefundState,
+)
 from collection.services.deposits import take_deposit
 from customers.models import AccountStatus
 from ledger.models import LedgerAccount, LedgerKind
+from tenancy.models import AuditEvent
 from tenancy.roles import Role
 from tests.world import World, unique
 from verification.rules import validate_readings
@@ -53,10 +61,47 @@ def test_a_cashier_takes_a_deposit_and_sees_what_the_account_still_misses(world:
     again = client.post("/console/deposits/", body)  # a double click posts once
     assert again.status_code == 302
     with a.active():
-        assert Deposit.objects.filter(account=account).count() == 1
+        deposit = Deposit.objects.get(account=account)
+    # The counter lands on the deposit's receipt, to print its original.
+    assert taken["Location"] == again["Location"] == f"/console/deposits/{deposit.pk}/receipt/"
     page = client.get("/console/deposits/", {"account": account.number})
     assert page.context["status"].missing == Decimal("500.00")
-    assert "Y0000000001" in page.content.decode()
+    assert f'<a href="/console/deposits/{deposit.pk}/receipt/">Y0000000001</a>' in (
+        page.content.decode()
+    )
+
+
+def test_a_deposits_receipt_prints_its_original_once_then_reprints(world: World) -> None:
+    deposit = world.a.deposit(world.a.sites[0], amount="2000.00")
+    client = _client(world.bob)
+    url = f"/console/deposits/{deposit.pk}/receipt/"
+    page = client.get(url).content.decode()
+    for copy in ("Customer copy", "Stub", "Bookkeeping copy"):
+        assert copy in page
+    assert page.count(deposit.display_receipt_number) >= 4  # the heading and every copy
+    assert "For viewing only" in page and f'action="{url}print/"' in page
+    printed = client.post(f"{url}print/", {"copy": "stub"})
+    with world.a.active():
+        original = DepositPrint.objects.get(deposit=deposit)
+        assert AuditEvent.objects.filter(
+            action="deposit.receipt_printed", object_id=str(deposit.pk), actor_id=world.bob.pk
+        ).exists()
+    assert printed["Location"] == f"{url}?copy=stub&print={original.pk}&now=1"
+    shown = client.get(printed["Location"]).content.decode()
+    assert "For viewing only" not in shown and "data-print-on-load" in shown
+    assert "Stub" in shown and "Customer copy</span>" not in shown
+    refused = client.post(f"{url}print/", {}, follow=True).content.decode()
+    assert "was printed already" in refused
+    reprinted = client.post(f"{url}reprint/", {})
+    assert "Reprint no. 1" in client.get(reprinted["Location"]).content.decode()
+    pdf = client.get(f"{url}document/", {"as": "pdf"})
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    collector = _client(world.a.staff((Role.COLLECTOR, None)))
+    assert collector.get(url).status_code == 200
+    assert collector.post(f"{url}reprint/", {}).status_code == 403
+    assert _client(world.mallory).get(url).status_code == 404
+    with world.a.active():
+        assert DepositPrint.objects.filter(deposit=deposit).count() == 2
 
 
 def test_a_deposit_over_the_limit_is_shown_on_the_form_and_nothing_is_taken(world: World) -> None:

@@ -13,6 +13,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from billing.tests.test_documents import pdf_text
 from collection.models import Payment, PaymentAttempt, Receipt, ReceiptPrint
 from collection.services.cash_rules import grant_cash_approval
 from collection.services.reversal import reverse_payment
@@ -344,21 +345,87 @@ def test_one_copy_can_be_printed_alone(world: World) -> None:
     assert "存根联" in body and "客户联" not in body and "记账联" not in body
 
 
+def test_the_cashier_prints_the_original_with_one_click_and_it_opens_the_print_dialog(
+    world: World,
+) -> None:
+    receipt = world.a.receipt()
+    bob = _client(world.bob)
+    page = bob.get(f"/console/receipts/{receipt.pk}/").content.decode()
+    assert f'action="/console/receipts/{receipt.pk}/print/"' in page
+    assert "data-print-on-load" not in page and "重打（记录在案" not in page
+    assert page.count("仅供查看") >= 4  # the heading's badge and every copy's mark
+    response = bob.post(f"/console/receipts/{receipt.pk}/print/", {"copy": ""})
+    with world.a.active():
+        original = ReceiptPrint.objects.get(receipt=receipt)
+        assert AuditEvent.objects.filter(
+            action="receipt.printed", object_id=str(receipt.pk), actor_id=world.bob.pk
+        ).exists()
+    assert (original.copy, original.actor_id) == (0, world.bob.pk)
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"?print={original.pk}&now=1")
+    page = bob.get(response["Location"]).content.decode()
+    assert "data-print-on-load" in page and "仅供查看" not in page and "重打 第" not in page
+    assert "客户联" in page and "存根联" in page and "记账联" in page
+    assert f'action="/console/receipts/{receipt.pk}/print/"' not in page  # printed: gone
+    assert f'action="/console/receipts/{receipt.pk}/reprint/"' in page
+    pdf = bob.get(f"/console/receipts/{receipt.pk}/document/?print={original.pk}")
+    assert "仅供查看" not in pdf.content.decode()
+    viewed = bob.get(f"/console/receipts/{receipt.pk}/").content.decode()
+    assert "仅供查看" in viewed and "原件已打印" in viewed
+    alice = _client(world.alice)  # the print's link is the printer's own
+    assert (
+        "仅供查看"
+        in alice.get(f"/console/receipts/{receipt.pk}/?print={original.pk}").content.decode()
+    )
+
+
+def test_a_second_print_of_the_original_is_refused_and_says_to_reprint(world: World) -> None:
+    receipt = world.a.receipt()
+    bob = _client(world.bob)
+    bob.post(f"/console/receipts/{receipt.pk}/print/", {})
+    again = bob.post(f"/console/receipts/{receipt.pk}/print/", {}, follow=True)
+    assert again.status_code == 200
+    assert "原件已打印" in again.content.decode() and "重打" in again.content.decode()
+    with world.a.active():
+        assert list(
+            ReceiptPrint.objects.filter(receipt=receipt).values_list("copy", flat=True)
+        ) == [0]
+    assert bob.get(f"/console/receipts/{receipt.pk}/print/").status_code == 405
+
+
 def test_a_reprint_is_recorded_audited_and_marked_on_the_copies(world: World) -> None:
     receipt = world.a.receipt()
     bob = _client(world.bob)
+    refused = bob.post(f"/console/receipts/{receipt.pk}/reprint/", {}, follow=True)
+    assert "尚未打印" in refused.content.decode()  # the original comes first
+    bob.post(f"/console/receipts/{receipt.pk}/print/", {})
     response = bob.post(f"/console/receipts/{receipt.pk}/reprint/", {"copy": "customer"})
     with world.a.active():
-        printed = ReceiptPrint.objects.get(receipt=receipt)
+        printed = ReceiptPrint.objects.get(receipt=receipt, copy=1)
         assert AuditEvent.objects.filter(
             action="receipt.reprinted", object_id=str(receipt.pk), actor_id=world.bob.pk
         ).exists()
-    assert printed.copy == 1 and printed.actor_id == world.bob.pk
+    assert printed.actor_id == world.bob.pk
     assert response.status_code == 302
-    assert response["Location"].endswith(f"?copy=customer&reprint={printed.pk}")
+    assert response["Location"].endswith(f"?copy=customer&print={printed.pk}&now=1")
     page = bob.get(response["Location"]).content.decode()
-    assert "重打" in page and "客户联" in page
+    assert "重打" in page and "客户联" in page and "仅供查看" not in page
     assert bob.get(f"/console/receipts/{receipt.pk}/reprint/").status_code == 405
+
+
+def test_who_may_print_a_receipt_follows_who_may_reprint(world: World) -> None:
+    """Cashiers, site managers and tenant administrators print; a collector or finance only
+    views (view-only copies, no print button) and is refused the print (403)."""
+    receipt = world.a.receipt()
+    for role in (Role.COLLECTOR, Role.HQ_FINANCE):
+        viewer = _client(world.a.staff((role, None)))
+        page = viewer.get(f"/console/receipts/{receipt.pk}/").content.decode()
+        assert "仅供查看" in page and "/print/" not in page
+        assert viewer.post(f"/console/receipts/{receipt.pk}/print/", {}).status_code == 403
+    manager = _client(world.a.staff((Role.SITE_MANAGER, world.a.sites[0])))
+    assert manager.post(f"/console/receipts/{receipt.pk}/print/", {}).status_code == 302
+    with world.a.active():
+        assert ReceiptPrint.objects.filter(receipt=receipt).count() == 1
 
 
 def test_a_void_receipt_says_so_on_every_copy(world: World) -> None:
@@ -371,11 +438,14 @@ def test_a_void_receipt_says_so_on_every_copy(world: World) -> None:
     assert html.count("作废") >= 4 and "收错户号" in html
 
 
-def test_the_receipts_pdf_is_the_receipt_document(world: World) -> None:
+def test_the_receipts_pdf_is_the_receipt_document_stamped_view_only_unless_printed(
+    world: World,
+) -> None:
     receipt = world.a.receipt()
     response = _client(world.bob).get(f"/console/receipts/{receipt.pk}/document/?as=pdf")
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
+    assert pdf_text(response.content).count("仅供查看") >= 3
 
 
 def test_an_accounts_page_lists_its_payments(world: World) -> None:

@@ -1,6 +1,8 @@
 /* The collect pages' behaviours (no inline script: the Content-Security-Policy allows scripts
  * from this site only):
  * - a button marked data-print prints the page (the receipt's copies, by the print styles);
+ *   a page marked data-print-on-load opens the print dialog once it is shown (the original or a
+ *   reprint, just recorded);
  * - a form marked data-once is sent once: its submit buttons are disabled once it is sent, so
  *   a double click does not send it twice (the payment's idempotency key would answer a second
  *   send with the first payment anyway). */
@@ -20,6 +22,10 @@
       form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
     }, 0);
   });
+
+  if (document.querySelector("[data-print-on-load]")) {
+    window.addEventListener("load", function () { window.print(); });
+  }
 
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form[data-once] button[type=submit]").forEach(function (button) {

@@ -1,8 +1,8 @@
 """Console pages of the collect stage (收费): the counter (find an account, see what is due, take
-a payment), receipts (print the copies, reprint), payments and their reversal (冲正), the
-reversals and the failed payment attempts finance traces, the cashiers' shifts (日结) with
-holiday cash approvals and hand-overs to the bank, deposits, refunds, closing an account, and
-recharge cards (batches, cards, redemption).
+a payment), receipts of payments and deposits (print the original once, then reprints),
+payments and their reversal (冲正), the reversals and the failed payment attempts finance
+traces, the cashiers' shifts (日结) with holiday cash approvals and hand-overs to the bank,
+deposits, refunds, closing an account, and recharge cards (batches, cards, redemption).
 
 The pages parse, call one service of ``collection.services`` and render; the rules (who may
 reverse, which channel a cashier takes, what a retried key answers) are the services'."""
@@ -55,7 +55,24 @@ urlpatterns: list[URLPattern] = [
     path("payment-attempts/", payments.attempts, name="payment-attempts"),
     path("receipts/<int:receipt_id>/", receipts.receipt, name="receipt"),
     path("receipts/<int:receipt_id>/document/", receipts.receipt_document, name="receipt-document"),
+    path("receipts/<int:receipt_id>/print/", receipts.receipt_print, name="receipt-print"),
     path("receipts/<int:receipt_id>/reprint/", receipts.receipt_reprint, name="receipt-reprint"),
+    path("deposits/<int:deposit_id>/receipt/", receipts.deposit_receipt, name="deposit-receipt"),
+    path(
+        "deposits/<int:deposit_id>/receipt/document/",
+        receipts.deposit_receipt_document,
+        name="deposit-receipt-document",
+    ),
+    path(
+        "deposits/<int:deposit_id>/receipt/print/",
+        receipts.deposit_receipt_print,
+        name="deposit-receipt-print",
+    ),
+    path(
+        "deposits/<int:deposit_id>/receipt/reprint/",
+        receipts.deposit_receipt_reprint,
+        name="deposit-receipt-reprint",
+    ),
     *shifts.urlpatterns,
     *deposits_refunds.urlpatterns,
     *vouchers.urlpatterns,

@@ -1,7 +1,9 @@
 """Console pages of deposits, refunds and closing an account (销户), in the collect section.
 
 - **Deposits**: find an account by number, see the deposit its policy requires, what it holds
-  and what is missing, its deposits with their receipt numbers, and take one at the counter.
+  and what is missing, its deposits with their receipt numbers, and take one at the counter,
+  which lands on the deposit's receipt to print its original (``console.pages.collection
+  .receipts``).
 - **Refunds**: the list (by state), a request form, and each refund's page where a second
   person approves or rejects it and the counter (or finance) pays it.
 - **Account closing**: the final reading, a preview of the final bill with the credit and the
@@ -120,7 +122,7 @@ def deposits(request: HttpRequest) -> HttpResponse:
                 _("Deposit taken: receipt %(number)s.")
                 % {"number": result.deposit.display_receipt_number},
             )
-            return redirect(f"{request.path}?account={account.number}")
+            return redirect("console:deposit-receipt", deposit_id=result.deposit.pk)
     context: dict[str, Any] = {"number": number, "account": account, "form": form,
                                "may_take": may_take}  # fmt: skip
     if account is not None:
