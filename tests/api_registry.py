@@ -598,6 +598,14 @@ def _opening_body(world: TenantWorld) -> dict[str, Any]:
     return {"rows": [{"account": account.number, "arrears": "10.50", "tier_kwh": "120"}]}
 
 
+def _bill_run_body(world: TenantWorld, site: Site) -> dict[str, Any]:
+    """A run of a period with an account to bill: the site's other accounts may have opened
+    after the period (which of the periods a test gets depends on the tests before it)."""
+    period = world.next_period()
+    world.billed_account(site, period)
+    return {"site": site.pk, "period": period}
+
+
 def _future_version(world: TenantWorld) -> TariffVersion:
     """A version of a fresh tariff from a day years ahead: nothing was priced with it."""
     tariff = world.tariff()
@@ -689,7 +697,7 @@ BILLING_SPECS: dict[str, RouteSpec] = {
         model=BillRun,
         make=lambda w, s: w.bill_run(s),
         site_bound=True,
-        create_body=lambda w, s: {"site": s.pk, "period": w.next_period()},
+        create_body=lambda w, s: _bill_run_body(w, s),
         foreign_create_body=lambda a, b: {"site": a.sites[0].pk, "period": "2026-10"},
         actions={"approve": ActionSpec(success=202)},
     ),
