@@ -39,7 +39,7 @@ from collection.services.refunds import (
     pay_refund,
     reject_refund,
     request_refund,
-    shows_payee_bank_account,
+    reveal_payee_bank_account,
 )
 from customers.models import CustomerClass, Utility
 from metering.meter_profiles import TOU_REGISTERS
@@ -170,9 +170,11 @@ class DepositViewSet(PrintsReceipts, ReadOnlyTenantViewSet):
 
 class RefundSerializer(serializers.ModelSerializer):
     account_number = serializers.CharField(source="account.number", read_only=True)
-    payee_bank_account = serializers.SerializerMethodField(
-        help_text="The customer's bank account, masked (6222 **** **** 1234); in full only in "
-        "the detail of an approved bank-transfer refund, to staff who may pay it."
+    payee_bank_account = serializers.CharField(
+        source="payee_bank_account_masked",
+        read_only=True,
+        help_text="The customer's bank account, masked (6222 **** **** 1234). Whoever pays an "
+        "approved transfer reveals it in full with POST …/{id}/reveal/ (audited).",
     )
 
     class Meta:
@@ -185,16 +187,11 @@ class RefundSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    def get_payee_bank_account(self, refund: Refund) -> str:
-        view = self.context.get("view")
-        principal = getattr(view, "principal", None)
-        if (
-            getattr(view, "action", None) == "retrieve"
-            and principal is not None
-            and shows_payee_bank_account(principal, refund)
-        ):
-            return refund.payee_bank_account
-        return refund.payee_bank_account_masked
+
+class RevealedBankAccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    payee_bank_account = serializers.CharField(help_text="In full: 6222000011112222.")
+    payee_bank = serializers.CharField()
 
 
 class RefundRequestSerializer(serializers.Serializer):
@@ -232,7 +229,8 @@ class RefundPaymentSerializer(serializers.Serializer):
 class RefundViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
     """Refunds of credit on account and of deposits: requested (``POST``), approved or rejected
     by a second person (a supervisor of the site or finance, never the requester), then paid.
-    Filters: account, state, site."""
+    The customer's bank account is answered masked; ``reveal`` gives it in full to whoever pays
+    the transfer, audited. Filters: account, state, site."""
 
     permission_resource = "refunds"
     queryset = Refund.objects.select_related("account").order_by("-id")
@@ -271,6 +269,19 @@ class RefundViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
         body.is_valid(raise_exception=True)
         refund = pay_refund(self.principal, self.get_object(), **body.validated_data)
         return self._answer(refund)
+
+    @extend_schema(request=None, responses=RevealedBankAccountSerializer)
+    @action(detail=True, methods=["post"], permission_action="reveal")
+    def reveal(self, request: Request, pk: str | None = None) -> Response:
+        """The customer's bank account in full, to whoever pays the approved transfer (403 to
+        anyone else; 409 once the refund is paid or rejected). Every call is in the audit
+        trail."""
+        refund = self.get_object()
+        full = reveal_payee_bank_account(self.principal, refund)
+        revealed = {"id": refund.pk, "payee_bank_account": full, "payee_bank": refund.payee_bank}
+        return Response(
+            RevealedBankAccountSerializer(revealed).data, headers={"Cache-Control": "no-store"}
+        )
 
 
 # --- closing an account ----------------------------------------------------------------------

@@ -12,8 +12,9 @@ models stay one import away.
   postings are journal entries of their own (approval: Dr wallet and deposit, Cr refunds
   payable; payment: Dr refunds payable, Cr cash on hand or a clearing account).
 - The customer's bank account a transfer refund is paid to is personal data: stored encrypted
-  (``tenancy.fields``), shown masked (``6222 **** **** 1234``) but on the pay step to the person
-  who pays the transfer. A closing's payout keeps it encrypted too until its refund is requested.
+  (``tenancy.fields``) and shown masked (``6222 **** **** 1234``) to everyone; the person who
+  pays the approved transfer reveals it in full, and every reveal is audited. A closing's payout
+  keeps it encrypted too until its refund is requested.
 - An ``AccountClosing`` records the closing of an account in its steps (final reading taken,
   then the final bill, the settlement and the refund in one transaction) so a closing waiting
   for its final reading's verification resumes where it stopped, never half done.
@@ -183,7 +184,7 @@ class Refund(TenantOwned):
     channel = models.CharField(_("refund method"), max_length=16, choices=RefundChannel.choices)
     payee_bank_account = EncryptedCharField(
         _("customer's bank account"), mask=mask_bank_account
-    )  # personal data: stored encrypted, shown masked but to whoever pays the transfer
+    )  # personal data: stored encrypted, shown masked, revealed (audited) to whoever pays it
     payee_bank = models.CharField(_("customer's bank"), max_length=100, blank=True)
     provider = models.CharField(_("online provider"), max_length=32, blank=True)
     reason = models.CharField(_("reason"), max_length=300)

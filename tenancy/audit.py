@@ -139,6 +139,10 @@ class AuditAction(models.TextChoices):
     REFUND_APPROVED = "refund.approved", _("Refund approved")
     REFUND_REJECTED = "refund.rejected", _("Refund rejected")
     REFUND_PAID = "refund.paid", _("Refund paid")
+    REFUND_BANK_ACCOUNT_REVEALED = (
+        "refund.bank_account_revealed",
+        _("Refund's bank account revealed"),
+    )
     ACCOUNT_CLOSING_STARTED = "account.closing_started", _("Account closing started")
     ACCOUNT_CLOSED = "account.closed", _("Account closed")
     ACCOUNT_CLOSING_PREVIEWED = "account.closing_previewed", _("Account closing previewed")

@@ -201,6 +201,7 @@ MATRIX.update(
 )
 
 COLLECTION_READERS = roles(ADMIN, HQ, MANAGER, CASHIER, COLLECTOR, INSPECTOR)
+REFUND_PAYERS = roles(ADMIN, HQ, MANAGER, CASHIER)
 MATRIX.update(
     {
         # 收: cashiers take counter payments; banks, online providers and terminals are API
@@ -246,7 +247,9 @@ MATRIX.update(
         # Deposits: the policy is the tenant administrator's; cashiers take deposits at the
         # counter. Refunds: requested by the counter or its supervisors, approved (or rejected)
         # by a supervisor or finance, never the requester (the service checks it), paid by the
-        # counter (cash) or finance (transfers). Closing an account (销户) is a supervisor's.
+        # counter (cash) or finance (transfers). Whoever pays an approved transfer may reveal the
+        # customer's bank account it goes to (audited; masked everywhere else). Closing an
+        # account (销户) is a supervisor's.
         "deposit_policies": {"view": COLLECTION_READERS, "add": roles(ADMIN)},
         "deposits": {
             "view": COLLECTION_READERS,
@@ -258,7 +261,8 @@ MATRIX.update(
             "view": COLLECTION_READERS,
             "add": roles(ADMIN, HQ, MANAGER, CASHIER),
             "approve": roles(ADMIN, HQ, MANAGER),
-            "pay": roles(ADMIN, HQ, MANAGER, CASHIER),
+            "pay": REFUND_PAYERS,
+            "reveal": REFUND_PAYERS,
         },
         "account_closings": {
             "view": COLLECTION_READERS,

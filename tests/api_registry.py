@@ -997,6 +997,10 @@ CLOSE_SPECS: dict[str, RouteSpec] = {
                 make=lambda w, s: w.refund(s, state="approved", channel="bank_transfer"),
                 body=lambda w, o: {"payment_reference": unique("BANK-")},
             ),
+            # The bank account of an approved transfer, to whoever pays it (audited).
+            "reveal": ActionSpec(
+                make=lambda w, s: w.refund(s, state="approved", channel="bank_transfer")
+            ),
         },
     ),
     "account-closing": RouteSpec(

@@ -3,7 +3,8 @@ number, previews how a cash payment covering two bills is allocated, takes it (a
 posts once), prints the receipt's original (one click: recorded, audited, then the print
 dialog; view-only stamps before, a reprint offered after) and closes the shift with a cash
 count that is short; a supervisor of the site approves the difference (posted to cash over and
-short), then reverses the payment, which voids the receipt. No JavaScript errors, and
+short), then reverses the payment, which voids the receipt. A cashier reveals the bank account
+of a transfer refund he pays (audited) and records it paid. No JavaScript errors, and
 axe-core's check on every page visited."""
 
 from __future__ import annotations
@@ -14,9 +15,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from collection.models import Payment, PaymentReversal, Receipt, ReceiptPrint, Shift, ShiftState
+from collection.models import (
+    Payment,
+    PaymentReversal,
+    Receipt,
+    ReceiptPrint,
+    Refund,
+    RefundState,
+    Shift,
+    ShiftState,
+)
 from ledger.checks import check_ledger
 from ledger.models import JournalEntry
+from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent
 from tenancy.roles import Role
 from tests.browser import Watched, serious_accessibility_violations, signed_in
@@ -154,3 +165,35 @@ def test_a_cashier_takes_a_cash_payment_in_a_shift_closes_it_short_and_a_supervi
     page.get_by_text("此收据已作废").wait_for()
     _accessible(meili)
     assert check_ledger(world.a.tenant) == []
+
+
+def test_the_cashier_who_pays_a_transfer_refund_reveals_the_bank_account_then_pays_it(
+    browser: Browser, live_server: LiveServer, world: World
+) -> None:
+    """The refund page shows the customer's bank account masked; bob (a cashier: he pays
+    refunds) presses 显示完整账号 and reads the full number on the page that answers, which the
+    audit trail records, types the bank's reference and records the transfer paid; the page is
+    masked again."""
+    full, masked = "6222000011112222", "6222 **** **** 2222"  # as tests.world requests it
+    refund = world.a.refund(state="approved", channel="bank_transfer")
+    url = f"{live_server.url}/console/refunds/{refund.pk}/"
+    bob = signed_in(browser, live_server.url, "bob")
+    page = bob.page
+    page.goto(url)
+    pay = page.locator("section[aria-labelledby=refund-pay]")
+    assert masked in pay.inner_text() and full not in page.content()
+    _accessible(bob)
+    pay.get_by_role("button", name="显示完整账号").click()
+    page.wait_for_url(f"{url}reveal/")
+    assert page.locator("#payee-bank-account").inner_text() == full
+    _accessible(bob)
+    with world.a.active():
+        revealed = AuditEvent.objects.get(action=AuditAction.REFUND_BANK_ACCOUNT_REVEALED)
+    assert (revealed.actor_label, revealed.object_id) == ("bob", str(refund.pk))
+    page.fill("#id_payment_reference", "TRF-20261129")
+    page.click("section[aria-labelledby=refund-pay] button[name=do][value=pay]")
+    page.wait_for_url(url)
+    with world.a.active():
+        assert Refund.objects.get(pk=refund.pk).state == RefundState.PAID
+    assert masked in page.content() and full not in page.content()
+    _accessible(bob)

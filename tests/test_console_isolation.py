@@ -137,6 +137,11 @@ PAGES: dict[str, Page] = {
     "bill-void": Page(lambda w: {"bill_id": w.a.bill(_site(w), state="draft").pk}, opens=POSTED),
     # collect: refunds and account closings
     "refund": Page(lambda w: {"refund_id": w.a.refund(_site(w)).pk}),
+    "refund-reveal": Page(
+        lambda w: {"refund_id": w.a.refund(_site(w), state="approved", channel="bank_transfer").pk},
+        opens=POSTED,
+        post_only=True,
+    ),
     "account-closing": Page(lambda w: {"closing_id": w.a.account_closing(_site(w)).pk}),
     # customers
     "customer": Page(lambda w: {"customer_id": w.a.customer(_site(w)).pk}),

@@ -17,6 +17,10 @@ Dr wallet and Dr deposit by the parts refunded, Cr refunds payable. Payment post
 ``("refund_payment", id)``: Dr refunds payable, Cr the paying cashier's cash on hand, the
 refunds' bank clearing account, or the provider's clearing account. Each step is audited; a
 step taken twice is refused (409), and its posting is idempotent on its source.
+
+**The payee's bank account** (a transfer's) is personal data: masked on every page, in the API
+and in the audit trail. Whoever pays the approved transfer asks for it in full
+(``reveal_payee_bank_account``), and each time is recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -347,16 +351,52 @@ def reject_refund(
     return refund
 
 
-def shows_payee_bank_account(actor: Principal, refund: Refund) -> bool:
-    """The customer's bank account is personal data: shown in full only to the person who pays
-    the transfer, on the pay step (an approved bank-transfer refund, staff who may pay refunds
-    at its site); masked to everyone else and in every list."""
-    return (
-        refund.state == RefundState.APPROVED
-        and refund.channel == RefundChannel.BANK_TRANSFER
-        and actor.kind == ActorKind.STAFF
-        and actor.site_scope(MATRIX["refunds"]["pay"]).allows(refund.site_id)
+def check_may_reveal_payee_bank_account(actor: Principal, refund: Refund) -> None:
+    """The customer's bank account is personal data (PIPL): masked to everyone, and revealed only
+    to whoever pays the transfer: staff who may pay refunds at the refund's site, while an
+    approved bank-transfer refund waits to be paid. Refused (403) to anyone else; refused with
+    the reason (400, or 409 once the refund is decided otherwise or paid) to them."""
+    payers = actor.site_scope(MATRIX["refunds"]["reveal"])
+    if actor.kind != ActorKind.STAFF or not payers.allows(refund.site_id):
+        raise PermissionDenied(
+            _("The full bank account is shown only to staff who pay refunds at the refund's site.")
+        )
+    if refund.channel != RefundChannel.BANK_TRANSFER:
+        raise ValidationError(
+            _("This refund is not paid by bank transfer: it has no bank account to show."),
+            code="not_bank_transfer",
+        )
+    if refund.state != RefundState.APPROVED:
+        raise PaymentConflict(
+            _(
+                "The full bank account is shown only while an approved refund waits for its "
+                "transfer; this refund is %(state)s."
+            )
+            % {"state": str(RefundState(refund.state).label).lower()},
+            code="refund_state",
+        )
+
+
+def may_reveal_payee_bank_account(actor: Principal, refund: Refund) -> bool:
+    """Whether ``reveal_payee_bank_account`` would answer (the page offers its button)."""
+    try:
+        check_may_reveal_payee_bank_account(actor, refund)
+    except (PermissionDenied, ValidationError):
+        return False
+    return True
+
+
+def reveal_payee_bank_account(actor: Principal, refund: Refund) -> str:
+    """The customer's bank account in full, for the person who pays the transfer. Every reveal
+    is in the audit trail: who saw which refund's account (the number itself never is)."""
+    check_may_reveal_payee_bank_account(actor, refund)
+    record_audit(
+        actor,
+        AuditAction.REFUND_BANK_ACCOUNT_REVEALED,
+        refund,
+        after={"fields": ["payee_bank_account"], "account": refund.account.number},
     )
+    return refund.payee_bank_account
 
 
 def paying_account(tenant: Tenant, actor: Principal, refund: Refund) -> int:

@@ -24,6 +24,7 @@ from collection.models import (
 from collection.services.deposits import take_deposit
 from customers.models import AccountStatus
 from ledger.models import LedgerAccount, LedgerKind
+from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent
 from tenancy.roles import Role
 from tests.world import World, unique
@@ -137,27 +138,109 @@ def test_a_card_deposit_without_the_slip_reference_is_refused_on_its_field(world
     assert "POS-31415" in page
 
 
-def test_the_refund_pages_mask_the_bank_account_but_on_the_pay_step(world: World) -> None:
+FULL, MASKED = "6222000011112222", "6222 **** **** 2222"  # as tests.world requests it
+
+
+def _reveals(world: World) -> list[AuditEvent]:
+    with world.a.active():
+        return list(
+            AuditEvent.objects.filter(action=AuditAction.REFUND_BANK_ACCOUNT_REVEALED).order_by(
+                "id"
+            )
+        )
+
+
+def test_the_refund_pages_show_the_bank_account_masked_to_everyone(world: World) -> None:
     a = world.a
-    full, masked = "6222000011112222", "6222 **** **** 2222"  # as tests.world requests it
     requested = a.refund(channel="bank_transfer")
     approved = a.refund(state="approved", channel="bank_transfer")
     alice = _client(world.alice)  # a tenant administrator: approves and pays refunds
     listed = alice.get("/console/refunds/").content.decode()
-    assert full not in listed
+    assert FULL not in listed
     waiting = alice.get(f"/console/refunds/{requested.pk}/").content.decode()
-    assert masked in waiting and full not in waiting  # deciding needs no account number
-    to_pay = alice.get(f"/console/refunds/{approved.pk}/").content.decode()
-    assert full in to_pay  # the person who pays the transfer types it into the bank
+    assert MASKED in waiting and FULL not in waiting
+    assert "Show the full account number" not in waiting  # nothing to pay yet
+    to_pay = alice.get(f"/console/refunds/{approved.pk}/")
+    assert MASKED in to_pay.content.decode() and FULL not in to_pay.content.decode()
+    assert to_pay.context["may_reveal"] is True
+    assert "Show the full account number" in to_pay.content.decode()
     inspector = _client(a.staff((Role.INSPECTOR, None)))
-    seen = inspector.get(f"/console/refunds/{approved.pk}/").content.decode()
-    assert masked in seen and full not in seen
+    seen = inspector.get(f"/console/refunds/{approved.pk}/")
+    assert MASKED in seen.content.decode() and FULL not in seen.content.decode()
+    assert seen.context["may_reveal"] is False
+    assert _reveals(world) == []
+
+
+def test_whoever_pays_reveals_the_account_on_the_page_the_post_answers_and_it_is_audited(
+    world: World,
+) -> None:
+    a = world.a
+    approved = a.refund(state="approved", channel="bank_transfer")
+    alice = _client(world.alice)
+    url = f"/console/refunds/{approved.pk}/reveal/"
+    revealed = alice.post(url)
+    assert revealed.status_code == 200
+    assert revealed["Cache-Control"] == "no-store"
+    page = revealed.content.decode()
+    assert FULL in page
+    assert "Revealed, recorded in the audit trail" in page
+    # The pay form on that page still goes to the refund's page, not back to the reveal.
+    assert f'action="/console/refunds/{approved.pk}/"' in page
+    assert FULL not in str(dict(alice.session))  # nothing kept for later
+    again = alice.get(f"/console/refunds/{approved.pk}/").content.decode()
+    assert FULL not in again and MASKED in again  # the next view is masked again
+    alice.post(url)
+    events = _reveals(world)
+    assert len(events) == 2  # one event per reveal
+    assert {(e.actor_label, e.object_type, e.object_id) for e in events} == {
+        ("alice", "collection.refund", str(approved.pk))
+    }
+    assert all(FULL not in repr((e.before, e.after)) for e in events)
     paid = alice.post(
         f"/console/refunds/{approved.pk}/", {"do": "pay", "payment_reference": "TRF-9"}
     )
     assert paid.status_code == 302
     after = alice.get(f"/console/refunds/{approved.pk}/").content.decode()
-    assert masked in after and full not in after
+    assert MASKED in after and FULL not in after
+
+
+def test_revealing_needs_a_post(world: World) -> None:
+    approved = world.a.refund(state="approved", channel="bank_transfer")
+    answer = _client(world.alice).get(f"/console/refunds/{approved.pk}/reveal/")
+    assert answer.status_code == 405
+    assert _reveals(world) == []
+
+
+@pytest.mark.parametrize("role", [Role.INSPECTOR, Role.COLLECTOR, Role.VERIFIER])
+def test_staff_who_pay_no_refund_may_not_reveal(world: World, role: str) -> None:
+    approved = world.a.refund(state="approved", channel="bank_transfer")
+    refused = _client(world.a.staff((role, None))).post(f"/console/refunds/{approved.pk}/reveal/")
+    assert refused.status_code == 403
+    assert FULL not in refused.content.decode()
+    assert _reveals(world) == []
+
+
+def test_another_sites_payer_and_another_tenant_get_404(world: World) -> None:
+    a = world.a
+    approved = a.refund(a.sites[0], state="approved", channel="bank_transfer")
+    url = f"/console/refunds/{approved.pk}/reveal/"
+    elsewhere = a.staff((Role.INSPECTOR, None), (Role.CASHIER, a.sites[1]))
+    assert _client(elsewhere).post(url).status_code == 404
+    assert _client(world.mallory).post(url).status_code == 404
+    assert _reveals(world) == []
+
+
+def test_a_paid_refund_answers_why_and_reveals_nothing(world: World) -> None:
+    a = world.a
+    approved = a.refund(state="approved", channel="bank_transfer")
+    alice = _client(world.alice)
+    alice.post(f"/console/refunds/{approved.pk}/", {"do": "pay", "payment_reference": "TRF-3"})
+    refused = alice.post(f"/console/refunds/{approved.pk}/reveal/")
+    assert refused.status_code == 409
+    page = refused.content.decode()
+    assert "this refund is paid" in page
+    assert FULL not in page and MASKED in page
+    assert _reveals(world) == []
 
 
 def test_a_refund_requested_on_the_page_is_approved_by_another_person_and_paid(

@@ -48,10 +48,11 @@ from collection.services.refunds import (
     account_refundable,
     approve_refund,
     check_may_decide,
+    may_reveal_payee_bank_account,
     pay_refund,
     reject_refund,
     request_refund,
-    shows_payee_bank_account,
+    reveal_payee_bank_account,
 )
 from console.access import can, page, scoped
 from console.forms import Field, Form
@@ -190,6 +191,49 @@ def refunds(request: HttpRequest) -> HttpResponse:
     )  # fmt: skip
 
 
+def _refund_form(request: HttpRequest) -> Form:
+    return Form(
+        [Field("reason", gettext_lazy("Why rejected")),
+         Field("payment_reference", gettext_lazy("Bank or provider reference"))],
+        request.POST if request.method == "POST" else None,
+    )  # fmt: skip
+
+
+def _refund_page(
+    request: HttpRequest, found: Refund, form: Form, *, revealed: str = "", status: int = 200
+) -> HttpResponse:
+    """The refund's page: its facts and steps, the forms the person may use, and the customer's
+    bank account masked (in full only as ``revealed``, on the answer to a reveal)."""
+    principal = actor(request)
+    may_decide = found.state == RefundState.REQUESTED and can(request, "refunds", "approve")
+    decide_refused = ""
+    if may_decide:
+        try:
+            check_may_decide(principal, found)
+        except ValidationError as exc:  # four eyes: the requester sees why not
+            may_decide, decide_refused = False, " ".join(exc.messages)
+        except PermissionDenied as exc:
+            may_decide, decide_refused = False, str(exc)
+    entries = [found.approval_entry_id, found.payment_entry_id]
+    lines = JournalLine.objects.filter(entry_id__in=[e for e in entries if e]).select_related(
+        "ledger_account"
+    )
+    response = render(
+        request,
+        "console/collection/refund.html",
+        {"refund": found, "form": form, "may_decide": may_decide,
+         "decide_refused": decide_refused,
+         "may_pay": found.state == RefundState.APPROVED and can(request, "refunds", "pay"),
+         "may_reveal": not revealed and may_reveal_payee_bank_account(principal, found),
+         "payee_bank_account": revealed,
+         "lines": lines.order_by("entry_id", "pk")},
+        status=status,
+    )  # fmt: skip
+    if revealed:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
 @page("refunds")
 def refund(request: HttpRequest, refund_id: int) -> HttpResponse:
     """One refund with its steps; POST ``do`` = approve, reject (with a reason) or pay."""
@@ -197,11 +241,7 @@ def refund(request: HttpRequest, refund_id: int) -> HttpResponse:
         scoped(request, Refund.objects.select_related("account", "site")), pk=refund_id
     )
     principal = actor(request)
-    form = Form(
-        [Field("reason", gettext_lazy("Why rejected")),
-         Field("payment_reference", gettext_lazy("Bank or provider reference"))],
-        request.POST if request.method == "POST" else None,
-    )  # fmt: skip
+    form = _refund_form(request)
     if request.method == "POST":
         step = request.POST.get("do", "")
         permission = {"approve": "approve", "reject": "approve", "pay": "pay"}.get(step)
@@ -225,31 +265,31 @@ def refund(request: HttpRequest, refund_id: int) -> HttpResponse:
             })  # fmt: skip
             return redirect("console:refund", refund_id=found.pk)
         found.refresh_from_db()
-    may_decide = found.state == RefundState.REQUESTED and can(request, "refunds", "approve")
-    decide_refused = ""
-    if may_decide:
-        try:
-            check_may_decide(principal, found)
-        except ValidationError as exc:  # four eyes: the requester sees why not
-            may_decide, decide_refused = False, " ".join(exc.messages)
-        except PermissionDenied as exc:
-            may_decide, decide_refused = False, str(exc)
-    entries = [found.approval_entry_id, found.payment_entry_id]
-    lines = JournalLine.objects.filter(entry_id__in=[e for e in entries if e]).select_related(
-        "ledger_account"
+    return _refund_page(request, found, form, status=200 if form.ok else 400)
+
+
+@page("refunds", "reveal")
+def refund_reveal(request: HttpRequest, refund_id: int) -> HttpResponse:
+    """The refund's page with the customer's bank account in full, for whoever pays the
+    transfer (POST only: every reveal is in the audit trail). The number is in this answer
+    alone, never in the session or a URL; a refund that is not an approved transfer answers
+    its page with the reason."""
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    found = get_object_or_404(
+        scoped(request, Refund.objects.select_related("account", "site")), pk=refund_id
     )
-    return render(
-        request,
-        "console/collection/refund.html",
-        {"refund": found, "form": form, "may_decide": may_decide,
-         "decide_refused": decide_refused,
-         "may_pay": found.state == RefundState.APPROVED and can(request, "refunds", "pay"),
-         "payee_bank_account": (
-             found.payee_bank_account if shows_payee_bank_account(principal, found) else ""
-         ),
-         "lines": lines.order_by("entry_id", "pk")},
-        status=200 if form.ok else 400,
-    )  # fmt: skip
+    form = _refund_form(request)
+    revealed, refused = "", 400
+    with form.attempt():
+        try:
+            revealed = reveal_payee_bank_account(actor(request), found)
+        except PaymentConflict as exc:  # paid or rejected since
+            _conflict_to_form(form, exc)
+            refused = 409
+    if not form.ok:
+        return _refund_page(request, found, form, status=refused)
+    return _refund_page(request, found, form, revealed=revealed)
 
 
 # --- closing an account ----------------------------------------------------------------------
@@ -394,6 +434,7 @@ urlpatterns: list[URLPattern] = [
     path("deposits/", deposits, name="deposits"),
     path("refunds/", refunds, name="refunds"),
     path("refunds/<int:refund_id>/", refund, name="refund"),
+    path("refunds/<int:refund_id>/reveal/", refund_reveal, name="refund-reveal"),
     path("account-closings/", account_closings, name="account-closings"),
     path("account-closings/new/", account_closing_new, name="account-closing-new"),
     path("account-closings/<int:closing_id>/", account_closing, name="account-closing"),
