@@ -80,6 +80,12 @@ class FiguresSerializer(serializers.Serializer):
     card_deposited = serializers.DecimalField(
         max_digits=16, decimal_places=2, help_text="Their total, counted in expected_card."
     )
+    card_earlier_reversed = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        help_text="Reversals of the cashier's card payments of earlier shifts made since their "
+        "last close (refunded on the terminal): subtracted from expected_card.",
+    )
     expected_card = serializers.DecimalField(max_digits=16, decimal_places=2)
 
 
@@ -120,6 +126,7 @@ class ShiftSerializer(serializers.ModelSerializer):
                 "card": {**vars(figures.card), "net": figures.card.net},
                 "card_deposits": figures.card_deposits,
                 "card_deposited": figures.card_deposited,
+                "card_earlier_reversed": figures.card_earlier_reversed,
                 "expected_card": figures.expected_card,
             }
         ).data

@@ -173,6 +173,9 @@ class ShiftFigures:
     expected_card: Decimal
     card_deposits: int = 0
     card_deposited: Decimal = Decimal("0.00")
+    # reversals of the cashier's card payments of earlier shifts, made since the last close:
+    # refunded on the terminal, they lower this shift's settlement
+    card_earlier_reversed: Decimal = Decimal("0.00")
 
     @property
     def other_cash(self) -> Decimal:
@@ -235,6 +238,7 @@ def shift_figures(shift: Shift) -> ShiftFigures:
     cash = _channel_figures(shift, Channel.COUNTER_CASH, shift.closed_at)
     card = _channel_figures(shift, Channel.COUNTER_CARD, shift.closed_at)
     card_deposits, card_deposited = _card_deposits(shift)
+    earlier = _earlier_card_reversals(shift, shift.closed_at)
     if shift.drawer_end is not None and shift.expected_card is not None:
         movements = shift.drawer_end - shift.drawer_start
         expected_card = shift.expected_card
@@ -242,7 +246,7 @@ def shift_figures(shift: Shift) -> ShiftFigures:
         tenant = shift.tenant
         cash_id = cash_on_hand_account(tenant, shift.cashier_id, shift.cashier_label)
         movements = drawer_mark(cash_id) - shift.drawer_start
-        expected_card = card.net + card_deposited - _earlier_card_reversals(shift, None)
+        expected_card = card.net + card_deposited - earlier
     return ShiftFigures(
         float_amount=shift.float_amount,
         cash=cash,
@@ -252,6 +256,7 @@ def shift_figures(shift: Shift) -> ShiftFigures:
         expected_card=expected_card,
         card_deposits=card_deposits,
         card_deposited=card_deposited,
+        card_earlier_reversed=earlier,
     )
 
 

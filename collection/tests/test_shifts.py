@@ -346,3 +346,27 @@ def test_a_cash_refund_paid_at_the_counter_comes_out_of_expected_cash(
     assert figures.expected_cash == D("680.00")
     closed = close_shift(cashier, shift, counted_cash=D("680.00"), counted_card=D("0.00"))
     assert (closed.state, closed.difference_cash) == (ShiftState.CLOSED, D("0.00"))
+
+
+def test_a_card_reversal_after_the_close_is_refunded_in_the_next_settlement(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    cashier = a.cashier()
+    manager = person(a, (Role.SITE_MANAGER, None))
+    first = open_shift(cashier, site=a.sites[0], float_amount=D("200.00"))
+    paid = take(a, cashier, "100.00", channel="counter_card")
+    first = close_shift(cashier, first, counted_cash=D("200.00"), counted_card=D("100.00"))
+    assert first.state == ShiftState.CLOSED
+    reverse_payment(manager, paid, "刷卡退货")  # refunded on the terminal
+    second = open_shift(cashier, site=a.sites[0], float_amount=D("200.00"))
+    take(a, cashier, "250.00", channel="counter_card")
+    figures = shift_figures(second)
+    # 250.00 taken by card − 100.00 refunded for the earlier shift's payment = 150.00, what
+    # the terminal's settlement shows; the closed shift keeps its 100.00
+    assert figures.card_earlier_reversed == D("100.00")
+    assert figures.expected_card == D("150.00")
+    assert Shift.objects.get(pk=first.pk).expected_card == D("100.00")
+    closed = close_shift(cashier, second, counted_cash=D("200.00"), counted_card=D("150.00"))
+    assert closed.state == ShiftState.CLOSED
+    assert shift_figures(closed).card_earlier_reversed == D("100.00")

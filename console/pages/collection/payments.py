@@ -255,6 +255,17 @@ def payment_reverse(request: HttpRequest, payment_id: int) -> HttpResponse:
             )
             % {"amount": f"{found.amount:,}", "cashier": found.actor_label}
         )
+    if found.channel == Channel.COUNTER_CARD and (
+        found.shift is None or found.shift.state != ShiftState.OPEN
+    ):
+        consequences.append(
+            _(
+                "Its shift is closed: refund the %(amount)s yuan on the card terminal; the "
+                "refund is in %(cashier)s's next card settlement, whose expected card total "
+                "is that much lower."
+            )
+            % {"amount": f"{found.amount:,}", "cashier": found.actor_label}
+        )
     return render(
         request,
         "console/confirm.html",
