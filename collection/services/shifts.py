@@ -61,6 +61,9 @@ from collection.models import (
     Deposit,
     Payment,
     PaymentReversal,
+    Refund,
+    RefundChannel,
+    RefundState,
     Shift,
     ShiftState,
 )
@@ -231,6 +234,58 @@ def _previous_shift(shift: Shift) -> Shift | None:
         .order_by("-pk")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A movement of the shift other than its own payments, as the shift page lists it."""
+
+    kind: str  # "deposit", "refund", "earlier_reversal"
+    at: datetime
+    account_number: str
+    channel: str  # the channel's label
+    amount: Decimal  # into the drawer or the card settlement (+) or out of it (−)
+    reference: str
+
+
+def other_movements(shift: Shift) -> list[Movement]:
+    """What the expected figures count besides the shift's payments and their reversals:
+    deposits taken in the shift, refunds the cashier paid in cash and reversals of the
+    cashier's payments of earlier shifts, from the shift's opening to its close (or now)."""
+    until = shift.closed_at or timezone.now()
+    found: list[Movement] = [
+        Movement("deposit", deposit.taken_at, deposit.account.number,
+                 deposit.get_channel_display(), deposit.amount, deposit.display_receipt_number)
+        for deposit in Deposit.objects.filter(shift=shift).select_related("account")
+    ]  # fmt: skip
+    refunds = Refund.objects.filter(
+        channel=RefundChannel.CASH, state=RefundState.PAID, paid_by_kind=ActorKind.STAFF,
+        paid_by_id=shift.cashier_id, paid_at__gte=shift.opened_at, paid_at__lte=until,
+    ).select_related("account")  # fmt: skip
+    found += [
+        Movement("refund", refund.paid_at or until, refund.account.number,
+                 refund.get_channel_display(), -refund.amount, str(refund.pk))
+        for refund in refunds
+    ]  # fmt: skip
+    previous = _previous_shift(shift)
+    if previous is not None and previous.closed_at is not None:
+        reversals = (
+            PaymentReversal.objects.filter(
+                payment__shift__cashier_id=shift.cashier_id,
+                payment__channel__in=(Channel.COUNTER_CASH, Channel.COUNTER_CARD),
+                reversed_at__gt=previous.closed_at,
+                reversed_at__lte=until,
+            )
+            .exclude(payment__shift=shift)
+            .select_related("payment__account")
+        )
+        found += [
+            Movement("earlier_reversal", reversal.reversed_at, reversal.payment.account.number,
+                     reversal.payment.get_channel_display(), -reversal.payment.amount,
+                     str(reversal.payment_id))
+            for reversal in reversals
+        ]  # fmt: skip
+    return sorted(found, key=lambda movement: movement.at)
 
 
 def shift_figures(shift: Shift) -> ShiftFigures:

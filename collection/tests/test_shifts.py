@@ -25,6 +25,7 @@ from collection.services.shifts import (
     hand_over_cash,
     open_shift,
     open_shift_of,
+    other_movements,
     reject_count,
     require_open_shift,
     shift_figures,
@@ -314,6 +315,9 @@ def test_deposits_count_in_the_shift_by_channel_and_it_closes_to_the_fen(
     # card: 300.00 payment + 1,000.00 deposit = 1,300.00 on the terminal's settlement
     assert (figures.card_deposits, figures.card_deposited) == (1, D("1000.00"))
     assert figures.expected_card == D("1300.00")
+    # the shift page lists both deposits beside the payments
+    listed = [(m.kind, m.amount) for m in other_movements(shift)]
+    assert listed == [("deposit", D("200.00")), ("deposit", D("1000.00"))]
     closed = close_shift(cashier, shift, counted_cash=D("820.00"), counted_card=D("1300.00"))
     assert closed.state == ShiftState.CLOSED
     assert (closed.expected_cash, closed.difference_cash) == (D("820.00"), D("0.00"))
@@ -343,6 +347,8 @@ def test_a_cash_refund_paid_at_the_counter_comes_out_of_expected_cash(
     figures = shift_figures(shift)
     # cash: 500.00 float + 300.00 deposit − 120.00 refund handed out = 680.00
     assert figures.cash_movements == D("180.00")
+    listed = [(m.kind, m.amount) for m in other_movements(shift)]
+    assert listed == [("deposit", D("300.00")), ("refund", D("-120.00"))]
     assert figures.expected_cash == D("680.00")
     closed = close_shift(cashier, shift, counted_cash=D("680.00"), counted_card=D("0.00"))
     assert (closed.state, closed.difference_cash) == (ShiftState.CLOSED, D("0.00"))
@@ -370,3 +376,5 @@ def test_a_card_reversal_after_the_close_is_refunded_in_the_next_settlement(
     closed = close_shift(cashier, second, counted_cash=D("200.00"), counted_card=D("150.00"))
     assert closed.state == ShiftState.CLOSED
     assert shift_figures(closed).card_earlier_reversed == D("100.00")
+    listed = [(m.kind, m.amount, m.reference) for m in other_movements(closed)]
+    assert listed == [("earlier_reversal", D("-100.00"), str(paid.pk))]

@@ -11,10 +11,11 @@ import pytest
 from django.test import Client
 
 from collection.models import CashApproval, CashHandover, Shift, ShiftState
+from collection.services.deposits import take_deposit
 from ledger.models import JournalEntry
 from tenancy.models import User
 from tenancy.roles import Role
-from tests.world import World, bank_closed_day
+from tests.world import World, bank_closed_day, unique
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +173,20 @@ def test_a_cashier_records_the_hand_over_to_the_bank(world: World) -> None:
     with a.active():
         assert CashHandover.objects.get().amount == Decimal("300.00")
     assert "S-9" in bob.get("/console/cash-handovers/").content.decode()
+
+
+def test_the_shift_page_lists_the_deposits_and_cash_refunds_its_figures_count(
+    world: World,
+) -> None:
+    a = world.a
+    bob = _client(world.bob)
+    assert bob.post("/console/my-shift/", {"site": a.sites[0].pk, "float_amount": "100.00"})
+    account = a.account()
+    with a.active():
+        shift = Shift.objects.get(cashier=world.bob)
+        take_deposit(
+            a.cashier_principal(world.bob), account=account, channel="counter_cash",
+            amount=Decimal("300.00"), idempotency_key=unique("d"),
+        )  # fmt: skip
+    page = bob.get(f"/console/shifts/{shift.pk}/").content.decode()
+    assert "计入应有金额的其他变动" in page and "已收押金" in page and "300.00" in page

@@ -206,6 +206,7 @@ def _shift_page(request: HttpRequest, shift: Shift, form: Form) -> HttpResponseB
             "payments": shift.payments.select_related("account").prefetch_related("reversals")[
                 :200
             ],
+            "movements": shifts.other_movements(shift),
         },
         status=400 if form.submitted and not form.ok else 200,
     )
