@@ -31,7 +31,7 @@ would do (the final bill, the credit and deposit applied, the refund, the arrear
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -295,9 +295,7 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
             )  # fmt: skip
         bill = charge = None
         if account.payment_mode == PaymentMode.PREPAID:
-            charge = charge_account(
-                actor, account.pk, now=reading.taken_at + timedelta(microseconds=1)
-            )
+            charge = charge_account(actor, account.pk, until=final)
             final_charge = charge.amount if charge else ZERO
         else:
             bill = issue_final_bill(actor, price_final_bill(account, final))

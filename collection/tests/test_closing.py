@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
+from billing.prepaid import charge_account
 from billing.tariffs import services as tariff_services
 from collection.models import AccountClosing, ClosingState, Refund, RefundState
 from collection.services.closing import Payout, close_account, finish_closing, preview_closing
@@ -321,3 +322,73 @@ def test_a_refund_awaiting_approval_is_decided_before_the_account_is_closed(
     assert refused.value.error_dict["account"][0].code == "refund_pending"
     assert not AccountClosing.objects.filter(account=account).exists()
     assert not Reading.objects.filter(meter=meter, total=Decimal("1090.00")).exists()
+
+
+def prepaid_account_charged_before_a_suspect_reading(
+    a: TenantWorld,
+) -> tuple[Account, Meter]:
+    """A prepaid account at a flat 0.50 yuan/kWh: read 1,000.000 on 1 September, charged up to
+    1,100.000 on 10 September (100.000 kWh × 0.50 = 50.00), then a reading of 12 September that
+    went backwards (1,095.000) waits in the verification queue; the prepaid charging stops
+    before it, as it should."""
+    account = a.account(payment_mode="prepaid")
+    meter = a.meter(account=account, on_gateway=False)
+    tariff = a.tariff("0.5000")
+    tariff_services.assign_tariff(
+        a.system, tariff, effective_from=date(2020, 1, 1), account=account
+    )
+    a.reading(meter, taken_at=datetime(2026, 9, 1, tzinfo=SHANGHAI), total=Decimal("1000.00"))
+    a.reading(meter, taken_at=datetime(2026, 9, 10, tzinfo=SHANGHAI), total=Decimal("1100.00"))
+    validate_readings(a.tenant)
+    charged = charge_account(a.system, account.pk, now=datetime(2026, 9, 11, tzinfo=SHANGHAI))
+    assert charged is not None and charged.amount == Decimal("50.00")
+    a.reading(meter, taken_at=datetime(2026, 9, 12, tzinfo=SHANGHAI), total=Decimal("1095.00"))
+    validate_readings(a.tenant)
+    assert VerificationItem.objects.filter(meter=meter).count() == 1
+    return account, meter
+
+
+def test_closing_a_prepaid_account_charges_from_its_last_charged_reading_to_the_final_one(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, meter = prepaid_account_charged_before_a_suspect_reading(a)
+    cashier = a.cashier_on_shift()
+    post_payment(
+        cashier, account=account, channel="counter_cash", amount=Decimal("100.00"),
+        idempotency_key=unique("k"),
+    )  # fmt: skip
+    take_deposit(
+        cashier, account=account, channel="counter_cash", amount=Decimal("200.00"),
+        idempotency_key=unique("d"),
+    )  # fmt: skip
+    # Wallet: charged 50.00, paid 100.00 → 50.00 of prepaid balance (−50.00 on the ledger).
+    assert balance(account, LedgerKind.WALLET) == Decimal("-50.00")
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    closing = close_account(
+        manager, account, reason="退租", taken_at=datetime(2026, 9, 20, 10, tzinfo=SHANGHAI),
+        values={"total": Decimal("1130.00")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.CLOSED, closing.hold_reason
+    # The last charge closed on 1,100.000 (10 September); the final reading is 1,130.000:
+    #   1,130.000 − 1,100.000 = 30.000 kWh × 0.50 = 15.00, charged to the wallet (the reading
+    #   of 12 September still waiting for a verifier does not stop the closing's charge).
+    charge = closing.prepaid_charge
+    assert charge is not None
+    assert (charge.consumption["total"], charge.amount) == ("30.000", Decimal("15.00"))
+    assert charge.from_taken_at == datetime(2026, 9, 10, tzinfo=SHANGHAI)
+    assert charge.to_taken_at == datetime(2026, 9, 20, 10, tzinfo=SHANGHAI)
+    assert charge.tariff_versions  # priced at the account's tariff version
+    # Settlement: the balance 50.00 − 15.00 = 35.00 is refunded with the deposit 200.00.
+    assert closing.figures["final_charge"] == "15.00"
+    assert (closing.figures["refund_credit"], closing.figures["refund_deposit"]) == (
+        "35.00", "200.00",
+    )  # fmt: skip
+    assert closing.refund is not None and closing.refund.amount == Decimal("235.00")
+    assert balance(account, LedgerKind.WALLET) == Decimal("-35.00")  # until the refund is paid
+    entry = JournalLine.objects.filter(
+        entry__source_type="prepaid_charge", entry__source_id=str(charge.pk)
+    )
+    assert sorted(entry.values_list("ledger_account__kind", "amount"))[-1] == (
+        "wallet", Decimal("15.00"),
+    )  # fmt: skip
