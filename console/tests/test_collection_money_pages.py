@@ -358,3 +358,74 @@ def test_the_closings_list_holds_only_the_sites_of_the_grant(world: World) -> No
     assert list(listed.context["closings"]) == [here]
     assert elsewhere.account.number not in listed.content.decode()
     assert _client(world.mallory).get("/console/account-closings/").context["closings"].count() == 0
+
+
+def _prepaid_account(world: World, *totals: str) -> Any:
+    """A prepaid account at a flat 0.50 yuan/kWh whose meter read ``totals`` at 00:00 on 1, 2,
+    3… September (validated)."""
+    a = world.a
+    account = a.account(payment_mode="prepaid")
+    meter = a.meter(account=account, on_gateway=False)
+    tariff = a.tariff("0.5000")
+    with a.active():
+        tariff_services.assign_tariff(
+            a.system, tariff, effective_from=date(2020, 1, 1), account=account
+        )
+    for day, total in enumerate(totals, start=1):
+        a.reading(meter, taken_at=datetime(2026, 9, day, tzinfo=SHANGHAI), total=Decimal(total))
+    with a.active():
+        validate_readings(a.tenant)
+    return account
+
+
+def test_the_closing_preview_shows_the_prepaid_balance_owed_and_its_figures_add_up(
+    world: World,
+) -> None:
+    a = world.a
+    account = _prepaid_account(world, "1000.00")
+    with a.active():
+        take_deposit(
+            a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal("200.00"),
+            idempotency_key=unique("d"),
+        )  # fmt: skip
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-20T10:00", "total": "1100.000",
+            "reason": "退租", "refund_channel": "cash", "do": "preview"}  # fmt: skip
+    preview = manager.post("/console/account-closings/new/", form)
+    assert preview.status_code == 200, preview.content.decode()
+    # The last prepaid charge: 100.000 kWh × 0.50 = 50.00, nothing paid in: the wallet owes
+    # 50.00; the deposit 200.00 pays it and 150.00 is refunded. Every figure is on the page,
+    # in the settlement's order, and they add up.
+    rows = [(str(row.label), row.amount) for row in preview.context["rows"]]
+    assert rows == [
+        ("Final charge", Decimal("50.00")),
+        ("Bills owed", Decimal("0.00")),
+        ("Prepaid balance owed", Decimal("50.00")),
+        ("Owed in all", Decimal("50.00")),
+        ("Credit on account", Decimal("0.00")),
+        ("Credit applied", Decimal("0.00")),
+        ("Deposit held", Decimal("200.00")),
+        ("Deposit applied", Decimal("-50.00")),
+        ("Arrears left", Decimal("0.00")),
+        ("To refund", Decimal("150.00")),
+    ]
+    html = preview.content.decode()
+    assert "Prepaid balance owed" in html and "-50.00" in html and "150.00" in html
+
+
+def test_a_closing_preview_held_by_its_final_reading_says_why_instead_of_empty_figures(
+    world: World,
+) -> None:
+    a = world.a
+    # 10 kWh a day, then 980 kWh in one day: a spike, held for a verifier.
+    account = _prepaid_account(world, "1000.00", "1010.00", "1020.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-04T00:00", "total": "2000",
+            "reason": "退租", "refund_channel": "cash", "do": "preview"}  # fmt: skip
+    preview = manager.post("/console/account-closings/new/", form)
+    assert preview.status_code == 200, preview.content.decode()
+    assert preview.context["rows"] == []
+    html = preview.content.decode()
+    assert "Consumption far above the meter&#x27;s history" in html  # the rule it broke
+    assert "worked out once the final reading is verified" in html
+    assert "Deposit applied" not in html  # no boxes of empty figures

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -323,6 +325,42 @@ def _reading(request: HttpRequest, form: Form) -> tuple[Account, Any, dict[str, 
     return account, taken_at, {"total": total}
 
 
+@dataclass(frozen=True)
+class SettlementRow:
+    label: str
+    amount: Decimal
+    note: str = ""
+    total: bool = False
+
+
+def settlement_rows(figures: Mapping[str, Any]) -> list[SettlementRow]:
+    """The settlement's figures in the order it applies them, so the page adds up: what is owed
+    (the bills, with the final charge, and a prepaid balance below zero), what the credit and
+    the deposit pay of it, the arrears left and the refund. None while there are no figures
+    (the final reading awaits verification)."""
+    if not figures:
+        return []
+    amount = {key: Decimal(str(value)) for key, value in figures.items()}
+    owed = amount["bills_owed"] + amount["wallet_owed"]
+    return [
+        SettlementRow(_("Final charge"), amount["final_charge"],
+                      _("The final bill or the last prepaid charge, counted in what is owed "
+                        "below.")),
+        SettlementRow(_("Bills owed"), amount["bills_owed"]),
+        SettlementRow(_("Prepaid balance owed"), amount["wallet_owed"],
+                      _("The prepaid balance below zero.")),
+        SettlementRow(_("Owed in all"), owed, total=True),
+        SettlementRow(_("Credit on account"), amount["credit"]),
+        SettlementRow(_("Credit applied"), -amount["credit_applied"]),
+        SettlementRow(_("Deposit held"), amount["deposit"]),
+        SettlementRow(_("Deposit applied"), -amount["deposit_applied"]),
+        SettlementRow(_("Arrears left"), amount["arrears"],
+                      _("Owed in all, less the credit and the deposit applied."), total=True),
+        SettlementRow(_("To refund"), amount["refund"],
+                      _("The credit and the deposit left after what they paid."), total=True),
+    ]  # fmt: skip
+
+
 def _previewed(form: Form) -> str:
     """What a preview was of: closing confirms only the figures the person saw."""
     typed = "|".join(str(form.value(spec.name)).strip() for spec in CLOSING_FIELDS)
@@ -376,7 +414,8 @@ def account_closing_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/collection/closing_new.html",
-        {"form": form, "preview": preview, "previewed": _previewed(form) if preview else ""},
+        {"form": form, "preview": preview, "previewed": _previewed(form) if preview else "",
+         "rows": settlement_rows(preview.figures) if preview else []},
         status=200 if form.ok else 400,
     )
 
@@ -425,7 +464,8 @@ def account_closing(request: HttpRequest, closing_id: int) -> HttpResponse:
     return render(
         request,
         "console/collection/closing.html",
-        {"closing": closing, "figures": figures, "form": form, "may_resume": may_resume},
+        {"closing": closing, "figures": figures, "rows": settlement_rows(figures), "form": form,
+         "may_resume": may_resume},
         status=200 if form.ok else 400,
     )
 
