@@ -42,6 +42,7 @@ from collection.services.refunds import (
     reveal_payee_bank_account,
 )
 from customers.models import CustomerClass, Utility
+from metering.api import RegisterField
 from metering.meter_profiles import TOU_REGISTERS
 from tenancy.api_base import ReadOnlyTenantViewSet, StrictLineField
 from tenancy.money import ZERO
@@ -314,18 +315,24 @@ class AccountClosingSerializer(serializers.ModelSerializer):
         return Payout.of(closing).masked()
 
 
-class FinalReadingSerializer(serializers.Serializer):
-    account = AccountNumberField()
-    taken_at = serializers.DateTimeField(help_text="When the final reading was taken.")
-    total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=ZERO)
-    tou_spike = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    tou_peak = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    tou_flat = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    tou_valley = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
+class FinalRegistersSerializer(serializers.Serializer):
+    """The final reading's registers, in the registers' format (the console's closing form
+    checks what was typed with it too)."""
+
+    total = RegisterField()
+    tou_spike = RegisterField(required=False)
+    tou_peak = RegisterField(required=False)
+    tou_flat = RegisterField(required=False)
+    tou_valley = RegisterField(required=False)
 
     def reading_values(self) -> dict[str, Any]:
         data = self.validated_data
         return {name: data[name] for name in ("total", *TOU_REGISTERS) if name in data}
+
+
+class FinalReadingSerializer(FinalRegistersSerializer):
+    account = AccountNumberField()
+    taken_at = serializers.DateTimeField(help_text="When the final reading was taken.")
 
 
 class ClosingRequestSerializer(FinalReadingSerializer):

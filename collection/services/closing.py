@@ -56,7 +56,7 @@ from customers.models import Account, AccountStatus, PaymentMode
 from customers.services import update_account
 from ledger.models import LedgerKind
 from ledger.services import EntrySpec, post_entries, records_text
-from metering.models import Reading
+from metering.models import Meter, Reading
 from metering.services import record_manual_reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.fields import decrypt, encrypt
@@ -64,9 +64,9 @@ from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO
 from tenancy.principal import Principal
 from tenancy.wording import join_list
-from verification.effective import effective_readings
+from verification.effective import effective_readings, modulus
 from verification.models import ReadingCheck, Rule
-from verification.rules import validate_readings
+from verification.rules import WRAP_SHARE, validate_readings
 
 
 @dataclass(frozen=True)
@@ -231,6 +231,7 @@ def start_closing(
             )
         _refuse_pending_refunds(account)
         meter = final_meter(account)
+        _refuse_backwards(meter, taken_at, values)
         try:
             with transaction.atomic():
                 reading = record_manual_reading(actor, meter, taken_at, values)
@@ -363,6 +364,38 @@ def ensure_customer_ledgers(tenant: Tenant, account: Account) -> None:
     for the other's transaction, the other waits for the account's lock)."""
     with transaction.atomic():
         customer_ledger_ids(tenant, account)
+
+
+def _refuse_backwards(meter: Meter, taken_at: datetime, values: dict[str, Any]) -> None:
+    """A final reading below the meter's reading before it is refused before anything is
+    written: the verification would hold it as a counter gone backwards (``backwards``, judged
+    against the reading before it, as here, a wrap excepted), and the closing would wait on a
+    reading that is wrong. The person checks the figure, or has the reading before it corrected
+    first."""
+    total = values.get("total")
+    if total is None:
+        return
+    before = (
+        Reading.objects.filter(meter=meter, taken_at__lt=taken_at)
+        .order_by("-taken_at")
+        .only("taken_at", "total")
+        .first()
+    )
+    if before is None or total >= before.total:
+        return
+    counter = modulus(meter)
+    if total + counter - before.total <= counter * Decimal(WRAP_SHARE):
+        return  # the counter rolled over
+    zone = meter.tenant.zone
+    raise field_error(
+        "total",
+        _("The final reading %(total)s is below the meter's reading of %(time)s, %(before)s: a "
+          "counter does not go backwards. Check the figure; if that earlier reading is wrong, "
+          "have a verifier correct it first.")
+        % {"total": total, "before": before.total,
+           "time": f"{before.taken_at.astimezone(zone):%Y-%m-%d %H:%M}"},
+        "below_last_reading",
+    )  # fmt: skip
 
 
 def _refuse_pending_refunds(account: Account) -> None:

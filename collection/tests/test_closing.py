@@ -225,14 +225,15 @@ def test_a_suspect_final_reading_holds_the_closing_until_a_verifier_has_correcte
     a = in_tenant_a
     account, _meter = closable_account(a)
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
-    # The counter read backwards (999.00 after 1,000.00): the reading is suspect, nothing is
-    # billed or settled, the closing waits with the reason.
+    # The TOU registers (10 + 20 + 30 + 40 = 100.00) do not add up to the total 1,090.00: the
+    # reading is suspect, nothing is billed or settled, the closing waits with the reason.
     closing = close_account(
         manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
-        values={"total": Decimal("999.00")},
+        values={"total": Decimal("1090.00"), "tou_spike": Decimal("10"),
+                "tou_peak": Decimal("20"), "tou_flat": Decimal("30"), "tou_valley": Decimal("40")},
     )  # fmt: skip
     assert closing.state == ClosingState.STARTED
-    assert "计数倒走" in closing.hold_reason, closing.hold_reason  # the rule it broke
+    assert "分时" in closing.hold_reason, closing.hold_reason  # the rule it broke
     assert closing.bill is None and closing.settlement_entry_id is None
     account.refresh_from_db()
     assert account.status == AccountStatus.ACTIVE
@@ -392,3 +393,22 @@ def test_closing_a_prepaid_account_charges_from_its_last_charged_reading_to_the_
     assert sorted(entry.values_list("ledger_account__kind", "amount"))[-1] == (
         "wallet", Decimal("15.00"),
     )  # fmt: skip
+
+
+def test_a_final_reading_below_the_meters_last_reading_is_refused_before_anything_is_written(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, meter = closable_account(a)  # read 1,000.00 on 1 September
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    with pytest.raises(ValidationError) as refused:
+        close_account(
+            manager, account, reason="迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+            values={"total": Decimal("999.00")},
+        )  # fmt: skip
+    error = refused.value.error_dict["total"][0]
+    assert error.code == "below_last_reading"
+    assert "1000.000" in error.message and "2026-09-01 00:00" in error.message
+    # No stuck closing, no reading of 999.00 in the verification queue.
+    assert not AccountClosing.objects.filter(account=account).exists()
+    assert not Reading.objects.filter(meter=meter, total=Decimal("999.00")).exists()

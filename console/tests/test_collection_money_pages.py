@@ -23,6 +23,7 @@ from collection.models import (
 )
 from collection.services.deposits import take_deposit
 from customers.models import AccountStatus
+from metering.models import Reading
 from ledger.models import LedgerAccount, LedgerKind
 from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent
@@ -429,3 +430,48 @@ def test_a_closing_preview_held_by_its_final_reading_says_why_instead_of_empty_f
     assert "Consumption far above the meter&#x27;s history" in html  # the rule it broke
     assert "worked out once the final reading is verified" in html
     assert "Deposit applied" not in html  # no boxes of empty figures
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("", "Enter the final reading shown on the meter."),
+        ("-5", "greater than or equal to 0"),
+        ("1e4", "without an exponent"),
+        ("abc", "A valid number is required."),
+        ("1000.1234", "no more than 3 decimal places"),
+    ],
+)
+def test_the_closing_form_refuses_a_final_reading_that_is_not_a_register_value(
+    world: World, typed: str, says: str
+) -> None:
+    a = world.a
+    account = _prepaid_account(world, "1000.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    for step in ("preview", "close"):
+        form = {"account": account.number, "taken_at": "2026-09-20T10:00", "total": typed,
+                "reason": "退租", "refund_channel": "cash", "do": step}  # fmt: skip
+        refused = manager.post("/console/account-closings/new/", form)
+        assert refused.status_code == 400
+        errors = refused.context["form"].errors["total"]
+        assert any(says in error for error in errors), errors
+        assert not any("Enter an amount in yuan" in error for error in errors)
+    with a.active():
+        assert not AccountClosing.objects.exists()
+        assert not Reading.objects.filter(meter__account=account, total=0).exists()
+
+
+def test_the_closing_form_refuses_a_final_reading_below_the_meters_last_one_up_front(
+    world: World,
+) -> None:
+    a = world.a
+    account = _prepaid_account(world, "1000.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-20T10:00", "total": "999.5",
+            "reason": "退租", "refund_channel": "cash", "do": "preview"}  # fmt: skip
+    refused = manager.post("/console/account-closings/new/", form)
+    assert refused.status_code == 400
+    [error] = refused.context["form"].errors["total"]
+    assert "below the meter's reading of 2026-09-01 00:00, 1000.000" in error
+    with a.active():
+        assert not AccountClosing.objects.exists()

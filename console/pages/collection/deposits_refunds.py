@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from collection.api_refunds import FinalRegistersSerializer
 from collection.deposit_models import DEPOSIT_CHANNELS
 from collection.models import (
     AccountClosing,
@@ -300,8 +301,8 @@ CLOSING_FIELDS = [
     Field("account", gettext_lazy("Account number"), required=True, autofocus=True),
     Field("taken_at", gettext_lazy("Final reading taken at"), kind="datetime-local",
           required=True),
-    Field("total", gettext_lazy("Final reading, total (kWh or m³)"), kind="number", step="0.01",
-          required=True),
+    Field("total", gettext_lazy("Final reading, total (kWh or m³)"), kind="number", step="0.001",
+          required=True, help=gettext_lazy("As the meter shows it, up to 3 decimals: 40615.100.")),
     Field("reason", gettext_lazy("Reason for closing"), required=True),
     Field("refund_channel", gettext_lazy("Refund of what is left, paid by"), kind="select",
           required=True, choices=RefundChannel.choices),
@@ -321,8 +322,13 @@ def _reading(request: HttpRequest, form: Form) -> tuple[Account, Any, dict[str, 
     if timezone.is_naive(taken_at):
         assert account.tenant is not None
         taken_at = timezone.make_aware(taken_at, account.tenant.zone)
-    total = _money(form, "total")
-    return account, taken_at, {"total": total}
+    # The registers' format, as the API checks it: required, a plain number ≥ 0, 3 decimals.
+    typed = str(form.value("total")).strip()
+    if not typed:
+        raise field_error("total", _("Enter the final reading shown on the meter."), "required")
+    registers = FinalRegistersSerializer(data={"total": typed})
+    registers.is_valid(raise_exception=True)
+    return account, taken_at, registers.reading_values()
 
 
 @dataclass(frozen=True)
