@@ -357,6 +357,13 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
     return closing
 
 
+def closing_under_way(account: Account) -> AccountClosing | None:
+    """The account's closing that is started and not settled yet (its final reading waits for
+    verification), if any: the counter and the account's page say so. The account still takes
+    payments meanwhile; the settlement reads the balances under the locks a payment takes."""
+    return AccountClosing.objects.filter(account=account, state=ClosingState.STARTED).first()
+
+
 def ensure_customer_ledgers(tenant: Tenant, account: Account) -> None:
     """Create the account's receivable, wallet and deposit ledger rows in a transaction of their
     own, before the closing locks anything: a row inserted inside the closing, while a payment

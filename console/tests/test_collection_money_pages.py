@@ -22,6 +22,7 @@ from collection.models import (
     RefundState,
 )
 from collection.services.deposits import take_deposit
+from collection.services.payments import post_payment
 from customers.models import AccountStatus
 from metering.models import Reading
 from ledger.models import LedgerAccount, LedgerKind
@@ -475,3 +476,39 @@ def test_the_closing_form_refuses_a_final_reading_below_the_meters_last_one_up_f
     assert "below the meter's reading of 2026-09-01 00:00, 1000.000" in error
     with a.active():
         assert not AccountClosing.objects.exists()
+
+
+def test_the_counter_and_the_account_page_say_a_closing_is_under_way_and_payments_still_count(
+    world: World,
+) -> None:
+    a = world.a
+    # 10 kWh a day, then 980 kWh in a day: the final reading is a spike, held for a verifier.
+    account = _prepaid_account(world, "1000.00", "1010.00", "1020.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-04T00:00", "total": "2000",
+            "reason": "退租", "refund_channel": "cash", "do": "close"}  # fmt: skip
+    preview = manager.post("/console/account-closings/new/", {**form, "do": "preview"})
+    started = manager.post(
+        "/console/account-closings/new/", {**form, "previewed": preview.context["previewed"]}
+    )
+    assert started.status_code == 302
+    with a.active():
+        closing = AccountClosing.objects.get(account=account)
+    assert closing.state == ClosingState.STARTED
+    counter = _client(world.bob).get(f"/console/counter/accounts/{account.pk}/")
+    assert counter.status_code == 200
+    assert "Closing under way" in counter.content.decode()
+    page = manager.get(f"/console/accounts/{account.pk}/")
+    assert "Closing under way" in page.content.decode()
+    assert f"/console/account-closings/{closing.pk}/" in page.content.decode()
+    # The counter still takes a payment; the settlement will count it.
+    with a.active():
+        post_payment(
+            a.cashier_on_shift(), account=account, channel="counter_cash",
+            amount=Decimal("20.00"), idempotency_key=unique("k"),
+        )  # fmt: skip
+    # A settled account is closed, not "under way".
+    other = _prepaid_account(world, "1000.00")
+    assert "Closing under way" not in _client(world.bob).get(
+        f"/console/counter/accounts/{other.pk}/"
+    ).content.decode()
