@@ -30,7 +30,13 @@ from collection.models import (
     Refund,
     RefundChannel,
 )
-from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.closing import (
+    Payout,
+    cancel_closing,
+    close_account,
+    finish_closing,
+    preview_closing,
+)
 from collection.services.deposits import deposit_status, set_deposit_policy, take_deposit
 from collection.services.receipts import print_deposit_receipt, reprint_deposit_receipt
 from collection.services.refunds import (
@@ -305,7 +311,8 @@ class AccountClosingSerializer(serializers.ModelSerializer):
         fields = [
             "id", "site", "account", "account_number", "reason", "state", "hold_reason",
             "final_taken_at", "bill", "bill_number", "prepaid_charge", "refund", "figures",
-            "payout", "started_at", "closed_at", "actor_label",
+            "payout", "started_at", "closed_at", "actor_label", "cancelled_at", "cancel_reason",
+            "cancelled_by_label",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -349,6 +356,10 @@ class ClosingRequestSerializer(FinalReadingSerializer):
     )
 
 
+class ClosingCancelSerializer(serializers.Serializer):
+    reason = StrictLineField(max_length=300)
+
+
 class ClosingPreviewSerializer(serializers.Serializer):
     state = serializers.CharField()
     hold_reason = serializers.CharField()
@@ -385,6 +396,17 @@ class AccountClosingViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
     def finish(self, request: Request, pk: str | None = None) -> Response:
         """Resume a closing whose final reading has been verified since."""
         closing = finish_closing(self.principal, self.get_object())
+        return Response(self.get_serializer(self.get_queryset().get(pk=closing.pk)).data)
+
+    @extend_schema(request=ClosingCancelSerializer, responses=AccountClosingSerializer)
+    @action(detail=True, methods=["post"], permission_action="cancel")
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a closing that waits (nothing was posted); the reason is required and kept."""
+        body = ClosingCancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        closing = cancel_closing(
+            self.principal, self.get_object(), reason=body.validated_data["reason"]
+        )
         return Response(self.get_serializer(self.get_queryset().get(pk=closing.pk)).data)
 
     @extend_schema(request=FinalReadingSerializer, responses=ClosingPreviewSerializer)

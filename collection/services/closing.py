@@ -225,7 +225,9 @@ def start_closing(
         account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
         if account.status == AccountStatus.CLOSED:
             raise PaymentConflict(_("The account is closed already."), code="closed_account")
-        if AccountClosing.objects.filter(account=account).exists():
+        if AccountClosing.objects.filter(account=account).exclude(
+            state=ClosingState.CANCELLED
+        ).exists():
             raise PaymentConflict(
                 _("The account's closing is under way: resume it."), code="closing_started"
             )
@@ -353,6 +355,48 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
             before={"status": AccountStatus.ACTIVE},
             after={"account": account.number, "closed_on": closed_on,
                    "bill": bill.number if bill else None, **closing.figures},
+        )  # fmt: skip
+    return closing
+
+
+def cancel_closing(actor: Principal, closing: AccountClosing, *, reason: str) -> AccountClosing:
+    """Cancel a closing that is started and not settled (its final reading waits for a verifier,
+    or something else holds it): nothing was posted, the account stays active and may be closed
+    again later with a new final reading.
+
+    The final reading is not deleted or edited (a reading is a measurement, kept as read): it
+    stays the meter's reading of that time and goes the way of any reading. A suspect one stays
+    in the verification queue, where a verifier approves it, edits it or replaces it by an
+    estimate (four eyes), exactly as a suspect reading that no closing took; until then it holds
+    the account's charging and billing back, as any suspect reading does. The closing keeps who
+    cancelled it, when and why, and the cancellation is audited."""
+    _check_actor(actor)
+    reason = reason.strip()
+    if not reason:
+        raise field_error("reason", _("A reason is required."), "required")
+    with transaction.atomic():
+        # The closing's row first, as ``finish_closing`` locks it: the two never cross.
+        closing = AccountClosing.objects.select_for_update().get(pk=closing.pk)
+        if closing.state != ClosingState.STARTED:
+            raise PaymentConflict(
+                _("Only a closing that waits can be cancelled; this one is %(state)s.")
+                % {"state": ClosingState(closing.state).label},
+                code="not_started",
+            )
+        closing.state = ClosingState.CANCELLED
+        closing.cancelled_at = timezone.now()
+        closing.cancel_reason = reason[:300]
+        closing.cancelled_by_label = actor.label[:200]
+        closing.save(
+            update_fields=["state", "cancelled_at", "cancel_reason", "cancelled_by_label"]
+        )
+        record_audit(
+            actor,
+            AuditAction.ACCOUNT_CLOSING_CANCELLED,
+            closing,
+            before={"state": ClosingState.STARTED, "hold_reason": closing.hold_reason},
+            after={"state": ClosingState.CANCELLED, "account": closing.account.number,
+                   "reason": reason, "final_reading": closing.final_reading_id},
         )  # fmt: skip
     return closing
 

@@ -13,7 +13,13 @@ from django.core.exceptions import ValidationError
 from billing.prepaid import charge_account
 from billing.tariffs import services as tariff_services
 from collection.models import AccountClosing, ClosingState, Refund, RefundState
-from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.closing import (
+    Payout,
+    cancel_closing,
+    close_account,
+    finish_closing,
+    preview_closing,
+)
 from collection.services.deposits import set_deposit_policy, take_deposit
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
@@ -21,6 +27,8 @@ from collection.services.refunds import approve_refund, pay_refund, request_refu
 from customers.models import Account, AccountStatus
 from ledger.models import JournalLine, LedgerAccount, LedgerKind
 from metering.models import Meter, Reading
+from tenancy.audit import AuditAction
+from tenancy.models import AuditEvent
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import TenantWorld, unique
@@ -412,3 +420,74 @@ def test_a_final_reading_below_the_meters_last_reading_is_refused_before_anythin
     # No stuck closing, no reading of 999.00 in the verification queue.
     assert not AccountClosing.objects.filter(account=account).exists()
     assert not Reading.objects.filter(meter=meter, total=Decimal("999.00")).exists()
+
+
+def test_a_closing_that_waits_is_cancelled_with_a_reason_and_the_account_may_be_closed_later(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, meter = closable_account(a)
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    # TOU registers 10 + 20 + 30 + 40 = 100.00 against a total of 1,090.00: held for a verifier.
+    closing = close_account(
+        manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+        values={"total": Decimal("1090.00"), "tou_spike": Decimal("10"),
+                "tou_peak": Decimal("20"), "tou_flat": Decimal("30"), "tou_valley": Decimal("40")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.STARTED
+    with pytest.raises(ValidationError) as refused:
+        cancel_closing(manager, closing, reason="  ")
+    assert refused.value.error_dict["reason"][0].code == "required"
+
+    cancelled = cancel_closing(manager, closing, reason="客户不再迁出")
+    assert cancelled.state == ClosingState.CANCELLED
+    assert (cancelled.cancel_reason, cancelled.cancelled_by_label) == ("客户不再迁出", manager.label)
+    event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_CLOSING_CANCELLED)
+    assert event.after["reason"] == "客户不再迁出"
+    # Nothing was posted: no final bill, the 2026-09 bill's 100.00 still owed; the account is
+    # open. The final reading is kept as read, waiting with the verifiers like any suspect one.
+    assert cancelled.bill is None and cancelled.settlement_entry_id is None
+    assert balance(account, LedgerKind.RECEIVABLE) == Decimal("100.00")
+    account.refresh_from_db()
+    assert account.status == AccountStatus.ACTIVE
+    assert Reading.objects.filter(pk=closing.final_reading_id, total=Decimal("1090.00")).exists()
+    assert VerificationItem.objects.get(reading=closing.final_reading).state == "open"
+    # Cancelled once is cancelled: not resumed, not cancelled again.
+    with pytest.raises(PaymentConflict):
+        finish_closing(manager, closing)
+    with pytest.raises(PaymentConflict):
+        cancel_closing(manager, closing, reason="again")
+    # A new closing may start, with a right final reading: 90.000 kWh, billed 62.00.
+    again = close_account(
+        manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 19, tzinfo=SHANGHAI),
+        values={"total": Decimal("1090.00")},
+    )  # fmt: skip
+    # The first final reading, still suspect, holds the new closing back, named for the person:
+    assert again.state == ClosingState.STARTED
+    assert "2026-09-10 18:00" in again.hold_reason, again.hold_reason
+    # A verifier corrects it (the TOU registers misread), another approves; the new closing
+    # settles: 1 to 10 September, 90.000 kWh, billed 62.00 as in the example above.
+    item = VerificationItem.objects.get(reading=closing.final_reading)
+    correction = edit_reading(
+        Principal.for_user(a.staff((Role.VERIFIER, None))), item,
+        {"total": Decimal("1090.00")}, "分时抄错",
+    )  # fmt: skip
+    approve_correction(Principal.for_user(a.staff((Role.VERIFIER, None))), correction)
+    closed = finish_closing(manager, again)
+    assert closed.state == ClosingState.CLOSED
+    assert closed.bill is not None and closed.bill.total == Decimal("62.00")
+
+
+def test_a_settled_closing_cannot_be_cancelled(in_tenant_a: TenantWorld) -> None:
+    a = in_tenant_a
+    account, _meter = closable_account(a)
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    closing = close_account(
+        manager, account, reason="迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+        values={"total": Decimal("1090.00")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.CLOSED
+    with pytest.raises(PaymentConflict) as refused:
+        cancel_closing(manager, closing, reason="弄错了")
+    assert refused.value.code == "not_started"
+    assert AccountClosing.objects.get(pk=closing.pk).state == ClosingState.CLOSED

@@ -512,3 +512,28 @@ def test_the_counter_and_the_account_page_say_a_closing_is_under_way_and_payment
     assert "Closing under way" not in _client(world.bob).get(
         f"/console/counter/accounts/{other.pk}/"
     ).content.decode()
+
+
+def test_a_supervisor_cancels_a_closing_that_waits_on_its_page_with_a_reason(world: World) -> None:
+    a = world.a
+    closing = a.account_closing(a.sites[0])
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    page = manager.get(f"/console/account-closings/{closing.pk}/")
+    assert page.status_code == 200 and "Cancel the closing" in page.content.decode()
+    url = f"/console/account-closings/{closing.pk}/cancel/"
+    assert _client(world.bob).post(url, {"reason": "x"}).status_code == 403  # a cashier
+    blank = manager.post(url, {"reason": " "})
+    assert blank.status_code == 400
+    assert blank.context["cancel_form"].errors["reason"]
+    done = manager.post(url, {"reason": "客户不再迁出"})
+    assert done.status_code == 302
+    with a.active():
+        closing.refresh_from_db()
+        assert AuditEvent.objects.filter(
+            action=AuditAction.ACCOUNT_CLOSING_CANCELLED, object_id=str(closing.pk)
+        ).exists()
+    assert closing.state == ClosingState.CANCELLED
+    shown = manager.get(done["Location"]).content.decode()
+    assert "客户不再迁出" in shown and "Cancel the closing" not in shown
+    again = manager.post(url, {"reason": "again"})
+    assert again.status_code == 409

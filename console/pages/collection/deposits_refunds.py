@@ -44,7 +44,13 @@ from collection.models import (
     RefundChannel,
     RefundState,
 )
-from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.closing import (
+    Payout,
+    cancel_closing,
+    close_account,
+    finish_closing,
+    preview_closing,
+)
 from collection.services.deposits import deposit_status, take_deposit
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.refunds import (
@@ -466,14 +472,55 @@ def account_closing(request: HttpRequest, closing_id: int) -> HttpResponse:
         if form.ok:
             messages.success(request, _("Account closed."))
             return redirect("console:account-closing", closing_id=closing.pk)
+    return _closing_page(request, closing, form, _cancel_form(None))
+
+
+def _cancel_form(data: Any) -> Form:
+    return Form([Field("reason", gettext_lazy("Why the closing is cancelled"), required=True)],
+                data)  # fmt: skip
+
+
+def _closing_page(
+    request: HttpRequest, closing: AccountClosing, form: Form, cancel_form: Form
+) -> HttpResponse:
+    waits = closing.state == ClosingState.STARTED
     figures = {key: Decimal(value) for key, value in closing.figures.items()}
     return render(
         request,
         "console/collection/closing.html",
         {"closing": closing, "figures": figures, "rows": settlement_rows(figures), "form": form,
-         "may_resume": may_resume},
-        status=200 if form.ok else 400,
+         "may_resume": waits and can(request, "account_closings", "close"),
+         "may_cancel": waits and can(request, "account_closings", "cancel"),
+         "cancel_form": cancel_form},
+        status=200 if form.ok and cancel_form.ok else 400,
+    )  # fmt: skip
+
+
+@page("account_closings", "cancel")
+def account_closing_cancel(request: HttpRequest, closing_id: int) -> HttpResponse:
+    """Cancel a closing that waits, with the reason (POST only; audited). Nothing was posted;
+    the final reading stays the meter's reading, and a suspect one stays with the verifiers."""
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    closing = get_object_or_404(
+        scoped(request, AccountClosing.objects.select_related("account", "bill", "refund")),
+        pk=closing_id,
     )
+    form = _cancel_form(request.POST)
+    refused = 400
+    with form.attempt():
+        try:
+            cancel_closing(actor(request), closing, reason=str(form.value("reason")))
+        except PaymentConflict as exc:  # settled or cancelled since
+            _conflict_to_form(form, exc)
+            refused = 409
+    if form.ok:
+        messages.success(request, _("Closing cancelled; the account stays open."))
+        return redirect("console:account-closing", closing_id=closing.pk)
+    closing.refresh_from_db()
+    response = _closing_page(request, closing, Form([], None), form)
+    response.status_code = refused
+    return response
 
 
 urlpatterns: list[URLPattern] = [
@@ -484,4 +531,9 @@ urlpatterns: list[URLPattern] = [
     path("account-closings/", account_closings, name="account-closings"),
     path("account-closings/new/", account_closing_new, name="account-closing-new"),
     path("account-closings/<int:closing_id>/", account_closing, name="account-closing"),
+    path(
+        "account-closings/<int:closing_id>/cancel/",
+        account_closing_cancel,
+        name="account-closing-cancel",
+    ),
 ]
