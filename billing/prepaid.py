@@ -101,8 +101,8 @@ def _opening_and_closing(
     if until is not None:
         effective = [e for e in effective if e.taken_at < until.taken_at]
         opening = _effective_from(last.closing) if last else (effective[0] if effective else None)
-        later = opening is not None and until.taken_at > opening.taken_at
-        return opening, (until if later else None)
+        after_opening = opening is not None and until.taken_at > opening.taken_at
+        return opening, (until if after_opening else None)
     if pending is not None:
         effective = [e for e in effective if e.taken_at < pending]
     opening = _effective_from(last.closing) if last else (effective[0] if effective else None)

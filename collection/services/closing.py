@@ -225,9 +225,11 @@ def start_closing(
         account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
         if account.status == AccountStatus.CLOSED:
             raise PaymentConflict(_("The account is closed already."), code="closed_account")
-        if AccountClosing.objects.filter(account=account).exclude(
-            state=ClosingState.CANCELLED
-        ).exists():
+        if (
+            AccountClosing.objects.filter(account=account)
+            .exclude(state=ClosingState.CANCELLED)
+            .exists()
+        ):
             raise PaymentConflict(
                 _("The account's closing is under way: resume it."), code="closing_started"
             )
@@ -387,9 +389,7 @@ def cancel_closing(actor: Principal, closing: AccountClosing, *, reason: str) ->
         closing.cancelled_at = timezone.now()
         closing.cancel_reason = reason[:300]
         closing.cancelled_by_label = actor.label[:200]
-        closing.save(
-            update_fields=["state", "cancelled_at", "cancel_reason", "cancelled_by_label"]
-        )
+        closing.save(update_fields=["state", "cancelled_at", "cancel_reason", "cancelled_by_label"])
         record_audit(
             actor,
             AuditAction.ACCOUNT_CLOSING_CANCELLED,

@@ -361,7 +361,7 @@ def test_closing_a_prepaid_account_charges_from_its_last_charged_reading_to_the_
     in_tenant_a: TenantWorld,
 ) -> None:
     a = in_tenant_a
-    account, meter = prepaid_account_charged_before_a_suspect_reading(a)
+    account, _meter = prepaid_account_charged_before_a_suspect_reading(a)
     cashier = a.cashier_on_shift()
     post_payment(
         cashier, account=account, channel="counter_cash", amount=Decimal("100.00"),
@@ -426,7 +426,7 @@ def test_a_closing_that_waits_is_cancelled_with_a_reason_and_the_account_may_be_
     in_tenant_a: TenantWorld,
 ) -> None:
     a = in_tenant_a
-    account, meter = closable_account(a)
+    account, _meter = closable_account(a)
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
     # TOU registers 10 + 20 + 30 + 40 = 100.00 against a total of 1,090.00: held for a verifier.
     closing = close_account(
@@ -441,7 +441,9 @@ def test_a_closing_that_waits_is_cancelled_with_a_reason_and_the_account_may_be_
 
     cancelled = cancel_closing(manager, closing, reason="客户不再迁出")
     assert cancelled.state == ClosingState.CANCELLED
-    assert (cancelled.cancel_reason, cancelled.cancelled_by_label) == ("客户不再迁出", manager.label)
+    assert (cancelled.cancel_reason, cancelled.cancelled_by_label) == (
+        "客户不再迁出", manager.label,
+    )  # fmt: skip
     event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_CLOSING_CANCELLED)
     assert event.after["reason"] == "客户不再迁出"
     # Nothing was posted: no final bill, the 2026-09 bill's 100.00 still owed; the account is

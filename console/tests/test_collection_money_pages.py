@@ -24,8 +24,8 @@ from collection.models import (
 from collection.services.deposits import take_deposit
 from collection.services.payments import post_payment
 from customers.models import AccountStatus
-from metering.models import Reading
 from ledger.models import LedgerAccount, LedgerKind
+from metering.models import Reading
 from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent
 from tenancy.roles import Role
@@ -509,9 +509,10 @@ def test_the_counter_and_the_account_page_say_a_closing_is_under_way_and_payment
         )  # fmt: skip
     # A settled account is closed, not "under way".
     other = _prepaid_account(world, "1000.00")
-    assert "Closing under way" not in _client(world.bob).get(
-        f"/console/counter/accounts/{other.pk}/"
-    ).content.decode()
+    assert (
+        "Closing under way"
+        not in _client(world.bob).get(f"/console/counter/accounts/{other.pk}/").content.decode()
+    )
 
 
 def test_a_supervisor_cancels_a_closing_that_waits_on_its_page_with_a_reason(world: World) -> None:

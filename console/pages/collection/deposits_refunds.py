@@ -426,8 +426,12 @@ def account_closing_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/collection/closing_new.html",
-        {"form": form, "preview": preview, "previewed": _previewed(form) if preview else "",
-         "rows": settlement_rows(preview.figures) if preview else []},
+        {
+            "form": form,
+            "preview": preview,
+            "previewed": _previewed(form) if preview else "",
+            "rows": settlement_rows(preview.figures) if preview else [],
+        },
         status=200 if form.ok else 400,
     )
 
