@@ -538,3 +538,4 @@ def test_a_supervisor_cancels_a_closing_that_waits_on_its_page_with_a_reason(wor
     assert "客户不再迁出" in shown and "Cancel the closing" not in shown
     again = manager.post(url, {"reason": "again"})
     assert again.status_code == 409
+    assert "Only a closing that waits can be cancelled" in again.content.decode()

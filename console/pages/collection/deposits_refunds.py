@@ -348,7 +348,7 @@ class SettlementRow:
 def settlement_rows(figures: Mapping[str, Any]) -> list[SettlementRow]:
     """The settlement's figures in the order it applies them, so the page adds up: what is owed
     (the bills, with the final charge, and a prepaid balance below zero), what the credit and
-    the deposit pay of it, the arrears left and the refund. None while there are no figures
+    the deposit pay of it, the arrears left and the refund. Empty while there are no figures
     (the final reading awaits verification)."""
     if not figures:
         return []
@@ -522,7 +522,12 @@ def account_closing_cancel(request: HttpRequest, closing_id: int) -> HttpRespons
         messages.success(request, _("Closing cancelled; the account stays open."))
         return redirect("console:account-closing", closing_id=closing.pk)
     closing.refresh_from_db()
-    response = _closing_page(request, closing, Form([], None), form)
+    if refused == 409:  # the cancel form is gone from the page: the refusal goes on top
+        shown = Form([], {})
+        shown.add_errors(form.errors)
+        response = _closing_page(request, closing, shown, _cancel_form(None))
+    else:
+        response = _closing_page(request, closing, Form([], None), form)
     response.status_code = refused
     return response
 
