@@ -8,6 +8,12 @@ latest effective reading, it is unique per (account, opening reading), and the a
 locked while it is charged, so concurrent tasks never charge the same consumption twice. A
 suspect reading stops the stretch before it until a verifier has dealt with it.
 
+Closing an account (销户) charges up to its final reading (``until``): the pair is the last
+charge's closing reading and that validated final reading, whatever waits in the verification
+queue between them. The consumption of a pair depends on its two ends alone, and the account
+takes no further charge, so a reading held back between them must not make the closing charge
+nothing.
+
 The collection issue adds the thresholds, alerts and relay control on top of the wallet.
 """
 
@@ -70,10 +76,15 @@ def _effective_from(data: dict[str, Any]) -> Effective:
 
 
 def _opening_and_closing(
-    account: Account, meter_ids: list[int], last: PrepaidCharge | None, now: datetime
+    account: Account,
+    meter_ids: list[int],
+    last: PrepaidCharge | None,
+    now: datetime,
+    until: Effective | None = None,
 ) -> tuple[Effective | None, Effective | None]:
     """The pair to charge: from the last charge's closing reading (or the account's first
-    effective reading) to the latest effective reading before anything still pending."""
+    effective reading) to the latest effective reading before anything still pending, or to
+    ``until`` (a closing's final reading) when it is given."""
     start = (
         last.to_taken_at
         if last
@@ -87,6 +98,11 @@ def _opening_and_closing(
         (e for readings in found.values() for e in readings.effective),
         key=lambda e: e.taken_at,
     )
+    if until is not None:
+        effective = [e for e in effective if e.taken_at < until.taken_at]
+        opening = _effective_from(last.closing) if last else (effective[0] if effective else None)
+        after_opening = opening is not None and until.taken_at > opening.taken_at
+        return opening, (until if after_opening else None)
     if pending is not None:
         effective = [e for e in effective if e.taken_at < pending]
     opening = _effective_from(last.closing) if last else (effective[0] if effective else None)
@@ -113,10 +129,16 @@ def _to_date(account: Account, since: datetime, kind: str) -> dict[Any, Decimal]
 
 
 def charge_account(
-    actor: Principal, account_id: int, *, now: datetime | None = None
+    actor: Principal,
+    account_id: int,
+    *,
+    now: datetime | None = None,
+    until: Effective | None = None,
 ) -> PrepaidCharge | None:
-    """Charge one prepaid account's new validated consumption; None when there is none."""
-    now = now or timezone.now()
+    """Charge one prepaid account's new validated consumption; None when there is none.
+    ``until``: the closing's final reading (validated), charged from the last charge's closing
+    reading even past readings still pending before it."""
+    now = now or (until.taken_at + timedelta(microseconds=1) if until else timezone.now())
     with transaction.atomic():
         account = Account.objects.select_for_update().get(pk=account_id)
         tenant = Tenant.objects.get(pk=account.tenant_id)
@@ -124,7 +146,7 @@ def charge_account(
         meter_ids = list(Meter.objects.filter(account=account).values_list("pk", flat=True))
         if not meter_ids:
             return None
-        opening, closing = _opening_and_closing(account, meter_ids, last, now)
+        opening, closing = _opening_and_closing(account, meter_ids, last, now, until)
         if opening is None or closing is None:
             return None
         used = {

@@ -30,7 +30,13 @@ from collection.models import (
     Refund,
     RefundChannel,
 )
-from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.closing import (
+    Payout,
+    cancel_closing,
+    close_account,
+    finish_closing,
+    preview_closing,
+)
 from collection.services.deposits import deposit_status, set_deposit_policy, take_deposit
 from collection.services.receipts import print_deposit_receipt, reprint_deposit_receipt
 from collection.services.refunds import (
@@ -42,6 +48,7 @@ from collection.services.refunds import (
     reveal_payee_bank_account,
 )
 from customers.models import CustomerClass, Utility
+from metering.api import RegisterField
 from metering.meter_profiles import TOU_REGISTERS
 from tenancy.api_base import ReadOnlyTenantViewSet, StrictLineField
 from tenancy.money import ZERO
@@ -304,7 +311,8 @@ class AccountClosingSerializer(serializers.ModelSerializer):
         fields = [
             "id", "site", "account", "account_number", "reason", "state", "hold_reason",
             "final_taken_at", "bill", "bill_number", "prepaid_charge", "refund", "figures",
-            "payout", "started_at", "closed_at", "actor_label",
+            "payout", "started_at", "closed_at", "actor_label", "cancelled_at", "cancel_reason",
+            "cancelled_by_label",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -314,18 +322,24 @@ class AccountClosingSerializer(serializers.ModelSerializer):
         return Payout.of(closing).masked()
 
 
-class FinalReadingSerializer(serializers.Serializer):
-    account = AccountNumberField()
-    taken_at = serializers.DateTimeField(help_text="When the final reading was taken.")
-    total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=ZERO)
-    tou_spike = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    tou_peak = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    tou_flat = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    tou_valley = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
+class FinalRegistersSerializer(serializers.Serializer):
+    """The final reading's registers, in the registers' format (the console's closing form
+    checks what was typed with it too)."""
+
+    total = RegisterField()
+    tou_spike = RegisterField(required=False)
+    tou_peak = RegisterField(required=False)
+    tou_flat = RegisterField(required=False)
+    tou_valley = RegisterField(required=False)
 
     def reading_values(self) -> dict[str, Any]:
         data = self.validated_data
         return {name: data[name] for name in ("total", *TOU_REGISTERS) if name in data}
+
+
+class FinalReadingSerializer(FinalRegistersSerializer):
+    account = AccountNumberField()
+    taken_at = serializers.DateTimeField(help_text="When the final reading was taken.")
 
 
 class ClosingRequestSerializer(FinalReadingSerializer):
@@ -340,6 +354,10 @@ class ClosingRequestSerializer(FinalReadingSerializer):
     provider = serializers.RegexField(
         r"^[a-z0-9_-]{1,32}$", required=False, allow_blank=True, default=""
     )
+
+
+class ClosingCancelSerializer(serializers.Serializer):
+    reason = StrictLineField(max_length=300)
 
 
 class ClosingPreviewSerializer(serializers.Serializer):
@@ -378,6 +396,17 @@ class AccountClosingViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
     def finish(self, request: Request, pk: str | None = None) -> Response:
         """Resume a closing whose final reading has been verified since."""
         closing = finish_closing(self.principal, self.get_object())
+        return Response(self.get_serializer(self.get_queryset().get(pk=closing.pk)).data)
+
+    @extend_schema(request=ClosingCancelSerializer, responses=AccountClosingSerializer)
+    @action(detail=True, methods=["post"], permission_action="cancel")
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a closing that waits (nothing was posted); the reason is required and kept."""
+        body = ClosingCancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        closing = cancel_closing(
+            self.principal, self.get_object(), reason=body.validated_data["reason"]
+        )
         return Response(self.get_serializer(self.get_queryset().get(pk=closing.pk)).data)
 
     @extend_schema(request=FinalReadingSerializer, responses=ClosingPreviewSerializer)

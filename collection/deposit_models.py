@@ -250,6 +250,7 @@ class Refund(TenantOwned):
 class ClosingState(models.TextChoices):
     STARTED = "started", _("Final reading taken, settlement pending")
     CLOSED = "closed", pgettext_lazy("account closing", "Closed")
+    CANCELLED = "cancelled", pgettext_lazy("account closing", "Cancelled")
 
 
 class AccountClosing(TenantOwned):
@@ -300,6 +301,9 @@ class AccountClosing(TenantOwned):
     actor_kind = models.CharField(max_length=16)
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor_label = models.CharField(_("closed by"), max_length=200)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(_("why cancelled"), max_length=300, blank=True)
+    cancelled_by_label = models.CharField(_("cancelled by"), max_length=200, blank=True)
 
     site_path = "site"
 
@@ -307,7 +311,12 @@ class AccountClosing(TenantOwned):
         verbose_name = _("account closing")
         verbose_name_plural = _("account closings")
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "account"], name="account_closed_once"),
+            # One closing under way or done per account; a cancelled one leaves room for another.
+            models.UniqueConstraint(
+                fields=["tenant", "account"],
+                condition=~models.Q(state="cancelled"),
+                name="account_closed_once",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "id"], name="account_closing_tenant_id")]
 

@@ -197,6 +197,27 @@ class MeterImportSerializer(serializers.Serializer):
     csv = StrictCharField(trim_whitespace=False, help_text=_("The CSV text, with a header row."))
 
 
+class RegisterField(serializers.DecimalField):
+    """A register's value as the meter shows it: a plain decimal number, at least 0, with at most
+    three decimals (16 digits), written out in full (``1e4`` is refused: nobody reads an
+    exponent off a meter's display, and a slip of the keyboard must not become a reading)."""
+
+    default_error_messages = {
+        "exponent": _("Write the reading out in full, without an exponent: 10000, not 1e4."),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 16)
+        kwargs.setdefault("decimal_places", 3)
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and "e" in data.strip().lower():
+            self.fail("exponent")
+        return super().to_internal_value(data)
+
+
 def _register_field(required: bool = False) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=16, decimal_places=3, min_value=0, required=required)
 

@@ -146,6 +146,7 @@ class AuditAction(models.TextChoices):
     ACCOUNT_CLOSING_STARTED = "account.closing_started", _("Account closing started")
     ACCOUNT_CLOSED = "account.closed", _("Account closed")
     ACCOUNT_CLOSING_PREVIEWED = "account.closing_previewed", _("Account closing previewed")
+    ACCOUNT_CLOSING_CANCELLED = "account.closing_cancelled", _("Account closing cancelled")
     VOUCHER_BATCH_GENERATED = "voucher_batch.generated", _("Recharge card batch generated")
     VOUCHER_PINS_DOWNLOADED = "voucher_batch.pins_downloaded", _("Recharge card PINs downloaded")
     VOUCHER_PINS_REFUSED = (

@@ -249,7 +249,7 @@ MATRIX.update(
         # by a supervisor or finance, never the requester (the service checks it), paid by the
         # counter (cash) or finance (transfers). Whoever pays an approved transfer may reveal the
         # customer's bank account it goes to (audited; masked everywhere else). Closing an
-        # account (销户) is a supervisor's.
+        # account (销户) is a supervisor's, and so is cancelling a closing that waits.
         "deposit_policies": {"view": COLLECTION_READERS, "add": roles(ADMIN)},
         "deposits": {
             "view": COLLECTION_READERS,
@@ -268,6 +268,7 @@ MATRIX.update(
             "view": COLLECTION_READERS,
             "add": roles(ADMIN, MANAGER),
             "close": roles(ADMIN, MANAGER),
+            "cancel": roles(ADMIN, MANAGER),
         },
         # 充值卡: a tenant administrator generates a batch, downloads its PINs once (the
         # service checks it is the one who generated it), releases it for sale and voids

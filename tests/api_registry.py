@@ -1011,6 +1011,8 @@ CLOSE_SPECS: dict[str, RouteSpec] = {
         foreign_create_body=lambda a, b: _closing_body(a, a.sites[0]),
         actions={
             "finish": ActionSpec(success=400),
+            # A closing that waits, cancelled by a supervisor with the reason.
+            "cancel": ActionSpec(body=lambda w, o: {"reason": "客户不再迁出"}),
             "preview": ActionSpec(
                 body=lambda w, o: _closing_body(w, w.sites[0]),
                 foreign_body=lambda a, b: _closing_body(a, a.sites[0]),

@@ -143,6 +143,9 @@ PAGES: dict[str, Page] = {
         post_only=True,
     ),
     "account-closing": Page(lambda w: {"closing_id": w.a.account_closing(_site(w)).pk}),
+    "account-closing-cancel": Page(
+        lambda w: {"closing_id": w.a.account_closing(_site(w)).pk}, opens=POSTED, post_only=True
+    ),
     # customers
     "customer": Page(lambda w: {"customer_id": w.a.customer(_site(w)).pk}),
     "customer-edit": Page(lambda w: {"customer_id": w.a.customer(_site(w)).pk}),

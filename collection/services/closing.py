@@ -31,7 +31,7 @@ would do (the final bill, the credit and deposit applied, the refund, the arrear
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -56,7 +56,7 @@ from customers.models import Account, AccountStatus, PaymentMode
 from customers.services import update_account
 from ledger.models import LedgerKind
 from ledger.services import EntrySpec, post_entries, records_text
-from metering.models import Reading
+from metering.models import Meter, Reading
 from metering.services import record_manual_reading
 from tenancy.audit import AuditAction, record_audit
 from tenancy.fields import decrypt, encrypt
@@ -64,9 +64,9 @@ from tenancy.models import ActorKind, Tenant
 from tenancy.money import ZERO
 from tenancy.principal import Principal
 from tenancy.wording import join_list
-from verification.effective import effective_readings
+from verification.effective import effective_readings, modulus
 from verification.models import ReadingCheck, Rule
-from verification.rules import validate_readings
+from verification.rules import WRAP_SHARE, validate_readings
 
 
 @dataclass(frozen=True)
@@ -225,12 +225,17 @@ def start_closing(
         account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
         if account.status == AccountStatus.CLOSED:
             raise PaymentConflict(_("The account is closed already."), code="closed_account")
-        if AccountClosing.objects.filter(account=account).exists():
+        if (
+            AccountClosing.objects.filter(account=account)
+            .exclude(state=ClosingState.CANCELLED)
+            .exists()
+        ):
             raise PaymentConflict(
                 _("The account's closing is under way: resume it."), code="closing_started"
             )
         _refuse_pending_refunds(account)
         meter = final_meter(account)
+        _refuse_backwards(meter, taken_at, values)
         try:
             with transaction.atomic():
                 reading = record_manual_reading(actor, meter, taken_at, values)
@@ -295,9 +300,7 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
             )  # fmt: skip
         bill = charge = None
         if account.payment_mode == PaymentMode.PREPAID:
-            charge = charge_account(
-                actor, account.pk, now=reading.taken_at + timedelta(microseconds=1)
-            )
+            charge = charge_account(actor, account.pk, until=final)
             final_charge = charge.amount if charge else ZERO
         else:
             bill = issue_final_bill(actor, price_final_bill(account, final))
@@ -358,6 +361,53 @@ def finish_closing(actor: Principal, closing: AccountClosing) -> AccountClosing:
     return closing
 
 
+def cancel_closing(actor: Principal, closing: AccountClosing, *, reason: str) -> AccountClosing:
+    """Cancel a closing that is started and not settled (its final reading waits for a verifier,
+    or something else holds it): nothing was posted, the account stays active and may be closed
+    again later with a new final reading.
+
+    The final reading is not deleted or edited (a reading is a measurement, kept as read): it
+    stays the meter's reading of that time and goes the way of any reading. A suspect one stays
+    in the verification queue, where a verifier approves it, edits it or replaces it by an
+    estimate (four eyes), exactly as a suspect reading that no closing took; until then it holds
+    the account's charging and billing back, as any suspect reading does. The closing keeps who
+    cancelled it, when and why, and the cancellation is audited."""
+    _check_actor(actor)
+    reason = reason.strip()
+    if not reason:
+        raise field_error("reason", _("A reason is required."), "required")
+    with transaction.atomic():
+        # The closing's row first, as ``finish_closing`` locks it: the two never cross.
+        closing = AccountClosing.objects.select_for_update().get(pk=closing.pk)
+        if closing.state != ClosingState.STARTED:
+            raise PaymentConflict(
+                _("Only a closing that waits can be cancelled; this one is %(state)s.")
+                % {"state": ClosingState(closing.state).label},
+                code="not_started",
+            )
+        closing.state = ClosingState.CANCELLED
+        closing.cancelled_at = timezone.now()
+        closing.cancel_reason = reason[:300]
+        closing.cancelled_by_label = actor.label[:200]
+        closing.save(update_fields=["state", "cancelled_at", "cancel_reason", "cancelled_by_label"])
+        record_audit(
+            actor,
+            AuditAction.ACCOUNT_CLOSING_CANCELLED,
+            closing,
+            before={"state": ClosingState.STARTED, "hold_reason": closing.hold_reason},
+            after={"state": ClosingState.CANCELLED, "account": closing.account.number,
+                   "reason": reason, "final_reading": closing.final_reading_id},
+        )  # fmt: skip
+    return closing
+
+
+def closing_under_way(account: Account) -> AccountClosing | None:
+    """The account's closing that is started and not settled yet (its final reading waits for
+    verification), if any: the counter and the account's page say so. The account still takes
+    payments meanwhile; the settlement reads the balances under the locks a payment takes."""
+    return AccountClosing.objects.filter(account=account, state=ClosingState.STARTED).first()
+
+
 def ensure_customer_ledgers(tenant: Tenant, account: Account) -> None:
     """Create the account's receivable, wallet and deposit ledger rows in a transaction of their
     own, before the closing locks anything: a row inserted inside the closing, while a payment
@@ -365,6 +415,38 @@ def ensure_customer_ledgers(tenant: Tenant, account: Account) -> None:
     for the other's transaction, the other waits for the account's lock)."""
     with transaction.atomic():
         customer_ledger_ids(tenant, account)
+
+
+def _refuse_backwards(meter: Meter, taken_at: datetime, values: dict[str, Any]) -> None:
+    """A final reading below the meter's reading before it is refused before anything is
+    written: the verification would hold it as a counter gone backwards (``backwards``, judged
+    against the reading before it, as here, a wrap excepted), and the closing would wait on a
+    reading that is wrong. The person checks the figure, or has the reading before it corrected
+    first."""
+    total = values.get("total")
+    if total is None:
+        return
+    before = (
+        Reading.objects.filter(meter=meter, taken_at__lt=taken_at)
+        .order_by("-taken_at")
+        .only("taken_at", "total")
+        .first()
+    )
+    if before is None or total >= before.total:
+        return
+    counter = modulus(meter)
+    if total + counter - before.total <= counter * Decimal(WRAP_SHARE):
+        return  # the counter rolled over
+    zone = meter.tenant.zone
+    raise field_error(
+        "total",
+        _("The final reading %(total)s is below the meter's reading of %(time)s, %(before)s: a "
+          "counter does not go backwards. Check the figure; if that earlier reading is wrong, "
+          "have a verifier correct it first.")
+        % {"total": total, "before": before.total,
+           "time": f"{before.taken_at.astimezone(zone):%Y-%m-%d %H:%M}"},
+        "below_last_reading",
+    )  # fmt: skip
 
 
 def _refuse_pending_refunds(account: Account) -> None:

@@ -10,9 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
+from billing.prepaid import charge_account
 from billing.tariffs import services as tariff_services
 from collection.models import AccountClosing, ClosingState, Refund, RefundState
-from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.closing import (
+    Payout,
+    cancel_closing,
+    close_account,
+    finish_closing,
+    preview_closing,
+)
 from collection.services.deposits import set_deposit_policy, take_deposit
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
@@ -20,6 +27,8 @@ from collection.services.refunds import approve_refund, pay_refund, request_refu
 from customers.models import Account, AccountStatus
 from ledger.models import JournalLine, LedgerAccount, LedgerKind
 from metering.models import Meter, Reading
+from tenancy.audit import AuditAction
+from tenancy.models import AuditEvent
 from tenancy.principal import Principal
 from tenancy.roles import Role
 from tests.world import TenantWorld, unique
@@ -224,14 +233,15 @@ def test_a_suspect_final_reading_holds_the_closing_until_a_verifier_has_correcte
     a = in_tenant_a
     account, _meter = closable_account(a)
     manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
-    # The counter read backwards (999.00 after 1,000.00): the reading is suspect, nothing is
-    # billed or settled, the closing waits with the reason.
+    # The TOU registers (10 + 20 + 30 + 40 = 100.00) do not add up to the total 1,090.00: the
+    # reading is suspect, nothing is billed or settled, the closing waits with the reason.
     closing = close_account(
         manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
-        values={"total": Decimal("999.00")},
+        values={"total": Decimal("1090.00"), "tou_spike": Decimal("10"),
+                "tou_peak": Decimal("20"), "tou_flat": Decimal("30"), "tou_valley": Decimal("40")},
     )  # fmt: skip
     assert closing.state == ClosingState.STARTED
-    assert "计数倒走" in closing.hold_reason, closing.hold_reason  # the rule it broke
+    assert "分时" in closing.hold_reason, closing.hold_reason  # the rule it broke
     assert closing.bill is None and closing.settlement_entry_id is None
     account.refresh_from_db()
     assert account.status == AccountStatus.ACTIVE
@@ -321,3 +331,165 @@ def test_a_refund_awaiting_approval_is_decided_before_the_account_is_closed(
     assert refused.value.error_dict["account"][0].code == "refund_pending"
     assert not AccountClosing.objects.filter(account=account).exists()
     assert not Reading.objects.filter(meter=meter, total=Decimal("1090.00")).exists()
+
+
+def prepaid_account_charged_before_a_suspect_reading(
+    a: TenantWorld,
+) -> tuple[Account, Meter]:
+    """A prepaid account at a flat 0.50 yuan/kWh: read 1,000.000 on 1 September, charged up to
+    1,100.000 on 10 September (100.000 kWh × 0.50 = 50.00), then a reading of 12 September that
+    went backwards (1,095.000) waits in the verification queue; the prepaid charging stops
+    before it, as it should."""
+    account = a.account(payment_mode="prepaid")
+    meter = a.meter(account=account, on_gateway=False)
+    tariff = a.tariff("0.5000")
+    tariff_services.assign_tariff(
+        a.system, tariff, effective_from=date(2020, 1, 1), account=account
+    )
+    a.reading(meter, taken_at=datetime(2026, 9, 1, tzinfo=SHANGHAI), total=Decimal("1000.00"))
+    a.reading(meter, taken_at=datetime(2026, 9, 10, tzinfo=SHANGHAI), total=Decimal("1100.00"))
+    validate_readings(a.tenant)
+    charged = charge_account(a.system, account.pk, now=datetime(2026, 9, 11, tzinfo=SHANGHAI))
+    assert charged is not None and charged.amount == Decimal("50.00")
+    a.reading(meter, taken_at=datetime(2026, 9, 12, tzinfo=SHANGHAI), total=Decimal("1095.00"))
+    validate_readings(a.tenant)
+    assert VerificationItem.objects.filter(meter=meter).count() == 1
+    return account, meter
+
+
+def test_closing_a_prepaid_account_charges_from_its_last_charged_reading_to_the_final_one(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, _meter = prepaid_account_charged_before_a_suspect_reading(a)
+    cashier = a.cashier_on_shift()
+    post_payment(
+        cashier, account=account, channel="counter_cash", amount=Decimal("100.00"),
+        idempotency_key=unique("k"),
+    )  # fmt: skip
+    take_deposit(
+        cashier, account=account, channel="counter_cash", amount=Decimal("200.00"),
+        idempotency_key=unique("d"),
+    )  # fmt: skip
+    # Wallet: charged 50.00, paid 100.00 → 50.00 of prepaid balance (−50.00 on the ledger).
+    assert balance(account, LedgerKind.WALLET) == Decimal("-50.00")
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    closing = close_account(
+        manager, account, reason="退租", taken_at=datetime(2026, 9, 20, 10, tzinfo=SHANGHAI),
+        values={"total": Decimal("1130.00")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.CLOSED, closing.hold_reason
+    # The last charge closed on 1,100.000 (10 September); the final reading is 1,130.000:
+    #   1,130.000 − 1,100.000 = 30.000 kWh × 0.50 = 15.00, charged to the wallet (the reading
+    #   of 12 September still waiting for a verifier does not stop the closing's charge).
+    charge = closing.prepaid_charge
+    assert charge is not None
+    assert (charge.consumption["total"], charge.amount) == ("30.000", Decimal("15.00"))
+    assert charge.from_taken_at == datetime(2026, 9, 10, tzinfo=SHANGHAI)
+    assert charge.to_taken_at == datetime(2026, 9, 20, 10, tzinfo=SHANGHAI)
+    assert charge.tariff_versions  # priced at the account's tariff version
+    # Settlement: the balance 50.00 − 15.00 = 35.00 is refunded with the deposit 200.00.
+    assert closing.figures["final_charge"] == "15.00"
+    assert (closing.figures["refund_credit"], closing.figures["refund_deposit"]) == (
+        "35.00", "200.00",
+    )  # fmt: skip
+    assert closing.refund is not None and closing.refund.amount == Decimal("235.00")
+    assert balance(account, LedgerKind.WALLET) == Decimal("-35.00")  # until the refund is paid
+    entry = JournalLine.objects.filter(
+        entry__source_type="prepaid_charge", entry__source_id=str(charge.pk)
+    )
+    assert sorted(entry.values_list("ledger_account__kind", "amount"))[-1] == (
+        "wallet", Decimal("15.00"),
+    )  # fmt: skip
+
+
+def test_a_final_reading_below_the_meters_last_reading_is_refused_before_anything_is_written(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, meter = closable_account(a)  # read 1,000.00 on 1 September
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    with pytest.raises(ValidationError) as refused:
+        close_account(
+            manager, account, reason="迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+            values={"total": Decimal("999.00")},
+        )  # fmt: skip
+    error = refused.value.error_dict["total"][0]
+    assert error.code == "below_last_reading"
+    assert "1000.000" in error.message and "2026-09-01 00:00" in error.message
+    # No stuck closing, no reading of 999.00 in the verification queue.
+    assert not AccountClosing.objects.filter(account=account).exists()
+    assert not Reading.objects.filter(meter=meter, total=Decimal("999.00")).exists()
+
+
+def test_a_closing_that_waits_is_cancelled_with_a_reason_and_the_account_may_be_closed_later(
+    in_tenant_a: TenantWorld,
+) -> None:
+    a = in_tenant_a
+    account, _meter = closable_account(a)
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    # TOU registers 10 + 20 + 30 + 40 = 100.00 against a total of 1,090.00: held for a verifier.
+    closing = close_account(
+        manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+        values={"total": Decimal("1090.00"), "tou_spike": Decimal("10"),
+                "tou_peak": Decimal("20"), "tou_flat": Decimal("30"), "tou_valley": Decimal("40")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.STARTED
+    with pytest.raises(ValidationError) as refused:
+        cancel_closing(manager, closing, reason="  ")
+    assert refused.value.error_dict["reason"][0].code == "required"
+
+    cancelled = cancel_closing(manager, closing, reason="客户不再迁出")
+    assert cancelled.state == ClosingState.CANCELLED
+    assert (cancelled.cancel_reason, cancelled.cancelled_by_label) == (
+        "客户不再迁出", manager.label,
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action=AuditAction.ACCOUNT_CLOSING_CANCELLED)
+    assert event.after["reason"] == "客户不再迁出"
+    # Nothing was posted: no final bill, the 2026-09 bill's 100.00 still owed; the account is
+    # open. The final reading is kept as read, waiting with the verifiers like any suspect one.
+    assert cancelled.bill is None and cancelled.settlement_entry_id is None
+    assert balance(account, LedgerKind.RECEIVABLE) == Decimal("100.00")
+    account.refresh_from_db()
+    assert account.status == AccountStatus.ACTIVE
+    assert Reading.objects.filter(pk=closing.final_reading_id, total=Decimal("1090.00")).exists()
+    assert VerificationItem.objects.get(reading=closing.final_reading).state == "open"
+    # Cancelled once is cancelled: not resumed, not cancelled again.
+    with pytest.raises(PaymentConflict):
+        finish_closing(manager, closing)
+    with pytest.raises(PaymentConflict):
+        cancel_closing(manager, closing, reason="again")
+    # A new closing may start, with a right final reading: 90.000 kWh, billed 62.00.
+    again = close_account(
+        manager, account, reason="客户迁出", taken_at=datetime(2026, 9, 10, 19, tzinfo=SHANGHAI),
+        values={"total": Decimal("1090.00")},
+    )  # fmt: skip
+    # The first final reading, still suspect, holds the new closing back, named for the person:
+    assert again.state == ClosingState.STARTED
+    assert "2026-09-10 18:00" in again.hold_reason, again.hold_reason
+    # A verifier corrects it (the TOU registers misread), another approves; the new closing
+    # settles: 1 to 10 September, 90.000 kWh, billed 62.00 as in the example above.
+    item = VerificationItem.objects.get(reading=closing.final_reading)
+    correction = edit_reading(
+        Principal.for_user(a.staff((Role.VERIFIER, None))), item,
+        {"total": Decimal("1090.00")}, "分时抄错",
+    )  # fmt: skip
+    approve_correction(Principal.for_user(a.staff((Role.VERIFIER, None))), correction)
+    closed = finish_closing(manager, again)
+    assert closed.state == ClosingState.CLOSED
+    assert closed.bill is not None and closed.bill.total == Decimal("62.00")
+
+
+def test_a_settled_closing_cannot_be_cancelled(in_tenant_a: TenantWorld) -> None:
+    a = in_tenant_a
+    account, _meter = closable_account(a)
+    manager = Principal.for_user(a.staff((Role.SITE_MANAGER, None)))
+    closing = close_account(
+        manager, account, reason="迁出", taken_at=datetime(2026, 9, 10, 18, tzinfo=SHANGHAI),
+        values={"total": Decimal("1090.00")},
+    )  # fmt: skip
+    assert closing.state == ClosingState.CLOSED
+    with pytest.raises(PaymentConflict) as refused:
+        cancel_closing(manager, closing, reason="弄错了")
+    assert refused.value.code == "not_started"
+    assert AccountClosing.objects.get(pk=closing.pk).state == ClosingState.CLOSED

@@ -22,8 +22,10 @@ from collection.models import (
     RefundState,
 )
 from collection.services.deposits import take_deposit
+from collection.services.payments import post_payment
 from customers.models import AccountStatus
 from ledger.models import LedgerAccount, LedgerKind
+from metering.models import Reading
 from tenancy.audit import AuditAction
 from tenancy.models import AuditEvent
 from tenancy.roles import Role
@@ -358,3 +360,182 @@ def test_the_closings_list_holds_only_the_sites_of_the_grant(world: World) -> No
     assert list(listed.context["closings"]) == [here]
     assert elsewhere.account.number not in listed.content.decode()
     assert _client(world.mallory).get("/console/account-closings/").context["closings"].count() == 0
+
+
+def _prepaid_account(world: World, *totals: str) -> Any:
+    """A prepaid account at a flat 0.50 yuan/kWh whose meter read ``totals`` at 00:00 on 1, 2,
+    3… September (validated)."""
+    a = world.a
+    account = a.account(payment_mode="prepaid")
+    meter = a.meter(account=account, on_gateway=False)
+    tariff = a.tariff("0.5000")
+    with a.active():
+        tariff_services.assign_tariff(
+            a.system, tariff, effective_from=date(2020, 1, 1), account=account
+        )
+    for day, total in enumerate(totals, start=1):
+        a.reading(meter, taken_at=datetime(2026, 9, day, tzinfo=SHANGHAI), total=Decimal(total))
+    with a.active():
+        validate_readings(a.tenant)
+    return account
+
+
+def test_the_closing_preview_shows_the_prepaid_balance_owed_and_its_figures_add_up(
+    world: World,
+) -> None:
+    a = world.a
+    account = _prepaid_account(world, "1000.00")
+    with a.active():
+        take_deposit(
+            a.cashier_on_shift(), account=account, channel="counter_cash", amount=Decimal("200.00"),
+            idempotency_key=unique("d"),
+        )  # fmt: skip
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-20T10:00", "total": "1100.000",
+            "reason": "退租", "refund_channel": "cash", "do": "preview"}  # fmt: skip
+    preview = manager.post("/console/account-closings/new/", form)
+    assert preview.status_code == 200, preview.content.decode()
+    # The last prepaid charge: 100.000 kWh × 0.50 = 50.00, nothing paid in: the wallet owes
+    # 50.00; the deposit 200.00 pays it and 150.00 is refunded. Every figure is on the page,
+    # in the settlement's order, and they add up.
+    rows = [(str(row.label), row.amount) for row in preview.context["rows"]]
+    assert rows == [
+        ("Final charge", Decimal("50.00")),
+        ("Bills owed", Decimal("0.00")),
+        ("Prepaid balance owed", Decimal("50.00")),
+        ("Owed in all", Decimal("50.00")),
+        ("Credit on account", Decimal("0.00")),
+        ("Credit applied", Decimal("0.00")),
+        ("Deposit held", Decimal("200.00")),
+        ("Deposit applied", Decimal("-50.00")),
+        ("Arrears left", Decimal("0.00")),
+        ("To refund", Decimal("150.00")),
+    ]
+    html = preview.content.decode()
+    assert "Prepaid balance owed" in html and "-50.00" in html and "150.00" in html
+
+
+def test_a_closing_preview_held_by_its_final_reading_says_why_instead_of_empty_figures(
+    world: World,
+) -> None:
+    a = world.a
+    # 10 kWh a day, then 980 kWh in one day: a spike, held for a verifier.
+    account = _prepaid_account(world, "1000.00", "1010.00", "1020.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-04T00:00", "total": "2000",
+            "reason": "退租", "refund_channel": "cash", "do": "preview"}  # fmt: skip
+    preview = manager.post("/console/account-closings/new/", form)
+    assert preview.status_code == 200, preview.content.decode()
+    assert preview.context["rows"] == []
+    html = preview.content.decode()
+    assert "Consumption far above the meter&#x27;s history" in html  # the rule it broke
+    assert "worked out once the final reading is verified" in html
+    assert "Deposit applied" not in html  # no boxes of empty figures
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("", "Enter the final reading shown on the meter."),
+        ("-5", "greater than or equal to 0"),
+        ("1e4", "without an exponent"),
+        ("abc", "A valid number is required."),
+        ("1000.1234", "no more than 3 decimal places"),
+    ],
+)
+def test_the_closing_form_refuses_a_final_reading_that_is_not_a_register_value(
+    world: World, typed: str, says: str
+) -> None:
+    a = world.a
+    account = _prepaid_account(world, "1000.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    for step in ("preview", "close"):
+        form = {"account": account.number, "taken_at": "2026-09-20T10:00", "total": typed,
+                "reason": "退租", "refund_channel": "cash", "do": step}  # fmt: skip
+        refused = manager.post("/console/account-closings/new/", form)
+        assert refused.status_code == 400
+        errors = refused.context["form"].errors["total"]
+        assert any(says in error for error in errors), errors
+        assert not any("Enter an amount in yuan" in error for error in errors)
+    with a.active():
+        assert not AccountClosing.objects.exists()
+        assert not Reading.objects.filter(meter__account=account, total=0).exists()
+
+
+def test_the_closing_form_refuses_a_final_reading_below_the_meters_last_one_up_front(
+    world: World,
+) -> None:
+    a = world.a
+    account = _prepaid_account(world, "1000.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-20T10:00", "total": "999.5",
+            "reason": "退租", "refund_channel": "cash", "do": "preview"}  # fmt: skip
+    refused = manager.post("/console/account-closings/new/", form)
+    assert refused.status_code == 400
+    [error] = refused.context["form"].errors["total"]
+    assert "below the meter's reading of 2026-09-01 00:00, 1000.000" in error
+    with a.active():
+        assert not AccountClosing.objects.exists()
+
+
+def test_the_counter_and_the_account_page_say_a_closing_is_under_way_and_payments_still_count(
+    world: World,
+) -> None:
+    a = world.a
+    # 10 kWh a day, then 980 kWh in a day: the final reading is a spike, held for a verifier.
+    account = _prepaid_account(world, "1000.00", "1010.00", "1020.00")
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    form = {"account": account.number, "taken_at": "2026-09-04T00:00", "total": "2000",
+            "reason": "退租", "refund_channel": "cash", "do": "close"}  # fmt: skip
+    preview = manager.post("/console/account-closings/new/", {**form, "do": "preview"})
+    started = manager.post(
+        "/console/account-closings/new/", {**form, "previewed": preview.context["previewed"]}
+    )
+    assert started.status_code == 302
+    with a.active():
+        closing = AccountClosing.objects.get(account=account)
+    assert closing.state == ClosingState.STARTED
+    counter = _client(world.bob).get(f"/console/counter/accounts/{account.pk}/")
+    assert counter.status_code == 200
+    assert "Closing under way" in counter.content.decode()
+    page = manager.get(f"/console/accounts/{account.pk}/")
+    assert "Closing under way" in page.content.decode()
+    assert f"/console/account-closings/{closing.pk}/" in page.content.decode()
+    # The counter still takes a payment; the settlement will count it.
+    with a.active():
+        post_payment(
+            a.cashier_on_shift(), account=account, channel="counter_cash",
+            amount=Decimal("20.00"), idempotency_key=unique("k"),
+        )  # fmt: skip
+    # A settled account is closed, not "under way".
+    other = _prepaid_account(world, "1000.00")
+    assert (
+        "Closing under way"
+        not in _client(world.bob).get(f"/console/counter/accounts/{other.pk}/").content.decode()
+    )
+
+
+def test_a_supervisor_cancels_a_closing_that_waits_on_its_page_with_a_reason(world: World) -> None:
+    a = world.a
+    closing = a.account_closing(a.sites[0])
+    manager = _client(a.staff((Role.SITE_MANAGER, None)))
+    page = manager.get(f"/console/account-closings/{closing.pk}/")
+    assert page.status_code == 200 and "Cancel the closing" in page.content.decode()
+    url = f"/console/account-closings/{closing.pk}/cancel/"
+    assert _client(world.bob).post(url, {"reason": "x"}).status_code == 403  # a cashier
+    blank = manager.post(url, {"reason": " "})
+    assert blank.status_code == 400
+    assert blank.context["cancel_form"].errors["reason"]
+    done = manager.post(url, {"reason": "客户不再迁出"})
+    assert done.status_code == 302
+    with a.active():
+        closing.refresh_from_db()
+        assert AuditEvent.objects.filter(
+            action=AuditAction.ACCOUNT_CLOSING_CANCELLED, object_id=str(closing.pk)
+        ).exists()
+    assert closing.state == ClosingState.CANCELLED
+    shown = manager.get(done["Location"]).content.decode()
+    assert "客户不再迁出" in shown and "Cancel the closing" not in shown
+    again = manager.post(url, {"reason": "again"})
+    assert again.status_code == 409
+    assert "Only a closing that waits can be cancelled" in again.content.decode()

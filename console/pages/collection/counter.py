@@ -49,6 +49,7 @@ from collection.models import (
 from collection.services.allocation import AccountPosition, account_due, plan_allocation
 from collection.services.attempts import AttemptRequest, Failure, record_failed_attempt
 from collection.services.cash_rules import holiday_rule_applies
+from collection.services.closing import closing_under_way
 from collection.services.errors import PaymentConflict
 from collection.services.payments import post_payment
 from collection.services.shifts import open_shift_of
@@ -389,6 +390,7 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
         "wallet_owed": wallet < ZERO,
         "may_take": may_take and (not closed or request.method == "POST"),
         "closed": closed,
+        "closing": closing_under_way(account),
         # Counter payments belong to the cashier's open shift, at the account's site.
         "shift": shift,
         "shift_here": shift is not None and shift.site_id == account.site_id,
@@ -397,6 +399,7 @@ def counter_account(request: HttpRequest, account_id: int) -> HttpResponse:
         "conflicting": conflicting,
         "recent": _recent_payments(request, account),
         "sees_payments": can(request, "payments"),
+        "sees_closing": can(request, "account_closings"),
     }
     return render(request, "console/collection/counter_account.html", context, status=status)
 

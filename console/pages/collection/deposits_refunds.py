@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +33,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from collection.api_refunds import FinalRegistersSerializer
 from collection.deposit_models import DEPOSIT_CHANNELS
 from collection.models import (
     AccountClosing,
@@ -41,7 +44,13 @@ from collection.models import (
     RefundChannel,
     RefundState,
 )
-from collection.services.closing import Payout, close_account, finish_closing, preview_closing
+from collection.services.closing import (
+    Payout,
+    cancel_closing,
+    close_account,
+    finish_closing,
+    preview_closing,
+)
 from collection.services.deposits import deposit_status, take_deposit
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.refunds import (
@@ -298,8 +307,8 @@ CLOSING_FIELDS = [
     Field("account", gettext_lazy("Account number"), required=True, autofocus=True),
     Field("taken_at", gettext_lazy("Final reading taken at"), kind="datetime-local",
           required=True),
-    Field("total", gettext_lazy("Final reading, total (kWh or m³)"), kind="number", step="0.01",
-          required=True),
+    Field("total", gettext_lazy("Final reading, total (kWh or m³)"), kind="number", step="0.001",
+          required=True, help=gettext_lazy("As the meter shows it, up to 3 decimals: 40615.100.")),
     Field("reason", gettext_lazy("Reason for closing"), required=True),
     Field("refund_channel", gettext_lazy("Refund of what is left, paid by"), kind="select",
           required=True, choices=RefundChannel.choices),
@@ -319,8 +328,49 @@ def _reading(request: HttpRequest, form: Form) -> tuple[Account, Any, dict[str, 
     if timezone.is_naive(taken_at):
         assert account.tenant is not None
         taken_at = timezone.make_aware(taken_at, account.tenant.zone)
-    total = _money(form, "total")
-    return account, taken_at, {"total": total}
+    # The registers' format, as the API checks it: required, a plain number ≥ 0, 3 decimals.
+    typed = str(form.value("total")).strip()
+    if not typed:
+        raise field_error("total", _("Enter the final reading shown on the meter."), "required")
+    registers = FinalRegistersSerializer(data={"total": typed})
+    registers.is_valid(raise_exception=True)
+    return account, taken_at, registers.reading_values()
+
+
+@dataclass(frozen=True)
+class SettlementRow:
+    label: str
+    amount: Decimal
+    note: str = ""
+    total: bool = False
+
+
+def settlement_rows(figures: Mapping[str, Any]) -> list[SettlementRow]:
+    """The settlement's figures in the order it applies them, so the page adds up: what is owed
+    (the bills, with the final charge, and a prepaid balance below zero), what the credit and
+    the deposit pay of it, the arrears left and the refund. Empty while there are no figures
+    (the final reading awaits verification)."""
+    if not figures:
+        return []
+    amount = {key: Decimal(str(value)) for key, value in figures.items()}
+    owed = amount["bills_owed"] + amount["wallet_owed"]
+    return [
+        SettlementRow(_("Final charge"), amount["final_charge"],
+                      _("The final bill or the last prepaid charge, counted in what is owed "
+                        "below.")),
+        SettlementRow(_("Bills owed"), amount["bills_owed"]),
+        SettlementRow(_("Prepaid balance owed"), amount["wallet_owed"],
+                      _("The prepaid balance below zero.")),
+        SettlementRow(_("Owed in all"), owed, total=True),
+        SettlementRow(_("Credit on account"), amount["credit"]),
+        SettlementRow(_("Credit applied"), -amount["credit_applied"]),
+        SettlementRow(_("Deposit held"), amount["deposit"]),
+        SettlementRow(_("Deposit applied"), -amount["deposit_applied"]),
+        SettlementRow(_("Arrears left"), amount["arrears"],
+                      _("Owed in all, less the credit and the deposit applied."), total=True),
+        SettlementRow(_("To refund"), amount["refund"],
+                      _("The credit and the deposit left after what they paid."), total=True),
+    ]  # fmt: skip
 
 
 def _previewed(form: Form) -> str:
@@ -376,7 +426,12 @@ def account_closing_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/collection/closing_new.html",
-        {"form": form, "preview": preview, "previewed": _previewed(form) if preview else ""},
+        {
+            "form": form,
+            "preview": preview,
+            "previewed": _previewed(form) if preview else "",
+            "rows": settlement_rows(preview.figures) if preview else [],
+        },
         status=200 if form.ok else 400,
     )
 
@@ -421,13 +476,60 @@ def account_closing(request: HttpRequest, closing_id: int) -> HttpResponse:
         if form.ok:
             messages.success(request, _("Account closed."))
             return redirect("console:account-closing", closing_id=closing.pk)
+    return _closing_page(request, closing, form, _cancel_form(None))
+
+
+def _cancel_form(data: Any) -> Form:
+    return Form([Field("reason", gettext_lazy("Why the closing is cancelled"), required=True)],
+                data)  # fmt: skip
+
+
+def _closing_page(
+    request: HttpRequest, closing: AccountClosing, form: Form, cancel_form: Form
+) -> HttpResponse:
+    waits = closing.state == ClosingState.STARTED
     figures = {key: Decimal(value) for key, value in closing.figures.items()}
     return render(
         request,
         "console/collection/closing.html",
-        {"closing": closing, "figures": figures, "form": form, "may_resume": may_resume},
-        status=200 if form.ok else 400,
+        {"closing": closing, "figures": figures, "rows": settlement_rows(figures), "form": form,
+         "may_resume": waits and can(request, "account_closings", "close"),
+         "may_cancel": waits and can(request, "account_closings", "cancel"),
+         "cancel_form": cancel_form},
+        status=200 if form.ok and cancel_form.ok else 400,
+    )  # fmt: skip
+
+
+@page("account_closings", "cancel")
+def account_closing_cancel(request: HttpRequest, closing_id: int) -> HttpResponse:
+    """Cancel a closing that waits, with the reason (POST only; audited). Nothing was posted;
+    the final reading stays the meter's reading, and a suspect one stays with the verifiers."""
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    closing = get_object_or_404(
+        scoped(request, AccountClosing.objects.select_related("account", "bill", "refund")),
+        pk=closing_id,
     )
+    form = _cancel_form(request.POST)
+    refused = 400
+    with form.attempt():
+        try:
+            cancel_closing(actor(request), closing, reason=str(form.value("reason")))
+        except PaymentConflict as exc:  # settled or cancelled since
+            _conflict_to_form(form, exc)
+            refused = 409
+    if form.ok:
+        messages.success(request, _("Closing cancelled; the account stays open."))
+        return redirect("console:account-closing", closing_id=closing.pk)
+    closing.refresh_from_db()
+    if refused == 409:  # the cancel form is gone from the page: the refusal goes on top
+        shown = Form([], {})
+        shown.add_errors(form.errors)
+        response = _closing_page(request, closing, shown, _cancel_form(None))
+    else:
+        response = _closing_page(request, closing, Form([], None), form)
+    response.status_code = refused
+    return response
 
 
 urlpatterns: list[URLPattern] = [
@@ -438,4 +540,9 @@ urlpatterns: list[URLPattern] = [
     path("account-closings/", account_closings, name="account-closings"),
     path("account-closings/new/", account_closing_new, name="account-closing-new"),
     path("account-closings/<int:closing_id>/", account_closing, name="account-closing"),
+    path(
+        "account-closings/<int:closing_id>/cancel/",
+        account_closing_cancel,
+        name="account-closing-cancel",
+    ),
 ]

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, render
 
 from billing.models import Bill
 from collection.models import Payment
+from collection.services.closing import closing_under_way
 from console.access import can, page, scoped
 from console.pages.customers._common import may
 from customers.models import Account, Contact, Customer
@@ -54,6 +55,8 @@ def account_page(request: HttpRequest, account_id: int) -> HttpResponse:
         "can_change": may(request, "accounts", "change", site_id),
         "can_change_premise": may(request, "premises", "change", site_id),
         "meters": list(Meter.objects.filter(account=account).order_by("-installed_on", "-id")),
+        "closing": closing_under_way(account),
+        "sees_closing": can(request, "account_closings"),
     }
     if may(request, "bills", "view", site_id):
         context["bills"] = list(
