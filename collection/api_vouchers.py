@@ -20,7 +20,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from collection.api import AccountNumberField, PaymentSerializer, RefusesConflicts, payments
+from collection.api import (
+    AccountNumberField,
+    AmountField,
+    PaymentSerializer,
+    RefusesConflicts,
+    payments,
+)
 from collection.models import (
     AttemptOutcome,
     Channel,
@@ -43,9 +49,7 @@ CARD_COUNTS = {
 
 
 class BatchRequestSerializer(serializers.Serializer):
-    face_value = serializers.DecimalField(
-        max_digits=10,
-        decimal_places=2,
+    face_value = AmountField(
         min_value=vouchers.MIN_FACE_VALUE,
         max_value=vouchers.MAX_FACE_VALUE,
         help_text='Yuan per card, as a string: "50.00".',

@@ -30,7 +30,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import ValidationError as DrfValidationError
 
+from collection.api import PLAIN_AMOUNT, AmountField
 from collection.deposit_models import DEPOSIT_CHANNELS
 from collection.models import (
     AccountClosing,
@@ -55,10 +57,11 @@ from collection.services.refunds import (
     reveal_payee_bank_account,
 )
 from console.access import can, page, scoped
-from console.forms import Field, Form
+from console.forms import NON_FIELD, Field, Form, error_map
 from console.pages.billing.common import actor
 from customers.models import Account
 from ledger.models import JournalLine
+from tenancy.money import ZERO
 
 
 def _account(request: HttpRequest, number: str) -> Account | None:
@@ -69,12 +72,29 @@ def _account(request: HttpRequest, number: str) -> Account | None:
     return scoped(request, Account.objects.select_related("customer")).filter(number=number).first()
 
 
-def _money(form: Form, name: str) -> Decimal:
-    raw = str(form.value(name) or "0").strip()
+def _money(form: Form, name: str, *, required: bool = False) -> Decimal:
+    """Yuan as the API's ``AmountField`` reads them (the same words for "1e3", "-1" or too
+    much); a field left empty is 0.00, or refused as missing when the form needs it."""
+    raw = str(form.value(name) or "").strip()
+    if not raw:
+        if required:
+            raise field_error(name, _("Enter the amount."), "required")
+        return ZERO
     try:
+        return AmountField(min_value=ZERO).run_validation(raw)
+    except DrfValidationError as exc:
+        raise field_error(name, " ".join(error_map(exc)[NON_FIELD]), "invalid") from exc
+
+
+def _reading_total(form: Form, name: str) -> Decimal:
+    raw = str(form.value(name) or "").strip()
+    try:
+        if not PLAIN_AMOUNT.fullmatch(raw):
+            raise InvalidOperation
         return Decimal(raw)
     except InvalidOperation as exc:
-        raise field_error(name, _("Enter an amount in yuan, e.g. 120.50.")) from exc
+        message = _("Enter the reading with digits and a point, e.g. 1520.35.")
+        raise field_error(name, message) from exc
 
 
 def _conflict_to_form(form: Form, exc: PaymentConflict) -> None:
@@ -111,7 +131,7 @@ def deposits(request: HttpRequest) -> HttpResponse:
             try:
                 result = take_deposit(
                     actor(request), account=account, channel=str(form.value("channel")),
-                    amount=_money(form, "amount"),
+                    amount=_money(form, "amount", required=True),
                     external_reference=str(form.value("external_reference")),
                     idempotency_key=str(form.value("idempotency_key")),
                 )  # fmt: skip
@@ -319,7 +339,7 @@ def _reading(request: HttpRequest, form: Form) -> tuple[Account, Any, dict[str, 
     if timezone.is_naive(taken_at):
         assert account.tenant is not None
         taken_at = timezone.make_aware(taken_at, account.tenant.zone)
-    total = _money(form, "total")
+    total = _reading_total(form, "total")
     return account, taken_at, {"total": total}
 
 

@@ -153,6 +153,7 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     creator = (principal.kind, principal.id) == (found.actor_kind, found.actor_id)
     pins_waiting = found.pins_downloaded_at is None and found.state != VoucherBatchState.VOID
     admin = may_write_tenant_wide(request, "voucher_batches", "release")
+    releasable = admin and found.state == VoucherBatchState.GENERATED
     return render(
         request,
         "console/vouchers/batch.html",
@@ -167,7 +168,8 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
             ),
             "pins_waiting": pins_waiting,
             "may_download": pins_waiting and creator and admin,
-            "may_release": admin and found.state == VoucherBatchState.GENERATED,
+            "may_release": releasable and found.pins_downloaded_at is not None,
+            "release_waits_for_pins": releasable and found.pins_downloaded_at is None,
             "may_void": admin and found.state != VoucherBatchState.VOID,
             "cards_url": reverse("console:voucher-cards") + f"?batch={found.pk}",
         },
