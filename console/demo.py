@@ -73,20 +73,20 @@ DEMO_PASSWORD = "Demo@2026!bars"  # noqa: S105 (printed for the demo)
 @dataclass(frozen=True)
 class DemoStaff:
     username: str
-    display_name: str
+    display_name: str  # the person's name only: pages and ledger names add the role
     role: str
     site_code: str | None  # None: all sites
 
 
 DEMO_STAFF = [
-    DemoStaff("demo-admin", "系统管理员 王敏", Role.TENANT_ADMIN, None),
-    DemoStaff("demo-hq", "总部财务 陈静", Role.HQ_FINANCE, None),
-    DemoStaff("demo-manager", "站点经理 刘洋", Role.SITE_MANAGER, "S01"),
-    DemoStaff("demo-reader", "抄表员 赵磊", Role.METER_READER, "S01"),
-    DemoStaff("demo-verifier", "核算员 孙丽", Role.VERIFIER, None),
-    DemoStaff("demo-cashier", "收费员 周强", Role.CASHIER, "S01"),
-    DemoStaff("demo-collector", "催费员 吴刚", Role.COLLECTOR, None),
-    DemoStaff("demo-inspector", "稽查员 郑华", Role.INSPECTOR, None),
+    DemoStaff("demo-admin", "王敏", Role.TENANT_ADMIN, None),
+    DemoStaff("demo-hq", "陈静", Role.HQ_FINANCE, None),
+    DemoStaff("demo-manager", "刘洋", Role.SITE_MANAGER, "S01"),
+    DemoStaff("demo-reader", "赵磊", Role.METER_READER, "S01"),
+    DemoStaff("demo-verifier", "孙丽", Role.VERIFIER, None),
+    DemoStaff("demo-cashier", "周强", Role.CASHIER, "S01"),
+    DemoStaff("demo-collector", "吴刚", Role.COLLECTOR, None),
+    DemoStaff("demo-inspector", "郑华", Role.INSPECTOR, None),
 ]
 
 
@@ -351,7 +351,11 @@ def _seed_staff(system: Principal, sites: dict[str, Site], password: str) -> Non
                 display_name=spec.display_name,
             )
         else:
-            tenancy_services.update_staff(system, user, {"is_active": True, "grants": grants})
+            tenancy_services.update_staff(
+                system,
+                user,
+                {"is_active": True, "grants": grants, "display_name": spec.display_name},
+            )
             if not user.check_password(password):
                 tenancy_services.set_staff_password(system, user, password)
 

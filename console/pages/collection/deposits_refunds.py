@@ -17,6 +17,7 @@ rules (four eyes, what may be refunded, the closing's steps) and their errors la
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -56,9 +57,11 @@ from collection.services.refunds import (
     request_refund,
     reveal_payee_bank_account,
 )
+from collection.services.shifts import open_shift_of
 from console.access import can, page, scoped
 from console.forms import NON_FIELD, Field, Form, error_map
 from console.pages.billing.common import actor
+from customers.identifiers import account_number_problem
 from customers.models import Account
 from ledger.models import JournalLine
 from tenancy.money import ZERO
@@ -70,6 +73,19 @@ def _account(request: HttpRequest, number: str) -> Account | None:
     if not number:
         return None
     return scoped(request, Account.objects.select_related("customer")).filter(number=number).first()
+
+
+def _lookup_error(number: str) -> str:
+    """Why no account was found: a mistyped check digit says so, as the counter does."""
+    problem = account_number_problem(re.sub(r"[\s\-]", "", number))
+    if problem == "check_digit":
+        return _(
+            "The check digit of %(number)s does not match: the account number was probably "
+            "mistyped. Check it against the bill."
+        ) % {"number": number.strip()}
+    if problem == "format":
+        return _("An account number is 6 to 20 digits.")
+    return _("No such account.")
 
 
 def _money(form: Form, name: str, *, required: bool = False) -> Decimal:
@@ -144,8 +160,14 @@ def deposits(request: HttpRequest) -> HttpResponse:
                 % {"number": result.deposit.display_receipt_number},
             )
             return redirect("console:deposit-receipt", deposit_id=result.deposit.pk)
-    context: dict[str, Any] = {"number": number, "account": account, "form": form,
-                               "may_take": may_take}  # fmt: skip
+    shift = open_shift_of(actor(request)) if may_take else None
+    shift_here = shift is not None and account is not None and shift.site_id == account.site_id
+    context: dict[str, Any] = {
+        "number": number, "account": account, "form": form, "may_take": may_take,
+        "lookup_error": _lookup_error(number) if number and account is None else "",
+        "shift": shift,
+        "shift_here": shift_here,
+    }  # fmt: skip
     if account is not None:
         context["status"] = deposit_status(account)
         context["refundable"] = account_refundable(account)
