@@ -5,7 +5,7 @@ it closed, and "-1" answered as a typing error instead of an amount out of range
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -161,7 +161,7 @@ def test_cash_is_not_handed_to_the_bank_before_the_shift_that_took_it_closed(
     a.cash_on_hand(cashier, a.sites[0], "300.00")
     today = a.tenant.local_today()
     with a.active():
-        for day in (timezone.datetime(2020, 1, 1).date(), today - timedelta(days=1)):
+        for day in (date(2020, 1, 1), today - timedelta(days=1)):
             with pytest.raises(ValidationError) as refused:
                 hand_over_cash(
                     cashier, cashier=cashier.user, site=a.sites[0], amount=D("300.00"),
