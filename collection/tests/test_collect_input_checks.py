@@ -56,7 +56,7 @@ def test_a_transfer_refund_to_something_that_is_no_bank_account_is_refused(
         )  # fmt: skip
     [error] = refused.value.error_dict["payee_bank_account"]
     assert error.code == "invalid_bank_account"
-    assert "12 to 30 digits" in error.messages[0]
+    assert "12 至 30 位数字" in error.messages[0]  # the tenant's language
     with world.a.active():
         assert not Refund.objects.exists()
 
