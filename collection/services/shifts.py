@@ -515,14 +515,8 @@ def earliest_handover_day(tenant: Tenant, cashier_id: int, amount: Decimal) -> d
     shifts whose cash it takes was closed. Cash leaves the cashier's hands first in, first out:
     the hand-overs so far took the oldest shifts' cash, this one the next ``amount`` of it.
     A shift's cash is its drawer movements and the difference booked on its count."""
-    needed = (
-        _fen(
-            CashHandover.objects.filter(cashier_id=cashier_id).aggregate(total=Sum("amount"))[
-                "total"
-            ]
-        )
-        + amount
-    )
+    handed = CashHandover.objects.filter(cashier_id=cashier_id).aggregate(total=Sum("amount"))
+    needed = _fen(handed["total"]) + amount
     closed = (
         Shift.objects.filter(cashier_id=cashier_id)
         .exclude(state=ShiftState.OPEN)
