@@ -57,6 +57,17 @@ def test_a_negative_counter_amount_gets_the_range_message(world: World) -> None:
     assert "An amount is from 0.01" in message and "1e3" not in message
 
 
+@pytest.mark.usefixtures("bob_on_shift")
+def test_a_negative_cash_count_at_close_gets_the_range_message(world: World) -> None:
+    response = _client(world.bob).post(
+        "/console/my-shift/", {"counted_cash": "-1", "counted_card": "1e2"}
+    )
+    assert response.status_code == 400
+    message = _errors(response, "counted_cash")
+    assert "An amount is from 0.00" in message and "1e3" not in message
+    assert "not 1e3" in _errors(response, "counted_card")
+
+
 def test_a_negative_hand_over_on_the_page_gets_the_range_message(world: World) -> None:
     a = world.a
     a.cash_on_hand(a.cashier_principal(world.bob), a.sites[0], "300.00")
