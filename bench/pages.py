@@ -116,7 +116,7 @@ def seed_console(accounts: int) -> dict[str, Any]:
     from collection.services.payments import post_payment
     from collection.services.refunds import request_refund
     from collection.services.shifts import open_shift
-    from collection.services.vouchers import generate_batch, release_batch
+    from collection.services.vouchers import download_pins, generate_batch, release_batch
     from console.summaries import refresh_summaries
     from customers.models import Account
     from inspection.services import draw_sample
@@ -251,6 +251,7 @@ def seed_console(accounts: int) -> dict[str, Any]:
             actor, face_value=Decimal("50.00"), count=10_000,
             expires_on=timezone.localdate() + timedelta(days=365),
         )  # fmt: skip
+        download_pins(actor, batch)
         release_batch(actor, batch)
         card = VoucherCard.objects.filter(batch=batch).order_by("id").first()
         assert card is not None

@@ -99,7 +99,8 @@ class AccountNumberField(StrictLineField):
         return value.number if isinstance(value, Account) else str(value)
 
 
-PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+# A sign is allowed so that "-1" is refused for its range, like any number out of range.
+PLAIN_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class AmountField(serializers.DecimalField):

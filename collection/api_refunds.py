@@ -203,14 +203,12 @@ class RevealedBankAccountSerializer(serializers.Serializer):
 
 class RefundRequestSerializer(serializers.Serializer):
     account = AccountNumberField()
-    from_wallet = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=ZERO, required=False, default=ZERO,
-        help_text="Credit on account to refund, yuan.",
-    )  # fmt: skip
-    from_deposit = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=ZERO, required=False, default=ZERO,
-        help_text="Deposit to refund, yuan.",
-    )  # fmt: skip
+    from_wallet = AmountField(
+        min_value=ZERO, required=False, default=ZERO, help_text="Credit on account to refund, yuan."
+    )
+    from_deposit = AmountField(
+        min_value=ZERO, required=False, default=ZERO, help_text="Deposit to refund, yuan."
+    )
     channel = serializers.ChoiceField(choices=RefundChannel.choices)
     reason = StrictLineField(max_length=300)
     payee_bank_account = StrictLineField(

@@ -13,6 +13,7 @@ from typing import Any, cast
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
@@ -20,7 +21,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from collection.api import AccountNumberField, PaymentSerializer, RefusesConflicts, payments
+from collection.api import (
+    AccountNumberField,
+    AmountField,
+    PaymentSerializer,
+    RefusesConflicts,
+    payments,
+)
 from collection.models import (
     AttemptOutcome,
     Channel,
@@ -43,9 +50,7 @@ CARD_COUNTS = {
 
 
 class BatchRequestSerializer(serializers.Serializer):
-    face_value = serializers.DecimalField(
-        max_digits=10,
-        decimal_places=2,
+    face_value = AmountField(
         min_value=vouchers.MIN_FACE_VALUE,
         max_value=vouchers.MAX_FACE_VALUE,
         help_text='Yuan per card, as a string: "50.00".',
@@ -147,14 +152,24 @@ class VoucherBatchViewSet(RefusesConflicts, ReadOnlyTenantViewSet):
 
 # --- cards -------------------------------------------------------------------------------------
 
+# As typed from the card: digits, with the spaces or dashes it is printed with.
+SERIAL_PATTERN = r"^[0-9 \-]{12,20}$"
+PIN_PATTERN = r"^[0-9 \-]{16,24}$"
+SERIAL_HINT = gettext_lazy("A card serial is 12 digits, as printed on the card: 1000 0000 0017.")
+PIN_HINT = gettext_lazy("A PIN is 16 digits, under the card's scratch panel.")
+
 
 class RedemptionSerializer(serializers.Serializer):
     account = AccountNumberField()
     serial = serializers.RegexField(
-        r"^[0-9 \-]{12,20}$", help_text="The card's serial, as printed (spaces allowed)."
+        SERIAL_PATTERN,
+        help_text="The card's serial, as printed (spaces allowed).",
+        error_messages={"invalid": SERIAL_HINT},
     )
     pin = serializers.RegexField(
-        r"^[0-9 \-]{16,24}$", help_text="The card's 16-digit PIN, uncovered by the customer."
+        PIN_PATTERN,
+        help_text="The card's 16-digit PIN, uncovered by the customer.",
+        error_messages={"invalid": PIN_HINT},
     )
     idempotency_key = serializers.RegexField(
         r"^[A-Za-z0-9_.:\-]{1,64}$",

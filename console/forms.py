@@ -34,6 +34,9 @@ class Field:
     help: Promise | str = ""
     step: str | None = None
     autofocus: bool = False
+    # A text the browser checks before sending (HTML ``pattern``); ``help`` is then the input's
+    # title, so the browser's refusal says what is expected instead of "does not match".
+    pattern: str | None = None
     # Whether a field left empty is sent as "" (so the serializer's ``required`` and
     # ``allow_blank`` decide) or left out (the serializer's default, or "keep what is on
     # record"). ``None``: by kind, text and textarea sent, the others left out.
@@ -135,9 +138,11 @@ class Form:
 
     @property
     def non_field_errors(self) -> list[str]:
+        """The errors of no field on the form, as sentences: a service's field name the form
+        does not show ("amount") is an identifier, never shown to the person."""
         known = {spec.name for spec in self.fields if spec.kind != "hidden"}
         return [
-            message if name == NON_FIELD else f"{name}: {message}"
+            message
             for name, messages in self.errors.items()
             if name not in known
             for message in messages

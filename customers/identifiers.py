@@ -125,6 +125,28 @@ def mask_identifier(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
+_BANK_ACCOUNT = re.compile(r"[0-9 ]+")
+BANK_ACCOUNT_DIGITS = (12, 30)
+
+
+def normalise_bank_account(value: str) -> str:
+    """A mainland bank card or account number as typed (digits, spaces between groups allowed)
+    stored as its digits only: 12 to 30 of them (a UnionPay card has 16 to 19, a corporate
+    account up to 30). Anything else is a typing error, refused before money is sent there."""
+    typed = value.strip()
+    digits = typed.replace(" ", "")
+    low, high = BANK_ACCOUNT_DIGITS
+    if not _BANK_ACCOUNT.fullmatch(typed) or not low <= len(digits) <= high:
+        raise ValidationError(
+            _(
+                "A bank account number is 12 to 30 digits, spaces between groups allowed: "
+                "6222 0200 1234 5678."
+            ),
+            code="invalid_bank_account",
+        )
+    return digits
+
+
 def mask_bank_account(value: str) -> str:
     """A bank account or card number as staff without the need see it: its first and last four
     digits, ``6222 **** **** 1234`` (enough to tell two accounts of a customer apart)."""

@@ -1027,7 +1027,7 @@ def _batch_of_the_admin(world: TenantWorld, site: Site) -> VoucherBatch:
     """A batch whose PIN file the role tests' tenant administrator may download: only the
     administrator who generated a batch downloads its PINs."""
     user = User.objects.filter(tenant=world.tenant, username=f"only-{Role.TENANT_ADMIN}").first()
-    return world.voucher_batch(by=Principal.for_user(user) if user else None)
+    return world.voucher_batch(by=Principal.for_user(user) if user else None, release=False)
 
 
 def _redemption_body(world: TenantWorld, card: Any, site: Site) -> dict[str, Any]:
@@ -1051,7 +1051,9 @@ VOUCHER_SPECS: dict[str, RouteSpec] = {
         },
         actions={
             "pins": ActionSpec(make=_batch_of_the_admin),
-            "release": ActionSpec(make=lambda w, s: w.voucher_batch(release=False)),
+            "release": ActionSpec(
+                make=lambda w, s: w.voucher_batch(release=False, pins_downloaded=True)
+            ),
             "void": ActionSpec(body=lambda w, o: {"reason": "整批丢失"}),
         },
     ),

@@ -216,9 +216,11 @@ PAGES: dict[str, Page] = {
         opener=lambda w, kwargs: kwargs["_reader"],
     ),
     "voucher-batch": Page(lambda w: {"batch_id": w.a.voucher_batch().pk}, False),
-    "voucher-batch-pins": Page(lambda w: {"batch_id": w.a.voucher_batch().pk}, False, opens=POSTED),
+    "voucher-batch-pins": Page(
+        lambda w: {"batch_id": w.a.voucher_batch(release=False).pk}, False, opens=POSTED
+    ),
     "voucher-batch-release": Page(
-        lambda w: {"batch_id": w.a.voucher_batch(release=False).pk}, False
+        lambda w: {"batch_id": w.a.voucher_batch(release=False, pins_downloaded=True).pk}, False
     ),
     "voucher-batch-void": Page(lambda w: {"batch_id": w.a.voucher_batch().pk}, False),
     "voucher-card": Page(lambda w: {"card_id": w.a.voucher_card().pk}, False),

@@ -30,7 +30,7 @@ would do (the final bill, the credit and deposit applied, the refund, the arrear
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -47,6 +47,7 @@ from billing.tariffs.spec import PricingError
 from collection.models import AccountClosing, ClosingState, Refund, RefundChannel, RefundState
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.refunds import (
+    check_payout,
     customer_ledger_ids,
     lock_account_ledgers,
     request_refund,
@@ -214,13 +215,10 @@ def start_closing(
     if not reason:
         raise field_error("reason", _("A reason is required."), "required")
     payout = payout or Payout()
-    if payout.channel == RefundChannel.BANK_TRANSFER and not payout.payee_bank_account.strip():
-        raise field_error(
-            "payee_bank_account", _("A bank transfer needs the customer's bank account."),
-            "required",
-        )  # fmt: skip
-    if payout.channel == RefundChannel.ORIGINAL and not payout.provider:
-        raise field_error("provider", _("Name the online provider to refund through."), "required")
+    payout = replace(
+        payout,
+        payee_bank_account=check_payout(payout.channel, payout.payee_bank_account, payout.provider),
+    )
     with transaction.atomic():
         account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
         if account.status == AccountStatus.CLOSED:

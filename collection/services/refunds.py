@@ -42,6 +42,7 @@ from collection.services.counter_checks import counter_checks
 from collection.services.deposits import deposit_required
 from collection.services.errors import PaymentConflict, field_error
 from collection.services.payments import MAX_PAYMENT
+from customers.identifiers import normalise_bank_account
 from customers.models import Account, PaymentMode
 from ledger.models import LedgerAccount, LedgerKind
 from ledger.services import (
@@ -150,7 +151,9 @@ def _money(field: str, value: Decimal) -> Decimal:
     return amount
 
 
-def _check_payout(channel: str, payee_bank_account: str, provider: str) -> None:
+def check_payout(channel: str, payee_bank_account: str, provider: str) -> str:
+    """Refuse a payout that cannot be made; answer the payee's bank account as stored (its
+    digits only, see ``normalise_bank_account``), or "" when none was given."""
     if channel not in RefundChannel.values:
         raise field_error("channel", _("Choose how the refund is paid."))
     if channel == RefundChannel.BANK_TRANSFER and not payee_bank_account.strip():
@@ -160,6 +163,12 @@ def _check_payout(channel: str, payee_bank_account: str, provider: str) -> None:
         )  # fmt: skip
     if channel == RefundChannel.ORIGINAL and not provider:
         raise field_error("provider", _("Name the online provider to refund through."), "required")
+    if not payee_bank_account.strip():
+        return ""
+    try:
+        return normalise_bank_account(payee_bank_account)
+    except ValidationError as exc:
+        raise field_error("payee_bank_account", exc.messages[0], "invalid_bank_account") from exc
 
 
 def request_refund(
@@ -188,7 +197,7 @@ def request_refund(
     from_deposit = _money("from_deposit", from_deposit)
     if from_wallet + from_deposit <= 0:
         raise field_error("amount", _("A refund is of at least 0.01 yuan."), "out_of_range")
-    _check_payout(channel, payee_bank_account, provider)
+    payee_bank_account = check_payout(channel, payee_bank_account, provider)
     with transaction.atomic():
         balances = lock_account_ledgers(tenant, account)
         can = refundable(account, balances, closing=closing)
@@ -216,7 +225,7 @@ def request_refund(
             from_deposit=from_deposit,
             amount=from_wallet + from_deposit,
             channel=channel,
-            payee_bank_account=payee_bank_account.strip()[:64],
+            payee_bank_account=payee_bank_account,
             payee_bank=payee_bank.strip()[:100],
             provider=provider,
             reason=reason[:300],

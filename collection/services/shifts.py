@@ -570,6 +570,31 @@ def _closed_shifts_cash(cash_id: int, cashier_id: int, balance: Decimal) -> Deci
     return _fen(balance)
 
 
+def earliest_handover_day(tenant: Tenant, cashier_id: int, amount: Decimal) -> date | None:
+    """The first day a hand-over of ``amount`` can have happened: the day the latest of the
+    shifts whose cash it takes was closed. Cash leaves the cashier's hands first in, first out:
+    the hand-overs so far took the oldest shifts' cash, this one the next ``amount`` of it.
+    A shift's cash is its drawer movements and the difference booked on its count."""
+    handed = CashHandover.objects.filter(cashier_id=cashier_id).aggregate(total=Sum("amount"))
+    needed = _fen(handed["total"]) + amount
+    closed = (
+        Shift.objects.filter(cashier_id=cashier_id)
+        .exclude(state=ShiftState.OPEN)
+        .exclude(drawer_end=None)
+        .order_by("closed_at", "pk")
+    )
+    running, latest = Decimal("0.00"), None
+    for shift in closed:
+        assert shift.drawer_end is not None and shift.closed_at is not None
+        running += shift.drawer_end - shift.drawer_start
+        if shift.difference_entry_id is not None and shift.difference_cash is not None:
+            running += shift.difference_cash
+        latest = timezone.localdate(shift.closed_at, timezone=tenant.zone)
+        if running >= needed:
+            break
+    return latest
+
+
 def hand_over_cash(
     actor: Principal,
     *,
@@ -641,6 +666,14 @@ def _hand_over(
                 % {"available": available},
                 "exceeds_cash_on_hand",
             )
+        earliest = earliest_handover_day(tenant, cashier.pk, amount)
+        if earliest is not None and handed_on < earliest:
+            raise field_error(
+                "handed_on",
+                _("This cash came from a shift closed on %(day)s: it cannot have been handed "
+                  "to the bank before that day.") % {"day": earliest.isoformat()},
+                "before_close",
+            )  # fmt: skip
         bank_id = tenant_ledger_account(
             tenant,
             LedgerKind.CLEARING,

@@ -86,6 +86,7 @@ from tenancy.sequences import take_block, take_next
 MAX_CARDS = 10_000
 MIN_FACE_VALUE = Decimal("1.00")
 MAX_FACE_VALUE = Decimal("10000.00")
+MAX_VALID_YEARS = 5
 SERIAL_BASE_DIGITS = 11
 PIN_DIGITS = 16
 WRONG_PINS_PER_CARD = 5
@@ -140,6 +141,15 @@ def pin_hash(tenant_id: int, serial: str, pin: str, key: bytes | None = None) ->
 # --- batches -----------------------------------------------------------------------------------
 
 
+def latest_expiry(today: date) -> date:
+    """The last day a new batch may run to: a card sold today is redeemed within
+    ``MAX_VALID_YEARS`` years (a typed 2126 is a typing error, not a century of liability)."""
+    try:
+        return today.replace(year=today.year + MAX_VALID_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + MAX_VALID_YEARS, day=28)
+
+
 def _actor_fields(actor: Principal) -> dict[str, object]:
     return {"actor_kind": actor.kind, "actor_id": actor.id, "actor_label": actor.label[:200]}
 
@@ -174,8 +184,16 @@ def generate_batch(
         raise field_error(
             "count", _("A batch has 1 to %(max)d cards.") % {"max": MAX_CARDS}, "out_of_range"
         )
-    if expires_on <= timezone.localdate(now, timezone=tenant.zone):
+    today = timezone.localdate(now, timezone=tenant.zone)
+    if expires_on <= today:
         raise field_error("expires_on", _("The last day must be after today."), "in_past")
+    if expires_on > latest_expiry(today):
+        raise field_error(
+            "expires_on",
+            _("A card may be valid for at most %(years)d years: the last day is %(day)s or "
+              "earlier.") % {"years": MAX_VALID_YEARS, "day": latest_expiry(today).isoformat()},
+            "too_far",
+        )  # fmt: skip
     if utility and utility not in Utility.values:
         raise field_error("utility", _("Unknown utility."))
     key = pin_key()
@@ -325,6 +343,12 @@ def release_batch(
             )
         if batch.expires_on < today:
             raise VoucherError(_("The batch has expired."), code="batch_expired")
+        if batch.pins_downloaded_at is None:
+            raise PaymentConflict(
+                _("Download the batch's PIN file before releasing it: released cards are a "
+                  "liability, and nobody can sell cards whose PINs nobody has."),
+                code="pins_not_downloaded",
+            )  # fmt: skip
         cards = _unredeemed(batch)
         entry_id = None
         if cards:

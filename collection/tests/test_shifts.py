@@ -5,7 +5,6 @@ shift; the hand-over to the bank; counter payments refused without an open shift
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -216,7 +215,7 @@ def test_cash_goes_to_the_bank_once_per_slip_and_never_more_than_is_on_hand(
     assert cash_to_hand_over(a.tenant, cashier.id or 0, cashier.label) == D("300.00")
     handover, created = hand_over_cash(
         cashier, cashier=cashier.user, site=a.sites[0], amount=D("250.00"), bank="icbc",
-        slip_reference="ICBC-0001", handed_on=date(2026, 11, 30),
+        slip_reference="ICBC-0001", handed_on=a.tenant.local_today(),
     )  # fmt: skip
     assert created
     lines = JournalLine.objects.filter(entry_id=handover.entry_id)
@@ -226,18 +225,18 @@ def test_cash_goes_to_the_bank_once_per_slip_and_never_more_than_is_on_hand(
     ]
     again, created = hand_over_cash(
         cashier, cashier=cashier.user, site=a.sites[0], amount=D("250.00"), bank="icbc",
-        slip_reference="ICBC-0001", handed_on=date(2026, 11, 30),
+        slip_reference="ICBC-0001", handed_on=a.tenant.local_today(),
     )  # fmt: skip
     assert again.pk == handover.pk and not created
     with pytest.raises(PaymentConflict):
         hand_over_cash(
             cashier, cashier=cashier.user, site=a.sites[0], amount=D("40.00"), bank="icbc",
-            slip_reference="ICBC-0001", handed_on=date(2026, 11, 30),
+            slip_reference="ICBC-0001", handed_on=a.tenant.local_today(),
         )  # fmt: skip
     with pytest.raises(ValidationError) as refused:  # 50.00 is on hand
         hand_over_cash(
             cashier, cashier=cashier.user, site=a.sites[0], amount=D("50.01"), bank="icbc",
-            slip_reference="ICBC-0002", handed_on=date(2026, 11, 30),
+            slip_reference="ICBC-0002", handed_on=a.tenant.local_today(),
         )  # fmt: skip
     assert refused.value.error_dict["amount"][0].code == "exceeds_cash_on_hand"
     assert cash_balance(cashier) == D("50.00")
@@ -251,7 +250,7 @@ def test_cash_goes_to_the_bank_once_per_slip_and_never_more_than_is_on_hand(
     with pytest.raises(PermissionDenied):  # another cashier's cash is not theirs to hand over
         hand_over_cash(
             other, cashier=cashier.user, site=a.sites[0], amount=D("10.00"), bank="icbc",
-            slip_reference="ICBC-0003", handed_on=date(2026, 11, 30),
+            slip_reference="ICBC-0003", handed_on=a.tenant.local_today(),
         )  # fmt: skip
 
 

@@ -58,7 +58,11 @@ from console.forms import NON_FIELD, Field, Form, api_request, error_map
 from console.pages.billing.common import actor
 from console.pages.customers._common import may
 from customers.api import search_by_pii
-from customers.identifiers import account_number_problem, normalise_mobile
+from customers.identifiers import (
+    ACCOUNT_NUMBER_BASE_DIGITS,
+    account_number_problem,
+    normalise_mobile,
+)
 from customers.models import Account, AccountStatus, Contact, PaymentMode
 from metering.models import Meter
 from tenancy.money import ZERO
@@ -121,7 +125,7 @@ def find_accounts(request: HttpRequest, query: str) -> Search:
         .order_by("number")[: SEARCH_SHOWN + 1]
     )
     search.accounts, search.more = accounts[:SEARCH_SHOWN], len(accounts) > SEARCH_SHOWN
-    if not accounts and mistyped and mobile is None:
+    if not accounts and mistyped and mobile is None and _full_account_number(query, compact):
         search.notes.append(
             _(
                 "The check digit of %(number)s does not match: the account number was probably "
@@ -130,6 +134,16 @@ def find_accounts(request: HttpRequest, query: str) -> Search:
             % {"number": compact}
         )
     return search
+
+
+def _full_account_number(query: str, compact: str) -> bool:
+    """Whether digits with a wrong check digit are a mistyped account number rather than
+    something else the box takes: a number of the length the tenant's numbers have, and no
+    meter's serial (of any site: a serial outside the person's sites is not found, not
+    "mistyped"). A partial number or one typed without its check digit is not found."""
+    if len(compact) != ACCOUNT_NUMBER_BASE_DIGITS + 1:
+        return False
+    return not Meter.objects.filter(serial_number__in={query, compact}).exists()
 
 
 @page("payments", "due")

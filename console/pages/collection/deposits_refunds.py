@@ -17,10 +17,11 @@ rules (four eyes, what may be refunded, the closing's steps) and their errors la
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -32,7 +33,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import ValidationError as DrfValidationError
 
+from collection.api import AmountField
 from collection.api_refunds import FinalRegistersSerializer
 from collection.deposit_models import DEPOSIT_CHANNELS
 from collection.models import (
@@ -63,11 +66,14 @@ from collection.services.refunds import (
     request_refund,
     reveal_payee_bank_account,
 )
+from collection.services.shifts import open_shift_of
 from console.access import can, page, scoped
-from console.forms import Field, Form
+from console.forms import NON_FIELD, Field, Form, error_map
 from console.pages.billing.common import actor
+from customers.identifiers import account_number_problem
 from customers.models import Account
 from ledger.models import JournalLine
+from tenancy.money import ZERO
 
 
 def _account(request: HttpRequest, number: str) -> Account | None:
@@ -78,12 +84,31 @@ def _account(request: HttpRequest, number: str) -> Account | None:
     return scoped(request, Account.objects.select_related("customer")).filter(number=number).first()
 
 
-def _money(form: Form, name: str) -> Decimal:
-    raw = str(form.value(name) or "0").strip()
+def _lookup_error(number: str) -> str:
+    """Why no account was found: a mistyped check digit says so, as the counter does."""
+    problem = account_number_problem(re.sub(r"[\s\-]", "", number))
+    if problem == "check_digit":
+        return _(
+            "The check digit of %(number)s does not match: the account number was probably "
+            "mistyped. Check it against the bill."
+        ) % {"number": number.strip()}
+    if problem == "format":
+        return _("An account number is 6 to 20 digits.")
+    return _("No such account.")
+
+
+def _money(form: Form, name: str, *, required: bool = False) -> Decimal:
+    """Yuan as the API's ``AmountField`` reads them (the same words for "1e3", "-1" or too
+    much); a field left empty is 0.00, or refused as missing when the form needs it."""
+    raw = str(form.value(name) or "").strip()
+    if not raw:
+        if required:
+            raise field_error(name, _("Enter the amount."), "required")
+        return ZERO
     try:
-        return Decimal(raw)
-    except InvalidOperation as exc:
-        raise field_error(name, _("Enter an amount in yuan, e.g. 120.50.")) from exc
+        return AmountField(min_value=ZERO).run_validation(raw)
+    except DrfValidationError as exc:
+        raise field_error(name, " ".join(error_map(exc)[NON_FIELD]), "invalid") from exc
 
 
 def _conflict_to_form(form: Form, exc: PaymentConflict) -> None:
@@ -120,7 +145,7 @@ def deposits(request: HttpRequest) -> HttpResponse:
             try:
                 result = take_deposit(
                     actor(request), account=account, channel=str(form.value("channel")),
-                    amount=_money(form, "amount"),
+                    amount=_money(form, "amount", required=True),
                     external_reference=str(form.value("external_reference")),
                     idempotency_key=str(form.value("idempotency_key")),
                 )  # fmt: skip
@@ -133,8 +158,14 @@ def deposits(request: HttpRequest) -> HttpResponse:
                 % {"number": result.deposit.display_receipt_number},
             )
             return redirect("console:deposit-receipt", deposit_id=result.deposit.pk)
-    context: dict[str, Any] = {"number": number, "account": account, "form": form,
-                               "may_take": may_take}  # fmt: skip
+    shift = open_shift_of(actor(request)) if may_take else None
+    shift_here = shift is not None and account is not None and shift.site_id == account.site_id
+    context: dict[str, Any] = {
+        "number": number, "account": account, "form": form, "may_take": may_take,
+        "lookup_error": _lookup_error(number) if number and account is None else "",
+        "shift": shift,
+        "shift_here": shift_here,
+    }  # fmt: skip
     if account is not None:
         context["status"] = deposit_status(account)
         context["refundable"] = account_refundable(account)

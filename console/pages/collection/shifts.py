@@ -14,7 +14,7 @@ from typing import Any
 
 import django_filters
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
@@ -194,6 +194,19 @@ def _decision_form(request: HttpRequest) -> Form:
 
 
 def _shift_page(request: HttpRequest, shift: Shift, form: Form) -> HttpResponseBase:
+    """The shift, and the decision form for a supervisor who may decide on its difference; one
+    who may not (their own shift or count) is told why instead of being offered the form."""
+    can_decide = shift.state == ShiftState.PENDING and scope_for(
+        request, "shifts", "approve"
+    ).allows(shift.site_id)
+    decide_refused = ""
+    if can_decide:
+        try:
+            shifts.check_may_decide(_actor(request), shift)
+        except ValidationError as exc:
+            can_decide, decide_refused = False, " ".join(exc.messages)
+        except PermissionDenied as exc:
+            can_decide, decide_refused = False, str(exc)
     return render(
         request,
         "console/collection/shift.html",
@@ -201,8 +214,8 @@ def _shift_page(request: HttpRequest, shift: Shift, form: Form) -> HttpResponseB
             "shift": shift,
             "figures": shifts.shift_figures(shift),
             "form": form,
-            "can_decide": shift.state == ShiftState.PENDING
-            and scope_for(request, "shifts", "approve").allows(shift.site_id),
+            "can_decide": can_decide,
+            "decide_refused": decide_refused,
             "payments": shift.payments.select_related("account").prefetch_related("reversals")[
                 :200
             ],

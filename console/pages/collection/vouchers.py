@@ -21,9 +21,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
-from collection.api_vouchers import BatchRequestSerializer, RedemptionSerializer, voucher_batches
+from collection.api_vouchers import (
+    PIN_PATTERN,
+    SERIAL_PATTERN,
+    BatchRequestSerializer,
+    RedemptionSerializer,
+    voucher_batches,
+)
 from collection.models import (
     Channel,
     Payment,
@@ -153,6 +159,7 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     creator = (principal.kind, principal.id) == (found.actor_kind, found.actor_id)
     pins_waiting = found.pins_downloaded_at is None and found.state != VoucherBatchState.VOID
     admin = may_write_tenant_wide(request, "voucher_batches", "release")
+    releasable = admin and found.state == VoucherBatchState.GENERATED
     return render(
         request,
         "console/vouchers/batch.html",
@@ -167,7 +174,8 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
             ),
             "pins_waiting": pins_waiting,
             "may_download": pins_waiting and creator and admin,
-            "may_release": admin and found.state == VoucherBatchState.GENERATED,
+            "may_release": releasable and found.pins_downloaded_at is not None,
+            "release_waits_for_pins": releasable and found.pins_downloaded_at is None,
             "may_void": admin and found.state != VoucherBatchState.VOID,
             "cards_url": reverse("console:voucher-cards") + f"?batch={found.pk}",
         },
@@ -220,9 +228,18 @@ def _confirm(
     )
 
 
+RELEASE_WAITS_FOR_PINS = gettext_noop(
+    "The batch is released for sale once its PIN file has been downloaded: nobody can sell "
+    "cards whose PINs nobody has."
+)
+
+
 @page("voucher_batches", "release")
 def batch_release(request: HttpRequest, batch_id: int) -> HttpResponse:
     found = _scoped_batch(request, batch_id)
+    if request.method != "POST" and found.pins_downloaded_at is None:
+        messages.info(request, _(RELEASE_WAITS_FOR_PINS))
+        return redirect("console:voucher-batch", batch_id=found.pk)
     form = Form([], request.POST if request.method == "POST" else None)
     if request.method == "POST":
         require_tenant_wide(request, "voucher_batches", "release")
@@ -261,6 +278,9 @@ REASON = Field("reason", gettext_lazy("Reason"), required=True, autofocus=True)
 @page("voucher_batches", "void")
 def batch_void(request: HttpRequest, batch_id: int) -> HttpResponse:
     found = _scoped_batch(request, batch_id)
+    if request.method != "POST" and found.state == VoucherBatchState.VOID:
+        messages.info(request, _("The batch is void already."))
+        return redirect("console:voucher-batch", batch_id=found.pk)
     form = Form([REASON], request.POST if request.method == "POST" else None)
     if request.method == "POST":
         require_tenant_wide(request, "voucher_batches", "void")
@@ -394,6 +414,13 @@ def card(request: HttpRequest, card_id: int) -> HttpResponse:
 @page("voucher_cards", "void")
 def card_void(request: HttpRequest, card_id: int) -> HttpResponse:
     found = _scoped_card(request, card_id)
+    if request.method != "POST" and found.state != VoucherCardState.UNREDEEMED:
+        messages.info(
+            request,
+            _("Only an unredeemed card is voided; this one is %(state)s.")
+            % {"state": found.get_state_display()},
+        )
+        return redirect("console:voucher-card", card_id=found.pk)
     form = Form([REASON], request.POST if request.method == "POST" else None)
     if request.method == "POST":
         require_tenant_wide(request, "voucher_cards", "void")
@@ -446,12 +473,14 @@ def redeem(request: HttpRequest) -> HttpResponse:
                 gettext_lazy("Card serial"),
                 required=True,
                 help=gettext_lazy("12 digits, as printed on the card."),
+                pattern=SERIAL_PATTERN.strip("^$"),
             ),
             Field(
                 "pin",
                 gettext_lazy("PIN"),
                 required=True,
                 help=gettext_lazy("16 digits, under the scratch panel."),
+                pattern=PIN_PATTERN.strip("^$"),
             ),
             Field("idempotency_key", "", kind="hidden"),
         ],
