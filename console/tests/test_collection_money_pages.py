@@ -265,6 +265,13 @@ def test_a_refund_requested_on_the_page_is_approved_by_another_person_and_paid(
     alice = _client(world.alice)
     assert alice.get(url).context["may_decide"] is True
     assert alice.post(url, {"do": "approve"}).status_code == 302
+    # a cashier with no open shift is told to open one, not offered a form the service refuses
+    idle = _client(a.staff((Role.CASHIER, a.sites[0])))
+    waiting = idle.get(url)
+    assert waiting.context["may_pay"] is True and waiting.context["pay_shift"] is None
+    assert 'value="pay"' not in waiting.content.decode()
+    assert waiting.context["pay_shift_here"] is False
+    assert 'value="pay"' in bob.get(url).content.decode()
     paid = bob.post(url, {"do": "pay"})
     assert paid.status_code == 302
     with a.active():

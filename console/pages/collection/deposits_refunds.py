@@ -254,6 +254,8 @@ def _refund_page(
             may_decide, decide_refused = False, " ".join(exc.messages)
         except PermissionDenied as exc:
             may_decide, decide_refused = False, str(exc)
+    may_pay = found.state == RefundState.APPROVED and can(request, "refunds", "pay")
+    pay_shift = open_shift_of(principal) if may_pay and found.channel == "cash" else None
     entries = [found.approval_entry_id, found.payment_entry_id]
     lines = JournalLine.objects.filter(entry_id__in=[e for e in entries if e]).select_related(
         "ledger_account"
@@ -263,7 +265,10 @@ def _refund_page(
         "console/collection/refund.html",
         {"refund": found, "form": form, "may_decide": may_decide,
          "decide_refused": decide_refused,
-         "may_pay": found.state == RefundState.APPROVED and can(request, "refunds", "pay"),
+         "may_pay": may_pay,
+         # cash comes out of the payer's open shift at the refund's site (as the service asks)
+         "pay_shift": pay_shift,
+         "pay_shift_here": pay_shift is not None and pay_shift.site_id == found.site_id,
          "may_reveal": not revealed and may_reveal_payee_bank_account(principal, found),
          "payee_bank_account": revealed,
          "lines": lines.order_by("entry_id", "pk")},
