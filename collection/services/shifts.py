@@ -48,7 +48,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -211,19 +211,24 @@ def _card_deposits(shift: Shift) -> tuple[int, Decimal]:
     return found["count"], _fen(found["total"])
 
 
-def _earlier_card_reversals(shift: Shift, until: datetime | None) -> Decimal:
-    """Reversals of the cashier's card payments of earlier shifts made since the last close:
-    they count in this shift (see the overview)."""
+def _earlier_reversals(shift: Shift, until: datetime | None) -> QuerySet[PaymentReversal]:
+    """Reversals of the cashier's counter payments of earlier shifts made since the last close
+    (up to ``until``): they count in this shift (see the overview)."""
     previous = _previous_shift(shift)
     if previous is None or previous.closed_at is None:
-        return Decimal("0.00")
+        return PaymentReversal.objects.none()
     reversals = PaymentReversal.objects.filter(
-        payment__channel=Channel.COUNTER_CARD,
+        payment__channel__in=(Channel.COUNTER_CASH, Channel.COUNTER_CARD),
         payment__shift__cashier_id=shift.cashier_id,
         reversed_at__gt=previous.closed_at,
     ).exclude(payment__shift=shift)
     if until is not None:
         reversals = reversals.filter(reversed_at__lte=until)
+    return reversals
+
+
+def _earlier_card_reversals(shift: Shift, until: datetime | None) -> Decimal:
+    reversals = _earlier_reversals(shift, until).filter(payment__channel=Channel.COUNTER_CARD)
     return _fen(reversals.aggregate(total=Sum("payment__amount"))["total"])
 
 
@@ -267,24 +272,12 @@ def other_movements(shift: Shift) -> list[Movement]:
                  refund.get_channel_display(), -refund.amount, str(refund.pk))
         for refund in refunds
     ]  # fmt: skip
-    previous = _previous_shift(shift)
-    if previous is not None and previous.closed_at is not None:
-        reversals = (
-            PaymentReversal.objects.filter(
-                payment__shift__cashier_id=shift.cashier_id,
-                payment__channel__in=(Channel.COUNTER_CASH, Channel.COUNTER_CARD),
-                reversed_at__gt=previous.closed_at,
-                reversed_at__lte=until,
-            )
-            .exclude(payment__shift=shift)
-            .select_related("payment__account")
-        )
-        found += [
-            Movement("earlier_reversal", reversal.reversed_at, reversal.payment.account.number,
-                     reversal.payment.get_channel_display(), -reversal.payment.amount,
-                     str(reversal.payment_id))
-            for reversal in reversals
-        ]  # fmt: skip
+    found += [
+        Movement("earlier_reversal", reversal.reversed_at, reversal.payment.account.number,
+                 reversal.payment.get_channel_display(), -reversal.payment.amount,
+                 str(reversal.payment_id))
+        for reversal in _earlier_reversals(shift, until).select_related("payment__account")
+    ]  # fmt: skip
     return sorted(found, key=lambda movement: movement.at)
 
 
